@@ -1,0 +1,185 @@
+"""The article's convolutional autoencoder, layer for layer, with switches for its fixes.
+
+Defined in notebook 02 (architecture); trained in 03; compared across bottlenecks in 04.
+
+Defaults reproduce the article: ``base_channels=16``, ``latent_dim=200``, ReLU everywhere, a ReLU
+on the code and no activation on the output. Two switches fix its weak choices so later notebooks
+can compare them: ``code_activation=None`` (a linear code, no dead units) and
+``output_activation="tanh"`` (outputs bounded to [-1, 1] like the targets).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .checks import check_choice, check_image_batch, check_int
+
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "leaky_relu": lambda: nn.LeakyReLU(0.2),
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "elu": nn.ELU,
+    "tanh": nn.Tanh,
+}
+MAX_LATENT_DIM = 1 << 20
+
+
+def make_activation(name: str | None) -> nn.Module:
+    """Return a fresh activation module by name; ``None`` means identity (no activation)."""
+    if name is None or name == "identity":
+        return nn.Identity()
+    check_choice("activation", name, tuple(ACTIVATIONS) + ("identity",))
+    return ACTIVATIONS[name]()
+
+
+def _conv(c_in: int, c_out: int, stride: int, act: str) -> list[nn.Module]:
+    return [nn.Conv2d(c_in, c_out, kernel_size=3, stride=stride, padding=1), make_activation(act)]
+
+
+def _deconv(c_in: int, c_out: int, stride: int) -> nn.ConvTranspose2d:
+    # stride 2 maps 8 -> 15 without output_padding; the extra row/column brings it back to 16.
+    return nn.ConvTranspose2d(c_in, c_out, kernel_size=3, stride=stride, padding=1,
+                              output_padding=stride - 1)
+
+
+class Encoder(nn.Module):
+    """Image (N, 3, 32, 32) in [-1, 1] -> code (N, latent_dim)."""
+
+    def __init__(self, latent_dim: int = 200, base_channels: int = 16, activation: str = "relu",
+                 code_activation: str | None = "relu"):
+        super().__init__()
+        self.latent_dim = check_int("latent_dim", latent_dim, maximum=MAX_LATENT_DIM)
+        c = check_int("base_channels", base_channels, maximum=1024)
+        make_activation(activation), make_activation(code_activation)  # validate names early
+        self.features = nn.Sequential(
+            *_conv(3, c, 1, activation),            # 3x32x32  -> c x32x32
+            *_conv(c, c, 1, activation),            # c x32x32 -> c x32x32
+            *_conv(c, 2 * c, 2, activation),        # 32x32 -> 16x16
+            *_conv(2 * c, 2 * c, 1, activation),    # 2c x16x16
+            *_conv(2 * c, 4 * c, 2, activation),    # 16x16 -> 8x8
+            *_conv(4 * c, 4 * c, 1, activation),    # 4c x8x8
+            nn.Flatten(),                           # 4c*8*8 (4,096 for c=16)
+        )
+        self.to_code = nn.Linear(4 * c * 8 * 8, self.latent_dim)  # 4,096 -> latent_dim
+        self.code_activation = make_activation(code_activation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_image_batch(x)
+        return self.code_activation(self.to_code(self.features(x)))
+
+
+class Decoder(nn.Module):
+    """Code (N, latent_dim) -> image (N, 3, 32, 32)."""
+
+    def __init__(self, latent_dim: int = 200, base_channels: int = 16, activation: str = "relu",
+                 output_activation: str | None = None):
+        super().__init__()
+        self.latent_dim = check_int("latent_dim", latent_dim, maximum=MAX_LATENT_DIM)
+        c = self.base_channels = check_int("base_channels", base_channels, maximum=1024)
+        make_activation(activation), make_activation(output_activation)
+        self.from_code = nn.Sequential(nn.Linear(self.latent_dim, 4 * c * 8 * 8), make_activation(activation))
+        self.features = nn.Sequential(
+            _deconv(4 * c, 4 * c, 1), make_activation(activation),  # 4c x8x8
+            _deconv(4 * c, 2 * c, 2), make_activation(activation),  # 8x8 -> 16x16
+            _deconv(2 * c, 2 * c, 1), make_activation(activation),  # 2c x16x16
+            _deconv(2 * c, c, 2), make_activation(activation),      # 16x16 -> 32x32
+            _deconv(c, c, 1), make_activation(activation),          # c x32x32
+            _deconv(c, 3, 1),                                       # c -> 3 channels, 32x32
+        )
+        self.output_activation = make_activation(output_activation)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if not isinstance(z, torch.Tensor) or z.ndim != 2 or z.shape[1] != self.latent_dim:
+            got = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
+            raise ValueError(f"expected codes of shape (N, {self.latent_dim}), got {got}")
+        c = self.base_channels
+        x = self.from_code(z).view(z.shape[0], 4 * c, 8, 8)  # (N, 4c, 8, 8): N comes from z, never guessed
+        return self.output_activation(self.features(x))
+
+
+def init_weights(module: nn.Module) -> None:
+    """The article's initialisation: Xavier-uniform weights and bias 0.01 for Conv2d and Linear."""
+    if isinstance(module, (nn.Conv2d, nn.Linear)):
+        nn.init.xavier_uniform_(module.weight)
+        if module.bias is not None:
+            nn.init.constant_(module.bias, 0.01)
+
+
+class Autoencoder(nn.Module):
+    """Encoder + decoder. ``forward`` returns the reconstruction; ``encode``/``decode`` expose the code."""
+
+    def __init__(self, encoder: Encoder, decoder: Decoder, *, article_init: bool = True):
+        super().__init__()
+        if encoder.latent_dim != decoder.latent_dim:
+            raise ValueError(
+                f"encoder and decoder disagree on latent_dim: {encoder.latent_dim} vs {decoder.latent_dim}"
+            )
+        self.encoder, self.decoder = encoder, decoder
+        if article_init:
+            self.apply(init_weights)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.encoder.latent_dim
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))
+
+
+def build_autoencoder(latent_dim: int = 200, *, base_channels: int = 16, activation: str = "relu",
+                      code_activation: str | None = "relu", output_activation: str | None = None,
+                      seed: int | None = 0) -> Autoencoder:
+    """Build an autoencoder; with a ``seed`` the initial weights are the same on every run."""
+    def make() -> Autoencoder:
+        return Autoencoder(
+            Encoder(latent_dim, base_channels, activation, code_activation),
+            Decoder(latent_dim, base_channels, activation, output_activation),
+        )
+    if seed is None:
+        return make()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return make()
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def layer_table(model: Autoencoder) -> list[dict]:
+    """Trace one image through every leaf layer: name, type, output shape and parameter count.
+
+    Computed by forward hooks, so the table in notebook 02 cannot drift from the code.
+    """
+    rows: list[dict] = []
+    hooks = []
+    for name, module in model.named_modules():
+        if len(list(module.children())) == 0:
+            def hook(mod, _inp, out, name=name):
+                rows.append({
+                    "layer": name,
+                    "type": type(mod).__name__,
+                    "output shape": tuple(out.shape[1:]),
+                    "values": int(out[0].numel()),
+                    "parameters": sum(p.numel() for p in mod.parameters(recurse=False)),
+                })
+            hooks.append(module.register_forward_hook(hook))
+    param = next(model.parameters())
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, 3, 32, 32, device=param.device, dtype=param.dtype))
+    finally:
+        for h in hooks:
+            h.remove()
+    return rows
