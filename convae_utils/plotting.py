@@ -1,0 +1,389 @@
+"""Figures of the series: one helper per kind of picture, each returning its matplotlib Figure.
+
+Used by notebooks 01-05. No helper calls ``plt.show``: the Figure comes back so that tests can
+inspect it and notebooks can save it. The figures are pyplot figures, so a notebook shows them at
+the end of the cell; end the call with ``;`` or assign the result (``fig = ...``) to get one copy
+instead of two. Image grids are drawn by ``torchvision.utils.make_grid(..., normalize=True,
+value_range=(-1, 1))``: the fixed range clamps overshooting reconstructions instead of stretching
+each grid to its own min and max, so colours are comparable across epochs and models.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import uuid
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import torch
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from torchvision.utils import make_grid
+
+from .checks import check_choice, check_image_batch, check_int, describe_shape
+from .data import ImageSet, normalize
+from .metrics import long_table
+from .training import History
+
+PAD = 2  # make_grid's padding between images, in pixels
+TILE = 32 + PAD  # pixels from one image's left edge to the next one's
+CELL_INCHES = 0.55  # displayed size of one 32x32 image
+PAD_VALUE = 1.0  # white separators between images, on a white figure background
+
+METRIC_LABELS = {
+    "mse": "MSE on [0, 1] pixels (lower is better)",
+    "psnr": "PSNR in dB (higher is better)",
+    "ssim": "SSIM (higher is better)",
+}
+
+
+# -- shared pieces ------------------------------------------------------------------------------
+
+def model_scale(images: torch.Tensor, name: str = "images") -> torch.Tensor:
+    """uint8 pixels or floats in [-1, 1], shape (N, 3, 32, 32) -> float [-1, 1] on the CPU."""
+    if isinstance(images, torch.Tensor) and images.dtype == torch.uint8:
+        return check_image_batch(normalize(images.detach().cpu()), name)
+    return check_image_batch(images, name).detach().cpu().float()
+
+
+def image_grid(images: torch.Tensor, nrow: int) -> np.ndarray:
+    """make_grid of [-1, 1] images with the series' settings, as an (H, W, 3) array in [0, 1]."""
+    grid = make_grid(images, nrow=nrow, padding=PAD, normalize=True, value_range=(-1, 1),
+                     pad_value=PAD_VALUE)
+    if len(images) == 1:  # make_grid returns a lone image unpadded; pad it like the others
+        grid = torch.nn.functional.pad(grid, (PAD, PAD, PAD, PAD), value=PAD_VALUE)
+    return grid.permute(1, 2, 0).numpy()
+
+
+def pair_image(originals: torch.Tensor, reconstructions: torch.Tensor) -> np.ndarray:
+    """Originals over reconstructions ([-1, 1], K each) as one (H, W, 3) grid array: K columns, 2 rows."""
+    return image_grid(torch.cat([originals, reconstructions]), nrow=len(originals))
+
+
+def _hide_axes(ax) -> None:
+    """No ticks or frame on an image, but keep room for tick labels and axis labels."""
+    ax.tick_params(length=0)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+
+
+def _centres(count: int) -> list[float]:
+    """Pixel centres of ``count`` consecutive grid cells (columns or rows)."""
+    return [PAD + i * TILE + 15.5 for i in range(count)]
+
+
+def draw_pair_grid(ax, originals: torch.Tensor, reconstructions: torch.Tensor,
+                   classes=None):
+    """Draw originals over reconstructions on ``ax``; returns the AxesImage. Inputs in [-1, 1]."""
+    k = len(originals)
+    image = ax.imshow(pair_image(originals, reconstructions), interpolation="nearest")
+    _hide_axes(ax)
+    ax.set_yticks(_centres(2), ["original", "reconstruction"])
+    if classes is not None:
+        ax.set_xticks(_centres(k), list(classes), rotation=45, ha="right", rotation_mode="anchor")
+    return image
+
+
+def _pair(originals, reconstructions, classes) -> tuple[torch.Tensor, torch.Tensor, tuple | None]:
+    originals = model_scale(originals, "originals")
+    reconstructions = model_scale(reconstructions, "reconstructions")
+    if len(originals) != len(reconstructions):
+        raise ValueError(f"expected one reconstruction per original, got {len(originals)} originals "
+                         f"and {len(reconstructions)} reconstructions")
+    if classes is not None:
+        classes = tuple(str(c) for c in classes)
+        if len(classes) != len(originals):
+            raise ValueError(f"expected one class name per image ({len(originals)}), got {len(classes)}")
+    return originals, reconstructions, classes
+
+
+def as_histories(histories: History | dict[str, History]) -> dict[str, History]:
+    """Check one History or a dict of them for picture-making; a single one is named ``"model"``.
+
+    Each needs exemplars and at least one epoch of reconstructions of the same count; in a dict
+    all must have the same number of epochs, since they are shown side by side per epoch.
+    """
+    if isinstance(histories, History):
+        histories = {"model": histories}
+    if not isinstance(histories, dict) or not histories:
+        got = "an empty dict" if isinstance(histories, dict) else type(histories).__name__
+        raise ValueError(f"expected a History or a non-empty dict {{name: History}}, got {got}")
+    for name, history in histories.items():
+        if not isinstance(history, History):
+            raise TypeError(f"histories[{name!r}] must be a convae_utils.training.History, "
+                            f"got {type(history).__name__}")
+        if history.exemplars is None or not history.reconstructions:
+            raise ValueError(f"history {name!r} has no exemplars or no reconstructions: train with "
+                             "exemplars so that every epoch logs their reconstructions")
+        count = len(history.exemplars)
+        for epoch, recon in enumerate(history.reconstructions, start=1):
+            if not isinstance(recon, torch.Tensor) or tuple(recon.shape) != (count, 3, 32, 32):
+                got = describe_shape(recon) if isinstance(recon, torch.Tensor) else type(recon).__name__
+                raise ValueError(f"history {name!r}: epoch {epoch}'s reconstructions must have shape "
+                                 f"({count}, 3, 32, 32) like its exemplars, got {got}")
+    epochs = {name: len(h.reconstructions) for name, h in histories.items()}
+    if len(set(epochs.values())) > 1:
+        counts = ", ".join(f"{name}: {n}" for name, n in epochs.items())
+        raise ValueError(f"histories must have the same number of epochs to be shown side by side, "
+                         f"got {counts}")
+    return dict(histories)
+
+
+def epoch_title(name: str | None, history: History, epoch: int) -> str:
+    """``"name: epoch 3, val loss 0.0123"``; the loss only when that epoch logged one."""
+    text = f"epoch {epoch}"
+    if len(history.val_epoch_loss) >= epoch:
+        text += f", val loss {history.val_epoch_loss[epoch - 1]:.4f}"
+    return f"{name}: {text}" if name else text
+
+
+# -- the pictures -------------------------------------------------------------------------------
+
+def class_grid(dataset: ImageSet, per_class: int = 8) -> Figure:
+    """The first ``per_class`` images of every class, one labelled row per class."""
+    if not isinstance(dataset, ImageSet):
+        raise TypeError(f"dataset must be a convae_utils.data.ImageSet, got {type(dataset).__name__}")
+    check_int("per_class", per_class, maximum=64)
+    labels = dataset.labels.cpu()
+    n_classes = len(dataset.classes)
+    fig, axes = plt.subplots(n_classes, 1, squeeze=False, layout="constrained",
+                             figsize=(CELL_INCHES * per_class + 1.4, CELL_INCHES * n_classes + 0.5))
+    for label, (ax, name) in enumerate(zip(axes[:, 0], dataset.classes)):
+        index = torch.nonzero(labels == label).flatten()[:per_class]
+        _hide_axes(ax)
+        ax.set_ylabel(name, rotation=0, ha="right", va="center")
+        if len(index):
+            images = normalize(dataset.images[index].cpu())
+            ax.imshow(image_grid(images, nrow=per_class), interpolation="nearest")
+        # a class short of images keeps the common scale: its row is just shorter
+        ax.set_xlim(-0.5, PAD + per_class * TILE - 0.5)
+        ax.set_ylim(TILE + PAD - 0.5, -0.5)
+    fig.suptitle(f"{dataset.name} ({dataset.split}): first {per_class} images per class")
+    return fig
+
+
+def reconstruction_grid(originals: torch.Tensor, reconstructions: torch.Tensor, *, classes=None,
+                        title: str | None = None) -> Figure:
+    """Originals (top row) over their reconstructions; uint8 or [-1, 1] float, (K, 3, 32, 32) each."""
+    originals, reconstructions, classes = _pair(originals, reconstructions, classes)
+    k = len(originals)
+    fig, ax = plt.subplots(layout="constrained",
+                           figsize=(CELL_INCHES * k + 1.4, 2 * CELL_INCHES + 0.4 + 0.3 * (title is not None)
+                                    + 0.6 * (classes is not None)))
+    draw_pair_grid(ax, originals, reconstructions, classes)
+    if title is not None:
+        ax.set_title(title)
+    return fig
+
+
+def reconstruction_strip(histories: History | dict[str, History]) -> Figure:
+    """Every epoch's reconstructions at once: originals first, then one row per epoch, models side by side.
+
+    The static stand-in for :func:`convae_utils.widgets.epoch_scrubber` in a notebook without a kernel.
+    """
+    named = isinstance(histories, dict)
+    histories = as_histories(histories)
+    epochs = len(next(iter(histories.values())).reconstructions)
+    k = max(len(h.exemplars) for h in histories.values())
+    fig, axes = plt.subplots(epochs + 1, len(histories), squeeze=False, layout="constrained",
+                             figsize=(len(histories) * (CELL_INCHES * k + 0.2) + 1.0,
+                                      (epochs + 1) * CELL_INCHES + 0.6 + 0.3 * named))
+    for col, (name, history) in enumerate(histories.items()):
+        column = axes[:, col]
+        rows = [history.exemplars, *history.reconstructions]
+        for row, (ax, images) in enumerate(zip(column, rows)):
+            ax.imshow(image_grid(model_scale(images), nrow=k), interpolation="nearest")
+            _hide_axes(ax)
+            if col == 0:
+                ax.set_ylabel("original" if row == 0 else f"epoch {row}", rotation=0, ha="right", va="center")
+        if history.classes and len(history.classes) == len(history.exemplars):
+            column[0].xaxis.tick_top()
+            column[0].set_xticks(_centres(len(history.classes)), list(history.classes), rotation=45,
+                                 ha="left", rotation_mode="anchor", fontsize="small")
+        if named:
+            column[0].set_title(name)
+    return fig
+
+
+def _batches_per_epoch(name: str, history: History) -> int:
+    if history.batches_per_epoch:
+        return history.batches_per_epoch
+    # older histories may lack the count: recover it when whole epochs were logged
+    if history.epochs_done and len(history.train_batch_loss) % history.epochs_done == 0:
+        return len(history.train_batch_loss) // history.epochs_done
+    raise ValueError(f"history {name!r} has {len(history.train_batch_loss)} batch losses over "
+                     f"{history.epochs_done} epochs and no batches_per_epoch: set History.batches_per_epoch")
+
+
+def loss_curves(histories: History | dict[str, History], *, val: bool = True, log_y: bool = False) -> Figure:
+    """Training loss per batch (light) and per epoch, and validation loss per epoch; one colour per model.
+
+    The x axis is in epochs: batch ``i`` (0-based) ends at ``(i + 1) / batches_per_epoch``, so epoch
+    ``e``'s batches lie in ``(e - 1, e]`` and its epoch markers sit at ``x = e``.
+    """
+    if isinstance(histories, History):
+        histories = {"model": histories}
+    if not isinstance(histories, dict) or not histories:
+        got = "an empty dict" if isinstance(histories, dict) else type(histories).__name__
+        raise ValueError(f"expected a History or a non-empty dict {{name: History}}, got {got}")
+    batch_rows, epoch_rows = [], []
+    for name, history in histories.items():
+        if not isinstance(history, History):
+            raise TypeError(f"histories[{name!r}] must be a History, got {type(history).__name__}")
+        if history.train_batch_loss:
+            per_epoch = _batches_per_epoch(name, history)
+            batch_rows += [(name, (i + 1) / per_epoch, loss) for i, loss in enumerate(history.train_batch_loss)]
+        epoch_rows += [(name, "train", e, loss) for e, loss in enumerate(history.train_epoch_loss, start=1)]
+        if val:
+            epoch_rows += [(name, "validation", e, loss)
+                           for e, loss in enumerate(history.val_epoch_loss, start=1)]
+    if not batch_rows and not epoch_rows:
+        raise ValueError("the histories hold no losses yet: nothing to plot")
+    names = list(histories)
+    palette = dict(zip(names, sns.color_palette(n_colors=len(names))))
+    fig, ax = plt.subplots(layout="constrained", figsize=(7, 4))
+    batches = pd.DataFrame(batch_rows, columns=["model", "epoch", "loss"])
+    per_epoch = pd.DataFrame(epoch_rows, columns=["model", "kind", "epoch", "loss"])
+    common = dict(x="epoch", y="loss", hue="model", hue_order=names, palette=palette, estimator=None,
+                  errorbar=None, sort=False, legend=False, ax=ax)
+    if len(batches):
+        sns.lineplot(data=batches, alpha=0.3, linewidth=0.8, **common)
+    train = per_epoch[per_epoch["kind"] == "train"]
+    if len(train):
+        sns.lineplot(data=train, marker="o", linewidth=1.8, **common)
+    valid = per_epoch[per_epoch["kind"] == "validation"]
+    if len(valid):
+        sns.lineplot(data=valid, marker="s", linestyle="--", linewidth=1.8, **common)
+    if log_y:
+        ax.set_yscale("log")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set_xlim(left=0)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("MSE loss ([-1, 1] scale)" + (", log scale" if log_y else ""))
+    ax.set_title("Training and validation loss" if val else "Training loss")
+    # one legend for colours (models) and one for line styles (what was measured)
+    handles = [Line2D([], [], color=palette[n], linewidth=2, label=n) for n in names] if len(names) > 1 else []
+    grey = "0.35"
+    for present, style in ((len(batches), dict(alpha=0.4, linewidth=0.8, label="train, per batch")),
+                           (len(train), dict(marker="o", label="train, epoch mean")),
+                           (len(valid), dict(marker="s", linestyle="--", label="validation, epoch mean"))):
+        if present:
+            handles.append(Line2D([], [], color=grey, **style))
+    ax.legend(handles=handles, loc="upper right", fontsize="small")
+    return fig
+
+
+def pixel_histograms(images_uint8: torch.Tensor | ImageSet) -> Figure:
+    """Per-channel pixel distributions before (0..255) and after normalisation to [-1, 1]."""
+    images = images_uint8.images if isinstance(images_uint8, ImageSet) else images_uint8
+    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4 \
+            or images.shape[1] != 3:
+        got = (f"{describe_shape(images)} {images.dtype}" if isinstance(images, torch.Tensor)
+               else type(images).__name__)
+        raise ValueError(f"expected uint8 images of shape (N, 3, H, W), got {got}")
+    # exact counts of the 256 levels: a histogram of the full set without a 30-million-row frame
+    counts = torch.stack([torch.bincount(images[:, c].flatten().cpu(), minlength=256) for c in range(3)])
+    levels = np.arange(256)
+    frame = pd.DataFrame({
+        "channel": np.repeat(["R", "G", "B"], 256),
+        "pixel": np.tile(levels, 3),
+        "normalised": np.tile(levels / 127.5 - 1.0, 3),
+        "count": counts.flatten().numpy(),
+    })
+    edges = np.linspace(-0.5, 255.5, 65)  # 64 bins of exactly four levels each
+    # bins go in as lists: seaborn 0.13 compares them to "auto", which an array cannot answer
+    palette = {"R": "tab:red", "G": "tab:green", "B": "tab:blue"}
+    fig, (before, after) = plt.subplots(1, 2, layout="constrained", figsize=(9, 3.2))
+    panels = ((before, "pixel", list(edges), "before: uint8 pixels 0..255"),
+              (after, "normalised", list(edges / 127.5 - 1.0), "after normalize: [-1, 1]"))
+    for ax, column, bins, title in panels:
+        sns.histplot(data=frame, x=column, weights="count", hue="channel", palette=palette, bins=bins,
+                     element="step", fill=False, stat="proportion", common_norm=False, ax=ax)
+        ax.set_title(title)
+        ax.set_xlabel("pixel value")
+    after.set_ylabel("")
+    fig.suptitle(f"Pixel values of {len(images):,} images, per channel")
+    return fig
+
+
+def _tidy_metrics(table: pd.DataFrame) -> pd.DataFrame:
+    """Any of the metrics tables -> columns model, class, metrics (see metrics_by_class)."""
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"table must be a pandas DataFrame, got {type(table).__name__}")
+    if isinstance(table.columns, pd.MultiIndex):  # compare_models
+        return long_table({model: table[model] for model in table.columns.get_level_values(0).unique()})
+    if "model" in table.columns:
+        return table
+    return long_table({"": table})
+
+
+def metrics_by_class(table: pd.DataFrame, metric: str = "psnr") -> Figure:
+    """Bars of one metric per class, one colour per model.
+
+    ``table`` may be :func:`convae_utils.metrics.compare_models`' output (its ``"all"`` row becomes the
+    first group), the tidy :func:`convae_utils.metrics.long_table` (per-image rows give mean bars
+    with +-2 standard-error ticks), or one model's :func:`~convae_utils.metrics.evaluate` or
+    :func:`~convae_utils.metrics.summarize` table.
+    """
+    check_choice("metric", metric, tuple(METRIC_LABELS))
+    tidy = _tidy_metrics(table)
+    missing = [c for c in ("model", "class", metric) if c not in tidy.columns]
+    if missing:
+        raise ValueError(f"table lacks column(s) {', '.join(missing)}; give compare_models(...), "
+                         f"long_table(...) or an evaluate(...) table, got columns {list(tidy.columns)}")
+    models = list(dict.fromkeys(tidy["model"]))
+    if isinstance(tidy["class"].dtype, pd.CategoricalDtype):
+        order = [c for c in tidy["class"].cat.categories if c in set(tidy["class"])]
+    else:
+        order = list(dict.fromkeys(tidy["class"].astype(str)))
+    width = max(6.0, 0.35 * len(order) * max(2, len(models)) + 1.5)
+    fig, ax = plt.subplots(layout="constrained", figsize=(width, 3.8))
+    sns.barplot(data=tidy.assign(**{"class": tidy["class"].astype(str)}), x="class", y=metric, hue="model",
+                order=order, hue_order=models, errorbar=("se", 2), ax=ax)
+    ax.tick_params(axis="x", rotation=45)
+    for label in ax.get_xticklabels():
+        label.set_ha("right")
+        label.set_rotation_mode("anchor")
+    ax.set_xlabel("")
+    ax.set_ylabel(METRIC_LABELS[metric])
+    if len(models) > 1:
+        ax.legend(title="model", fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    elif ax.get_legend() is not None:
+        ax.get_legend().remove()
+    ax.set_title(f"{metric.upper()} by class")
+    return fig
+
+
+# -- output -------------------------------------------------------------------------------------
+
+def figure_to_png(fig: Figure, dpi: int = 100) -> bytes:
+    """The figure as PNG bytes (tight bounding box), e.g. for an ipywidgets.Image."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=check_int("dpi", dpi, maximum=1200), bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 150) -> Path:
+    """Save ``fig`` atomically (temporary file, then ``os.replace``), creating the folder; returns the path.
+
+    A reader never sees a half-written file, and an interrupted save leaves the old one in place.
+    The format follows the suffix (``.png``, ``.svg``, ``.pdf`` ...; PNG when there is none).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    dpi = check_int("dpi", dpi, maximum=1200)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(temporary, "xb") as handle:  # open() honours the umask, unlike mkstemp's 0600
+            fig.savefig(handle, format=fmt, dpi=dpi, bbox_inches="tight")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path

@@ -1,0 +1,188 @@
+"""Plotting helpers: each returns a labelled Figure; image grids are exactly make_grid's output."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from torchvision.utils import make_grid  # noqa: E402
+
+from convae_utils import metrics, plotting  # noqa: E402
+from convae_utils.data import ImageSet, normalize  # noqa: E402
+from convae_utils.training import History  # noqa: E402
+
+CLASSES = ("cat", "dog", "ship")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def pixels(n: int, seed: int = 0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=generator)
+
+
+def make_history(epochs: int = 2, k: int = 3, batches: int = 4, seed: int = 0) -> History:
+    """A hand-made History: losses falling, random reconstructions of ``k`` exemplars."""
+    return History(
+        batches_per_epoch=batches,
+        train_batch_loss=list(np.linspace(0.5, 0.1, epochs * batches)),
+        train_epoch_loss=[0.4 / e for e in range(1, epochs + 1)],
+        val_epoch_loss=[0.5 / e for e in range(1, epochs + 1)],
+        reconstructions=[pixels(k, seed + e) for e in range(1, epochs + 1)],
+        exemplars=pixels(k, seed),
+        classes=CLASSES[:k],
+    )
+
+
+def texts(fig: Figure) -> set[str]:
+    return {t.get_text() for t in fig.findobj(matplotlib.text.Text)}
+
+
+def test_class_grid_rows_are_labelled_classes():
+    labels = torch.tensor([0, 1, 0, 2, 0, 1, 0])  # "cat" has 4 images, "ship" only 1
+    dataset = ImageSet(pixels(7), labels, CLASSES, "tiny")
+    fig = plotting.class_grid(dataset, per_class=3)
+    assert isinstance(fig, Figure) and len(fig.axes) == 3
+    assert [ax.get_ylabel() for ax in fig.axes] == list(CLASSES)
+    widths = [ax.images[0].get_array().shape[1] for ax in fig.axes]
+    assert widths == [2 + 3 * 34, 2 + 2 * 34, 2 + 1 * 34]  # first 3 cats, both dogs, the one ship
+    assert all(not ax.get_xticks().size and not ax.get_yticks().size for ax in fig.axes)
+    with pytest.raises(ValueError, match="per_class"):
+        plotting.class_grid(dataset, per_class=0)
+
+
+def test_reconstruction_grid_is_make_grid_with_value_range():
+    originals = pixels(4)
+    recon = torch.zeros(4, 3, 32, 32)  # model scale 0 = mid grey
+    recon[0] = 1.7                      # overshoot: must clamp to white, not rescale the grid
+    fig = plotting.reconstruction_grid(originals, recon, classes=["a", "b", "c", "d"], title="epoch 1")
+    (ax,) = fig.axes
+    shown = np.asarray(ax.images[0].get_array())
+    expected = make_grid(torch.cat([normalize(originals), recon]), nrow=4, padding=2, normalize=True,
+                         value_range=(-1, 1), pad_value=1.0).permute(1, 2, 0).numpy()
+    np.testing.assert_array_equal(shown, expected)
+    assert shown.shape == (2 + 2 * 34, 2 + 4 * 34, 3)
+    first_recon = shown[36:68, 2:34]   # row 2, column 1
+    second_recon = shown[36:68, 36:68]
+    assert np.allclose(first_recon, 1.0) and np.allclose(second_recon, 0.5)
+    assert {"a", "b", "c", "d", "original", "reconstruction", "epoch 1"} <= texts(fig)
+    # uint8 and float inputs draw the same picture
+    again = plotting.reconstruction_grid(normalize(originals), recon)
+    np.testing.assert_array_equal(np.asarray(again.axes[0].images[0].get_array()), expected)
+
+
+def test_reconstruction_grid_rejects_bad_inputs():
+    with pytest.raises(ValueError, match="one reconstruction per original"):
+        plotting.reconstruction_grid(pixels(3), pixels(2))
+    with pytest.raises(ValueError, match=r"\(N, 3, 32, 32\)"):
+        plotting.reconstruction_grid(pixels(3), torch.zeros(3, 3, 28, 28))
+    with pytest.raises(ValueError, match="one class name per image"):
+        plotting.reconstruction_grid(pixels(3), pixels(3), classes=["a", "b"])
+
+
+def test_reconstruction_strip_one_row_per_epoch():
+    fig = plotting.reconstruction_strip(make_history(epochs=3))
+    assert len(fig.axes) == 4 and all(len(ax.images) == 1 for ax in fig.axes)
+    assert [ax.get_ylabel() for ax in fig.axes] == ["original", "epoch 1", "epoch 2", "epoch 3"]
+    assert set(CLASSES) <= texts(fig)
+
+    fig = plotting.reconstruction_strip({"latent 200": make_history(), "latent 1000": make_history(seed=5)})
+    assert len(fig.axes) == 2 * 3  # (originals + 2 epochs) x 2 models
+    assert {"latent 200", "latent 1000"} <= {ax.get_title() for ax in fig.axes}
+
+
+def test_reconstruction_strip_rejects_mismatched_histories():
+    with pytest.raises(ValueError, match="same number of epochs"):
+        plotting.reconstruction_strip({"a": make_history(epochs=2), "b": make_history(epochs=3)})
+    bare = make_history()
+    bare.exemplars = None
+    with pytest.raises(ValueError, match="no exemplars"):
+        plotting.reconstruction_strip(bare)
+    wrong = make_history()
+    wrong.reconstructions[1] = pixels(2)
+    with pytest.raises(ValueError, match="epoch 2"):
+        plotting.reconstruction_strip(wrong)
+
+
+def test_loss_curves_per_batch_and_per_epoch():
+    histories = {"latent 200": make_history(epochs=3, batches=4),
+                 "latent 1000": make_history(epochs=3, batches=4)}
+    fig = plotting.loss_curves(histories)
+    (ax,) = fig.axes
+    assert len(ax.lines) == 2 * 3  # per model: batches, epoch means, validation
+    xs = [tuple(np.round(line.get_xdata(), 6)) for line in ax.lines]
+    assert tuple(np.round(np.arange(1, 13) / 4, 6)) in xs  # batch i ends at (i + 1) / batches_per_epoch
+    assert (1.0, 2.0, 3.0) in xs  # epoch markers at the epoch ends
+    assert ax.get_xlabel() == "epoch" and "MSE" in ax.get_ylabel()
+    legend = {t.get_text() for t in ax.get_legend().texts}
+    assert {"latent 200", "latent 1000", "validation, epoch mean"} <= legend
+
+    single = plotting.loss_curves(make_history(), val=False, log_y=True).axes[0]
+    assert len(single.lines) == 2 and single.get_yscale() == "log"
+
+
+def test_loss_curves_infers_batches_per_epoch_and_rejects_empty():
+    history = make_history(epochs=2, batches=5)
+    history.batches_per_epoch = 0
+    ax = plotting.loss_curves(history).axes[0]
+    assert max(line.get_xdata().max() for line in ax.lines) == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="no losses"):
+        plotting.loss_curves(History())
+
+
+def test_pixel_histograms_before_and_after():
+    images = pixels(5)
+    fig = plotting.pixel_histograms(images)
+    before, after = fig.axes
+    assert "0..255" in before.get_title() and "[-1, 1]" in after.get_title()
+    assert before.get_xlim()[1] > 200 and after.get_xlim()[1] < 1.5
+    assert {"R", "G", "B"} <= texts(fig)
+    with pytest.raises(ValueError, match="uint8"):
+        plotting.pixel_histograms(normalize(images))
+
+
+def test_metrics_by_class_from_compare_models():
+    def table(offset: float) -> pd.DataFrame:
+        labels = [0, 1, 2, 0]
+        classes = pd.Categorical.from_codes(labels, categories=list(CLASSES))
+        return pd.DataFrame({"label": labels, "class": classes,
+                             "mse": 0.01, "psnr": [20 + offset, 21, 22, 23], "ssim": 0.5})
+    wide = metrics.compare_models({"latent 200": table(0), "latent 1000": table(4)})
+    fig = plotting.metrics_by_class(wide, "psnr")
+    (ax,) = fig.axes
+    assert len(ax.containers) == 2  # one bar group colour per model
+    heights = [bar.get_height() for bar in ax.containers[0]]
+    assert heights == pytest.approx(wide[("latent 200", "psnr")].tolist())  # all, cat, dog, ship
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["all", *CLASSES]
+    assert "PSNR" in ax.get_ylabel()
+    assert {"latent 200", "latent 1000"} <= {t.get_text() for t in ax.get_legend().texts}
+    # the tidy per-image form gives the same bar heights, without an "all" group
+    tidy_ax = plotting.metrics_by_class(metrics.long_table({"latent 200": table(0)}), "psnr").axes[0]
+    assert [b.get_height() for b in tidy_ax.containers[0]] == pytest.approx(heights[1:])
+    with pytest.raises(ValueError, match="metric"):
+        plotting.metrics_by_class(wide, "accuracy")
+
+
+def test_png_bytes_and_atomic_save(tmp_path):
+    fig = plotting.reconstruction_grid(pixels(2), pixels(2))
+    assert plotting.figure_to_png(fig).startswith(PNG_SIGNATURE)
+    target = tmp_path / "figures" / "nested" / "grid.png"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"old")
+    assert plotting.save_figure(fig, target) == target
+    assert target.read_bytes().startswith(PNG_SIGNATURE)
+    assert [p.name for p in target.parent.iterdir()] == ["grid.png"]  # no temporary file left behind
+    svg = plotting.save_figure(fig, tmp_path / "new" / "grid.svg")
+    assert b"<svg" in svg.read_bytes()[:500]
