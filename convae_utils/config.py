@@ -4,8 +4,8 @@ The notebooks read every knob through here, so one environment variable switches
 
 - ``CONVAE_PROFILE`` = ``full`` | ``workshop`` | ``smoke`` | ``auto`` (full on a GPU, workshop on a CPU)
 - ``CONVAE_DATASET`` = ``cifar10`` | ``shapes10`` (the offline stand-in) | ``auto``
-- ``CONVAE_DATA_DIR`` = where CIFAR-10 lives (default ``./data``)
-- ``CONVAE_RUNS_DIR`` = where training runs are saved (default ``./runs``)
+- ``CONVAE_DATA_DIR`` = where CIFAR-10 lives (default ``<project>/data``)
+- ``CONVAE_RUNS_DIR`` = where training runs are saved (default ``<project>/runs``)
 """
 
 from __future__ import annotations
@@ -82,14 +82,32 @@ def dataset_choice(name: str | None = None, profile: Profile | None = None) -> s
     return check_choice(source, name, DATASETS)
 
 
+def project_root(start: str | os.PathLike | None = None) -> Path:
+    """The folder holding ``pyproject.toml`` at or above ``start`` (default: the current folder).
+
+    Notebooks run inside ``notebooks/``; resolving defaults from the project root lets every
+    notebook, the command line and ``make`` share one ``data/`` and one ``runs/`` folder.
+    Outside a project checkout this is the current folder.
+    """
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "pyproject.toml").is_file() and (folder / "convae_utils").is_dir():
+            return folder
+    return here
+
+
 def data_dir(root: str | os.PathLike | None = None) -> Path:
-    """Where CIFAR-10 lives: the argument, else ``$CONVAE_DATA_DIR``, else ``./data``."""
-    return Path(root if root is not None else os.environ.get(DATA_DIR_ENV, "data")).expanduser()
+    """Where CIFAR-10 lives: the argument, else ``$CONVAE_DATA_DIR``, else ``<project>/data``."""
+    if root is None:
+        root = os.environ.get(DATA_DIR_ENV) or project_root() / "data"
+    return Path(root).expanduser()
 
 
 def runs_dir(root: str | os.PathLike | None = None) -> Path:
-    """Where training runs are saved: the argument, else ``$CONVAE_RUNS_DIR``, else ``./runs``."""
-    return Path(root if root is not None else os.environ.get(RUNS_DIR_ENV, "runs")).expanduser()
+    """Where training runs are saved: the argument, else ``$CONVAE_RUNS_DIR``, else ``<project>/runs``."""
+    if root is None:
+        root = os.environ.get(RUNS_DIR_ENV) or project_root() / "runs"
+    return Path(root).expanduser()
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
