@@ -1,0 +1,44 @@
+# Two commands for everything:  make run  (the series)   make test  (the test suite)
+# Both create .venv if missing and install the project into it first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# Extra pip arguments for torch, e.g. TORCH="torch==2.14.1 torchvision==0.29.1" (see .ci/run).
+TORCH ?=
+PROFILE ?=
+DATASET ?=
+
+.PHONY: run test install bench sync clean help
+help:
+	@echo "make run      set up .venv, then execute every notebook headless into build/ (HTML too)"
+	@echo "make test     set up .venv, then unit tests + every notebook under pytest --nbmake (smoke profile)"
+	@echo "make bench    the training/evaluation benchmark against the article's loop"
+	@echo "make sync     re-pair notebooks/*.py and *.ipynb with jupytext after editing one side"
+	@echo "Options: PROFILE=full|workshop|smoke|auto  DATASET=cifar10|shapes10|auto  PYTHON=python3.11"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PY) -m pip install --upgrade pip
+	$(if $(strip $(TORCH)),$(PY) -m pip install $(TORCH))
+	$(PY) -m pip install -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(PY) -m convae_utils series $(if $(PROFILE),--profile $(PROFILE)) $(if $(DATASET),--dataset $(DATASET))
+
+test: install
+	$(PY) -m pytest tests
+	$(PY) -m pytest --nbmake notebooks
+
+bench: install
+	$(PY) -m convae_utils bench
+
+sync: install
+	$(VENV)/bin/jupytext --sync notebooks/[0-9][0-9]_*.py
+
+clean:
+	rm -rf build .pytest_cache
