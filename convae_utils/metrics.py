@@ -36,7 +36,9 @@ _MIN_MSE = 10.0 ** (-MAX_PSNR_DB / 10.0)  # the MSE at which PSNR reaches the ca
 def _pixel_pair(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Check two model-scale batches and return them on the [0, 1] scale."""
     check_image_batch(pred, "pred")
-    check_image_batch(target, "target")
+    check_image_batch(target, "target", check_values=True)  # NaN/inf or a wrong scale would score silently
+    if not bool(torch.isfinite(pred).all()):  # a reconstruction may overshoot [-1, 1], but never be NaN
+        raise ValueError(f"pred contains {int((~torch.isfinite(pred)).sum()):,} NaN or infinite values")
     if pred.shape != target.shape:
         raise ValueError(f"pred and target must have the same shape, got {describe_shape(pred)} "
                          f"and {describe_shape(target)}")

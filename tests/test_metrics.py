@@ -193,3 +193,18 @@ def test_compare_models_and_long_table():
     assert list(tidy_summaries["class"]) == ["all", "cat", "dog"]
     with pytest.raises(ValueError, match="non-empty dict"):
         metrics.compare_models({})
+
+
+def test_nan_infinite_and_wrongly_scaled_pixels_are_refused_by_name():
+    from convae_utils.metrics import per_image_mse
+
+    good = torch.zeros(2, 3, 32, 32)
+    bad = good.clone()
+    bad[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="target contain 1 NaN or infinite"):
+        per_image_mse(good, bad)
+    bad[0, 0, 0, 0] = float("inf")
+    with pytest.raises(ValueError, match="pred contains 1 NaN or infinite"):
+        per_image_mse(bad, good)
+    with pytest.raises(ValueError, match=r"normalised to \[-1, 1\], got values in \[0, 255\]"):
+        per_image_mse(good, torch.full((2, 3, 32, 32), 255.0).index_fill_(0, torch.tensor([0]), 0.0))

@@ -1,0 +1,72 @@
+"""pyproject.toml is the single source of truth; environment.yml must follow it."""
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+# Conda-only tooling that pyproject cannot name (python itself, pip) and the editable install line.
+CONDA_ONLY = {"python", "pip"}
+
+
+def split_requirement(req: str) -> tuple[str, str]:
+    m = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*)$", req)
+    assert m, f"unparseable requirement {req!r}"
+    return m.group(1).lower().replace("_", "-"), m.group(2).replace(" ", "")
+
+
+def pyproject_requirements() -> dict[str, str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    reqs = list(project["dependencies"])
+    for extra in project.get("optional-dependencies", {}).values():
+        reqs += extra
+    return dict(split_requirement(r) for r in reqs)
+
+
+def environment_requirements() -> tuple[dict[str, str], list[str]]:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert env["channels"] == ["conda-forge"]
+    found, pip_lines = {}, []
+    for dep in env["dependencies"]:
+        if isinstance(dep, dict):
+            pip_lines = dep["pip"]
+            for line in pip_lines:
+                if not line.startswith("-e"):
+                    name, spec = split_requirement(line)
+                    found[name] = spec
+        else:
+            name, spec = split_requirement(dep)
+            if name not in CONDA_ONLY:
+                found[name] = spec
+    return found, pip_lines
+
+
+def test_environment_yml_names_every_dependency_with_the_same_range():
+    want = pyproject_requirements()
+    have, _ = environment_requirements()
+    assert have == want, (
+        "environment.yml and pyproject.toml disagree:\n"
+        f"  only in pyproject: {sorted(set(want) - set(have))}\n"
+        f"  only in environment.yml: {sorted(set(have) - set(want))}\n"
+        f"  different ranges: {sorted(k for k in set(want) & set(have) if want[k] != have[k])}"
+    )
+
+
+def test_environment_yml_installs_the_package_itself_and_takes_torch_from_pip():
+    _, pip_lines = environment_requirements()
+    assert "-e ." in pip_lines
+    assert {split_requirement(line)[0] for line in pip_lines if not line.startswith("-e")} >= {"torch", "torchvision"}
+
+
+def test_dependencies_are_ranges_not_pins():
+    for name, spec in pyproject_requirements().items():
+        assert "==" not in spec, f"{name} is pinned ({spec}); declare a range"
+        assert spec.startswith(">="), f"{name} has no lower bound"
+
+
+def test_python_floor_matches():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert f"python{project['requires-python']}" in env["dependencies"]

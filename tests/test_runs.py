@@ -1,0 +1,87 @@
+"""Run folders: load-or-train, resume, locking and refusal of foreign runs."""
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from convae_utils.config import PROFILES
+from convae_utils.data import prepare_data
+from convae_utils.errors import RunFolderError
+from convae_utils.runs import RunConfig, load_run, train_or_load
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    return prepare_data(PROFILES["smoke"], dataset="shapes10")
+
+
+def config(**kw):
+    return RunConfig.from_profile("smoke", **{"num_epochs": 1, **kw})
+
+
+def test_a_finished_run_is_loaded_not_retrained(bundle, tmp_path):
+    first = train_or_load(config(), data=bundle, runs_root=tmp_path, progress=False, save_figures=False)
+    assert not first.loaded and first.complete
+    assert first.run_dir == tmp_path / "smoke-shapes10-latent200"
+    again = train_or_load(config(), data=bundle, runs_root=tmp_path, progress=False)
+    assert again.loaded and again.history.train_batch_loss == first.history.train_batch_loss
+    assert again.summary == json.loads((first.run_dir / "metrics.json").read_text())
+    opened = load_run(first.run_dir)
+    assert opened.config == first.config and opened.dataset == "shapes10"
+    assert list(opened.per_image.columns) == ["label", "class", "mse", "psnr", "ssim"]
+
+
+def test_more_epochs_continue_the_same_run(bundle, tmp_path):
+    one = train_or_load(config(), data=bundle, runs_root=tmp_path, progress=False, save_figures=False)
+    two = train_or_load(config(num_epochs=2), data=bundle, runs_root=tmp_path, progress=False, save_figures=False)
+    assert not two.loaded and two.history.epochs_done == 2
+    assert two.history.train_batch_loss[:4] == one.history.train_batch_loss
+    with pytest.raises(RunFolderError, match="already holds 2 epochs"):
+        train_or_load(config(num_epochs=1), data=bundle, runs_root=tmp_path, progress=False)
+
+
+def test_the_variant_gets_its_own_folder(bundle, tmp_path):
+    run = train_or_load(config(code_activation=None, output_activation="tanh"), data=bundle,
+                        runs_root=tmp_path, progress=False, save_figures=False)
+    assert run.run_dir.name == "smoke-shapes10-latent200-linearcode-tanhout"
+
+
+def test_a_folder_in_use_by_another_process_is_refused(bundle, tmp_path):
+    folder = tmp_path / "busy"
+    folder.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from filelock import FileLock; "
+         f"lock = FileLock({str(folder / '.lock')!r}); lock.acquire(); print('held', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(RunFolderError, match="in use by another process"):
+            train_or_load(config(), data=bundle, run_dir=folder, progress=False)
+        assert sorted(p.name for p in folder.iterdir()) == [".lock"]  # nothing written beside the lock
+    finally:
+        holder.kill()
+        holder.wait()
+    run = train_or_load(config(), data=bundle, run_dir=folder, progress=False, save_figures=False)
+    assert run.complete  # the lock died with its process: no stale lock to clear by hand
+
+
+def test_unfinished_or_foreign_folders_are_explained(bundle, tmp_path):
+    with pytest.raises(RunFolderError, match="not a run folder"):
+        load_run(tmp_path)
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(RunFolderError, match="unreadable"):
+        train_or_load(config(), data=bundle, run_dir=tmp_path, progress=False)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("latent_dim", 0, "latent_dim must be at least 1"),
+    ("val_size", -5, "val_size must be at least 1"),
+    ("code_activation", "sigmoid", "code_activation must be one of"),
+    ("output_activation", "relu", "output_activation must be one of"),
+])
+def test_bad_run_settings_fail_at_once(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        config(**{field: value})
