@@ -229,7 +229,12 @@ def _finished_run(config: RunConfig, run_dir: Path, dataset: str, model: Autoenc
     import pandas as pd
 
     summary = _read_json(run_dir / METRICS_FILE)
-    per_image = pd.read_csv(run_dir / PER_IMAGE_FILE) if (run_dir / PER_IMAGE_FILE).exists() else None
+    per_image = None
+    if (run_dir / PER_IMAGE_FILE).exists():
+        per_image = pd.read_csv(run_dir / PER_IMAGE_FILE)
+        # CSV forgets that classes are ordered by label; restore it so tables list classes as a fresh run does.
+        order = per_image.drop_duplicates("label").sort_values("label")["class"].tolist()
+        per_image["class"] = pd.Categorical(per_image["class"], categories=order)
     return Run(config, run_dir, dataset, model, history, summary=summary, per_image=per_image, loaded=True,
                files=_listing(run_dir))
 

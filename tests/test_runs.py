@@ -32,6 +32,10 @@ def test_a_finished_run_is_loaded_not_retrained(bundle, tmp_path):
     opened = load_run(first.run_dir)
     assert opened.config == first.config and opened.dataset == "shapes10"
     assert list(opened.per_image.columns) == ["label", "class", "mse", "psnr", "ssim"]
+    # classes come back in label order, as in a fresh run (not alphabetically, as a CSV would give)
+    assert list(opened.per_image["class"].cat.categories) == list(bundle.test.classes)
+    from convae_utils.metrics import summarize
+    assert summarize(opened.per_image).equals(summarize(first.per_image))
 
 
 def test_more_epochs_continue_the_same_run(bundle, tmp_path):
