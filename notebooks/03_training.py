@@ -1,0 +1,331 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# convae · [01 Data](01_data.ipynb) → [02 Architecture](02_architecture.ipynb) → **03 Training** → [04 Bottleneck](04_bottleneck.ipynb) → [05 Beyond](05_beyond.ipynb)
+#
+# # 03 · Training: teaching the network to rebuild its input
+#
+# We have the data (notebook 01) and the network (notebook 02). Now we train the article's model,
+# with a bottleneck of 200, and watch it go from a featureless patch to recognisable pictures.
+#
+# **What you will learn**
+#
+# - what one training step does, and how the training loop fixes three mistakes in the article's
+#   loop (no shuffling, a misleading "epoch loss", validating on the test set);
+# - how a *run folder* saves the trained model so later notebooks reuse it instead of training again,
+#   and how to stop training and resume it later without losing anything;
+# - how to read the loss curves, per batch and per epoch, for training and validation;
+# - how to watch the reconstructions improve epoch by epoch, with a slider or a static picture;
+# - how to measure the finished model on the test set (MSE, PSNR, SSIM).
+#
+# **Run time** (one model is trained here; a second run of the notebook loads it in seconds)
+#
+# | profile | for | time |
+# |---|---|---|
+# | `smoke` | automated tests: stand-in data, a few hundred images | ~20 s (measured: 2-core CPU, stand-in data) |
+# | `workshop` | a CPU laptop | ~4 min (measured: 2-core CPU shared with other jobs, stand-in data) |
+# | `full` | the article's experiment, on a GPU | ~N min (placeholder: to be measured on a GPU) |
+#
+# The workshop figures come from a busy machine shared with other jobs: the same training ran at
+# anything from about 65 to 1,000 images per second, depending on the load, so on an idle machine
+# it can take much less.
+
+# %% [markdown]
+# ## Setup
+
+# %%
+# %matplotlib inline
+import inspect
+
+import pandas as pd
+from IPython.display import HTML, display
+
+from convae_utils import config, data, metrics, plotting, runs, training, widgets
+
+# %% [markdown]
+# ## Parameters
+#
+# Everything about the run comes from the profile (`CONVAE_PROFILE`): how many images, how many
+# epochs, the batch size. `RunConfig.from_profile` collects those settings in one object; the
+# learning rate (1e-3) and the other defaults are the article's.
+
+# %% tags=["parameters"]
+# Parameters: set the profile with CONVAE_PROFILE (full | workshop | smoke | auto), not by editing sizes here.
+profile = config.get_profile()
+SEED = 0                                   # seeds the weights, the validation split and the shuffling
+LATENT_DIM = profile.latent_dims[0]        # 200: the article's first bottleneck
+run_config = runs.RunConfig.from_profile(profile, latent_dim=LATENT_DIM, seed=SEED)
+
+# %%
+config.seed_everything(SEED)
+device = config.pick_device()
+bundle = data.prepare_data(profile, seed=SEED)
+banner = config.banner(profile, bundle.dataset, device, SEED)
+print()
+print(run_config)
+print(f"{len(bundle.train):,} training images, {len(bundle.val):,} validation images, "
+      f"{len(bundle.test):,} test images")
+
+# %% [markdown]
+# ## What one training step does
+#
+# 1. take a batch of images (64 of them), normalise them to [-1, 1];
+# 2. run them through encoder and decoder to get reconstructions;
+# 3. measure the **mean squared error** (MSE) between reconstructions and originals: the average,
+#    over every pixel and channel, of the squared difference;
+# 4. let autograd compute how each weight affects that error, and let the **Adam** optimiser nudge
+#    every weight a little in the direction that lowers it.
+#
+# One pass over all training images is an **epoch**. After each epoch the loop measures the loss on
+# the validation images (without learning from them) and reconstructs the ten exemplars, so we can
+# watch progress.
+#
+# The loop lives in `training.fit`. Its first half checks arguments and restores a checkpoint if
+# there is one; here is the second half, the loop itself:
+
+# %%
+fit_source = inspect.getsource(training.fit)
+loop_starts = fit_source.find("    model.train()")   # the training loop proper
+print(fit_source[max(loop_starts, 0):])
+
+# %% [markdown]
+# Three things in it differ from the article, on purpose:
+#
+# - **Shuffling.** The article's data loader served the images in the same order every epoch, so
+#   every epoch was made of exactly the same batches in the same sequence. The updates are then no
+#   longer random samples: the same batches always come last and pull the weights their way, and data
+#   stored sorted by class would train very badly. Here `epoch_order` draws a fresh random order each
+#   epoch. It depends only on the seed and the epoch number, which is also what lets an interrupted run
+#   resume with exactly the same batches (its source is printed below).
+#
+# - **The epoch loss is the mean over the epoch.** The article printed the loss of the *last batch*
+#   of each epoch and called it the epoch's loss. One batch of 64 images is a noisy sample; the mean
+#   over all batches describes the whole epoch. (The weights change during the epoch, so the mean runs a
+#   little behind the end-of-epoch model; the validation loss, measured after the epoch, does not.) We
+#   compare both below.
+#
+# - **Validation uses held-out training images, never the test set** (see notebook 01).
+#
+# And one for speed: the images stay as `uint8` and each batch is normalised right before the
+# forward pass, instead of running PIL conversions for every image in every epoch.
+
+# %%
+print(inspect.getsource(training.epoch_order))
+
+# %% [markdown]
+# ## Train, or load what was trained before
+#
+# `runs.train_or_load` wraps `fit` with a **run folder** under `runs/` (or `$CONVAE_RUNS_DIR`). It
+# does one of three things:
+#
+# - the folder holds a **finished** run with these settings: it loads it in seconds and trains nothing
+#   (notebooks 04 and 05 rely on this to reuse the model trained here);
+# - the folder holds an **interrupted** run: it resumes where it stopped;
+# - otherwise it trains from scratch, saving a checkpoint after every epoch.
+#
+# > **Stopping and resuming.** Training on a laptop takes a while. You can press the ■ Stop button
+# > (or *Kernel → Interrupt*) at any time: the loop finishes the batch it is on, saves a checkpoint
+# > and the cell ends with a message. Nothing is lost. **Run the cell again** and it continues from that
+# > exact batch; the final model is the same as if you had never stopped. The cells after it notice an
+# > unfinished run and tell you to come back here.
+# >
+# > Preparing a workshop? Train the series' three models ahead of time, headless, and copy the `runs/`
+# > folder to each laptop:
+# >
+# > ```bash
+# > python -m convae_utils train --profile workshop --latent-dim 200     # notebook 03
+# > python -m convae_utils train --profile workshop --latent-dim 1000    # notebook 04
+# > python -m convae_utils train --profile workshop --latent-dim 200 --code-activation none --output-activation tanh   # notebook 05
+# > ```
+
+# %%
+run = runs.train_or_load(run_config, data=bundle)
+
+# %%
+seconds = sum(run.history.epoch_seconds)
+if run.loaded:
+    print(f"Loaded the finished run from {run.run_dir}: nothing was trained in this session.")
+elif run.complete:
+    print(f"Trained and saved to {run.run_dir}.")
+if run.complete:
+    print(f"{run.history.epochs_done} epochs on {bundle.dataset}, {seconds:,.0f} s of training "
+          f"({run.history.epochs_done * len(bundle.train) / max(seconds, 1e-9):,.0f} images/s, "
+          f"on {run.history.meta.get('device', '?')}).")
+else:
+    print(f"Training was interrupted after {run.history.epochs_done} of {run_config.num_epochs} epochs. "
+          f"The progress is saved in {run.run_dir}.\n"
+          "Re-run the training cell above to resume; the cells below show what exists so far.")
+
+# %% [markdown]
+# ## Reading the loss curves
+#
+# The light line is the loss of every single batch: jumpy, because each batch holds different images.
+# The dots are the mean of each epoch, and the squares the validation loss after each epoch. The x axis
+# counts epochs.
+
+# %%
+if run.history.train_batch_loss:
+    fig = plotting.loss_curves(run.history)
+else:
+    print("No batch has finished yet: re-run the training cell.")
+
+# %% [markdown]
+# A few things to look for:
+#
+# - the steep drop in the first epoch: the network learns the average colours and rough layout fast;
+# - the slow decline afterwards: detail is much harder to learn than layout, and with the article's
+#   settings the loss is usually still falling when training stops, so more epochs would help;
+# - the validation loss close to the training loss: the network is not memorising its training
+#   images. A validation curve that turns upward while training keeps falling would be the sign of
+#   over-fitting.
+#
+# Here is the difference between the article's "epoch loss" (the last batch) and the epoch mean:
+
+# %%
+per_epoch = run.history.batches_per_epoch
+losses = pd.DataFrame({
+    "last batch (the article's number)": [run.history.train_batch_loss[(epoch + 1) * per_epoch - 1]
+                                          for epoch in range(run.history.epochs_done)],
+    "epoch mean": run.history.train_epoch_loss,
+    "validation": run.history.val_epoch_loss,
+}, index=pd.RangeIndex(1, run.history.epochs_done + 1, name="epoch"))
+losses.round(4)
+
+# %% [markdown]
+# The last batch lands above or below the mean by chance. In the first epoch the two differ most,
+# because the mean still includes the very first batches, when the network knew nothing. The epoch mean
+# is the honest summary of an epoch, and the validation loss the honest measure of the model at the end
+# of it; when you compare models or epochs, compare those, not single batches.
+#
+# ## Watching the reconstructions improve
+#
+# After every epoch the loop rebuilt the ten exemplars. Drag the slider, or press ▶ to play the
+# epochs as a film: the top row holds the originals, the bottom row the reconstructions after that
+# epoch.
+
+# %%
+if run.history.reconstructions:
+    display(widgets.epoch_scrubber(run.history))
+else:
+    print("No epoch has finished yet: re-run the training cell.")
+
+# %% [markdown]
+# A slider needs a running kernel. For a notebook read on a website, or saved without its kernel, here
+# is the same story as one static picture, one row per epoch (with the original on top), and as a
+# small animation that plays in any browser:
+
+# %%
+if run.history.reconstructions:
+    fig = plotting.reconstruction_strip({f"latent {LATENT_DIM}": run.history})
+
+# %%
+if run.history.reconstructions:
+    display(HTML(widgets.animation_html(run.history)))
+
+# %% [markdown]
+# In the article (CIFAR-10, the `full` profile) the reconstructions already show the right colours and
+# rough shapes after the first epoch, and later epochs sharpen edges and bring back some detail. Compare
+# with your strip: on a shorter run, what is learnt first can differ (on the stand-in, outlines and
+# brightness tend to come before colour). Either way the pictures stay soft. Notebook 04 asks whether a
+# bigger bottleneck helps, and why even a very good autoencoder trained with MSE gives blurry pictures.
+#
+# With the stand-in `shapes10` data, these pictures show coloured shapes, not CIFAR-10 photos; run the
+# notebook with CIFAR-10 on disk to see the real thing.
+#
+# ## What the run folder holds
+#
+# Everything this run produced is on disk, so you can look at it without this notebook, copy it to
+# another machine, or load it later with `runs.load_run(folder)`:
+#
+# | file | contents |
+# |---|---|
+# | `config.json` | the settings, and the library versions that produced the run |
+# | `checkpoint.pt` | weights, optimiser state and history (written after every epoch) |
+# | `history.json` | all losses and timings as plain JSON |
+# | `metrics.json`, `per_image.csv` | test-set metrics, overall, per class and per image |
+# | `epochs/epoch_NN.png` | the exemplar grid after each epoch |
+# | `loss_curves.png`, `reconstruction_strip.png` | the figures above |
+
+# %%
+print(run.run_dir)
+for path in sorted(run.run_dir.rglob("*")):
+    if path.is_file() and not path.name.startswith("."):
+        print(f"  {path.relative_to(run.run_dir).as_posix():<28} {path.stat().st_size / 1e3:8.1f} kB")
+
+# %% [markdown]
+# ## How good is it? Test-set metrics
+#
+# Once training has finished, `train_or_load` scored every test image once, with three measures on
+# the usual [0, 1] pixel scale:
+#
+# - **MSE**: mean squared error per pixel; lower is better. (The training loss is the same quantity on
+#   the [-1, 1] scale, hence four times larger.)
+# - **PSNR**: peak signal-to-noise ratio, `10 · log10(1 / MSE)` in decibels; higher is better, and
+#   every 3 dB more means half the MSE.
+# - **SSIM**: structural similarity, which compares local brightness, contrast and structure in small
+#   windows; 1 means identical. It tracks what people notice (edges, textures) better than MSE does.
+#
+# The first row is the whole test set; the others break it down by class.
+
+# %%
+if run.complete:
+    test_metrics = metrics.summarize(run.per_image)
+    class_order = [name for name in ("all", *bundle.test.classes) if name in test_metrics.index]
+    test_metrics = test_metrics.reindex(class_order)       # classes in label order, as in notebook 01
+    overall = test_metrics.loc["all"]
+    print(f"{bundle.dataset}, {int(overall['images']):,} test images, latent {LATENT_DIM}: "
+          f"MSE {overall['mse']:.4f}, PSNR {overall['psnr']:.2f} dB, SSIM {overall['ssim']:.3f}")
+    display(test_metrics.round(4))
+else:
+    print("The run is not finished, so it has no test metrics yet: re-run the training cell to resume.")
+
+# %% [markdown]
+# Per class, the numbers usually differ a lot: smooth, uniform pictures tend to reconstruct well and busy
+# textures badly. Check which classes lead and trail in your table. These are the numbers the article
+# never reported; notebook 04 uses them to compare two bottlenecks.
+
+# %% [markdown]
+# ## Summary
+#
+# - Training minimises the MSE between each image and its reconstruction, with Adam at a learning rate
+#   of 1e-3 and batches of 64.
+# - `training.fit` shuffles every epoch from a seeded order, reports the *mean* loss of each epoch, and
+#   validates on held-out training images. Fixed here: the article did not shuffle, printed the last
+#   batch's loss, and validated on its test set.
+# - `runs.train_or_load` saves everything in a run folder, loads a finished run instead of retraining,
+#   and resumes an interrupted one exactly: press Stop whenever you need to, re-run the cell later.
+# - The loss curves drop fast, then slowly; the validation loss follows the training loss.
+# - The epoch slider (with a static strip and an animation for readers without a kernel) shows
+#   reconstructions sharpening, but staying soft.
+# - The test-set table gives MSE, PSNR and SSIM overall and per class.
+#
+# Next, [04 Bottleneck](04_bottleneck.ipynb) trains a second model with a code five times larger.
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Stop the training cell halfway through an epoch (■ Stop), run the next cell to see the message,
+#    then re-run the training cell. Where does the progress bar start?
+# 2. In the loss table, how far is the last batch's loss from the epoch mean, at most? Would you have
+#    drawn a different conclusion from the last-batch numbers?
+# 3. Train with a learning rate ten times higher, into a folder of its own so it does not clash with
+#    the run above:
+#    `runs.train_or_load(runs.RunConfig.from_profile(profile, latent_dim=LATENT_DIM, lr=1e-2),
+#    data=bundle, run_dir=config.runs_dir() / "lr-1e-2")`. Compare the loss curves. What happens with
+#    `lr=1e-1`?
+# 4. Which class has the lowest PSNR in the test table? Look at its exemplar in the strip and explain
+#    why it might be hard to reconstruct.
+# 5. Open `epochs/epoch_01.png` and the last epoch's PNG from the run folder side by side. Which
+#    details appear only late in training?

@@ -1,0 +1,278 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# convae · [01 Data](01_data.ipynb) → [02 Architecture](02_architecture.ipynb) → [03 Training](03_training.ipynb) → **04 Bottleneck** → [05 Beyond](05_beyond.ipynb)
+#
+# # 04 · The bottleneck: does a bigger code give better pictures?
+#
+# The code is the only thing the decoder gets to see. A code of 200 numbers summarises an image of
+# 3,072; a code of 1,000 has five times the room. In this notebook we train the same network with both
+# bottlenecks and compare them fairly: same data, same epochs, same seed, numbers on the same test set.
+#
+# **What you will learn**
+#
+# - how to compare two models side by side: loss curves, reconstructions epoch by epoch, test metrics
+#   overall and per class;
+# - what the larger bottleneck buys, and what it costs in parameters;
+# - why both models still produce blurry pictures, and why that is a property of the MSE loss rather than
+#   a bug;
+# - what autoencoders are good for despite the blur.
+#
+# **Run time** (the latent-200 model from notebook 03 is reused; only latent 1000 is trained here)
+#
+# | profile | for | time |
+# |---|---|---|
+# | `smoke` | automated tests: stand-in data, a few hundred images | ~25 s (measured: 2-core CPU, stand-in data) |
+# | `workshop` | a CPU laptop | ~3.5 min (measured: 2-core CPU shared with other jobs, stand-in data) |
+# | `full` | the article's experiment, on a GPU | ~N min (placeholder: to be measured on a GPU) |
+#
+# The workshop figures come from a busy machine shared with other jobs: the same training ran at
+# anything from about 65 to 1,000 images per second, depending on the load, so on an idle machine
+# it can take much less.
+
+# %% [markdown]
+# ## Setup
+
+# %%
+# %matplotlib inline
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from IPython.display import HTML, display
+
+from convae_utils import config, data, metrics, models, plotting, runs, widgets
+
+# %% [markdown]
+# ## Parameters
+
+# %% tags=["parameters"]
+# Parameters: set the profile with CONVAE_PROFILE (full | workshop | smoke | auto), not by editing sizes here.
+profile = config.get_profile()
+SEED = 0
+LATENT_DIMS = profile.latent_dims          # the article's two bottlenecks: 200 and 1000
+run_configs = {f"latent {latent_dim}": runs.RunConfig.from_profile(profile, latent_dim=latent_dim, seed=SEED)
+               for latent_dim in LATENT_DIMS}
+MAX_SHIFT = 2                              # pixels, for the blur experiment at the end
+
+# %%
+config.seed_everything(SEED)
+device = config.pick_device()
+bundle = data.prepare_data(profile, seed=SEED)
+banner = config.banner(profile, bundle.dataset, device, SEED)
+
+# %% [markdown]
+# ## Two models, one recipe
+#
+# `runs.train_or_load` finds the latent-200 run that notebook 03 saved and loads it; if it is not there
+# (you started here, or changed the profile), it trains it. The latent-1000 model is trained the first
+# time and loaded afterwards. As in notebook 03, you can press ■ Stop at any time and re-run the cell
+# later: training resumes where it stopped.
+
+# %%
+trained = {}
+for name, run_config in run_configs.items():
+    run = runs.train_or_load(run_config, data=bundle)
+    trained[name] = run
+    print(f"{name}: {'loaded from' if run.loaded else 'trained into'} {run.run_dir}")
+    if not run.complete:
+        print(f"{name} was interrupted: re-run this cell to resume it (and train the rest).")
+        break
+all_complete = len(trained) == len(run_configs) and all(run.complete for run in trained.values())
+histories = {name: run.history for name, run in trained.items()}
+
+# %% [markdown]
+# ## What each bottleneck buys, and costs
+#
+# The compression factor is the number of values in an image divided by the code size. The price of a
+# larger code is paid almost entirely in the two `Linear` layers next to it (notebook 02).
+
+# %%
+values_per_image = bundle.test.images[0].numel()          # 3 x 32 x 32 = 3,072
+costs = pd.DataFrame({
+    name: {"latent_dim": run.config.latent_dim,
+           "compression": f"{values_per_image / run.config.latent_dim:.1f}x",
+           "parameters": f"{models.count_parameters(run.model):,}",
+           "training time (s)": f"{sum(run.history.epoch_seconds):,.0f}"}
+    for name, run in trained.items()
+}).T
+costs
+
+# %% [markdown]
+# ## Loss curves, overlaid
+#
+# One colour per model; light lines per batch, dots for the epoch means, squares for validation.
+
+# %%
+fig = plotting.loss_curves(histories)
+
+# %% [markdown]
+# In the article's experiment the larger bottleneck reaches a lower loss and keeps falling more steeply:
+# with more room in the code, there is more detail left to learn, and neither curve has flattened by the
+# last epoch. Check whether your curves tell the same story.
+#
+# ## Reconstructions, epoch by epoch, side by side
+#
+# One slider moves both models together, so you can compare them at the same point in training.
+
+# %%
+if all_complete:
+    display(widgets.epoch_scrubber(histories))
+else:
+    print("A run is unfinished: re-run the training cell above to resume it.")
+
+# %% [markdown]
+# The same, without a kernel: a static strip (one row per epoch, the two models side by side) and a
+# self-playing animation.
+
+# %%
+if all_complete:
+    fig = plotting.reconstruction_strip(histories)
+
+# %%
+if all_complete:
+    display(HTML(widgets.animation_html(histories)))
+
+# %% [markdown]
+# With CIFAR-10, the latent-1000 column shows more of each object's outline and colour patches; with the
+# stand-in data the pictures are shapes, not CIFAR-10 classes, but the comparison reads the same way.
+#
+# ## Test metrics: overall and per class
+#
+# `metrics.compare_models` lines up the per-image scores of both models on the same test images: one row
+# for the whole set (`all`), then one per class.
+
+# %%
+if all_complete:
+    comparison = metrics.compare_models({name: run.per_image for name, run in trained.items()})
+    class_order = [name for name in ("all", *bundle.test.classes) if name in comparison.index]
+    comparison = comparison.reindex(class_order)           # classes in label order, as in notebook 01
+    display(comparison.round(4))
+else:
+    print("A run is unfinished, so there is nothing to compare yet: re-run the training cell above.")
+
+# %%
+if all_complete:
+    fig = plotting.metrics_by_class(comparison, metric="psnr")
+
+# %%
+if all_complete:
+    fig = plotting.metrics_by_class(comparison, metric="ssim")
+
+# %% [markdown]
+# In words, computed from the table above:
+
+# %%
+if all_complete:
+    small, large = list(trained)
+    psnr = comparison.xs("psnr", axis=1, level="metric")
+    ssim = comparison.xs("ssim", axis=1, level="metric")
+    gain = (psnr[large] - psnr[small]).drop("all").sort_values()
+    parameter_ratio = models.count_parameters(trained[large].model) / models.count_parameters(trained[small].model)
+    print(f"On {bundle.dataset} ({len(bundle.test):,} test images):")
+    print(f"  PSNR {psnr.loc['all', small]:.2f} dB -> {psnr.loc['all', large]:.2f} dB "
+          f"({psnr.loc['all', large] - psnr.loc['all', small]:+.2f} dB), "
+          f"SSIM {ssim.loc['all', small]:.3f} -> {ssim.loc['all', large]:.3f}, "
+          f"for {parameter_ratio:.1f}x the parameters.")
+    print(f"  largest PSNR change: {gain.index[-1]} ({gain.iloc[-1]:+.2f} dB); "
+          f"smallest: {gain.index[0]} ({gain.iloc[0]:+.2f} dB)")
+    print(f"  hardest class for both: {psnr.drop('all').mean(axis=1).idxmin()}; "
+          f"easiest: {psnr.drop('all').mean(axis=1).idxmax()}")
+
+# %% [markdown]
+# ## Why are both still blurry?
+#
+# Even the larger code gives soft pictures, and training longer would sharpen them only a little. The
+# reason is the loss. A code of a few hundred numbers cannot pin down every detail of the image: many
+# slightly different pictures (the edge one pixel further left, the fur a little lighter) are
+# consistent with the same code. Faced with that uncertainty, the prediction that minimises the
+# *squared* error is the **average** of all those plausible pictures, and an average of slightly
+# different pictures is a blurry picture. The decoder is doing exactly what we asked.
+#
+# We can see this without any network. Take one exemplar and make a few copies shifted left and right by
+# a pixel or two: stand-ins for "the same picture, detail uncertain". Which single guess has the lowest
+# MSE against all of them, one of the sharp copies or their blurry average?
+
+# %%
+originals = data.normalize(bundle.exemplars.images)                    # (10, 3, 32, 32)
+edges = (originals[..., 1:] - originals[..., :-1]).abs().mean(dim=(1, 2, 3))
+chosen = int(edges.argmax())                                           # the exemplar with the most vertical edges
+shifts = range(-MAX_SHIFT, MAX_SHIFT + 1)
+copies = torch.stack([originals[chosen].roll(shift, dims=-1) for shift in shifts])   # (5, 3, 32, 32)
+average = copies.mean(dim=0, keepdim=True)                             # (1, 3, 32, 32)
+
+sharp_error = ((copies - originals[chosen]) ** 2).mean().item()
+average_error = ((copies - average) ** 2).mean().item()
+print(f"exemplar: {bundle.exemplars.classes[chosen]}, shifted by {list(shifts)} pixels")
+print(f"MSE of the sharp original against all copies: {sharp_error:.4f}")
+print(f"MSE of the blurry average against all copies: {average_error:.4f}  <- the lower one")
+
+grid = plotting.image_grid(torch.cat([copies, average]), nrow=len(copies) + 1)
+fig, ax = plt.subplots(figsize=(1.0 * (len(copies) + 1), 1.8), layout="constrained")
+ax.imshow(grid, interpolation="nearest")
+ax.set_xticks(plotting.PAD + plotting.TILE * np.arange(len(copies) + 1) + 16,
+              [f"shift {shift:+d}" for shift in shifts] + ["average"], rotation=45, ha="right",
+              rotation_mode="anchor")
+ax.set_yticks([])
+ax.set_title("plausible versions, and the guess MSE prefers");
+
+# %% [markdown]
+# The average wins on MSE, and it is the blurriest picture in the row. A bigger bottleneck narrows the
+# uncertainty, which is why latent 1000 is sharper than latent 200, but it never removes it, so the
+# gain shrinks as the code grows. In the limit, a code as large as the image could just copy it, and
+# would have learnt nothing worth having.
+#
+# Models built to produce *sharp* images replace the pixel-wise loss with something that rewards
+# realism: **GANs** train a second network to tell real from generated pictures, and **diffusion
+# models** learn to remove noise step by step. (Perceptual losses, comparing images in the feature space
+# of a trained classifier, are a middle road.)
+#
+# ## So what are autoencoders for?
+#
+# Blurry reconstructions are not the point. An autoencoder learns, without any labels, a compact code
+# that keeps what is typical of the data. That is useful for:
+#
+# - **denoising**: train it to rebuild clean images from corrupted ones;
+# - **anomaly detection**: an input unlike the training data tends to be reconstructed badly, so a
+#   large reconstruction error is a warning sign (notebook 05 tries this, including where it fails);
+# - **compression and features**: the code is a small summary that other models can use, for search,
+#   clustering or as a starting point for a classifier.
+
+# %% [markdown]
+# ## Summary
+#
+# - Both bottlenecks were trained with the same data, epochs and seed; latent 200 was reused from
+#   notebook 03's run folder.
+# - Latent 1000 compresses about 3x instead of about 15x, and pays for it with several times the
+#   parameters (the table above), almost all in the two `Linear` layers.
+# - Its loss is lower, its reconstructions sharper, and the test table above shows how much better it
+#   scores, overall and per class.
+# - Both stay blurry because MSE rewards the average of all plausible images. A bigger code only narrows
+#   the uncertainty. Sharp generators use other losses (GANs, diffusion).
+# - Autoencoders earn their keep in denoising, anomaly detection and compact features.
+#
+# Next, [05 Beyond](05_beyond.ipynb) fixes the article's activations and puts the model to work.
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Train a third bottleneck, e.g. `runs.RunConfig.from_profile(profile, latent_dim=50, seed=SEED)`, and
+#    add it to `trained`. Plot PSNR against `latent_dim`. Where do the returns diminish?
+# 2. Repeat the blur experiment with `MAX_SHIFT = 4`. How do the two errors change, and the picture?
+# 3. Which class gains most from the larger bottleneck? Look at its exemplar: what kind of detail does it
+#    have?
+# 4. The comparison uses one seed. Train latent 200 with `seed=1` into its own folder
+#    (`run_dir=config.runs_dir() / "latent200-seed1"`). How much do the test numbers move? Is the
+#    difference between the bottlenecks larger than that?

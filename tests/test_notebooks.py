@@ -1,0 +1,154 @@
+"""The notebook series: pairing, committed without outputs, one skeleton, the profile switch reaching the kernel.
+
+``pytest --nbmake notebooks`` executes every notebook (smoke profile, see notebooks/conftest.py);
+these tests check what nbmake does not: that each reviewed ``.py`` source and its ``.ipynb`` agree,
+that no executed output is committed, that every notebook follows the series' skeleton and imports
+its code instead of re-typing it, and that ``CONVAE_PROFILE`` set outside really reaches the kernel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+SOURCES = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
+TITLES = {"01": "Data", "02": "Architecture", "03": "Training", "04": "Bottleneck", "05": "Beyond"}
+PARAMETERS_TAG = "parameters"
+PARAMETERS_MARK = "# Parameters"
+
+
+def ids(paths):
+    return [p.stem for p in paths]
+
+
+def cells(path: Path) -> list[tuple[str, str]]:
+    return [(cell.cell_type, cell.source.strip()) for cell in jupytext.read(path).cells]
+
+
+def code_cells(path: Path):
+    return [cell for cell in jupytext.read(path).cells if cell.cell_type == "code"]
+
+
+def markdown(path: Path) -> str:
+    return "\n".join(cell.source for cell in jupytext.read(path).cells if cell.cell_type == "markdown")
+
+
+def test_the_series_is_complete():
+    assert [p.name[:2] for p in SOURCES] == list(TITLES), f"expected notebooks 01..05, found {ids(SOURCES)}"
+
+
+# -- (1) pairing, and nothing executed is committed -----------------------------------------------
+
+@pytest.mark.parametrize("source", SOURCES, ids=ids(SOURCES))
+def test_py_and_ipynb_agree(source: Path):
+    twin = source.with_suffix(".ipynb")
+    assert twin.is_file(), f"{twin.name} is missing: run `jupytext --sync {source.relative_to(ROOT)}`"
+    assert cells(source) == cells(twin), (
+        f"{source.name} and {twin.name} differ: edit the .py, then `jupytext --sync` (make sync)")
+
+
+@pytest.mark.parametrize("twin", [s.with_suffix(".ipynb") for s in SOURCES], ids=ids(SOURCES))
+def test_ipynb_is_committed_without_outputs(twin: Path):
+    notebook = json.loads(twin.read_text(encoding="utf-8"))
+    for index, cell in enumerate(notebook["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        assert cell.get("outputs") == [], f"{twin.name} cell {index} has outputs: clear them before committing"
+        assert cell.get("execution_count") is None, f"{twin.name} cell {index} has an execution count"
+
+
+# -- (3) the skeleton -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("source", SOURCES, ids=ids(SOURCES))
+def test_skeleton(source: Path):
+    notebook = jupytext.read(source)
+    first = notebook.cells[0]
+    breadcrumb = first.source.splitlines()[0]
+    number = source.name[:2]
+    assert first.cell_type == "markdown" and breadcrumb.startswith("convae ·"), "the first line is the breadcrumb"
+    for other, title in TITLES.items():
+        assert f"{other} {title}" in breadcrumb, f"breadcrumb lacks '{other} {title}'"
+    assert f"**{number} {TITLES[number]}**" in breadcrumb, "the breadcrumb marks this notebook in bold"
+    assert re.search(r"^# ", first.source, re.MULTILINE), "a title follows the breadcrumb"
+    assert "What you will learn" in first.source
+    assert "Run time" in first.source and all(p in first.source for p in ("smoke", "workshop", "full"))
+
+    headings = [line.strip("# ").strip() for line in markdown(source).splitlines() if line.startswith("#")]
+    for heading in ("Setup", "Parameters", "Summary", "Exercises"):
+        assert heading in headings, f"no '## {heading}' heading"
+    assert headings.index("Summary") < headings.index("Exercises")
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=ids(SOURCES))
+def test_exactly_one_parameters_cell(source: Path):
+    code = code_cells(source)
+    tagged = [i for i, c in enumerate(code) if PARAMETERS_TAG in c.metadata.get("tags", [])]
+    marked = [i for i, c in enumerate(code) if c.source.lstrip().startswith(PARAMETERS_MARK)]
+    assert len(tagged) == 1, f"expected one code cell tagged {PARAMETERS_TAG!r}, found {len(tagged)}"
+    assert marked == tagged, f"the tagged cell, and only it, starts with {PARAMETERS_MARK!r}"
+    assert "config.get_profile()" in code[tagged[0]].source, "the parameters cell reads the profile switch"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=ids(SOURCES))
+def test_setup_prints_the_banner(source: Path):
+    code = "\n".join(c.source for c in code_cells(source))
+    assert "config.seed_everything(" in code and "config.banner(" in code
+
+
+# -- (4) code comes from convae_utils, never re-typed -----------------------------------------------
+
+@pytest.mark.parametrize("source", SOURCES, ids=ids(SOURCES))
+def test_imports_the_package_and_defines_no_class(source: Path):
+    code = "\n".join(c.source for c in code_cells(source))
+    assert re.search(r"^from convae_utils import ", code, re.MULTILINE), "import the helpers from convae_utils"
+    classes = re.findall(r"^class \w+", code, re.MULTILINE)
+    assert not classes, f"{source.name} defines {classes}: import it from convae_utils and show its source"
+    assert "sys.path" not in code, "the package is installed; no sys.path hacks"
+
+
+# -- (2) the profile switch reaches the kernel ------------------------------------------------------
+
+def test_profile_switch_reaches_the_kernel(monkeypatch, tmp_path):
+    """Execute notebook 01 (the fastest) in a real kernel with CONVAE_PROFILE=smoke set from outside."""
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("CONVAE_PROFILE", "smoke")
+    monkeypatch.setenv("CONVAE_DATASET", "shapes10")   # offline, whatever the caller's shell says
+    monkeypatch.setenv("CONVAE_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    notebook = nbformat.read(NOTEBOOKS / "01_data.ipynb", as_version=4)
+    NotebookClient(notebook, kernel_name="python3", timeout=600,
+                   resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+
+    text = "\n".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
+                     for output in cell.outputs if output.output_type == "stream")
+    assert "profile : smoke" in text, "the banner does not show the profile set in the environment"
+    assert "dataset : shapes10" in text
+
+    # Every figure shows exactly once. The inline backend shows each open pyplot figure at the end of
+    # the cell; a Figure that is also the cell's value is shown a second time, as an execute_result
+    # (rendered differently, so the two PNGs are not even byte-identical). Assign it or end with ';'.
+    images = 0
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code":
+            continue
+        shown = [output for output in cell.outputs if "image/png" in output.get("data", {})]
+        returned = [output for output in shown if output.output_type == "execute_result"]
+        assert not returned, f"cell {index} returns a Figure, which the inline backend then shows twice"
+        pngs = [output["data"]["image/png"] for output in shown]
+        digests = [hashlib.sha1(png.encode()).hexdigest() for png in pngs]
+        assert len(digests) == len(set(digests)), f"cell {index} shows the same figure twice"
+        reprs = [output["data"]["text/plain"] for output in cell.outputs
+                 if "image/png" not in output.get("data", {"image/png": None})
+                 and output.get("data", {}).get("text/plain", "").startswith("<Figure size")]
+        assert not reprs, f"cell {index} shows a Figure as text instead of a picture: {reprs}"
+        images += len(shown)
+    assert images >= 3, "the class grid, the exemplars and the histograms should be drawn"
