@@ -90,6 +90,35 @@ def draw_pair_grid(ax, originals: torch.Tensor, reconstructions: torch.Tensor,
     return image
 
 
+def labelled_grid(images: torch.Tensor, nrow: int, *, column_labels=None, row_labels=None,
+                  title: str | None = None, xlabel: str | None = None) -> Figure:
+    """Images in a grid of ``nrow`` columns, with optional labels under columns and beside rows.
+
+    ``images`` are uint8 pixels or floats in [-1, 1], shape (N, 3, 32, 32), filled row by row.
+    """
+    images = model_scale(images)
+    nrow = check_int("nrow", nrow)
+    rows = -(-len(images) // nrow)
+    for name, labels, count in (("column_labels", column_labels, min(nrow, len(images))),
+                                ("row_labels", row_labels, rows)):
+        if labels is not None and len(labels) != count:
+            raise ValueError(f"expected {count} {name}, got {len(labels)}")
+    fig, ax = plt.subplots(figsize=(CELL_INCHES * 1.3 * min(nrow, len(images)) + (1.6 if row_labels else 0.4),
+                                    CELL_INCHES * 1.3 * rows + 1.2), layout="constrained")
+    ax.imshow(image_grid(images, nrow=nrow), interpolation="nearest")
+    _hide_axes(ax)
+    if column_labels is not None:
+        ax.set_xticks(_centres(len(column_labels)), [str(c) for c in column_labels],
+                      rotation=45, ha="right", rotation_mode="anchor")
+    if row_labels is not None:
+        ax.set_yticks(_centres(rows), [str(r) for r in row_labels])
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
 def _pair(originals, reconstructions, classes) -> tuple[torch.Tensor, torch.Tensor, tuple | None]:
     originals = model_scale(originals, "originals")
     reconstructions = model_scale(reconstructions, "reconstructions")

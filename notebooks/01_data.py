@@ -82,8 +82,6 @@
 import inspect
 import timeit
 
-import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import torch
 import torchvision.transforms as T
@@ -174,13 +172,8 @@ exemplars = data.class_exemplars(bundle.test)
 print("exemplar labels:", exemplars.labels.tolist())                               # 0, 1, ..., 9
 print("same as bundle.exemplars:", torch.equal(exemplars.images, bundle.exemplars.images))
 
-count = len(exemplars)
-fig, ax = plt.subplots(figsize=(0.75 * count, 2.4), layout="constrained")
-ax.imshow(plotting.image_grid(data.normalize(exemplars.images), nrow=count), interpolation="nearest")
-ax.set_xticks(plotting.PAD + plotting.TILE * np.arange(count) + 16, exemplars.classes,
-              rotation=45, ha="right", rotation_mode="anchor")
-ax.set_yticks([])
-ax.set_title(f"{bundle.dataset}: the first test image of each class");
+fig = plotting.labelled_grid(exemplars.images, nrow=len(exemplars), column_labels=exemplars.classes,
+                             title=f"{bundle.dataset}: the first test image of each class")
 
 # %% [markdown]
 # ## From pixels to model inputs: normalisation

@@ -47,8 +47,6 @@
 
 # %%
 # %matplotlib inline
-import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import torch
 from IPython.display import HTML, display
@@ -219,14 +217,9 @@ print(f"exemplar: {bundle.exemplars.classes[chosen]}, shifted by {list(shifts)} 
 print(f"MSE of the sharp original against all copies: {sharp_error:.4f}")
 print(f"MSE of the blurry average against all copies: {average_error:.4f}  <- the lower one")
 
-grid = plotting.image_grid(torch.cat([copies, average]), nrow=len(copies) + 1)
-fig, ax = plt.subplots(figsize=(1.0 * (len(copies) + 1), 1.8), layout="constrained")
-ax.imshow(grid, interpolation="nearest")
-ax.set_xticks(plotting.PAD + plotting.TILE * np.arange(len(copies) + 1) + 16,
-              [f"shift {shift:+d}" for shift in shifts] + ["average"], rotation=45, ha="right",
-              rotation_mode="anchor")
-ax.set_yticks([])
-ax.set_title("plausible versions, and the guess MSE prefers");
+fig = plotting.labelled_grid(torch.cat([copies, average]), nrow=len(copies) + 1,
+                             column_labels=[f"shift {shift:+d}" for shift in shifts] + ["average"],
+                             title="plausible versions, and the guess MSE prefers")
 
 # %% [markdown]
 # The average wins on MSE, and it is the blurriest picture in the row. A bigger bottleneck narrows the

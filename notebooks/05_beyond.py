@@ -319,14 +319,11 @@ if ready:
     blend = (1 - fractions.view(-1, 1, 1, 1)) * ends[0].cpu() + fractions.view(-1, 1, 1, 1) * ends[1].cpu()
 
     rows = {"pixel cross-fade": blend, "straight line\nin code space": walk, "random codes": dreamt}
-    grid = plotting.image_grid(torch.cat(list(rows.values())), nrow=INTERPOLATION_STEPS)
-    fig, ax = plt.subplots(figsize=(0.9 * INTERPOLATION_STEPS + 1.6, 3.6), layout="constrained")
-    ax.imshow(grid, interpolation="nearest")
-    ax.set_yticks(plotting.PAD + plotting.TILE * np.arange(len(rows)) + 16, list(rows))
-    ax.set_xticks(plotting.PAD + plotting.TILE * np.arange(INTERPOLATION_STEPS) + 16,
-                  [f"{fraction:.2f}" for fraction in fractions.flatten().tolist()])
-    ax.set_xlabel("position along the walk (0 = first image, 1 = second)")
-    ax.set_title(f"{first.classes[int(first.labels)]} → {second.classes[int(second.labels)]} ({bundle.dataset})")
+    fig = plotting.labelled_grid(
+        torch.cat(list(rows.values())), nrow=INTERPOLATION_STEPS, row_labels=list(rows),
+        column_labels=[f"{fraction:.2f}" for fraction in fractions.flatten().tolist()],
+        xlabel="position along the walk (0 = first image, 1 = second)",
+        title=f"{first.classes[int(first.labels)]} → {second.classes[int(second.labels)]} ({bundle.dataset})")
 
 # %% [markdown]
 # The middle of the code-space walk is rarely a convincing picture of anything: often a murky mix, much

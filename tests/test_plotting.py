@@ -186,3 +186,17 @@ def test_png_bytes_and_atomic_save(tmp_path):
     assert [p.name for p in target.parent.iterdir()] == ["grid.png"]  # no temporary file left behind
     svg = plotting.save_figure(fig, tmp_path / "new" / "grid.svg")
     assert b"<svg" in svg.read_bytes()[:500]
+
+
+def test_labelled_grid_places_one_label_per_column_and_row():
+    from convae_utils.plotting import labelled_grid
+
+    images = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
+    fig = labelled_grid(images, 3, column_labels=list("abc"), row_labels=["top", "bottom"], title="t")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "c"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["top", "bottom"]
+    assert ax.images[0].get_array().shape[:2] == (2 * 34 + 2, 3 * 34 + 2)
+    with pytest.raises(ValueError, match="expected 3 column_labels, got 2"):
+        labelled_grid(images, 3, column_labels=["a", "b"])
+    plt.close("all")
