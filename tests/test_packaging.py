@@ -1,10 +1,12 @@
 """pyproject.toml is the single source of truth; environment.yml must follow it."""
 
 import re
-import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
+
+tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
 
 ROOT = Path(__file__).resolve().parents[1]
 # Conda-only tooling that pyproject cannot name (python itself, pip) and the editable install line.

@@ -1,0 +1,166 @@
+"""Command line: ``python -m convae_utils {train,download,bench,series} ...``.
+
+Every failure a user can cause (a bad option, an unknown profile, a run folder of another latent
+size, an unwritable folder, a missing dataset) ends in one line on stderr and a non-zero exit,
+never a traceback. Whatever was already written stays.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .config import DATASETS, PROFILE_CHOICES
+
+EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line: what is wrong and where to look."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    return value
+
+
+def _optional_name(text: str) -> str | None:
+    return None if text.lower() in ("none", "identity") else text.lower()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m convae_utils",
+                     description="Convolutional autoencoders on CIFAR-10: train, download, benchmark, run the series.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+
+    train = sub.add_parser("train", help="train one autoencoder headless into a run folder (load-or-train)",
+                           description="Train one autoencoder into a run folder that notebooks 03 and 04 "
+                                       "load instead of training again. A finished run is not retrained; an "
+                                       "interrupted one resumes.")
+    train.add_argument("--profile", choices=PROFILE_CHOICES, default=None,
+                       help="sizes and epochs: full (the article), workshop (CPU-friendly), smoke (tests), "
+                            "auto = full on a GPU else workshop (default: $CONVAE_PROFILE or auto)")
+    train.add_argument("--latent-dim", type=_positive, default=200, help="bottleneck size (default 200)")
+    train.add_argument("--epochs", type=_positive, default=None, help="number of epochs (default: the profile's)")
+    train.add_argument("--batch-size", type=_positive, default=None, help="batch size (default: the profile's, 64)")
+    train.add_argument("--lr", type=_positive_float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    train.add_argument("--seed", type=int, default=0, help="seed for weights, split and shuffling (default 0)")
+    train.add_argument("--dataset", choices=DATASETS, default=None,
+                       help="cifar10, shapes10 (offline stand-in) or auto (default: $CONVAE_DATASET or the profile's)")
+    train.add_argument("--train-size", type=_positive, default=None, help="training images (default: the profile's)")
+    train.add_argument("--val-size", type=_positive, default=None, help="validation images held out (default: the profile's)")
+    train.add_argument("--test-size", type=_positive, default=None, help="test images for the metrics (default: the profile's)")
+    train.add_argument("--code-activation", type=_optional_name, choices=("relu", None), default="relu",
+                       help="activation on the code: relu (the article) or none")
+    train.add_argument("--output-activation", type=_optional_name, choices=(None, "tanh"), default=None,
+                       help="activation on the output: none (the article) or tanh")
+    train.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, cuda:N or mps")
+    train.add_argument("--data-dir", default=None, help="CIFAR-10 folder (default: $CONVAE_DATA_DIR or ./data)")
+    train.add_argument("--runs-dir", default=None, help="parent of run folders (default: $CONVAE_RUNS_DIR or ./runs)")
+    train.add_argument("--run-dir", default=None, help="exact run folder (default: <runs-dir>/<profile>-<dataset>-latent<L>)")
+    train.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    download = sub.add_parser("download", help="fetch CIFAR-10 into the data folder (ahead of a workshop)",
+                              description="Download and verify CIFAR-10 (163 MB) into the data folder, so "
+                                          "later runs work offline. Copy that folder to other machines.")
+    download.add_argument("--data-dir", default=None, help="target folder (default: $CONVAE_DATA_DIR or ./data)")
+    download.add_argument("--url", default=None, help="mirror URL of cifar-10-python.tar.gz (default: the official one)")
+    download.add_argument("--timeout", type=_positive_float, default=20.0, help="seconds without data before a try fails")
+    download.add_argument("--retries", type=_positive, default=3, help="tries before giving up (default 3)")
+
+    from . import bench
+
+    bench_parser = sub.add_parser("bench", help="benchmark the package's training path against the article's loop",
+                                  description="Side by side, in one process: the article's training loop and "
+                                              "the package's, same model and batches; images/s, GFLOP/s, "
+                                              "share of the measured matmul peak, peak memory.")
+    bench.add_arguments(bench_parser)
+
+    from . import series
+
+    series_parser = sub.add_parser("series", help="execute every notebook headless into build/ (HTML too)",
+                                   description="Execute the notebooks in order, headless, writing executed "
+                                               "notebooks and HTML under the output folder.")
+    series.add_arguments(series_parser)
+    return parser
+
+
+def _train(args) -> int:
+    import os
+
+    from .data import prepare_data
+    from .runs import RunConfig, train_or_load
+
+    if args.data_dir is not None:
+        os.environ["CONVAE_DATA_DIR"] = args.data_dir
+    config = RunConfig.from_profile(args.profile, latent_dim=args.latent_dim, num_epochs=args.epochs,
+                                    batch_size=args.batch_size, lr=args.lr, seed=args.seed, dataset=args.dataset,
+                                    train_size=args.train_size, val_size=args.val_size, test_size=args.test_size,
+                                    code_activation=args.code_activation, output_activation=args.output_activation)
+    from .config import pick_device
+
+    pick_device(args.device)  # fail on a missing GPU before loading any data
+    data = prepare_data(config.as_profile(), dataset=config.dataset, seed=config.seed)
+    run = train_or_load(config, data=data, run_dir=args.run_dir, runs_root=args.runs_dir, device=args.device,
+                        progress=not args.no_progress)
+    if not run.complete:
+        print(f"Interrupted; what was trained is saved in {run.run_dir}. Run the same command to resume.",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    verb = "Loaded the finished run" if run.loaded else "Trained"
+    overall = run.summary["metrics"][0]
+    print(f"{verb}: {run.run_dir}  (dataset {run.dataset}, test PSNR {overall['psnr']:.2f} dB, "
+          f"SSIM {overall['ssim']:.3f})")
+    return 0
+
+
+def _download(args) -> int:
+    from .data import download_cifar10
+
+    path = download_cifar10(args.data_dir, url=args.url, timeout=args.timeout, retries=args.retries)
+    print(f"CIFAR-10 is ready in {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .errors import ConvaeError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handlers = {"train": _train, "download": _download}
+    try:
+        if args.command == "bench":
+            from . import bench
+            return bench.run_cli(args)
+        if args.command == "series":
+            from . import series
+            return series.run(args)
+        return handlers[args.command](args)
+    except KeyboardInterrupt:
+        print(f"{parser.prog} {args.command}: interrupted; files already written are kept", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (ConvaeError, ValueError, OSError) as exc:
+        print(f"{parser.prog} {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""Run the whole notebook series headless: ``python -m convae_utils series`` (``make run``).
+
+Executes ``notebooks/NN_*.ipynb`` in order in fresh kernels, with the profile and dataset switches
+passed through the environment, and writes each executed notebook and its HTML under ``build/``.
+Progress shows per notebook and per cell. A failing notebook stops the series with the cell that
+failed; notebooks executed before it are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from .config import (DATA_DIR_ENV, DATASET_ENV, DATASETS, PROFILE_CHOICES, PROFILE_ENV, RUNS_DIR_ENV,
+                     get_profile, pick_device, project_root, versions)
+from .errors import ConvaeError
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--profile", choices=PROFILE_CHOICES, default=None,
+                        help="full, workshop, smoke or auto = full on a GPU else workshop "
+                             "(default: $CONVAE_PROFILE or auto)")
+    parser.add_argument("--dataset", choices=DATASETS, default=None,
+                        help="cifar10, shapes10 or auto (default: $CONVAE_DATASET or the profile's)")
+    parser.add_argument("--notebooks", default=None, help="folder of notebooks (default: <project>/notebooks)")
+    parser.add_argument("--out", default=None, help="output folder (default: <project>/build)")
+    parser.add_argument("--only", default=None, help="run only notebooks whose name contains this text")
+    parser.add_argument("--timeout", type=int, default=3600, help="seconds a single cell may run (default 3600)")
+
+
+def find_notebooks(folder: Path, only: str | None = None) -> list[Path]:
+    """The numbered notebooks (NN_name.ipynb) of a folder, in order."""
+    found = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+    if only:
+        found = [p for p in found if only in p.name]
+    return found
+
+
+def execute(path: Path, out_dir: Path, *, timeout: int = 3600) -> tuple[Path, Path, float]:
+    """Execute one notebook in a fresh kernel (cwd = its folder); write the .ipynb and .html copies."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+    from nbconvert import HTMLExporter
+    from tqdm.auto import tqdm
+
+    nb = nbformat.read(path, as_version=4)
+    code_cells = sum(c.cell_type == "code" for c in nb.cells)
+    bar = tqdm(total=code_cells, desc=path.stem, unit="cell", leave=True)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", store_widget_state=True,
+                            resources={"metadata": {"path": str(path.parent)}},
+                            on_cell_executed=lambda **_: bar.update(1))
+    start = time.perf_counter()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    executed = out_dir / path.name
+    try:
+        client.execute()
+    except CellExecutionError as exc:
+        nbformat.write(nb, executed)  # keep what ran, with the error in it
+        raise ConvaeError(f"{path.name} failed; the executed notebook with the error is {executed}.\n"
+                          f"{str(exc).strip().splitlines()[-1]}") from exc
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - start
+    nbformat.write(nb, executed)
+    html, _ = HTMLExporter().from_notebook_node(nb)
+    html_path = out_dir / f"{path.stem}.html"
+    html_path.write_text(html, encoding="utf-8")
+    return executed, html_path, seconds
+
+
+def run(args) -> int:
+    root = project_root()
+    folder = Path(args.notebooks) if args.notebooks else root / "notebooks"
+    out_dir = Path(args.out) if args.out else root / "build"
+    notebooks = find_notebooks(folder, args.only)
+    if not notebooks:
+        raise ConvaeError(f"no notebooks (NN_*.ipynb) found in {folder}" + (f" matching {args.only!r}" if args.only else ""))
+    profile = get_profile(args.profile)
+    os.environ[PROFILE_ENV] = profile.name
+    if args.dataset:
+        os.environ[DATASET_ENV] = args.dataset
+    # Kernels run inside notebooks/: pin data and runs to the project so every notebook shares them.
+    os.environ.setdefault(DATA_DIR_ENV, str(root / "data"))
+    os.environ.setdefault(RUNS_DIR_ENV, str(root / "runs"))
+    print(f"Running {len(notebooks)} notebooks with profile {profile.name!r} "
+          f"(dataset: {os.environ.get(DATASET_ENV, profile.dataset)}) into {out_dir}", flush=True)
+    total = 0.0
+    timings = {"profile": profile.name, "dataset": os.environ.get(DATASET_ENV, profile.dataset),
+               "versions": versions(), "device": str(pick_device()), "seconds": {}}
+    for i, nb_path in enumerate(notebooks, 1):
+        print(f"[{i}/{len(notebooks)}] {nb_path.name}", flush=True)
+        executed, html, seconds = execute(nb_path, out_dir, timeout=args.timeout)
+        total += seconds
+        timings["seconds"][nb_path.stem] = round(seconds, 1)
+        # Written after every notebook: the README's run-time table is read off this file.
+        (out_dir / "timings.json").write_text(json.dumps(timings, indent=2))
+        print(f"    done in {seconds:.0f} s -> {html}", flush=True)
+    print(f"All {len(notebooks)} notebooks ran in {total / 60:.1f} min. Open {out_dir / notebooks[0].stem}.html "
+          f"(or the executed .ipynb files in {out_dir}).", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    from .cli import main
+
+    sys.exit(main(["series", *sys.argv[1:]]))

@@ -1,0 +1,194 @@
+"""The benchmark: its quick mode runs, its JSON holds together, its FLOP count matches a hand count.
+
+No timing thresholds: speeds on a shared CI machine mean nothing; the structure and the arithmetic do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+
+import pytest
+import torch
+
+from convae_utils import bench
+from convae_utils.data import ImageSet, normalize
+from convae_utils.models import build_autoencoder
+from convae_utils.training import epoch_order
+
+
+@pytest.fixture(scope="module")
+def quick():
+    """One in-process quick run (latent 200 only, to keep the suite fast); JSON to stdout, table to stderr."""
+    args = bench.build_parser().parse_args(["--quick", "--latent-dim", "200", "--device", "cpu", "--json", "-"])
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        result = bench.run(args)
+    return result, out.getvalue(), err.getvalue()
+
+
+def test_json_structure(quick):
+    result, stdout, _ = quick
+    assert json.loads(stdout) == json.loads(json.dumps(result))  # stdout is exactly the JSON, nothing else
+    assert result["format"] == bench.BENCH_FORMAT and result["version"] == bench.BENCH_VERSION
+    assert result["settings"]["quick"] is True
+    assert result["settings"]["latent_dims"] == [200]
+    assert {"float32"} <= set(result["peak"])
+    [block] = result["results"]
+    assert block["latent_dim"] == 200
+    assert set(block["paths"]) == {"article", "package"}
+    for entry in block["paths"].values():
+        for phase in ("train", "eval"):
+            assert {"images_per_s", "images_per_s_repeats", "gflops", "peak_share", "speedup"} <= set(entry[phase])
+        assert {"first_step", "last_step", "timed_steps_mean", "eval"} <= set(entry["loss"])
+    assert "loss_check" in block["paths"]["package"] and "loss_check" not in block["paths"]["article"]
+    assert set(block["targets"]) == set(bench.CPU_TARGETS) | {"applies"}
+    assert block["targets"]["applies"] is False  # the targets are for full runs at latent 200, batch 64
+    assert result["experiment_target"] is None  # a GPU-only target
+    assert set(result["experiment_seconds"]) >= {"article", "package", "latent_dims", "what"}
+
+
+def test_table_goes_to_stderr_with_json_dash(quick):
+    _, _, stderr = quick
+    assert "train img/s" in stderr and "article" in stderr and "package" in stderr
+    assert "losses agree (within float noise): yes" in stderr
+
+
+def test_numbers_are_positive_and_finite(quick):
+    result, _, _ = quick
+    assert result["peak"]["float32"]["gflops"] > 0
+    [block] = result["results"]
+    assert block["parameters"] > 0
+    assert block["flops_per_image"]["train_step"] > block["flops_per_image"]["eval_forward"] > 0
+    for entry in block["paths"].values():
+        for phase in ("train", "eval"):
+            for key in ("images_per_s", "gflops", "peak_share", "speedup"):
+                assert math.isfinite(entry[phase][key]) and entry[phase][key] > 0, (phase, key)
+        assert entry["peak_memory_mb"] is None or entry["peak_memory_mb"] >= 0
+        assert entry["experiment_seconds"] > 0
+        assert all(math.isfinite(v) and v > 0 for v in entry["loss"].values())
+
+
+def test_both_paths_reach_the_same_loss(quick):
+    result, _, _ = quick
+    assert result["loss_ok"] and bench.exit_code(result) == 0
+    check = result["results"][0]["paths"]["package"]["loss_check"]
+    assert check["ok"]
+    # Same weights, same first batch: only the summation order differs.
+    assert check["relative_difference"]["first_step"] < bench.FIRST_STEP_RTOL
+
+
+def test_ratios_are_consistent_with_throughputs(quick):
+    result, _, _ = quick
+    [block] = result["results"]
+    base = block["paths"]["article"]
+    peak = result["peak"]["float32"]["gflops"]
+    flops = block["flops_per_image"]
+    assert base["train"]["speedup"] == pytest.approx(1.0) and base["eval"]["speedup"] == pytest.approx(1.0)
+    for entry in block["paths"].values():
+        for phase, per_image in (("train", flops["train_step"]), ("eval", flops["eval_forward"])):
+            e = entry[phase]
+            assert e["speedup"] == pytest.approx(e["images_per_s"] / base[phase]["images_per_s"])
+            assert e["gflops"] == pytest.approx(e["images_per_s"] * per_image / 1e9)
+            assert e["peak_share"] == pytest.approx(e["gflops"] / peak)
+            assert e["images_per_s"] == pytest.approx(sorted(e["images_per_s_repeats"])[len(e["images_per_s_repeats"]) // 2])
+        assert entry["experiment_seconds"] == pytest.approx(
+            10 * (50_000 / entry["train"]["images_per_s"] + 10_000 / entry["eval"]["images_per_s"]))
+    package = block["paths"]["package"]
+    assert block["targets"]["train_speedup"]["measured"] == pytest.approx(package["train"]["speedup"])
+    assert block["targets"]["train_peak_share"]["measured"] == pytest.approx(package["train"]["peak_share"])
+    assert result["experiment_seconds"]["package"] == pytest.approx(package["experiment_seconds"])
+
+
+def _hand_forward_flops(latent_dim: int, c: int = 16) -> tuple[int, int]:
+    """Forward FLOPs per image counted by hand (2 per multiply-add), and those of the first conv."""
+    convs = [  # (c_in, c_out, spatial size the 3x3 kernel slides over)
+        (3, c, 32), (c, c, 32), (c, 2 * c, 16), (2 * c, 2 * c, 16), (2 * c, 4 * c, 8), (4 * c, 4 * c, 8),
+    ]
+    # Transposed convs: the kernel is applied at every *input* position.
+    deconvs = [(4 * c, 4 * c, 8), (4 * c, 2 * c, 8), (2 * c, 2 * c, 16), (2 * c, c, 16), (c, c, 32), (c, 3, 32)]
+    conv = sum(2 * ci * co * 9 * s * s for ci, co, s in convs + deconvs)
+    linear = 2 * (4 * c * 8 * 8) * latent_dim * 2  # encoder's and decoder's Linear
+    first = 2 * 3 * c * 9 * 32 * 32
+    return conv + linear, first
+
+
+@pytest.mark.parametrize("latent_dim", [200, 1000])
+def test_flop_count_matches_a_hand_count(latent_dim):
+    model = build_autoencoder(latent_dim)
+    forward, first_conv = _hand_forward_flops(latent_dim)
+    eval_flops = bench.count_flops(model, 4, torch.device("cpu"), train=False) / 4
+    train_flops = bench.count_flops(model, 4, torch.device("cpu"), train=True) / 4
+    assert eval_flops == pytest.approx(forward, rel=0.02)
+    # Backward costs two forwards (input and weight gradients), except the input's own gradient.
+    assert train_flops == pytest.approx(3 * forward - first_conv, rel=0.02)
+    assert 2.9 <= train_flops / eval_flops <= 3.05
+    assert all(p.grad is None for p in model.parameters())  # counting leaves the model untouched
+
+
+def test_article_loader_serves_fit_batches_normalised_like_the_package():
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (12, 3, 32, 32), dtype=torch.uint8, generator=gen)
+    data = ImageSet(images, torch.zeros(12, dtype=torch.long), ("x",), "random")
+    order = epoch_order(12, 0, 0, "cpu")
+    batch, _ = next(iter(bench.article_loader(data, 4, order.tolist())))
+    torch.testing.assert_close(batch, normalize(images[order[:4]]), atol=1e-6, rtol=0)
+
+
+def test_memory_probe_sees_an_allocation():
+    probe = bench._MemoryProbe(torch.device("cpu"))
+    with probe:
+        block = torch.ones(64 * 1024 * 1024 // 4)  # 64 MB, touched
+        block.add_(1)
+    peak = probe.peak_bytes()
+    del block
+    assert peak is not None and peak >= 0
+    if "VmHWM" in probe.method:
+        assert peak >= 48 * 1024 * 1024
+
+
+@pytest.mark.parametrize("argv", [["--steps", "-1"], ["--steps", "0"], ["--batch-size", "x"],
+                                  ["--latent-dim", "0"], ["--latent-dim", "200,abc"],
+                                  ["--seed", "-1"]])
+def test_bad_options_are_argparse_errors(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        bench.main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert len([line for line in err.splitlines() if "error:" in line]) == 1
+
+
+def test_latent_dims_comma_and_repeat():
+    args = bench.build_parser().parse_args(["--latent-dim", "200,1000", "--latent-dim", "50"])
+    settings = bench._settings(args, torch.device("cpu"))
+    assert settings["latent_dims"] == [200, 1000, 50]
+    assert bench._settings(bench.build_parser().parse_args([]), torch.device("cpu"))["latent_dims"] == [200, 1000]
+
+
+def test_quick_presets_yield_to_explicit_options():
+    args = bench.build_parser().parse_args(["--quick", "--steps", "7"])
+    settings = bench._settings(args, torch.device("cpu"))
+    assert settings["steps"] == 7 and settings["batch_size"] == bench.QUICK["batch_size"]
+    assert settings["eval_steps"] == 7 and settings["eval_batch_size"] == settings["batch_size"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="--amp is valid on a CUDA machine")
+def test_amp_without_cuda_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as info:
+        bench.main(["--amp", "--device", "cpu", "--quick"])
+    assert info.value.code == 2
+    assert "--amp needs a CUDA device" in capsys.readouterr().err
+
+
+def test_exit_code_follows_the_loss_check():
+    assert bench.exit_code({"loss_ok": True}) == 0
+    assert bench.exit_code({"loss_ok": False}) == 1
+
+
+def test_the_package_cli_runs_the_quick_bench(capsys):
+    from convae_utils import cli
+
+    assert cli.main(["bench", "--quick", "--latent-dim", "200", "--device", "cpu"]) == 0
+    assert "losses agree (within float noise): yes" in capsys.readouterr().out

@@ -1,0 +1,143 @@
+"""The command line: one clear line and a non-zero exit for every bad input, nothing lost."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from convae_utils.cli import build_parser, main
+
+SMOKE = ["train", "--profile", "smoke", "--no-progress"]
+
+
+@pytest.fixture
+def runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONVAE_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.delenv("CONVAE_PROFILE", raising=False)
+    monkeypatch.delenv("CONVAE_DATASET", raising=False)
+    return tmp_path / "runs"
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+@pytest.mark.parametrize("argv, code, fragment", [
+    (["train", "--bogus"], 2, "unrecognized arguments: --bogus"),
+    (["train", "--profile", "huge"], 2, "invalid choice: 'huge' (choose from"),
+    (["train", "--dataset", "mnist"], 2, "choose from 'cifar10', 'shapes10', 'auto'"),
+    (["train", "--epochs", "0"], 2, "expected a number >= 1, got 0"),
+    (["train", "--latent-dim", "abc"], 2, "expected a whole number, got 'abc'"),
+    (["train", "--lr", "-1"], 2, "expected a number > 0"),
+    (["frobnicate"], 2, "invalid choice: 'frobnicate'"),
+])
+def test_usage_errors_are_one_line_with_what_is_accepted(argv, code, fragment, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == code
+    assert fragment in one_line_error(capsys)
+
+
+def test_help_explains_every_option():
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    for action in train._actions:
+        assert action.help, f"{action.option_strings} has no help"
+
+
+def test_unknown_profile_in_the_environment(runs, monkeypatch, capsys):
+    monkeypatch.setenv("CONVAE_PROFILE", "gigantic")
+    assert main(SMOKE[:1]) == 1
+    assert "$CONVAE_PROFILE must be one of 'full', 'workshop', 'smoke', 'auto'" in one_line_error(capsys)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_missing_gpu_says_how_to_fall_back(runs, capsys):
+    assert main(SMOKE + ["--device", "cuda"]) == 1
+    assert "no CUDA GPU" in one_line_error(capsys) and not runs.exists()
+
+
+def test_train_writes_a_run_folder_and_a_rerun_does_not_retrain(runs, capsys):
+    assert main(SMOKE) == 0
+    folder = runs / "smoke-shapes10-latent200"
+    for name in ("checkpoint.pt", "config.json", "history.json", "metrics.json", "per_image.csv",
+                 "loss_curves.png", "reconstruction_strip.png", "epochs/epoch_01.png", "epochs/epoch_02.png"):
+        assert (folder / name).is_file(), name
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["dataset"] == "shapes10" and metrics["metrics"][0]["class"] == "all"
+    assert json.loads((folder / "history.json").read_text())["meta"]["dataset"] == "shapes10"
+    stamp = (folder / "checkpoint.pt").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(SMOKE) == 0
+    assert "Loaded the finished run" in capsys.readouterr().out
+    assert (folder / "checkpoint.pt").stat().st_mtime_ns == stamp
+
+
+def test_run_folder_of_another_latent_size_is_refused_and_kept(runs, capsys):
+    folder = runs / "mine"
+    assert main(SMOKE + ["--run-dir", str(folder)]) == 0
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    capsys.readouterr()
+    assert main(SMOKE + ["--run-dir", str(folder), "--latent-dim", "1000"]) == 1
+    err = one_line_error(capsys)
+    assert "holds another run" in err and "latent_dim=200 there, 1000 asked" in err
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
+
+
+def test_unwritable_output_folder(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("CONVAE_PROFILE", raising=False)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert main(SMOKE + ["--runs-dir", str(blocker / "runs")]) == 1
+    err = one_line_error(capsys)
+    assert "cannot write the run folder" in err and "--runs-dir" in err
+    assert blocker.read_text() == "not a folder"
+
+
+def test_interrupted_train_exits_130_and_the_rerun_resumes(runs, capsys, monkeypatch):
+    import convae_utils.runs as runs_module
+    from convae_utils import training
+
+    real_fit = training.fit
+
+    def fit_then_stop(*args, **kwargs):
+        def stop(epoch, step):
+            if (epoch, step) == (1, 0):
+                raise KeyboardInterrupt
+        return real_fit(*args, on_batch_end=stop, **kwargs)
+
+    monkeypatch.setattr(runs_module, "fit", fit_then_stop)
+    assert main(SMOKE) == 130
+    assert "Run the same command to resume" in capsys.readouterr().err
+    folder = runs / "smoke-shapes10-latent200"
+    assert training.load_checkpoint(folder / "checkpoint.pt")["epoch"] == 1
+    assert not (folder / "metrics.json").exists()
+    monkeypatch.setattr(runs_module, "fit", real_fit)
+    assert main(SMOKE) == 0
+    out = capsys.readouterr().out
+    assert "Resuming from" in out and "Trained" in out
+
+
+def test_download_failure_is_one_line_with_the_ways_out(tmp_path, capsys):
+    import socket
+
+    with socket.socket() as s:  # a port with nothing listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code = main(["download", "--data-dir", str(tmp_path), "--url", f"http://127.0.0.1:{port}/c.tar.gz",
+                 "--timeout", "2", "--retries", "1"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "shapes10" in err and "cifar-10-python.tar.gz" in err
+
+
+def test_a_real_process_prints_no_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "convae_utils", "train", "--profile", "smoke",
+                           "--runs-dir", str(tmp_path), "--device", "nonsense"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr and "device must be" in proc.stderr
