@@ -182,6 +182,18 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> dict:
     return state
 
 
+def make_adam(model: nn.Module, lr: float) -> torch.optim.Adam:
+    """Adam, fused into one kernel where this torch supports it on the model's device.
+
+    The fused step is the same algorithm with a different rounding order; on CPU it cut the
+    optimiser's share of a latent-1000 step from 30-40 ms to 4-6 ms (``python -m convae_utils bench``).
+    """
+    try:
+        return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # older torch, or a device without a fused kernel
+        return torch.optim.Adam(model.parameters(), lr=lr)
+
+
 class _StopRequest:
     """Turns the first SIGINT (Jupyter's Stop button, Ctrl-C) into a flag checked between steps.
 
@@ -288,7 +300,7 @@ def fit(model: nn.Module, train: ImageSet, val: ImageSet, *, num_epochs: int = 1
     if amp and device.type != "cuda":
         raise ValueError(f"amp=True needs a CUDA device (bfloat16 autocast), got device {device}")
     forward = torch.compile(model) if compile else model
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = make_adam(model, lr)
     settings = FitSettings(int(getattr(model, "latent_dim", -1)), batch_size, lr, seed, train.name,
                            len(train), bool(channels_last))
     checkpoint = Path(checkpoint) if checkpoint is not None else None
