@@ -52,8 +52,8 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "full": Profile("full", "auto", None, 5_000, None, 10, 64, (200, 1000),
                     "the article's experiment: all 50,000 training images (5,000 held out), 10 epochs"),
-    "workshop": Profile("workshop", "auto", 10_000, 1_000, 2_000, 5, 64, (200, 1000),
-                        "CPU-friendly: 10,000 training images, 5 epochs; the series in under 15 minutes"),
+    "workshop": Profile("workshop", "auto", 20_000, 2_000, 2_000, 5, 64, (200, 1000),
+                        "CPU-friendly: 20,000 training images, 5 epochs; the series in under 15 minutes"),
     "smoke": Profile("smoke", STANDIN, 256, 64, 128, 2, 64, (200, 1000),
                      "seconds, offline stand-in data: for tests only, the pictures mean little"),
 }

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
 
-from .config import (DATA_DIR_ENV, DATASET_ENV, DATASETS, PROFILE_CHOICES, PROFILE_ENV, RUNS_DIR_ENV,
-                     get_profile, pick_device, project_root, versions)
+from .config import (DATA_DIR_ENV, DATASET_ENV, DATASETS, PROFILE_CHOICES, PROFILE_ENV, RUNS_DIR_ENV, STANDIN,
+                     dataset_choice, get_profile, pick_device, project_root, versions)
 from .errors import ConvaeError
 
 
@@ -39,10 +40,31 @@ def find_notebooks(folder: Path, only: str | None = None) -> list[Path]:
     return found
 
 
+_ECHO = re.compile(r"^(epoch \d+/\d+: train loss|Resuming from|Loaded the finished run|Trained and saved)")
+
+
+def _echoing_client(echo, **kwargs):
+    """A NotebookClient that also prints the kernel's one-line training reports to this terminal.
+
+    Cell-level progress alone would sit still for minutes during training; the epoch lines that
+    ``fit`` prints show the run is alive and how it is doing.
+    """
+    from nbclient import NotebookClient
+
+    class EchoingClient(NotebookClient):
+        def output(self, outs, msg, display_id, cell_index):
+            if msg["msg_type"] == "stream" and msg["content"].get("name") == "stdout":
+                for line in msg["content"].get("text", "").splitlines():
+                    if _ECHO.match(line):
+                        echo(f"    {line}")
+            return super().output(outs, msg, display_id, cell_index)
+
+    return EchoingClient(**kwargs)
+
+
 def execute(path: Path, out_dir: Path, *, timeout: int = 3600) -> tuple[Path, Path, float]:
     """Execute one notebook in a fresh kernel (cwd = its folder); write the .ipynb and .html copies."""
     import nbformat
-    from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
     from nbconvert import HTMLExporter
     from tqdm.auto import tqdm
@@ -50,7 +72,7 @@ def execute(path: Path, out_dir: Path, *, timeout: int = 3600) -> tuple[Path, Pa
     nb = nbformat.read(path, as_version=4)
     code_cells = sum(c.cell_type == "code" for c in nb.cells)
     bar = tqdm(total=code_cells, desc=path.stem, unit="cell", leave=True)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", store_widget_state=True,
+    client = _echoing_client(bar.write, nb=nb, timeout=timeout, kernel_name="python3", store_widget_state=True,
                             resources={"metadata": {"path": str(path.parent)}},
                             on_cell_executed=lambda **_: bar.update(1))
     start = time.perf_counter()
@@ -60,8 +82,9 @@ def execute(path: Path, out_dir: Path, *, timeout: int = 3600) -> tuple[Path, Pa
         client.execute()
     except CellExecutionError as exc:
         nbformat.write(nb, executed)  # keep what ran, with the error in it
-        raise ConvaeError(f"{path.name} failed; the executed notebook with the error is {executed}.\n"
-                          f"{str(exc).strip().splitlines()[-1]}") from exc
+        last = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()[-1]  # no terminal colours
+        raise ConvaeError(f"{path.name} failed: {last} (the executed notebook, with the error, is "
+                          f"{executed})") from exc
     finally:
         bar.close()
     seconds = time.perf_counter() - start
@@ -70,6 +93,28 @@ def execute(path: Path, out_dir: Path, *, timeout: int = 3600) -> tuple[Path, Pa
     html_path = out_dir / f"{path.stem}.html"
     html_path.write_text(html, encoding="utf-8")
     return executed, html_path, seconds
+
+
+def resolve_dataset(choice: str) -> str:
+    """``cifar10`` or ``shapes10`` for the whole series; ``auto`` downloads CIFAR-10 if it can."""
+    from .data import cifar10_available, cifar10_reachable, download_cifar10
+
+    if choice != "auto":
+        return choice
+    if cifar10_available():
+        return "cifar10"
+    if cifar10_reachable():
+        try:
+            download_cifar10()
+            return "cifar10"
+        except ConvaeError as exc:
+            reason = f"the download failed ({str(exc).splitlines()[0]})"
+    else:
+        reason = "it is not on disk and its server cannot be reached"
+    print(f"\n*** CIFAR-10 is not available: {reason}.\n*** Every notebook will use the OFFLINE STAND-IN "
+          f"{STANDIN} (coloured shapes, not CIFAR-10 photos).\n*** To use CIFAR-10, run "
+          "`python -m convae_utils download` or copy cifar-10-python.tar.gz into the data folder.\n", flush=True)
+    return STANDIN
 
 
 def run(args) -> int:
@@ -83,13 +128,16 @@ def run(args) -> int:
     os.environ[PROFILE_ENV] = profile.name
     if args.dataset:
         os.environ[DATASET_ENV] = args.dataset
-    # Kernels run inside notebooks/: pin data and runs to the project so every notebook shares them.
     os.environ.setdefault(DATA_DIR_ENV, str(root / "data"))
+    # Settle "auto" once, up front: one download with its own progress bar, or one loud fallback,
+    # instead of every kernel probing the network on its own.
+    os.environ[DATASET_ENV] = resolve_dataset(dataset_choice(None, profile))
+    # Kernels run inside notebooks/: pin runs to the project so every notebook shares them.
     os.environ.setdefault(RUNS_DIR_ENV, str(root / "runs"))
     print(f"Running {len(notebooks)} notebooks with profile {profile.name!r} "
-          f"(dataset: {os.environ.get(DATASET_ENV, profile.dataset)}) into {out_dir}", flush=True)
+          f"(dataset: {os.environ[DATASET_ENV]}) into {out_dir}", flush=True)
     total = 0.0
-    timings = {"profile": profile.name, "dataset": os.environ.get(DATASET_ENV, profile.dataset),
+    timings = {"profile": profile.name, "dataset": os.environ[DATASET_ENV],
                "versions": versions(), "device": str(pick_device()), "seconds": {}}
     for i, nb_path in enumerate(notebooks, 1):
         print(f"[{i}/{len(notebooks)}] {nb_path.name}", flush=True)

@@ -35,3 +35,9 @@ def offline_cifar(monkeypatch, tmp_path: Path) -> Path:
     monkeypatch.setenv("CONVAE_CIFAR10_URL", closed_port_url())
     monkeypatch.delenv("CONVAE_DATASET", raising=False)
     return data
+
+
+@pytest.fixture(autouse=True)
+def _never_the_internet(monkeypatch):
+    """Every test: a CIFAR-10 URL on a closed local port, unless the test points it elsewhere."""
+    monkeypatch.setenv("CONVAE_CIFAR10_URL", closed_port_url())

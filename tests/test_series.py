@@ -1,0 +1,76 @@
+"""`python -m convae_utils series` (make run): executes notebooks in order, writes .ipynb, HTML, timings."""
+
+import json
+from argparse import Namespace
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from convae_utils import series
+from convae_utils.errors import ConvaeError
+
+
+def write_notebook(path, *sources):
+    cells = [new_markdown_cell("# a test notebook")] + [new_code_cell(src) for src in sources]
+    nbformat.write(new_notebook(cells=cells), path)
+
+
+def args(tmp_path, **kw):
+    return Namespace(profile="smoke", dataset=None, notebooks=str(tmp_path / "nb"), out=str(tmp_path / "out"),
+                     only=None, timeout=120, **kw)
+
+
+@pytest.fixture
+def folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("CONVAE_PROFILE", raising=False)
+    (tmp_path / "nb").mkdir()
+    return tmp_path / "nb"
+
+
+def test_runs_notebooks_in_order_with_the_profile_and_writes_html_and_timings(folder, tmp_path, capsys):
+    write_notebook(folder / "02_second.ipynb", "import os\nprint('profile', os.environ['CONVAE_PROFILE'])")
+    write_notebook(folder / "01_first.ipynb", "print('epoch 1/1: train loss 0.5000 (epoch mean)')")
+    write_notebook(folder / "notes.ipynb", "raise RuntimeError('not part of the series')")
+    assert [p.name for p in series.find_notebooks(folder)] == ["01_first.ipynb", "02_second.ipynb"]
+    assert series.run(args(tmp_path)) == 0
+    out = tmp_path / "out"
+    printed = capsys.readouterr()
+    assert printed.out.index("01_first") < printed.out.index("02_second")
+    assert "epoch 1/1: train loss 0.5000" in printed.out + printed.err  # training reports reach the terminal
+    executed = nbformat.read(out / "02_second.ipynb", as_version=4)
+    assert executed.cells[1].outputs[0]["text"].strip() == "profile smoke"
+    assert "profile smoke" in (out / "02_second.html").read_text()
+    timings = json.loads((out / "timings.json").read_text())
+    assert timings["profile"] == "smoke" and set(timings["seconds"]) == {"01_first", "02_second"}
+
+
+def test_a_failing_notebook_stops_the_series_and_keeps_what_ran(folder, tmp_path):
+    write_notebook(folder / "01_ok.ipynb", "x = 1")
+    write_notebook(folder / "02_bad.ipynb", "raise ValueError('expected images of shape (N, 3, 32, 32)')")
+    write_notebook(folder / "03_never.ipynb", "x = 3")
+    with pytest.raises(ConvaeError, match="02_bad.ipynb failed.*expected images of shape"):
+        series.run(args(tmp_path))
+    out = tmp_path / "out"
+    assert (out / "01_ok.html").exists() and (out / "02_bad.ipynb").exists()
+    assert not (out / "03_never.ipynb").exists()
+    failed = nbformat.read(out / "02_bad.ipynb", as_version=4)
+    assert failed.cells[1].outputs[0]["output_type"] == "error"
+
+
+def test_an_empty_folder_is_a_clear_error(folder, tmp_path):
+    with pytest.raises(ConvaeError, match="no notebooks"):
+        series.run(args(tmp_path))
+
+
+def test_auto_dataset_is_settled_once_with_a_loud_fallback(folder, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CONVAE_DATA_DIR", str(tmp_path / "data"))  # the autouse fixture closes the URL
+    monkeypatch.delenv("CONVAE_DATASET", raising=False)
+    write_notebook(folder / "01_only.ipynb", "import os\nprint(os.environ['CONVAE_DATASET'])")
+    settings = args(tmp_path)
+    settings.profile, settings.dataset = "workshop", "auto"
+    assert series.run(settings) == 0
+    assert "OFFLINE STAND-IN shapes10" in capsys.readouterr().out
+    executed = nbformat.read(tmp_path / "out" / "01_only.ipynb", as_version=4)
+    assert executed.cells[1].outputs[0]["text"].strip() == "shapes10"
+    assert json.loads((tmp_path / "out" / "timings.json").read_text())["dataset"] == "shapes10"
