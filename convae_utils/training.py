@@ -325,7 +325,7 @@ def fit(model: nn.Module, train: ImageSet, val: ImageSet, *, num_epochs: int = 1
         history = History.from_state(state["history"])
         history.meta.pop("interrupted", None)
         start_epoch, start_step = int(state["epoch"]), int(state["step"])
-        if progress and (start_epoch or start_step):
+        if start_epoch or start_step:  # said even without progress bars: the run did not start from scratch
             where = f"epoch {start_epoch + 1}, batch {start_step + 1}" if start_step else f"epoch {start_epoch + 1}"
             print(f"Resuming from {checkpoint} at {where}.")
     if start_epoch >= num_epochs:

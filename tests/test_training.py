@@ -174,6 +174,7 @@ class _Evil:
         return (os.system, ("echo pwned > /dev/null",))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")
 def test_a_checkpoint_that_would_run_code_is_refused(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"format": "convae-checkpoint", "version": 1, "x": _Evil()}, path)
