@@ -55,6 +55,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .config import pick_device
 from .data import ImageSet
+from .checks import whole_number
 from .models import MAX_LATENT_DIM, build_autoencoder, count_parameters
 from .training import epoch_order, fit, mean_loss
 
@@ -577,24 +578,8 @@ def _sample_peaks(device: torch.device, settings: dict, variants: list[Variant],
 # The command
 # ---------------------------------------------------------------------------------------------
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
+_positive_int = whole_number(1)
+_non_negative_int = whole_number(0)
 
 
 def _latent_dims(text: str) -> list[int]:

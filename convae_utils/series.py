@@ -72,7 +72,10 @@ def execute(path: Path, out_dir: Path, *, timeout: int = 3600) -> tuple[Path, Pa
     nb = nbformat.read(path, as_version=4)
     code_cells = sum(c.cell_type == "code" for c in nb.cells)
     bar = tqdm(total=code_cells, desc=path.stem, unit="cell", leave=True)
+    # The kernel's log is not the notebook's output: keep its start-up chatter (a plain-TCP notice on
+    # localhost, printed once per notebook) out of the terminal; errors still show, cells' output is kept.
     client = _echoing_client(bar.write, nb=nb, timeout=timeout, kernel_name="python3", store_widget_state=True,
+                             extra_arguments=["--IPKernelApp.log_level=ERROR"],
                             resources={"metadata": {"path": str(path.parent)}},
                             on_cell_executed=lambda **_: bar.update(1))
     start = time.perf_counter()
@@ -147,7 +150,8 @@ def run(args) -> int:
         # Written after every notebook: the README's run-time table is read off this file.
         (out_dir / "timings.json").write_text(json.dumps(timings, indent=2))
         print(f"    done in {seconds:.0f} s -> {html}", flush=True)
-    print(f"All {len(notebooks)} notebooks ran in {total / 60:.1f} min. Open {out_dir / notebooks[0].stem}.html "
+    count = f"{len(notebooks)} notebook" + ("s" if len(notebooks) > 1 else "")
+    print(f"Ran {count} in {total / 60:.1f} min. Open {out_dir / notebooks[0].stem}.html "
           f"(or the executed .ipynb files in {out_dir}).", flush=True)
     return 0
 
