@@ -87,10 +87,12 @@ def project_root(start: str | os.PathLike | None = None) -> Path:
 
     Notebooks run inside ``notebooks/``; resolving defaults from the project root lets every
     notebook, the command line and ``make`` share one ``data/`` and one ``runs/`` folder.
-    Outside a project checkout this is the current folder.
+    Outside a checkout it is the checkout the package was installed from (``pip install -e .``),
+    else the current folder.
     """
     here = Path(start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
+    package_home = Path(__file__).resolve().parents[1]  # the checkout, for an editable install
+    for folder in (here, *here.parents, package_home):
         if (folder / "pyproject.toml").is_file() and (folder / "convae_utils").is_dir():
             return folder
     return here

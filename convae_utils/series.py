@@ -121,13 +121,13 @@ def resolve_dataset(choice: str) -> str:
 
 
 def run(args) -> int:
+    profile = get_profile(args.profile)  # a bad profile name fails before anything else happens
     root = project_root()
     folder = Path(args.notebooks) if args.notebooks else root / "notebooks"
     out_dir = Path(args.out) if args.out else root / "build"
     notebooks = find_notebooks(folder, args.only)
     if not notebooks:
         raise ConvaeError(f"no notebooks (NN_*.ipynb) found in {folder}" + (f" matching {args.only!r}" if args.only else ""))
-    profile = get_profile(args.profile)
     os.environ[PROFILE_ENV] = profile.name
     if args.dataset:
         os.environ[DATASET_ENV] = args.dataset
