@@ -473,7 +473,7 @@ def load_cifar10(split: str = "train", root: str | os.PathLike | None = None, *,
 # The switch between CIFAR-10 and the stand-in, and everything a notebook needs in one call.
 # --------------------------------------------------------------------------------------------
 
-def _resolve_auto(root: str | os.PathLike | None, download: bool) -> tuple[str, str | None]:
+def resolve_auto(root: str | os.PathLike | None, download: bool) -> tuple[str, str | None]:
     """``"auto"`` -> (``"cifar10"``, None) when CIFAR-10 can be had, else (the stand-in, the reason)."""
     folder = data_dir(root)
     if cifar10_available(folder):
@@ -522,7 +522,7 @@ def load_dataset(name: str | None = None, split: str = "train", *, root: str | o
         check_int("size", size, maximum=MAX_IMAGES)
     reason = None
     if choice == "auto":
-        choice, reason = _resolve_auto(root, download)
+        choice, reason = resolve_auto(root, download)
         if reason:
             _announce_fallback(reason)
     dataset = _load_resolved(choice, split, root, size, seed, download)
@@ -556,7 +556,7 @@ def prepare_data(profile: Profile, *, dataset: str | None = None, root: str | os
     name = dataset_choice(dataset, profile)
     reason = None
     if name == "auto":  # resolved once, so train and test cannot come from different datasets
-        name, reason = _resolve_auto(root, download=True)
+        name, reason = resolve_auto(root, download=True)
         if reason:
             _announce_fallback(reason)
     train_size, val_size, test_size = profile.train_size, profile.val_size, profile.test_size

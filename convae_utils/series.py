@@ -100,24 +100,16 @@ def execute(path: Path, out_dir: Path, *, timeout: int = 3600) -> tuple[Path, Pa
 
 def resolve_dataset(choice: str) -> str:
     """``cifar10`` or ``shapes10`` for the whole series; ``auto`` downloads CIFAR-10 if it can."""
-    from .data import cifar10_available, cifar10_reachable, download_cifar10
+    from .data import resolve_auto
 
     if choice != "auto":
         return choice
-    if cifar10_available():
-        return "cifar10"
-    if cifar10_reachable():
-        try:
-            download_cifar10()
-            return "cifar10"
-        except ConvaeError as exc:
-            reason = f"the download failed ({str(exc).splitlines()[0]})"
-    else:
-        reason = "it is not on disk and its server cannot be reached"
-    print(f"\n*** CIFAR-10 is not available: {reason}.\n*** Every notebook will use the OFFLINE STAND-IN "
-          f"{STANDIN} (coloured shapes, not CIFAR-10 photos).\n*** To use CIFAR-10, run "
-          "`python -m convae_utils download` or copy cifar-10-python.tar.gz into the data folder.\n", flush=True)
-    return STANDIN
+    name, reason = resolve_auto(None, download=True)
+    if reason:
+        print(f"\n*** {reason}.\n*** Every notebook will use the OFFLINE STAND-IN {STANDIN} (coloured "
+              "shapes, not CIFAR-10 photos).\n*** To use CIFAR-10, run `python -m convae_utils download` "
+              "or copy cifar-10-python.tar.gz into the data folder.\n", flush=True)
+    return name
 
 
 def run(args) -> int:
