@@ -23,14 +23,17 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 
 from .checks import check_choice, check_int
 from .config import PROFILES, Profile, dataset_choice, get_profile, pick_device, runs_dir, versions
 from .errors import RunFolderError
 from .models import Autoencoder, build_autoencoder
 from .training import History, fit, load_checkpoint, load_weights
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CONFIG_FILE, CHECKPOINT_FILE, HISTORY_FILE = "config.json", "checkpoint.pt", "history.json"
 METRICS_FILE, PER_IMAGE_FILE = "metrics.json", "per_image.csv"
@@ -115,7 +118,7 @@ class Run:
     model: Autoencoder
     history: History
     summary: dict | None = None          # metrics.json content
-    per_image: "object | None" = None    # pandas DataFrame of per-image test metrics
+    per_image: pd.DataFrame | None = None  # per-image test metrics
     loaded: bool = False                 # True: nothing was trained in this call
     complete: bool = True                # False: interrupted; call train_or_load again to resume
     files: dict = field(default_factory=dict)
@@ -176,6 +179,7 @@ def _check_config(run_dir: Path, config: RunConfig, dataset: str) -> None:
             detail = ", ".join(f"{k}={a!r} there, {b!r} asked" for k, (a, b) in sorted(diff.items()))
             raise RunFolderError(f"the run folder {run_dir} holds another run ({detail}); choose another "
                                  "folder or delete this one to start over")
+        return  # keep the versions that produced the run; loading it again must not rewrite them
     _write_json(path, {"config": want, "versions": versions()})
 
 

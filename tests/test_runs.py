@@ -3,7 +3,6 @@
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -26,7 +25,12 @@ def test_a_finished_run_is_loaded_not_retrained(bundle, tmp_path):
     first = train_or_load(config(), data=bundle, runs_root=tmp_path, progress=False, save_figures=False)
     assert not first.loaded and first.complete
     assert first.run_dir == tmp_path / "smoke-shapes10-latent200"
+    recorded = json.loads((first.run_dir / "config.json").read_text())
+    recorded["versions"]["torch"] = "the version on the machine that trained it"
+    (first.run_dir / "config.json").write_text(json.dumps(recorded))
     again = train_or_load(config(), data=bundle, runs_root=tmp_path, progress=False)
+    # loading on another machine keeps the versions that produced the run
+    assert json.loads((first.run_dir / "config.json").read_text()) == recorded
     assert again.loaded and again.history.train_batch_loss == first.history.train_batch_loss
     assert again.summary == json.loads((first.run_dir / "metrics.json").read_text())
     opened = load_run(first.run_dir)
