@@ -1,5 +1,7 @@
+"""``python -m convae_utils ...``: the command line (see ``convae_utils.tools.cli``)."""
+
 import sys
 
-from .cli import main
+from .tools.cli import main
 
 sys.exit(main())

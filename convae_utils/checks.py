@@ -42,23 +42,6 @@ def check_choice(name: str, value, choices) -> str:
     return value
 
 
-def whole_number(minimum: int = 1):
-    """An argparse ``type``: a whole number of at least ``minimum``, else a one-line usage error."""
-    import argparse
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text.replace("_", ""))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected a number >= {minimum}, got {value}")
-        return value
-
-    parse.__name__ = f"whole number >= {minimum}"  # argparse names the type in some messages
-    return parse
-
-
 def describe_shape(x: torch.Tensor) -> str:
     return "(" + ", ".join(str(s) for s in x.shape) + ")"
 

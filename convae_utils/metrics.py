@@ -2,7 +2,7 @@
 
 Defined in notebook 04 (comparing bottlenecks). Every metric is measured on the [0, 1] pixel scale,
 the scale image-quality numbers are usually quoted on: inputs are model-scale tensors in [-1, 1] and
-are mapped back with :func:`convae_utils.data.denormalize` (which clamps, so a reconstruction that
+are mapped back with :func:`convae_utils.images.denormalize` (which clamps, so a reconstruction that
 overshoots [-1, 1] is scored as the picture it would display). The training loss, by contrast, is
 MSE on the [-1, 1] scale: four times the MSE reported here.
 
@@ -25,8 +25,8 @@ from torch import nn
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from .checks import check_image_batch, check_int, describe_shape
-from .config import pick_device
-from .data import ImageSet, denormalize, normalize
+from .images import ImageSet, denormalize, normalize
+from .settings import pick_device
 
 METRICS = ("mse", "psnr", "ssim")
 MAX_PSNR_DB = 100.0  # PSNR of a perfect reconstruction is infinite; cap it so means stay finite
@@ -87,7 +87,7 @@ def evaluate(model: nn.Module, dataset: ImageSet, *, batch_size: int = 500,
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if not isinstance(dataset, ImageSet):
-        raise TypeError(f"dataset must be a convae_utils.data.ImageSet, got {type(dataset).__name__}")
+        raise TypeError(f"dataset must be a convae_utils.images.ImageSet, got {type(dataset).__name__}")
     check_int("batch_size", batch_size)
     dev = pick_device(device)
     home = _module_device(model)
@@ -112,10 +112,42 @@ def evaluate(model: nn.Module, dataset: ImageSet, *, batch_size: int = 500,
     frame = pd.DataFrame({
         "label": labels,
         "class": pd.Categorical.from_codes(labels, categories=list(dataset.classes)),
-        **{name: torch.cat(parts).double().numpy() for name, parts in scores.items()},
+        **{name: torch.cat(parts).numpy().astype("float64") for name, parts in scores.items()},
     })
     frame.index.name = "image"
     return frame
+
+
+@torch.inference_mode()
+def encode(model: nn.Module, dataset: ImageSet, *, batch_size: int = 500) -> torch.Tensor:
+    """The latent codes of every image of ``dataset``: float32 (N, latent_dim) on the CPU.
+
+    Runs on the model's own device in eval mode; the model's train/eval mode is restored.
+    Introduced in notebook 05 (beyond the article).
+    """
+    if not isinstance(dataset, ImageSet):
+        raise TypeError(f"dataset must be a convae_utils.images.ImageSet, got {type(dataset).__name__}")
+    check_int("batch_size", batch_size)
+    device = _module_device(model) or torch.device("cpu")
+    was_training = model.training
+    model.eval()
+    try:
+        codes = [model.encode(normalize(batch.to(device))).float().cpu()
+                 for batch in dataset.images.split(batch_size)]
+    finally:
+        model.train(was_training)
+    return torch.cat(codes)
+
+
+def dead_code_units(codes: torch.Tensor) -> int:
+    """How many code units are zero for every image: (N, latent_dim) codes -> a count in 0..latent_dim.
+
+    A dead unit carries no information; behind a ReLU it also gets no gradient and stays dead.
+    """
+    if not isinstance(codes, torch.Tensor) or codes.ndim != 2 or len(codes) == 0:
+        got = describe_shape(codes) if isinstance(codes, torch.Tensor) else type(codes).__name__
+        raise ValueError(f"expected codes of shape (N, latent_dim) with N >= 1, got {got}")
+    return int((codes != 0).sum(dim=0).eq(0).sum())
 
 
 def _check_columns(frame, needed, what: str) -> None:

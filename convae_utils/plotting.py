@@ -25,9 +25,9 @@ from matplotlib.lines import Line2D
 from torchvision.utils import make_grid
 
 from .checks import check_choice, check_image_batch, check_int, describe_shape
-from .data import ImageSet, normalize
+from .images import ImageSet, normalize
 from .metrics import long_table
-from .training import History
+from .history import History
 
 PAD = 2  # make_grid's padding between images, in pixels
 TILE = 32 + PAD  # pixels from one image's left edge to the next one's

@@ -20,99 +20,34 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-
-from .checks import check_choice, check_int
-from .config import PROFILES, Profile, dataset_choice, get_profile, pick_device, runs_dir, versions
 from .errors import RunFolderError
+from .fileio import folder_lock, write_json
+from .history import History
 from .models import Autoencoder, build_autoencoder
-from .training import History, fit, load_checkpoint, load_weights
+from .settings import RunSettings, pick_device, runs_dir, versions
+from .training import fit, load_checkpoint, load_weights, report
 
 if TYPE_CHECKING:
     import pandas as pd
 
 CONFIG_FILE, CHECKPOINT_FILE, HISTORY_FILE = "config.json", "checkpoint.pt", "history.json"
 METRICS_FILE, PER_IMAGE_FILE = "metrics.json", "per_image.csv"
-CODE_ACTIVATIONS = ("relu", None)
-OUTPUT_ACTIVATIONS = (None, "tanh")
 
 
-@dataclass(frozen=True)
-class RunConfig:
-    """Everything that defines a training run. Two runs with equal configs are the same run."""
-
-    latent_dim: int = 200
-    num_epochs: int = 10
-    batch_size: int = 64
-    lr: float = 1e-3
-    seed: int = 0
-    dataset: str = "auto"
-    train_size: int | None = None
-    val_size: int = 5_000
-    test_size: int | None = None
-    base_channels: int = 16
-    code_activation: str | None = "relu"
-    output_activation: str | None = None
-    profile: str = "full"
-
-    def __post_init__(self):
-        check_int("latent_dim", self.latent_dim, maximum=1 << 20)
-        check_int("num_epochs", self.num_epochs, maximum=100_000)
-        check_int("batch_size", self.batch_size, maximum=1 << 16)
-        check_int("val_size", self.val_size)
-        for name in ("train_size", "test_size"):
-            if getattr(self, name) is not None:
-                check_int(name, getattr(self, name))
-        check_choice("code_activation", self.code_activation, CODE_ACTIVATIONS)
-        check_choice("output_activation", self.output_activation, OUTPUT_ACTIVATIONS)
-
-    @classmethod
-    def from_profile(cls, profile: Profile | str | None = None, **overrides) -> "RunConfig":
-        """The profile's sizes and epochs, with any field overridden by keyword."""
-        p = profile if isinstance(profile, Profile) else get_profile(profile)
-        base = dict(num_epochs=p.num_epochs, batch_size=p.batch_size, dataset=dataset_choice(None, p),
-                    train_size=p.train_size, val_size=p.val_size, test_size=p.test_size, profile=p.name)
-        unknown = set(overrides) - {f.name for f in fields(cls)}
-        if unknown:
-            raise TypeError(f"unknown RunConfig field(s): {', '.join(sorted(unknown))}")
-        base.update({k: v for k, v in overrides.items() if v is not None or k.endswith("activation")})
-        return cls(**base)
-
-    def as_profile(self) -> Profile:
-        """The data sizes as a Profile, for ``data.prepare_data``."""
-        p = PROFILES.get(self.profile, PROFILES["full"])
-        return replace(p, dataset=self.dataset, train_size=self.train_size, val_size=self.val_size,
-                       test_size=self.test_size, num_epochs=self.num_epochs, batch_size=self.batch_size)
-
-    def variant(self) -> str:
-        parts = []
-        if self.code_activation != "relu":
-            parts.append("linearcode")
-        if self.output_activation is not None:
-            parts.append(f"{self.output_activation}out")
-        if self.base_channels != 16:
-            parts.append(f"c{self.base_channels}")
-        return "-".join(parts)
-
-    def folder_name(self, dataset: str) -> str:
-        name = f"{self.profile}-{dataset}-latent{self.latent_dim}"
-        return f"{name}-{self.variant()}" if self.variant() else name
-
-    def build_model(self) -> Autoencoder:
-        return build_autoencoder(self.latent_dim, base_channels=self.base_channels,
-                                 code_activation=self.code_activation,
-                                 output_activation=self.output_activation, seed=self.seed)
+def build_model(settings: RunSettings) -> Autoencoder:
+    """The autoencoder these settings describe, with seeded initial weights."""
+    return build_autoencoder(**settings.model_options())
 
 
 @dataclass
 class Run:
     """A trained (or partly trained) run and what it produced."""
 
-    config: RunConfig
+    settings: RunSettings
     run_dir: Path
     dataset: str
     model: Autoencoder
@@ -125,18 +60,8 @@ class Run:
 
     @property
     def label(self) -> str:
-        return f"latent {self.config.latent_dim}" + (f" ({self.config.variant()})" if self.config.variant() else "")
-
-
-def _write_json(path: Path, obj) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh, indent=2, default=str)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        variant = self.settings.variant()
+        return f"latent {self.settings.latent_dim}" + (f" ({variant})" if variant else "")
 
 
 def _read_json(path: Path) -> dict:
@@ -158,19 +83,20 @@ def _prepare_folder(run_dir: Path) -> None:
 
 
 def _lock(run_dir: Path):
-    from filelock import FileLock, Timeout
-
-    lock = FileLock(str(run_dir / ".lock"))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout as exc:
-        raise RunFolderError(f"the run folder {run_dir} is in use by another process (training or "
-                             "evaluating); wait for it to finish or choose another folder") from exc
-    return lock
+    return folder_lock(
+        run_dir, ".lock", timeout=0,
+        busy=lambda lock: RunFolderError(f"the run folder {run_dir} is in use by another process (training or "
+                                         "evaluating); wait for it to finish or choose another folder"),
+        unwritable=lambda folder, exc: RunFolderError(f"cannot lock the run folder {folder} ({exc})"),
+    )
 
 
-def _check_config(run_dir: Path, config: RunConfig, dataset: str) -> None:
-    want = {**asdict(config), "dataset": dataset}
+def _recorded(settings: RunSettings, dataset: str) -> dict:
+    return {**asdict(settings), "dataset": dataset}
+
+
+def _check_config(run_dir: Path, settings: RunSettings, dataset: str) -> None:
+    want = _recorded(settings, dataset)
     path = run_dir / CONFIG_FILE
     if path.exists():
         have = _read_json(path).get("config", {})
@@ -180,56 +106,73 @@ def _check_config(run_dir: Path, config: RunConfig, dataset: str) -> None:
             raise RunFolderError(f"the run folder {run_dir} holds another run ({detail}); choose another "
                                  "folder or delete this one to start over")
         return  # keep the versions that produced the run; loading it again must not rewrite them
-    _write_json(path, {"config": want, "versions": versions()})
+    write_json(path, {"config": want, "versions": versions()})
 
 
-def train_or_load(config: RunConfig, *, data=None, run_dir: str | os.PathLike | None = None,
-                  runs_root: str | os.PathLike | None = None, device=None, progress: bool = True,
-                  save_figures: bool = True) -> Run:
+def _record_epochs(run_dir: Path, num_epochs: int) -> None:
+    """Training a run further updates the epochs its config.json records (the history has them all)."""
+    path = run_dir / CONFIG_FILE
+    recorded = _read_json(path)
+    if recorded.get("config", {}).get("num_epochs") != num_epochs:
+        recorded["config"]["num_epochs"] = num_epochs
+        write_json(path, recorded)
+
+
+def train_or_load(settings: RunSettings, *, data=None, run_dir: str | os.PathLike | None = None,
+                  runs_root: str | os.PathLike | None = None, data_root: str | os.PathLike | None = None,
+                  device=None, progress: bool = True, save_figures: bool = True) -> Run:
     """Load the run if it is finished, resume it if it was interrupted, train it otherwise.
 
+    Introduced in notebook 03 (training).
+
     Args:
-        config: the run's settings (``RunConfig.from_profile(...)``).
-        data: a ``data.DataBundle`` already prepared for this config (else prepared here).
-        run_dir: the folder; default ``<runs_root>/<config.folder_name(dataset)>``.
-        runs_root: default ``$CONVAE_RUNS_DIR`` or ``./runs``.
+        settings: the run's :class:`~convae_utils.settings.RunSettings` (``settings.from_env(...)``).
+        data: a ``data.DataBundle`` already prepared for these settings (else prepared here).
+        run_dir: the folder; default ``<runs_root>/<settings.folder_name(dataset)>``.
+        runs_root: default ``$CONVAE_RUNS_DIR`` or ``<project>/runs``.
+        data_root: the CIFAR-10 folder, when ``data`` is prepared here.
+
+    Raises :class:`RunFolderError` when the folder is in use, unwritable, or holds another run.
     """
     from .data import prepare_data
 
+    if not isinstance(settings, RunSettings):
+        raise TypeError(f"settings must be a convae_utils.settings.RunSettings (e.g. settings.from_env()), "
+                        f"got {type(settings).__name__}")
     if data is None:
-        data = prepare_data(config.as_profile(), dataset=config.dataset, seed=config.seed)
+        data = prepare_data(**settings.data_options(), root=data_root)
     dataset = data.dataset
-    run_dir = Path(run_dir) if run_dir is not None else runs_dir(runs_root) / config.folder_name(dataset)
+    run_dir = Path(run_dir) if run_dir is not None else runs_dir(runs_root) / settings.folder_name(dataset)
     _prepare_folder(run_dir)
-    lock = _lock(run_dir)
-    try:
-        _check_config(run_dir, config, dataset)
-        model = config.build_model()
+    with _lock(run_dir):
+        _check_config(run_dir, settings, dataset)
+        model = build_model(settings)
         ckpt = run_dir / CHECKPOINT_FILE
         if (run_dir / METRICS_FILE).exists() and ckpt.exists():
             state = load_checkpoint(ckpt)
-            if state["epoch"] == config.num_epochs and state["step"] == 0:
+            if state["epoch"] == settings.num_epochs and state["step"] == 0:
                 load_weights(model, ckpt)
                 model.to(pick_device(device)).eval()
-                return _finished_run(config, run_dir, dataset, model, History.from_state(state["history"]))
+                report(f"Loaded the finished run {run_dir}: nothing was trained.")
+                return _finished_run(settings, run_dir, dataset, model, History.from_state(state["history"]))
         if ckpt.exists():
             done = load_checkpoint(ckpt)["epoch"]
-            if done > config.num_epochs:
+            if done > settings.num_epochs:
                 raise RunFolderError(f"the run folder {run_dir} already holds {done} epochs, more than the "
-                                     f"{config.num_epochs} asked; ask for at least {done} or use another folder")
-        history = fit(model, data.train, data.val, num_epochs=config.num_epochs, batch_size=config.batch_size,
-                      lr=config.lr, seed=config.seed, device=device, exemplars=data.exemplars,
-                      checkpoint=ckpt, progress=progress)
+                                     f"{settings.num_epochs} asked; ask for at least {done} or use another folder")
+        history = fit(model, data.train, data.val, **settings.fit_options(), device=device,
+                      exemplars=data.exemplars, checkpoint=ckpt, progress=progress)
         history.meta["dataset"] = dataset
-        _write_json(run_dir / HISTORY_FILE, history.to_json())
+        write_json(run_dir / HISTORY_FILE, history.to_json())
         if history.interrupted:
-            return Run(config, run_dir, dataset, model, history, complete=False)
-        return _evaluate_and_save(config, run_dir, dataset, model, history, data.test, save_figures)
-    finally:
-        lock.release()
+            return Run(settings, run_dir, dataset, model, history, complete=False)
+        _record_epochs(run_dir, settings.num_epochs)
+        run = _evaluate_and_save(settings, run_dir, dataset, model, history, data.test, save_figures)
+        report(f"Trained and saved {run_dir}.")
+        return run
 
 
-def _finished_run(config: RunConfig, run_dir: Path, dataset: str, model: Autoencoder, history: History) -> Run:
+def _finished_run(settings: RunSettings, run_dir: Path, dataset: str, model: Autoencoder, history: History) -> Run:
     import pandas as pd
 
     summary = _read_json(run_dir / METRICS_FILE)
@@ -239,27 +182,29 @@ def _finished_run(config: RunConfig, run_dir: Path, dataset: str, model: Autoenc
         # CSV forgets that classes are ordered by label; restore it so tables list classes as a fresh run does.
         order = per_image.drop_duplicates("label").sort_values("label")["class"].tolist()
         per_image["class"] = pd.Categorical(per_image["class"], categories=order)
-    return Run(config, run_dir, dataset, model, history, summary=summary, per_image=per_image, loaded=True,
+    return Run(settings, run_dir, dataset, model, history, summary=summary, per_image=per_image, loaded=True,
                files=_listing(run_dir))
 
 
-def _evaluate_and_save(config, run_dir, dataset, model, history, test, save_figures) -> Run:
+def _evaluate_and_save(settings, run_dir, dataset, model, history, test, save_figures) -> Run:
     from . import metrics
 
     per_image = metrics.evaluate(model, test)
     table = metrics.summarize(per_image)
+    dead = metrics.dead_code_units(metrics.encode(model, test))
     summary = {
         "dataset": dataset,
         "test_images": len(test),
-        "latent_dim": config.latent_dim,
-        "compression": 3 * 32 * 32 / config.latent_dim,
-        "metrics": table.reset_index().to_dict(orient="records"),
+        "latent_dim": settings.latent_dim,
+        "compression": 3 * 32 * 32 / settings.latent_dim,
+        "dead_code_units": dead,
+        "metrics": json.loads(table.reset_index().to_json(orient="records")),
     }
     per_image.to_csv(run_dir / PER_IMAGE_FILE, index=False)
-    _write_json(run_dir / METRICS_FILE, summary)
+    write_json(run_dir / METRICS_FILE, summary)
     if save_figures:
-        save_run_figures(run_dir, history, label=f"latent {config.latent_dim}")
-    return Run(config, run_dir, dataset, model, history, summary=summary, per_image=per_image,
+        save_run_figures(run_dir, history, label=f"latent {settings.latent_dim}")
+    return Run(settings, run_dir, dataset, model, history, summary=summary, per_image=per_image,
                files=_listing(run_dir))
 
 
@@ -293,12 +238,16 @@ def load_run(run_dir: str | os.PathLike, *, device=None) -> Run:
         raise RunFolderError(f"{run_dir} is not a run folder (no {CONFIG_FILE}); train one with "
                              "`python -m convae_utils train`")
     saved = _read_json(run_dir / CONFIG_FILE)["config"]
-    dataset = saved.pop("dataset")
-    config = RunConfig(**{**saved, "dataset": dataset})
+    dataset = saved["dataset"]
+    try:
+        settings = RunSettings(**saved)
+    except (TypeError, ValueError) as exc:
+        raise RunFolderError(f"{run_dir / CONFIG_FILE} holds settings this version cannot read ({exc}); "
+                             "train the run again") from exc
     if not (run_dir / METRICS_FILE).exists():
         raise RunFolderError(f"the run in {run_dir} is not finished; run train_or_load (or the train "
                              "command) again to resume it")
-    model = config.build_model()
+    model = build_model(settings)
     state = load_weights(model, run_dir / CHECKPOINT_FILE)
     model.to(pick_device(device)).eval()
-    return _finished_run(config, run_dir, dataset, model, History.from_state(state["history"]))
+    return _finished_run(settings, run_dir, dataset, model, History.from_state(state["history"]))

@@ -16,8 +16,10 @@ import numpy as np
 import torch
 
 from .checks import check_choice, check_int
-from .config import STANDIN
-from .data import MAX_IMAGES, SPLITS, ImageSet
+from .images import ImageSet
+from .settings import MAX_IMAGES, STANDIN
+
+SPLITS = ("train", "test")
 
 SHAPES10_CLASSES: tuple[str, ...] = (
     "circle", "square", "triangle", "ring", "cross",

@@ -1,7 +1,11 @@
-"""Training: one ``fit`` with the article's defaults, checkpoints every epoch, resume, interruption.
+"""Training: a step a learner can read whole, an epoch of steps, and ``fit`` around them.
 
-Defined in notebook 03 (training). The loop differs from the article's where the article was wrong
-or slow, and says so:
+Introduced in notebook 03 (training), which prints :func:`train_step` and :func:`train_epoch` in
+full. ``fit`` wraps them with what a real run needs and a lesson does not: argument checks,
+checkpoints, exact resume, the Stop button, progress bars, NaN checks and per-epoch callbacks
+(the exemplar pictures are one, as in the UvA tutorial's ``GenerateCallback``).
+
+The loop differs from the article's where the article was wrong or slow, and says so:
 
 - batches are shuffled (the article's DataLoader was not), from a seeded generator per epoch;
 - the epoch loss is the mean over the epoch's batches (the article printed the last batch's);
@@ -11,153 +15,183 @@ or slow, and says so:
 - per-batch losses are collected on the device and read once per logging interval, so a GPU is
   not stalled by a ``.item()`` after every step.
 
-A checkpoint is written atomically after every epoch and when training is interrupted (Jupyter's
-Stop button, Ctrl-C), mid-epoch included; calling ``fit`` again with the same checkpoint resumes
-and ends with exactly the weights an uninterrupted run would have.
+Every loss is summed on the host in Python floats, never as float64 on the device: Apple's MPS
+backend has no float64, and the same code runs on every backend.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
+import re
 import signal
-import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+import warnings
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .checks import check_float, check_int
-from .config import pick_device
-from .data import ImageSet, normalize, to_uint8
 from .errors import CheckpointError, TrainingDiverged
+from .fileio import atomic_write
+from .history import History
+from .images import ImageSet, normalize, to_uint8
+from .settings import pick_device
 
 CHECKPOINT_FORMAT = "convae-checkpoint"
 CHECKPOINT_VERSION = 1
+REPORT_PREFIX = "convae | "  # every progress line the package prints starts so (the headless series echoes them)
 
 
-@dataclass
-class History:
-    """Everything a training run logs. Losses are MSE on the [-1, 1] scale (the training loss).
+def report(message: str) -> None:
+    """Print one progress line; ``python -m convae_utils series`` echoes exactly these to the terminal."""
+    print(f"{REPORT_PREFIX}{message}", flush=True)
 
-    Attributes:
-        train_batch_loss: loss of every training batch, in order (``batches_per_epoch`` per epoch).
-        train_epoch_loss: mean training loss of each epoch (the article printed the last batch's).
-        val_epoch_loss: mean validation loss after each epoch.
-        reconstructions: per epoch, the exemplars' reconstructions as uint8 (K, 3, 32, 32).
-        exemplars: the exemplar originals, uint8 (K, 3, 32, 32), or None.
-        classes: class names of the exemplars (one per exemplar).
-        epoch_seconds: wall time of each epoch's training pass.
-        meta: what produced the run (dataset name, latent_dim, seed, device, versions ...).
+
+# -- the lesson: one step, one epoch --------------------------------------------------------------
+
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: torch.Tensor, *,
+               corrupt: Callable[[torch.Tensor], torch.Tensor] | None = None,
+               channels_last: bool = True, amp: bool = False) -> torch.Tensor:
+    """One optimiser step on a batch of uint8 images (B, 3, 32, 32); returns the loss (a 0-d tensor).
+
+    ``corrupt`` (optional) turns the clean inputs into corrupted ones (a denoising autoencoder); the
+    target is always the clean image. The loss is MSE on the [-1, 1] scale.
     """
-
-    batches_per_epoch: int = 0
-    train_batch_loss: list[float] = field(default_factory=list)
-    train_epoch_loss: list[float] = field(default_factory=list)
-    val_epoch_loss: list[float] = field(default_factory=list)
-    reconstructions: list[torch.Tensor] = field(default_factory=list)
-    exemplars: torch.Tensor | None = None
-    classes: tuple[str, ...] = ()
-    epoch_seconds: list[float] = field(default_factory=list)
-    meta: dict = field(default_factory=dict)
-
-    @property
-    def epochs_done(self) -> int:
-        return len(self.train_epoch_loss)
-
-    @property
-    def interrupted(self) -> bool:
-        return bool(self.meta.get("interrupted", False))
-
-    def to_json(self) -> dict:
-        """Losses and timings as plain JSON (images are left out: they live in the checkpoint/PNGs)."""
-        d = asdict(self)
-        for key in ("reconstructions", "exemplars"):
-            d.pop(key)
-        d["classes"] = list(self.classes)
-        return d
-
-    def to_state(self) -> dict:
-        """Everything, as tensors/lists/strings: loadable with ``torch.load(weights_only=True)``."""
-        d = self.to_json()
-        d["reconstructions"] = [r.cpu() for r in self.reconstructions]
-        d["exemplars"] = None if self.exemplars is None else self.exemplars.cpu()
-        return d
-
-    @classmethod
-    def from_state(cls, state: dict) -> "History":
-        state = dict(state)
-        state["classes"] = tuple(state.get("classes", ()))
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in state.items() if k in known})
+    target = normalize(batch)                                   # (B, 3, 32, 32), uint8 -> [-1, 1]
+    if channels_last:
+        target = target.contiguous(memory_format=torch.channels_last)
+    inputs = target if corrupt is None else corrupt(target)    # what the encoder sees
+    with torch.autocast(target.device.type, dtype=torch.bfloat16, enabled=amp):
+        reconstruction = model(inputs)                          # (B, 3, 32, 32)
+    loss = F.mse_loss(reconstruction.float(), target)           # mean over every pixel and channel
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()                                             # gradients of the loss
+    optimizer.step()                                            # Adam nudges every weight
+    return loss.detach()
 
 
-@dataclass(frozen=True)
-class FitSettings:
-    """The settings that must agree for a checkpoint to be resumed."""
+def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor,
+                order: torch.Tensor, batch_size: int, *, first_step: int = 0,
+                after_step: Callable[[int, torch.Tensor], None] | None = None, **step_options) -> torch.Tensor:
+    """One pass over ``images`` (uint8, on the model's device) in the shuffled ``order``.
 
-    latent_dim: int
-    batch_size: int
-    lr: float
-    seed: int
-    dataset: str
-    train_size: int
-    channels_last: bool
+    Returns the loss of every batch as a tensor on the device (read it once, not per step).
+    ``first_step`` skips batches already done (resume); ``after_step(step, losses)`` runs after
+    each step (progress, checks, the Stop button).
+    """
+    n_batches = math.ceil(len(order) / batch_size)
+    losses = torch.zeros(n_batches, device=images.device)
+    model.train()
+    for step in range(first_step, n_batches):
+        batch = images[order[step * batch_size:(step + 1) * batch_size]]
+        losses[step] = train_step(model, optimizer, batch, **step_options)
+        if after_step is not None:
+            after_step(step, losses)
+    return losses
 
 
-def _atomic_torch_save(obj, path: Path) -> None:
-    """Write to a temporary file beside ``path``, fsync, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+def epoch_order(n: int, seed: int, epoch: int, device) -> torch.Tensor:
+    """The shuffled order of epoch ``epoch``: a pure function of (seed, epoch), so resume can rebuild it."""
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=gen).to(device)
 
+
+# -- evaluation helpers -------------------------------------------------------------------------------
+
+@torch.inference_mode()
+def mean_loss(model: nn.Module, images: torch.Tensor, *, batch_size: int = 500,
+              channels_last: bool = True) -> float:
+    """Mean per-pixel MSE ([-1, 1] scale) of ``model`` on uint8 ``images`` already on its device."""
+    was_training = model.training
+    model.eval()
+    sums = []
+    for start in range(0, len(images), batch_size):
+        xb = normalize(images[start:start + batch_size])
+        if channels_last:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        sums.append(F.mse_loss(model(xb), xb, reduction="sum"))
+    model.train(was_training)
+    # Summed on the host in Python floats: exact enough, and no float64 on the device (MPS has none).
+    return math.fsum(torch.stack(sums).tolist()) / images[0].numel() / len(images)
+
+
+@torch.inference_mode()
+def reconstruct(model: nn.Module, images: torch.Tensor, *, channels_last: bool = True) -> torch.Tensor:
+    """Reconstructions of uint8 images (K, 3, 32, 32) as uint8 on the CPU (for grids and the history)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    xb = normalize(images.to(device))
+    if channels_last:
+        xb = xb.contiguous(memory_format=torch.channels_last)
+    out = to_uint8(model(xb).float()).cpu().contiguous()
+    model.train(was_training)
+    return out
+
+
+def constant_prediction_loss(train: torch.Tensor, val: torch.Tensor) -> float:
+    """Validation MSE ([-1, 1] scale) of always predicting the training set's mean colour per channel.
+
+    The trivial prediction: a model that cannot beat it has learnt nothing about the images.
+    """
+    mean = torch.stack([normalize(train[i:i + 4096]).mean(dim=(0, 2, 3)) for i in range(0, len(train), 4096)])
+    colour = mean.mean(dim=0).view(1, 3, 1, 1)  # chunks are equal-sized but the last: close enough
+    sums = [(normalize(val[i:i + 4096]) - colour).pow(2).sum() for i in range(0, len(val), 4096)]
+    return math.fsum(torch.stack(sums).tolist()) / val[0].numel() / len(val)
+
+
+# -- checkpoints ----------------------------------------------------------------------------------
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer | None,
-                    history: History, settings: FitSettings | None, *, epoch: int, step: int = 0) -> Path:
-    """Save model, optimiser, history and position (epoch, step within it) atomically."""
-    path = Path(path)
+                    history: History, settings: dict | None, *, epoch: int, step: int = 0) -> Path:
+    """Save model, optimiser, history and position (epoch, step within it) atomically and durably."""
     state = {
         "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
         "model": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
         "optimizer": None if optimizer is None else optimizer.state_dict(),
         "history": history.to_state(),
-        "settings": None if settings is None else asdict(settings),
-        "epoch": epoch,
-        "step": step,
+        "settings": settings,
+        "epoch": int(epoch),
+        "step": int(step),
         "latent_dim": int(getattr(model, "latent_dim", -1)),
     }
-    _atomic_torch_save(state, path)
-    return path
+    return atomic_write(path, lambda handle: torch.save(state, handle), durable=True)
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _full_message(exc: BaseException) -> str:
+    """An exception's whole message, without terminal colour codes."""
+    return _ANSI.sub("", str(exc)).strip() or type(exc).__name__
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
-    """Load a checkpoint safely (``weights_only=True``: a downloaded file cannot run code)."""
+    """Load a checkpoint safely (``weights_only=True``: a downloaded file cannot run code).
+
+    Raises :class:`CheckpointError` for a missing, truncated, foreign or code-carrying file, with
+    torch's whole explanation.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # pickle errors, truncated zip, foreign objects refused by weights_only
-        raise CheckpointError(
-            f"checkpoint {path} is damaged or not a convae checkpoint ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else 'unreadable'}); delete it to start over"
-        ) from exc
+        detail = _full_message(exc)
+        if "Unsupported global" in detail:  # a readable file holding objects a safe load refuses
+            raise CheckpointError(
+                f"checkpoint {path} holds Python objects that a safe load (weights_only=True) refuses, so it "
+                f"was not written by convae_utils (which saves plain values only); it is not loaded. Torch "
+                f"says:\n{detail}") from exc
+        raise CheckpointError(f"checkpoint {path} is damaged or not a convae checkpoint "
+                              f"({type(exc).__name__}: {detail}); delete it to start over") from exc
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not a convae checkpoint (no '{CHECKPOINT_FORMAT}' marker); "
                               "delete it or choose another path")
@@ -168,7 +202,7 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
 
 
 def load_weights(model: nn.Module, path: str | os.PathLike) -> dict:
-    """Load a checkpoint's weights into ``model``; a latent-size mismatch is a clear error."""
+    """Load a checkpoint's weights into ``model``; a model of another shape is a clear error."""
     state = load_checkpoint(path)
     want = getattr(model, "latent_dim", None)
     have = state.get("latent_dim")
@@ -178,7 +212,11 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> dict:
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as exc:
-        raise CheckpointError(f"checkpoint {path} does not fit this model: {str(exc).splitlines()[0]}") from exc
+        mismatches = [line.strip() for line in _full_message(exc).splitlines()[1:] if line.strip()]
+        raise CheckpointError(
+            f"checkpoint {path} does not fit this model (other layer sizes: was it trained with another "
+            f"base_channels or activation?):\n  " + "\n  ".join(mismatches or [_full_message(exc)])
+        ) from exc
     return state
 
 
@@ -192,6 +230,24 @@ def make_adam(model: nn.Module, lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
     except (RuntimeError, TypeError, ValueError):  # older torch, or a device without a fused kernel
         return torch.optim.Adam(model.parameters(), lr=lr)
+
+
+# -- callbacks ------------------------------------------------------------------------------------
+
+class Callback(Protocol):
+    """Called by ``fit`` after every finished epoch (``epoch`` counted from 1)."""
+
+    def on_epoch_end(self, epoch: int, model: nn.Module, history: History) -> None: ...
+
+
+class ReconstructExemplars:
+    """After every epoch, reconstruct the exemplars into ``history.reconstructions`` (uint8, CPU)."""
+
+    def __init__(self, exemplars: torch.Tensor, *, channels_last: bool = True):
+        self.exemplars, self.channels_last = exemplars, channels_last
+
+    def on_epoch_end(self, epoch: int, model: nn.Module, history: History) -> None:
+        history.reconstructions.append(reconstruct(model, self.exemplars, channels_last=self.channels_last))
 
 
 class _StopRequest:
@@ -221,48 +277,51 @@ class _StopRequest:
         return False
 
 
-def epoch_order(n: int, seed: int, epoch: int, device) -> torch.Tensor:
-    """The shuffled order of epoch ``epoch``: a pure function of (seed, epoch), so resume can rebuild it."""
-    gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    return torch.randperm(n, generator=gen).to(device)
+# -- fit --------------------------------------------------------------------------------------------
+
+def _resume_fingerprint(model: nn.Module, train: ImageSet, batch_size: int, lr: float, seed: int,
+                        channels_last: bool) -> dict:
+    """What must agree for a checkpoint to be resumed (derived from fit's own arguments)."""
+    return {"latent_dim": int(getattr(model, "latent_dim", -1)), "batch_size": batch_size, "lr": lr,
+            "seed": seed, "dataset": train.name, "train_size": len(train), "channels_last": bool(channels_last)}
 
 
-@torch.inference_mode()
-def mean_loss(model: nn.Module, images: torch.Tensor, *, batch_size: int = 500,
-              channels_last: bool = True) -> float:
-    """Mean per-pixel MSE of ``model`` on uint8 ``images`` already on the model's device."""
-    was_training = model.training
-    model.eval()
-    total = torch.zeros((), dtype=torch.float64, device=images.device)
-    for start in range(0, len(images), batch_size):
-        xb = normalize(images[start:start + batch_size])
-        if channels_last:
-            xb = xb.contiguous(memory_format=torch.channels_last)
-        total += F.mse_loss(model(xb), xb, reduction="sum").double()
-    model.train(was_training)
-    return float(total) / images[0].numel() / len(images)
-
-
-@torch.inference_mode()
-def reconstruct(model: nn.Module, images: torch.Tensor, *, channels_last: bool = True) -> torch.Tensor:
-    """Reconstructions of uint8 images as uint8 on the CPU (for grids and the history)."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    xb = normalize(images.to(device))
-    if channels_last:
-        xb = xb.contiguous(memory_format=torch.channels_last)
-    out = to_uint8(model(xb).float()).cpu().contiguous()
-    model.train(was_training)
-    return out
+def _restore(checkpoint: Path, model, optimizer, fingerprint: dict, n_batches: int):
+    """Load a checkpoint to resume from; returns (history, epoch, step)."""
+    state = load_checkpoint(checkpoint)
+    saved = state.get("settings") or {}
+    mismatched = {k: (saved.get(k), v) for k, v in fingerprint.items() if saved.get(k) != v}
+    if mismatched:
+        detail = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in mismatched.items())
+        raise CheckpointError(f"checkpoint {checkpoint} was trained with other settings ({detail}); "
+                              "use the same settings to resume, resume=False to start over, or another path")
+    load_weights(model, checkpoint)
+    optimizer.load_state_dict(state["optimizer"])
+    history = History.from_state(state["history"])
+    history.meta.pop("interrupted", None)
+    epoch, step = int(state["epoch"]), int(state["step"])
+    if epoch or step:  # said even without progress bars: the run did not start from scratch
+        if step >= n_batches:
+            where = f"the end of epoch {epoch + 1} (its validation and pictures are still to do)"
+        elif step:
+            where = f"epoch {epoch + 1}, batch {step + 1} of {n_batches}"
+        else:
+            where = f"the start of epoch {epoch + 1}"
+        report(f"Resuming from {checkpoint} at {where}.")
+    return history, epoch, step
 
 
 def fit(model: nn.Module, train: ImageSet, val: ImageSet, *, num_epochs: int = 10, batch_size: int = 64,
         lr: float = 1e-3, seed: int = 0, device: str | torch.device | None = None,
         exemplars: ImageSet | None = None, checkpoint: str | os.PathLike | None = None,
         resume: bool = True, progress: bool = True, channels_last: bool = True,
-        amp: bool = False, compile: bool = False, log_every: int = 25, on_batch_end: Callable[[int, int], None] | None = None) -> History:
+        amp: bool = False, compile: bool = False, log_every: int = 25,
+        corrupt: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        callbacks: Sequence[Callback] = (),
+        on_batch_end: Callable[[int, int], None] | None = None) -> History:
     """Train ``model`` to reconstruct ``train`` (MSE, Adam) and return its :class:`History`.
+
+    Introduced in notebook 03 (training).
 
     Args:
         model: an autoencoder (e.g. ``build_autoencoder()``); moved to ``device`` and trained in place.
@@ -273,14 +332,18 @@ def fit(model: nn.Module, train: ImageSet, val: ImageSet, *, num_epochs: int = 1
         exemplars: images reconstructed after every epoch (the article's 10 class images).
         checkpoint: file written after each epoch and on interruption; resumed from if present.
         channels_last: NHWC memory layout; measured faster on CPU (``python -m convae_utils bench``).
-        amp: bfloat16 autocast on CUDA (off by default: not yet measured on a GPU by our benchmark).
-        compile: run the training forward pass through ``torch.compile`` (off by default, as ``amp``).
+        amp: bfloat16 autocast (CUDA, or a CPU with native bf16 instructions; off by default).
+        compile: run the training forward pass through ``torch.compile`` (off by default).
+        corrupt: maps clean inputs in [-1, 1] to corrupted ones (denoising, notebook 07); the
+            target stays the clean image.
+        callbacks: objects with ``on_epoch_end(epoch, model, history)``, called after each epoch.
         on_batch_end: called as ``on_batch_end(epoch, step)`` after each optimiser step (epoch and
             step counted from 0); for progress hooks and tests.
 
     Interrupting (Stop button / Ctrl-C) finishes the current step, saves the checkpoint and returns
     the history with ``history.interrupted`` set. A NaN/inf loss raises :class:`TrainingDiverged`
-    without overwriting the last good checkpoint.
+    without overwriting the last good checkpoint. A model no better than predicting the mean colour
+    after an epoch gets one :class:`TrainingStalledWarning`.
     """
     num_epochs = check_int("num_epochs", num_epochs, maximum=100_000)
     batch_size = check_int("batch_size", batch_size, maximum=1 << 16)
@@ -289,7 +352,7 @@ def fit(model: nn.Module, train: ImageSet, val: ImageSet, *, num_epochs: int = 1
     log_every = check_int("log_every", log_every)
     for name, split in (("train", train), ("val", val)):
         if not isinstance(split, ImageSet):
-            raise TypeError(f"{name} must be a convae_utils.data.ImageSet, got {type(split).__name__}")
+            raise TypeError(f"{name} must be a convae_utils.images.ImageSet, got {type(split).__name__}")
     if batch_size > len(train):
         raise ValueError(f"batch_size={batch_size:,} is larger than the training set ({len(train):,} images); "
                          "use a smaller batch or more data")
@@ -297,120 +360,133 @@ def fit(model: nn.Module, train: ImageSet, val: ImageSet, *, num_epochs: int = 1
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
-    if amp and device.type != "cuda":
-        raise ValueError(f"amp=True needs a CUDA device (bfloat16 autocast), got device {device}")
     forward = torch.compile(model) if compile else model
     optimizer = make_adam(model, lr)
-    settings = FitSettings(int(getattr(model, "latent_dim", -1)), batch_size, lr, seed, train.name,
-                           len(train), bool(channels_last))
+    fingerprint = _resume_fingerprint(model, train, batch_size, lr, seed, channels_last)
     checkpoint = Path(checkpoint) if checkpoint is not None else None
-
     n_batches = math.ceil(len(train) / batch_size)
-    history = History(batches_per_epoch=n_batches, classes=tuple(
-        exemplars.classes[i] for i in exemplars.labels.tolist()) if exemplars is not None else (),
-        exemplars=exemplars.images.cpu().clone() if exemplars is not None else None,
-        meta={"dataset": train.name, "latent_dim": settings.latent_dim, "batch_size": batch_size, "lr": lr,
-              "seed": seed, "train_size": len(train), "val_size": len(val), "device": str(device)})
+    callbacks = list(callbacks)
+    if exemplars is not None:
+        callbacks.insert(0, ReconstructExemplars(exemplars.images.to(device), channels_last=channels_last))
+
+    history = History(batches_per_epoch=n_batches,
+                      classes=tuple(exemplars.classes[i] for i in exemplars.labels.tolist()) if exemplars else (),
+                      exemplars=exemplars.images.cpu().clone() if exemplars is not None else None,
+                      meta={"dataset": train.name, "latent_dim": fingerprint["latent_dim"],
+                            "batch_size": batch_size, "lr": lr, "seed": seed, "train_size": len(train),
+                            "val_size": len(val), "device": str(device)})
     start_epoch, start_step = 0, 0
     if checkpoint is not None and resume and checkpoint.exists():
-        state = load_checkpoint(checkpoint)
-        saved = state.get("settings") or {}
-        mismatched = {k: (saved.get(k), v) for k, v in asdict(settings).items() if saved.get(k) != v}
-        if mismatched:
-            detail = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in mismatched.items())
-            raise CheckpointError(f"checkpoint {checkpoint} was trained with other settings ({detail}); "
-                                  "use the same settings to resume, resume=False to start over, or another path")
-        load_weights(model, checkpoint)
-        optimizer.load_state_dict(state["optimizer"])
-        history = History.from_state(state["history"])
-        history.meta.pop("interrupted", None)
-        start_epoch, start_step = int(state["epoch"]), int(state["step"])
-        if start_epoch or start_step:  # said even without progress bars: the run did not start from scratch
-            where = f"epoch {start_epoch + 1}, batch {start_step + 1}" if start_step else f"epoch {start_epoch + 1}"
-            print(f"Resuming from {checkpoint} at {where}.")
+        history, start_epoch, start_step = _restore(checkpoint, model, optimizer, fingerprint, n_batches)
     if start_epoch >= num_epochs:
         return history
 
-    train_images = train.images.to(device)
-    val_images = val.images.to(device)
-    exemplar_images = exemplars.images.to(device) if exemplars is not None else None
+    train_images, val_images = train.images.to(device), val.images.to(device)
+    trivial_loss = constant_prediction_loss(train_images, val_images)
+    warned = False
+    step_options = dict(corrupt=corrupt, channels_last=channels_last, amp=amp)
 
     from tqdm.auto import tqdm
 
-    model.train()
     with _StopRequest() as stop:
         for epoch in range(start_epoch, num_epochs):
-            order = epoch_order(len(train), seed, epoch, device)
-            # Losses stay on the device until a logging point: no GPU stall per step.
-            losses = torch.empty(n_batches, device=device)
             first = start_step if epoch == start_epoch else 0
-            done_before = history.train_batch_loss[epoch * n_batches:]
-            if first:
-                losses[:first] = torch.tensor(done_before[:first], device=device)
+            done_before = history.train_batch_loss[epoch * n_batches:epoch * n_batches + first]
             del history.train_batch_loss[epoch * n_batches:]
             bar = tqdm(total=n_batches, initial=first, desc=f"epoch {epoch + 1}/{num_epochs}",
                        disable=not progress, leave=True, unit="batch")
-            t0 = time.perf_counter()
             completed = first  # steps whose update fully happened
+            current = None     # this epoch's per-batch losses, on the device
+
+            def after_step(step: int, losses: torch.Tensor) -> None:
+                nonlocal completed, current
+                completed, current = step + 1, losses
+                if on_batch_end is not None:
+                    on_batch_end(epoch, step)
+                bar.update(1)
+                if completed % log_every == 0 or completed == n_batches:
+                    recent = losses[max(first, completed - log_every):completed]
+                    if not bool(torch.isfinite(recent).all()):
+                        _diverged(history, losses[first:completed], done_before, epoch, lr, checkpoint)
+                    bar.set_postfix(loss=f"{float(recent.mean()):.4f}")
+                if stop.requested:
+                    raise KeyboardInterrupt
+
+            order = epoch_order(len(train), seed, epoch, device)
+            t0 = time.perf_counter()
             try:
-                for step in range(first, n_batches):
-                    idx = order[step * batch_size:(step + 1) * batch_size]
-                    xb = normalize(train_images[idx])
-                    if channels_last:
-                        xb = xb.contiguous(memory_format=torch.channels_last)
-                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                        loss = F.mse_loss(forward(xb).float(), xb)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    losses[step] = loss.detach()
-                    completed = step + 1
-                    if on_batch_end is not None:
-                        on_batch_end(epoch, step)
-                    bar.update(1)
-                    if (step + 1) % log_every == 0 or step + 1 == n_batches:
-                        recent = losses[max(0, step + 1 - log_every):step + 1]
-                        if not bool(torch.isfinite(recent).all()):
-                            _diverged(history, losses[:step + 1], epoch, step, lr, checkpoint)
-                        bar.set_postfix(loss=f"{float(recent.mean()):.4f}")
-                    if stop.requested:
-                        raise KeyboardInterrupt
+                losses = train_epoch(forward, optimizer, train_images, order, batch_size, first_step=first,
+                                     after_step=after_step, **step_options)
             except KeyboardInterrupt:
                 bar.close()
-                if not bool(torch.isfinite(losses[:completed]).all()):
-                    _diverged(history, losses[:completed], epoch, completed, lr, checkpoint)
-                history.train_batch_loss.extend(losses[:completed].tolist())
-                history.meta["interrupted"] = True
-                if checkpoint is not None:
-                    save_checkpoint(checkpoint, model, optimizer, history, settings, epoch=epoch, step=completed)
-                    print(f"\nInterrupted at epoch {epoch + 1}, batch {completed}/{n_batches}. Saved to "
-                          f"{checkpoint}; run the same call again to resume where it stopped.")
-                else:
-                    print(f"\nInterrupted at epoch {epoch + 1}, batch {completed}/{n_batches}; the model keeps "
-                          "what it learnt (pass checkpoint=... to be able to resume).")
-                return history
+                done = current[first:completed] if current is not None else torch.zeros(0)
+                if not bool(torch.isfinite(done).all()):
+                    _diverged(history, done, done_before, epoch, lr, checkpoint)
+                history.train_batch_loss.extend(done_before + done.tolist())
+                return _interrupted(history, model, optimizer, fingerprint, checkpoint, epoch, completed, n_batches)
             train_seconds = time.perf_counter() - t0
             bar.close()
-            batch_losses = losses.tolist()
+            batch_losses = done_before + losses[first:].tolist()
             history.train_batch_loss.extend(batch_losses)
-            history.train_epoch_loss.append(sum(batch_losses) / n_batches)
+            history.train_epoch_loss.append(math.fsum(batch_losses) / n_batches)
             history.val_epoch_loss.append(mean_loss(model, val_images, channels_last=channels_last))
             history.epoch_seconds.append(train_seconds)
-            if exemplar_images is not None:
-                history.reconstructions.append(reconstruct(model, exemplar_images, channels_last=channels_last))
+            for callback in callbacks:
+                callback.on_epoch_end(epoch + 1, model, history)
             if progress:
-                print(f"epoch {epoch + 1}/{num_epochs}: train loss {history.train_epoch_loss[-1]:.4f} "
-                      f"(epoch mean), val loss {history.val_epoch_loss[-1]:.4f}, "
-                      f"{len(train) / train_seconds:,.0f} images/s")
+                report(f"epoch {epoch + 1}/{num_epochs}: train loss {history.train_epoch_loss[-1]:.4f} "
+                       f"(epoch mean), val loss {history.val_epoch_loss[-1]:.4f}, "
+                       f"{(len(train) - first * batch_size) / max(train_seconds, 1e-9):,.0f} images/s")
+            steps_done = (epoch + 1) * n_batches
+            if not warned and _stalled(history.val_epoch_loss[-1], trivial_loss, steps_done):
+                warned = True
+                _warn_stalled(history.val_epoch_loss[-1], trivial_loss, epoch, lr)
             if checkpoint is not None:
-                save_checkpoint(checkpoint, model, optimizer, history, settings, epoch=epoch + 1, step=0)
+                save_checkpoint(checkpoint, model, optimizer, history, fingerprint, epoch=epoch + 1, step=0)
     return history
 
 
-def _diverged(history: History, losses: torch.Tensor, epoch: int, step: int, lr: float,
+class TrainingStalledWarning(UserWarning):
+    """After an epoch the model was no better than predicting the mean colour everywhere."""
+
+
+STALL_MIN_STEPS = 200  # before this many steps a model may still be close to the trivial prediction
+
+
+def _stalled(val_loss: float, trivial: float, steps_done: int) -> bool:
+    """Far worse than the trivial prediction at any time, or no better after enough steps."""
+    return val_loss >= 2.0 * trivial or (steps_done >= STALL_MIN_STEPS and val_loss >= trivial)
+
+
+def _warn_stalled(val_loss: float, trivial: float, epoch: int, lr: float) -> None:
+    cause = (f"The likely cause is a learning rate too high for Adam (lr={lr:g}; the article's is 1e-3): large "
+             "steps push the code units behind the ReLU below zero for every image, where they die"
+             if lr > 1e-3 else
+             "Check the data (all images alike?) and the dead code units (metrics.dead_code_units)")
+    warnings.warn(
+        f"after epoch {epoch + 1} the validation loss ({val_loss:.4f}) is no better than predicting the "
+        f"training set's mean colour everywhere ({trivial:.4f}): the model has learnt nothing about the images. "
+        f"{cause}; then train again.", TrainingStalledWarning, stacklevel=3)
+
+
+def _interrupted(history: History, model, optimizer, fingerprint: dict, checkpoint: Path | None, epoch: int,
+                 completed: int, n_batches: int) -> History:
+    history.meta["interrupted"] = True
+    if checkpoint is not None:
+        save_checkpoint(checkpoint, model, optimizer, history, fingerprint, epoch=epoch, step=completed)
+        print(f"\nInterrupted at epoch {epoch + 1}, batch {completed} of {n_batches}. Saved to "
+              f"{checkpoint}; run the same call again to resume where it stopped.")
+    else:
+        print(f"\nInterrupted at epoch {epoch + 1}, batch {completed} of {n_batches}; the model keeps "
+              "what it learnt (pass checkpoint=... to be able to resume).")
+    return history
+
+
+def _diverged(history: History, losses: torch.Tensor, done_before: list[float], epoch: int, lr: float,
               checkpoint: Path | None) -> None:
-    history.train_batch_loss.extend(losses.tolist())
-    bad = int((~torch.isfinite(losses)).nonzero()[0]) if not bool(torch.isfinite(losses).all()) else step
+    values = done_before + losses.tolist()
+    history.train_batch_loss.extend(values)
+    bad = next(i for i, v in enumerate(values) if not math.isfinite(v))
     kept = (f"the last good checkpoint ({checkpoint}, end of epoch {epoch}) was kept"
             if checkpoint is not None and checkpoint.exists() else "no checkpoint was written")
     raise TrainingDiverged(

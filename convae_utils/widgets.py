@@ -14,7 +14,7 @@ from matplotlib.animation import FuncAnimation
 from .checks import check_int
 from .plotting import (CELL_INCHES, as_histories, draw_pair_grid, epoch_title, figure_to_png,
                        model_scale, pair_image, reconstruction_grid)
-from .training import History
+from .history import History
 
 
 class EpochScrubber(widgets.VBox):

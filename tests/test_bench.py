@@ -13,8 +13,8 @@ import math
 import pytest
 import torch
 
-from convae_utils import bench
-from convae_utils.data import ImageSet, normalize
+from convae_utils.tools import bench
+from convae_utils.images import ImageSet, normalize
 from convae_utils.models import build_autoencoder
 from convae_utils.training import epoch_order
 
@@ -188,7 +188,7 @@ def test_exit_code_follows_the_loss_check():
 
 
 def test_the_package_cli_runs_the_quick_bench(capsys):
-    from convae_utils import cli
+    from convae_utils.tools import cli
 
     assert cli.main(["bench", "--quick", "--latent-dim", "200", "--device", "cpu"]) == 0
     assert "losses agree (within float noise): yes" in capsys.readouterr().out

@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from convae_utils.cli import build_parser, main
+from convae_utils.tools.cli import build_parser, main
 
 SMOKE = ["train", "--profile", "smoke", "--no-progress"]
 

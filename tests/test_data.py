@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +11,12 @@ import pytest
 import torch
 
 from cifar_fixtures import ARCHIVE_NAME, BASE_FOLDER, DROP, HANG, Short, closed_port_url, md5, serve
-from convae_utils import data
-from convae_utils.config import PROFILES, STANDIN, Profile
-from convae_utils.data import (DataBundle, DatasetFallbackWarning, ImageSet, cifar10_available,
-                               cifar10_reachable, class_exemplars, denormalize, download_cifar10,
-                               load_cifar10, load_dataset, normalize, prepare_data, split_train_val,
-                               to_uint8)
+from convae_utils import cifar10, data
+from convae_utils.cifar10 import cifar10_available, cifar10_reachable, download_cifar10, load_cifar10
+from convae_utils.data import (DataBundle, DatasetFallbackWarning, class_exemplars, load_dataset, prepare_data,
+                               split_train_val)
+from convae_utils.images import ImageSet, denormalize, normalize, to_uint8
+from convae_utils.settings import STANDIN, preset
 from convae_utils.errors import DataError
 from convae_utils.shapes import SHAPES10_CLASSES, make_shapes10
 
@@ -27,7 +26,7 @@ WAYS_OUT = ("python -m convae_utils download", ARCHIVE_NAME, "CONVAE_DATASET=sha
 @pytest.fixture(autouse=True)
 def _offline(offline_cifar, monkeypatch):
     """Every test here runs offline: empty data folder, CIFAR URL on a closed port, short backoff."""
-    monkeypatch.setattr(data, "_BACKOFF_S", 0.01)
+    monkeypatch.setattr(cifar10, "_BACKOFF_S", 0.01)
 
 
 def _leftovers(root: Path) -> list[str]:
@@ -82,13 +81,13 @@ def test_download_does_nothing_when_data_is_present(cifar_root):
 
 def _count_tries(monkeypatch) -> list[str]:
     tries: list[str] = []
-    real = data._stream_once
+    real = cifar10._stream_once
 
     def counted(url, *args):
         tries.append(url)
         return real(url, *args)
 
-    monkeypatch.setattr(data, "_stream_once", counted)
+    monkeypatch.setattr(cifar10, "_stream_once", counted)
     return tries
 
 
@@ -230,10 +229,10 @@ def test_url_comes_from_argument_then_environment_then_torchvision(monkeypatch):
     from torchvision.datasets import CIFAR10
 
     monkeypatch.setenv("CONVAE_CIFAR10_URL", "http://mirror.invalid/c.tgz")
-    assert data.cifar10_url("http://arg.invalid/c.tgz") == "http://arg.invalid/c.tgz"
-    assert data.cifar10_url() == "http://mirror.invalid/c.tgz"
+    assert cifar10.cifar10_url("http://arg.invalid/c.tgz") == "http://arg.invalid/c.tgz"
+    assert cifar10.cifar10_url() == "http://mirror.invalid/c.tgz"
     monkeypatch.delenv("CONVAE_CIFAR10_URL")
-    assert data.cifar10_url() == CIFAR10.url
+    assert cifar10.cifar10_url() == CIFAR10.url
 
 
 # ---------------------------------------------------------------- shapes10, the offline stand-in
@@ -358,13 +357,12 @@ def test_imageset_rejects_bad_inputs():
 
 # ---------------------------------------------------------------- the dataset switch
 
-def test_load_dataset_by_name_and_by_environment(monkeypatch):
+def test_load_dataset_by_name_and_default_sizes(monkeypatch):
     ds = load_dataset("shapes10", "test", size=30, seed=2)
     assert (ds.name, ds.split, len(ds)) == ("shapes10", "test", 30)
     assert torch.equal(ds.images, make_shapes10(30, seed=2, split="test").images)
-    monkeypatch.setenv("CONVAE_DATASET", "shapes10")
-    monkeypatch.setattr(data, "SHAPES10_SPLIT_SIZES", {"train": 40, "test": 20})
-    assert (load_dataset().name, len(load_dataset()), len(load_dataset(split="test"))) == ("shapes10", 40, 20)
+    monkeypatch.setattr(cifar10, "SPLIT_SIZES", {"train": 40, "test": 20})
+    assert (len(load_dataset("shapes10")), len(load_dataset("shapes10", split="test"))) == (40, 20)
 
 
 def test_load_dataset_cifar10_takes_the_first_images(fake_cifar, cifar_root):
@@ -401,8 +399,8 @@ def _fingerprints(ds: ImageSet) -> set[bytes]:
 
 
 def test_prepare_data_smoke_profile():
-    profile = PROFILES["smoke"]
-    bundle = prepare_data(profile, seed=0)
+    profile = preset("smoke")
+    bundle = prepare_data(**profile.data_options())
     assert isinstance(bundle, DataBundle) and bundle.dataset == "shapes10"
     assert (len(bundle.train), len(bundle.val), len(bundle.test)) == (
         profile.train_size, profile.val_size, profile.test_size)
@@ -417,9 +415,7 @@ def test_prepare_data_smoke_profile():
 
 def test_prepare_data_auto_on_cifar_keeps_every_class_in_the_exemplars(fake_cifar, cifar_root, monkeypatch):
     monkeypatch.setenv("CONVAE_DATA_DIR", str(cifar_root))
-    profile = Profile("tiny", "auto", train_size=50, val_size=20, test_size=5, num_epochs=1, batch_size=8,
-                      latent_dims=(8,), description="test")
-    bundle = prepare_data(profile, seed=1)
+    bundle = prepare_data("auto", train_size=50, val_size=20, test_size=5, seed=1)
     assert bundle.dataset == "cifar10" and {s.name for s in (bundle.train, bundle.val, bundle.test)} == {"cifar10"}
     assert (len(bundle.train), len(bundle.val), len(bundle.test)) == (50, 20, 5)
     # Exemplars come from the whole test split, so 5 test images do not lose any class.
@@ -433,9 +429,8 @@ def test_prepare_data_auto_on_cifar_keeps_every_class_in_the_exemplars(fake_cifa
 
 
 def test_prepare_data_auto_fallback_is_recorded_everywhere():
-    profile = PROFILES["smoke"]
     with pytest.warns(DatasetFallbackWarning) as caught:
-        bundle = prepare_data(profile, dataset="auto")
+        bundle = prepare_data(**preset("smoke", dataset="auto").data_options())
     assert len(caught) == 1, "'auto' is resolved once for all splits"
     assert bundle.dataset == "shapes10"
     for part in (bundle.train, bundle.val, bundle.test, bundle.exemplars):
@@ -444,13 +439,12 @@ def test_prepare_data_auto_fallback_is_recorded_everywhere():
 
 def test_prepare_data_rejects_sizes_the_dataset_cannot_fill(cifar_root, monkeypatch):
     monkeypatch.setenv("CONVAE_DATA_DIR", str(cifar_root))
-    base = Profile("tiny", "cifar10", train_size=50, val_size=20, test_size=5, num_epochs=1, batch_size=8,
-                   latent_dims=(8,), description="test")
+    base = dict(dataset="cifar10", train_size=50, val_size=20, test_size=5)
     with pytest.raises(ValueError, match="train_size \\+ val_size = 120 .* only 100"):
-        prepare_data(replace(base, train_size=100))
+        prepare_data(**{**base, "train_size": 100})
     with pytest.raises(ValueError, match="test_size = 21 .* only 20"):
-        prepare_data(replace(base, test_size=21))
-    with pytest.raises(ValueError, match="profile.val_size must be at least 1"):
-        prepare_data(replace(base, val_size=0))
-    with pytest.raises(TypeError, match="Profile"):
+        prepare_data(**{**base, "test_size": 21})
+    with pytest.raises(ValueError, match="val_size must be at least 1"):
+        prepare_data(**{**base, "val_size": 0})
+    with pytest.raises(ValueError, match="dataset must be one of"):
         prepare_data("smoke")

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from convae_utils import metrics
-from convae_utils.data import ImageSet, normalize
+from convae_utils.images import ImageSet, normalize
 from convae_utils.models import build_autoencoder
 
 CLASSES = ("cat", "dog", "ship")

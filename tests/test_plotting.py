@@ -15,8 +15,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from torchvision.utils import make_grid  # noqa: E402
 
 from convae_utils import metrics, plotting  # noqa: E402
-from convae_utils.data import ImageSet, normalize  # noqa: E402
-from convae_utils.training import History  # noqa: E402
+from convae_utils.images import ImageSet, normalize  # noqa: E402
+from convae_utils.history import History  # noqa: E402
 
 CLASSES = ("cat", "dog", "ship")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

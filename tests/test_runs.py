@@ -6,19 +6,19 @@ import sys
 
 import pytest
 
-from convae_utils.config import PROFILES
 from convae_utils.data import prepare_data
 from convae_utils.errors import RunFolderError
-from convae_utils.runs import RunConfig, load_run, train_or_load
+from convae_utils.runs import load_run, train_or_load
+from convae_utils.settings import preset
 
 
 @pytest.fixture(scope="module")
 def bundle():
-    return prepare_data(PROFILES["smoke"], dataset="shapes10")
+    return prepare_data(**preset("smoke", dataset="shapes10").data_options())
 
 
 def config(**kw):
-    return RunConfig.from_profile("smoke", **{"num_epochs": 1, **kw})
+    return preset("smoke", **{"num_epochs": 1, **kw})
 
 
 def test_a_finished_run_is_loaded_not_retrained(bundle, tmp_path):
@@ -34,7 +34,7 @@ def test_a_finished_run_is_loaded_not_retrained(bundle, tmp_path):
     assert again.loaded and again.history.train_batch_loss == first.history.train_batch_loss
     assert again.summary == json.loads((first.run_dir / "metrics.json").read_text())
     opened = load_run(first.run_dir)
-    assert opened.config == first.config and opened.dataset == "shapes10"
+    assert opened.settings == first.settings and opened.dataset == "shapes10"
     assert list(opened.per_image.columns) == ["label", "class", "mse", "psnr", "ssim"]
     # classes come back in label order, as in a fresh run (not alphabetically, as a CSV would give)
     assert list(opened.per_image["class"].cat.categories) == list(bundle.test.classes)

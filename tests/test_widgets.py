@@ -15,7 +15,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from convae_utils import widgets  # noqa: E402
-from convae_utils.training import History  # noqa: E402
+from convae_utils.history import History  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .checks import whole_number
-from .config import DATASETS, PROFILE_CHOICES
+from ..settings import DATASETS, PROFILE_CHOICES
+from .arguments import positive_float, whole_number
 
 EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
@@ -26,18 +26,13 @@ class _Parser(argparse.ArgumentParser):
 _positive = whole_number(1)
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
-    return value
+_positive_float = positive_float
 
 
-def _optional_name(text: str) -> str | None:
-    return None if text.lower() in ("none", "identity") else text.lower()
+def _activation(text: str) -> str:
+    """``none``/``identity`` or a name, lower-cased; turned into ``None`` after parsing (see ``_train``)."""
+    text = text.strip().lower()
+    return "none" if text == "identity" else text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,9 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--train-size", type=_positive, default=None, help="training images (default: the profile's)")
     train.add_argument("--val-size", type=_positive, default=None, help="validation images held out (default: the profile's)")
     train.add_argument("--test-size", type=_positive, default=None, help="test images for the metrics (default: the profile's)")
-    train.add_argument("--code-activation", type=_optional_name, choices=("relu", None), default="relu",
+    train.add_argument("--code-activation", type=_activation, choices=("relu", "none"), default="relu",
                        help="activation on the code: relu (the article) or none")
-    train.add_argument("--output-activation", type=_optional_name, choices=(None, "tanh"), default=None,
+    train.add_argument("--output-activation", type=_activation, choices=("none", "tanh"), default="none",
                        help="activation on the output: none (the article) or tanh")
     train.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, cuda:N or mps")
     train.add_argument("--data-dir", default=None, help="CIFAR-10 folder (default: $CONVAE_DATA_DIR or ./data)")
@@ -98,36 +93,45 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _train(args) -> int:
-    import os
+    from .. import settings as run_settings
+    from ..data import prepare_data
+    from ..runs import train_or_load
 
-    from .data import prepare_data
-    from .runs import RunConfig, train_or_load
-
-    if args.data_dir is not None:
-        os.environ["CONVAE_DATA_DIR"] = args.data_dir
-    config = RunConfig.from_profile(args.profile, latent_dim=args.latent_dim, num_epochs=args.epochs,
-                                    batch_size=args.batch_size, lr=args.lr, seed=args.seed, dataset=args.dataset,
-                                    train_size=args.train_size, val_size=args.val_size, test_size=args.test_size,
-                                    code_activation=args.code_activation, output_activation=args.output_activation)
-    from .config import pick_device
-
-    pick_device(args.device)  # fail on a missing GPU before loading any data
-    data = prepare_data(config.as_profile(), dataset=config.dataset, seed=config.seed)
-    run = train_or_load(config, data=data, run_dir=args.run_dir, runs_root=args.runs_dir, device=args.device,
+    given = dict(latent_dim=args.latent_dim, num_epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                 seed=args.seed, dataset=args.dataset, train_size=args.train_size, val_size=args.val_size,
+                 test_size=args.test_size)
+    settings = run_settings.from_env(
+        args.profile, **{k: v for k, v in given.items() if v is not None},
+        code_activation=None if args.code_activation == "none" else args.code_activation,
+        output_activation=None if args.output_activation == "none" else args.output_activation)
+    run_settings.pick_device(args.device)  # fail on a missing GPU before loading any data
+    data = prepare_data(**settings.data_options(), root=args.data_dir)
+    run = train_or_load(settings, data=data, run_dir=args.run_dir, runs_root=args.runs_dir, device=args.device,
                         progress=not args.no_progress)
     if not run.complete:
         print(f"Interrupted; what was trained is saved in {run.run_dir}. Run the same command to resume.",
               file=sys.stderr)
         return EXIT_INTERRUPTED
-    verb = "Loaded the finished run" if run.loaded else "Trained"
-    overall = run.summary["metrics"][0]
-    print(f"{verb}: {run.run_dir}  (dataset {run.dataset}, test PSNR {overall['psnr']:.2f} dB, "
-          f"SSIM {overall['ssim']:.3f})")
+    print(run_summary(run))
     return 0
 
 
+def run_summary(run) -> str:
+    """The lines ``train`` prints about a finished run: where, the data, test metrics, the code."""
+    overall = run.summary["metrics"][0]
+    verb = "Loaded the finished run" if run.loaded else "Trained"
+    dead = run.summary.get("dead_code_units")
+    latent = run.settings.latent_dim
+    lines = [f"{verb}: {run.run_dir}",
+             f"  data      : {run.dataset}" + ("" if run.dataset == "cifar10" else " (offline stand-in, not CIFAR-10)"),
+             f"  test      : PSNR {overall['psnr']:.2f} dB, SSIM {overall['ssim']:.3f} "
+             f"({run.summary['test_images']:,} images)",
+             f"  code      : {latent} values" + (f", {dead} dead (zero for every test image)" if dead is not None else "")]
+    return "\n".join(lines)
+
+
 def _download(args) -> int:
-    from .data import download_cifar10
+    from ..cifar10 import download_cifar10
 
     path = download_cifar10(args.data_dir, url=args.url, timeout=args.timeout, retries=args.retries)
     print(f"CIFAR-10 is ready in {path}")
@@ -135,7 +139,7 @@ def _download(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .errors import ConvaeError
+    from ..errors import ConvaeError
 
     parser = build_parser()
     args = parser.parse_args(argv)

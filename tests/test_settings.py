@@ -1,45 +1,48 @@
-"""The environment switches: profile, dataset, folders and device."""
+"""The settings record, its presets, and the environment switches: profile, dataset, folders and device."""
 
 from pathlib import Path
 
 import pytest
 import torch
 
-from convae_utils import config
+import numpy as np
+
+from convae_utils import settings as config
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_profile_comes_from_the_argument_then_the_environment(monkeypatch):
     monkeypatch.setenv("CONVAE_PROFILE", "smoke")
-    assert config.get_profile().name == "smoke"
-    assert config.get_profile("workshop").name == "workshop"
+    assert config.from_env().profile == "smoke"
+    assert config.from_env("workshop").profile == "workshop"
     monkeypatch.setenv("CONVAE_PROFILE", " Workshop ")
-    assert config.get_profile().name == "workshop"
+    assert config.from_env().profile == "workshop"
 
 
 def test_auto_profile_depends_on_the_gpu(monkeypatch):
     monkeypatch.delenv("CONVAE_PROFILE", raising=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert config.get_profile().name == "workshop"
+    assert config.from_env().profile == "workshop"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert config.get_profile().name == "full"
+    assert config.from_env().profile == "full"
 
 
 def test_unknown_names_list_what_is_accepted(monkeypatch):
     with pytest.raises(ValueError, match="profile must be one of 'full', 'workshop', 'smoke', 'auto', got 'huge'"):
-        config.get_profile("huge")
+        config.preset("huge")
     monkeypatch.setenv("CONVAE_DATASET", "mnist")
     with pytest.raises(ValueError, match=r"\$CONVAE_DATASET must be one of 'cifar10', 'shapes10', 'auto'"):
-        config.dataset_choice()
+        config.from_env()
 
 
 def test_dataset_defaults_to_the_profile(monkeypatch):
     monkeypatch.delenv("CONVAE_DATASET", raising=False)
-    assert config.dataset_choice(profile=config.PROFILES["smoke"]) == "shapes10"
-    assert config.dataset_choice(profile=config.PROFILES["full"]) == "auto"
+    assert config.from_env("smoke").dataset == "shapes10"
+    assert config.from_env("full").dataset == "auto"
     monkeypatch.setenv("CONVAE_DATASET", "cifar10")
-    assert config.dataset_choice(profile=config.PROFILES["smoke"]) == "cifar10"
+    assert config.from_env("smoke").dataset == "cifar10"
+    assert config.from_env("smoke", dataset="shapes10").dataset == "shapes10"  # an argument wins
 
 
 def test_folders_default_to_the_project_from_anywhere(monkeypatch, tmp_path):
@@ -62,3 +65,25 @@ def test_devices():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA GPU on this machine; use device='cpu'"):
             config.pick_device("cuda:0")
+
+
+def test_a_preset_is_a_handful_of_overrides_of_the_articles_defaults():
+    full = config.preset("full")
+    assert full == config.RunSettings()  # the defaults are the article's experiment
+    assert (full.num_epochs, full.batch_size, full.lr, full.latent_dim) == (10, 64, 1e-3, 200)
+    workshop = config.preset("workshop", latent_dim=1000)
+    assert (workshop.profile, workshop.train_size, workshop.num_epochs, workshop.latent_dim) == (
+        "workshop", 20_000, 5, 1000)
+    assert workshop.data_options() == dict(dataset="auto", train_size=20_000, val_size=2_000, test_size=2_000, seed=0)
+    assert workshop.fit_options() == dict(num_epochs=5, batch_size=64, lr=1e-3, seed=0)
+    with pytest.raises(TypeError, match="unknown RunSettings field.*epochs"):
+        config.preset("smoke", epochs=3)
+
+
+def test_numpy_values_become_plain_python_values():
+    settings = config.RunSettings(latent_dim=np.int64(16), lr=np.float32(0.5), dataset=np.str_("shapes10"),
+                                  train_size=np.int32(100))
+    for name in ("latent_dim", "train_size"):
+        assert type(getattr(settings, name)) is int
+    assert type(settings.lr) is float and type(settings.dataset) is str
+    assert settings == config.RunSettings(latent_dim=16, lr=float(np.float32(0.5)), dataset="shapes10", train_size=100)

@@ -15,9 +15,11 @@ import sys
 import time
 from pathlib import Path
 
-from .config import (DATA_DIR_ENV, DATASET_ENV, DATASETS, PROFILE_CHOICES, PROFILE_ENV, RUNS_DIR_ENV, STANDIN,
-                     dataset_choice, get_profile, pick_device, project_root, versions)
-from .errors import ConvaeError
+from .. import settings as run_settings
+from ..errors import ConvaeError
+from ..settings import (DATA_DIR_ENV, DATASET_ENV, DATASETS, PROFILE_CHOICES, PROFILE_ENV, RUNS_DIR_ENV,
+                        pick_device, project_root, versions)
+from ..training import REPORT_PREFIX
 
 
 def add_arguments(parser) -> None:
@@ -40,14 +42,12 @@ def find_notebooks(folder: Path, only: str | None = None) -> list[Path]:
     return found
 
 
-_ECHO = re.compile(r"^(epoch \d+/\d+: train loss|Resuming from|Loaded the finished run|Trained and saved)")
-
-
 def _echoing_client(echo, **kwargs):
     """A NotebookClient that also prints the kernel's one-line training reports to this terminal.
 
-    Cell-level progress alone would sit still for minutes during training; the epoch lines that
-    ``fit`` prints show the run is alive and how it is doing.
+    Cell-level progress alone would sit still for minutes during training; the progress lines the
+    package prints (``training.report``: epochs, resumes, loaded runs) show the run is alive and how
+    it is doing. They are recognised by their prefix, not by their wording.
     """
     from nbclient import NotebookClient
 
@@ -55,8 +55,8 @@ def _echoing_client(echo, **kwargs):
         def output(self, outs, msg, display_id, cell_index):
             if msg["msg_type"] == "stream" and msg["content"].get("name") == "stdout":
                 for line in msg["content"].get("text", "").splitlines():
-                    if _ECHO.match(line):
-                        echo(f"    {line}")
+                    if line.startswith(REPORT_PREFIX):
+                        echo(f"    {line[len(REPORT_PREFIX):]}")
             return super().output(outs, msg, display_id, cell_index)
 
     return EchoingClient(**kwargs)
@@ -98,41 +98,42 @@ def execute(path: Path, out_dir: Path, *, timeout: int = 3600) -> tuple[Path, Pa
     return executed, html_path, seconds
 
 
-def resolve_dataset(choice: str) -> str:
-    """``cifar10`` or ``shapes10`` for the whole series; ``auto`` downloads CIFAR-10 if it can."""
-    from .data import resolve_auto
+def resolve_dataset(choice: str, data_dir: Path) -> str:
+    """The dataset for the whole series: ``auto`` is settled once (CIFAR-10 if it can be had)."""
+    from ..data import FALLBACK, resolve_auto
 
     if choice != "auto":
         return choice
-    name, reason = resolve_auto(None, download=True)
+    name, reason = resolve_auto(data_dir, download=True)
     if reason:
-        print(f"\n*** {reason}.\n*** Every notebook will use the OFFLINE STAND-IN {STANDIN} (coloured "
-              "shapes, not CIFAR-10 photos).\n*** To use CIFAR-10, run `python -m convae_utils download` "
+        print(f"\n*** {reason}.\n*** Every notebook will use the OFFLINE STAND-IN {FALLBACK} "
+              "(not CIFAR-10).\n*** To use CIFAR-10, run `python -m convae_utils download` "
               "or copy cifar-10-python.tar.gz into the data folder.\n", flush=True)
     return name
 
 
 def run(args) -> int:
-    profile = get_profile(args.profile)  # a bad profile name fails before anything else happens
+    """Execute the notebooks; the settings reach each kernel through the environment, set here only."""
+    overrides = {"dataset": args.dataset} if args.dataset else {}
+    settings = run_settings.from_env(args.profile, **overrides)  # a bad name fails before anything else
     root = project_root()
     folder = Path(args.notebooks) if args.notebooks else root / "notebooks"
     out_dir = Path(args.out) if args.out else root / "build"
     notebooks = find_notebooks(folder, args.only)
     if not notebooks:
         raise ConvaeError(f"no notebooks (NN_*.ipynb) found in {folder}" + (f" matching {args.only!r}" if args.only else ""))
-    os.environ[PROFILE_ENV] = profile.name
-    if args.dataset:
-        os.environ[DATASET_ENV] = args.dataset
-    os.environ.setdefault(DATA_DIR_ENV, str(root / "data"))
+    data_dir = run_settings.data_dir()
     # Settle "auto" once, up front: one download with its own progress bar, or one loud fallback,
     # instead of every kernel probing the network on its own.
-    os.environ[DATASET_ENV] = resolve_dataset(dataset_choice(None, profile))
-    # Kernels run inside notebooks/: pin runs to the project so every notebook shares them.
-    os.environ.setdefault(RUNS_DIR_ENV, str(root / "runs"))
-    print(f"Running {len(notebooks)} notebooks with profile {profile.name!r} "
-          f"(dataset: {os.environ[DATASET_ENV]}) into {out_dir}", flush=True)
+    dataset = resolve_dataset(settings.dataset, data_dir)
+    # The kernels inherit these: the only place the package writes the environment.
+    os.environ.update({PROFILE_ENV: settings.profile, DATASET_ENV: dataset, DATA_DIR_ENV: str(data_dir),
+                       # kernels run inside notebooks/: pin runs to the project so every notebook shares them
+                       RUNS_DIR_ENV: str(run_settings.runs_dir())})
+    print(f"Running {len(notebooks)} notebooks with profile {settings.profile!r} "
+          f"(dataset: {dataset}) into {out_dir}", flush=True)
     total = 0.0
-    timings = {"profile": profile.name, "dataset": os.environ[DATASET_ENV],
+    timings = {"profile": settings.profile, "dataset": dataset,
                "versions": versions(), "device": str(pick_device()), "seconds": {}}
     for i, nb_path in enumerate(notebooks, 1):
         print(f"[{i}/{len(notebooks)}] {nb_path.name}", flush=True)

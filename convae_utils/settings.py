@@ -1,0 +1,315 @@
+"""One settings record for a run, its presets, and the one place that reads the environment.
+
+Introduced in notebook 01 (data). A run of the series is described by one frozen record,
+:class:`RunSettings`: which data and how much of it, how long to train, the model's size. The
+profiles are presets of it, nanoGPT-style: a preset is a handful of overrides of the defaults,
+and the defaults are the article's experiment.
+
+The environment is read here and nowhere else in the package (the command line and the notebooks'
+parameters cells call :func:`from_env`); only ``convae_utils.tools.series`` sets these variables,
+for the kernels it starts:
+
+- ``CONVAE_PROFILE`` = ``full`` | ``workshop`` | ``smoke`` | ``auto`` (full on a GPU, workshop on a CPU)
+- ``CONVAE_DATASET`` = ``cifar10`` | ``photos10`` | ``shapes10`` | ``auto``
+- ``CONVAE_DATA_DIR`` = where CIFAR-10 lives (default ``<project>/data``)
+- ``CONVAE_RUNS_DIR`` = where training runs are saved (default ``<project>/runs``)
+- ``CONVAE_CIFAR10_URL`` = where CIFAR-10 is downloaded from (default: torchvision's URL)
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import sys
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .checks import check_choice, check_float, check_int
+
+PROFILE_ENV = "CONVAE_PROFILE"
+DATASET_ENV = "CONVAE_DATASET"
+DATA_DIR_ENV = "CONVAE_DATA_DIR"
+RUNS_DIR_ENV = "CONVAE_RUNS_DIR"
+CIFAR10_URL_ENV = "CONVAE_CIFAR10_URL"
+
+STANDIN = "shapes10"
+DATASETS = ("cifar10", STANDIN, "auto")
+CODE_ACTIVATIONS = ("relu", None)
+OUTPUT_ACTIVATIONS = (None, "tanh")
+MAX_IMAGES = 1_000_000  # a sane ceiling for any split size
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything that defines one training run; the defaults are the article's experiment.
+
+    Two runs with equal settings are the same run (``num_epochs`` aside: training a run further
+    continues it). Every field holds a plain Python value, whatever came in (a NumPy integer
+    becomes an ``int``), so the record can be saved as JSON and compared after loading.
+
+    Attributes:
+        profile: the preset it came from (``full``, ``workshop``, ``smoke``); names the run folder.
+        dataset: ``cifar10``, the stand-in, or ``auto`` (CIFAR-10 if it can be had, else the stand-in).
+        train_size: training images after the validation hold-out; ``None`` = all that remain.
+        val_size: images held out of the training split for validation (never the test set).
+        test_size: test images scored at the end; ``None`` = the whole test split.
+        num_epochs, batch_size, lr: Adam on MSE, as in the article (10, 64, 1e-3).
+        seed: seeds the initial weights, the validation split and the shuffling.
+        latent_dim: size of the latent code (the bottleneck), 200 in the article.
+        base_channels: channels of the first conv layer (16 in the article; 32 and 64 follow).
+        code_activation: ``"relu"`` (the article) or ``None`` (a linear code, no dead units).
+        output_activation: ``None`` (the article) or ``"tanh"`` (outputs in [-1, 1] like the targets).
+    """
+
+    profile: str = "full"
+    dataset: str = "auto"
+    train_size: int | None = None
+    val_size: int = 5_000
+    test_size: int | None = None
+    num_epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-3
+    seed: int = 0
+    latent_dim: int = 200
+    base_channels: int = 16
+    code_activation: str | None = "relu"
+    output_activation: str | None = None
+
+    def __post_init__(self):
+        plain = {
+            "profile": str(check_choice("profile", _plain_str(self.profile), tuple(PRESETS))),
+            "dataset": check_choice("dataset", _plain_str(self.dataset), DATASETS),
+            "val_size": check_int("val_size", self.val_size, maximum=MAX_IMAGES),
+            "num_epochs": check_int("num_epochs", self.num_epochs, maximum=100_000),
+            "batch_size": check_int("batch_size", self.batch_size, maximum=1 << 16),
+            "lr": check_float("lr", self.lr, low=0.0, high=10.0, high_inclusive=True),
+            "seed": check_int("seed", self.seed, minimum=0),
+            "latent_dim": check_int("latent_dim", self.latent_dim, maximum=1 << 20),
+            "base_channels": check_int("base_channels", self.base_channels, maximum=1024),
+            "code_activation": check_choice("code_activation", _plain_str(self.code_activation),
+                                            CODE_ACTIVATIONS),
+            "output_activation": check_choice("output_activation", _plain_str(self.output_activation),
+                                              OUTPUT_ACTIVATIONS),
+        }
+        for name in ("train_size", "test_size"):
+            value = getattr(self, name)
+            plain[name] = None if value is None else check_int(name, value, maximum=MAX_IMAGES)
+        for name, value in plain.items():
+            object.__setattr__(self, name, value)
+
+    # -- what each part of the package takes, derived from the one record -----------------------
+
+    def data_options(self) -> dict:
+        """Keyword arguments for ``data.prepare_data``: the dataset, the split sizes and the seed."""
+        return dict(dataset=self.dataset, train_size=self.train_size, val_size=self.val_size,
+                    test_size=self.test_size, seed=self.seed)
+
+    def model_options(self) -> dict:
+        """Keyword arguments for ``models.build_autoencoder`` (the seed included)."""
+        return dict(latent_dim=self.latent_dim, base_channels=self.base_channels,
+                    code_activation=self.code_activation, output_activation=self.output_activation,
+                    seed=self.seed)
+
+    def fit_options(self) -> dict:
+        """Keyword arguments for ``training.fit``: epochs, batch size, learning rate, seed."""
+        return dict(num_epochs=self.num_epochs, batch_size=self.batch_size, lr=self.lr, seed=self.seed)
+
+    def identity(self) -> dict:
+        """The fields a run folder must agree on (all but ``num_epochs``, which may grow)."""
+        return {k: v for k, v in asdict(self).items() if k != "num_epochs"}
+
+    def variant(self) -> str:
+        """A short tag for settings that differ from the article's model ("" for the article's)."""
+        parts = []
+        if self.code_activation != "relu":
+            parts.append("linearcode")
+        if self.output_activation is not None:
+            parts.append(f"{self.output_activation}out")
+        if self.base_channels != 16:
+            parts.append(f"c{self.base_channels}")
+        return "-".join(parts)
+
+    def folder_name(self, dataset: str) -> str:
+        """``<profile>-<dataset>-latent<L>[-variant]``: the run folder's name."""
+        name = f"{self.profile}-{dataset}-latent{self.latent_dim}"
+        return f"{name}-{self.variant()}" if self.variant() else name
+
+    @property
+    def description(self) -> str:
+        return PRESET_DESCRIPTIONS[self.profile]
+
+    def replace(self, **changes) -> "RunSettings":
+        """A copy with some fields changed (checked like a new record)."""
+        _check_fields(changes)
+        return replace(self, **changes)
+
+
+# A preset is a handful of overrides of the defaults above (the article's experiment).
+PRESETS: dict[str, dict] = {
+    "full": {},
+    "workshop": dict(train_size=20_000, val_size=2_000, test_size=2_000, num_epochs=5),
+    "smoke": dict(dataset=STANDIN, train_size=256, val_size=64, test_size=128, num_epochs=2),
+}
+PRESET_DESCRIPTIONS = {
+    "full": "the article's experiment: all 50,000 training images (5,000 held out), 10 epochs",
+    "workshop": "CPU-friendly: 20,000 training images, 5 epochs; the series in under 15 minutes",
+    "smoke": "seconds, offline stand-in data: for tests only, the pictures mean little",
+}
+PROFILE_CHOICES = tuple(PRESETS) + ("auto",)
+
+
+def _plain_str(value):
+    """NumPy strings (``np.str_``) become ``str``: saved records hold plain Python values only."""
+    return str(value) if isinstance(value, str) else value
+
+
+def _check_fields(overrides: dict) -> None:
+    known = {f.name for f in fields(RunSettings)}
+    unknown = set(overrides) - known
+    if unknown:
+        raise TypeError(f"unknown RunSettings field(s): {', '.join(sorted(unknown))}; "
+                        f"known: {', '.join(sorted(known))}")
+
+
+def resolve_profile(name: str, source: str = "profile") -> str:
+    """A profile name, checked; ``auto`` becomes ``full`` on a GPU and ``workshop`` otherwise."""
+    chosen = check_choice(source, str(name).strip().lower(), PROFILE_CHOICES)
+    if chosen == "auto":
+        chosen = "full" if torch.cuda.is_available() else "workshop"
+    return chosen
+
+
+def preset(name: str = "auto", **overrides) -> RunSettings:
+    """The settings of profile ``name`` (``full``, ``workshop``, ``smoke`` or ``auto``), with overrides.
+
+    >>> preset("workshop", latent_dim=1000).num_epochs
+    5
+    """
+    _check_fields(overrides)
+    chosen = resolve_profile(name)
+    return RunSettings(**{"profile": chosen, **PRESETS[chosen], **overrides})
+
+
+def from_env(profile: str | None = None, **overrides) -> RunSettings:
+    """The settings the environment asks for: ``$CONVAE_PROFILE`` and ``$CONVAE_DATASET``, then ``overrides``.
+
+    What a notebook's parameters cell and the command line call. ``profile`` (if given) wins over
+    ``$CONVAE_PROFILE``; a ``dataset`` override wins over ``$CONVAE_DATASET``, which wins over the preset's.
+    """
+    _check_fields(overrides)
+    if profile is None:
+        chosen = resolve_profile(os.environ.get(PROFILE_ENV, "auto"), f"${PROFILE_ENV}")
+    else:
+        chosen = resolve_profile(profile)
+    env_dataset = os.environ.get(DATASET_ENV, "").strip().lower()
+    if env_dataset and "dataset" not in overrides:
+        overrides["dataset"] = check_choice(f"${DATASET_ENV}", env_dataset, DATASETS)
+    return preset(chosen, **overrides)
+
+
+def project_root(start: str | os.PathLike | None = None) -> Path:
+    """The folder holding ``pyproject.toml`` at or above ``start`` (default: the current folder).
+
+    Notebooks run inside ``notebooks/``; resolving defaults from the project root lets every
+    notebook, the command line and ``make`` share one ``data/`` and one ``runs/`` folder.
+    Outside a checkout it is the checkout the package was installed from (``pip install -e .``),
+    else the current folder.
+    """
+    here = Path(start or Path.cwd()).resolve()
+    package_home = Path(__file__).resolve().parents[1]  # the checkout, for an editable install
+    for folder in (here, *here.parents, package_home):
+        if (folder / "pyproject.toml").is_file() and (folder / "convae_utils").is_dir():
+            return folder
+    return here
+
+
+def data_dir(root: str | os.PathLike | None = None) -> Path:
+    """Where CIFAR-10 lives: the argument, else ``$CONVAE_DATA_DIR``, else ``<project>/data``."""
+    if root is None:
+        root = os.environ.get(DATA_DIR_ENV) or project_root() / "data"
+    return Path(root).expanduser()
+
+
+def runs_dir(root: str | os.PathLike | None = None) -> Path:
+    """Where training runs are saved: the argument, else ``$CONVAE_RUNS_DIR``, else ``<project>/runs``."""
+    if root is None:
+        root = os.environ.get(RUNS_DIR_ENV) or project_root() / "runs"
+    return Path(root).expanduser()
+
+
+def cifar10_url(url: str | None = None, default: str | None = None) -> str | None:
+    """The CIFAR-10 archive's URL: the argument, else ``$CONVAE_CIFAR10_URL``, else ``default``."""
+    return url or os.environ.get(CIFAR10_URL_ENV) or default
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    """``None``/``"auto"``: cuda, then mps, then cpu. An explicit device must exist here."""
+    if device is None or device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}") from exc
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device {str(device)!r} was requested but PyTorch sees no CUDA GPU on this machine; "
+                "use device='cpu' (or 'auto' to pick the best available)"
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device {str(device)!r} does not exist: this machine has "
+                             f"{torch.cuda.device_count()} CUDA GPU(s)")
+    elif dev.type == "mps":
+        if getattr(torch.backends, "mps", None) is None or not torch.backends.mps.is_available():
+            raise ValueError(f"device {str(device)!r} was requested but Apple's MPS is not available here; "
+                             "use device='cpu' (or 'auto')")
+    elif dev.type != "cpu":
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}")
+    return dev
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and PyTorch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def versions() -> dict[str, str]:
+    """Library versions worth recording next to any result."""
+    import matplotlib
+    import torchvision
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": np.__version__,
+        "matplotlib": matplotlib.__version__,
+        "platform": f"{platform.system()} {platform.machine()}",
+        "cpu_threads": str(torch.get_num_threads()),
+    }
+
+
+def banner(settings: RunSettings, dataset: str, device: torch.device, *, file=None) -> str:
+    """The setup banner every notebook prints: profile, dataset, device, seed and versions."""
+    v = versions()
+    lines = [
+        f"profile : {settings.profile} ({settings.description})",
+        f"dataset : {dataset}" + ("   <-- OFFLINE STAND-IN, not CIFAR-10" if dataset != "cifar10" else ""),
+        f"device  : {device}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
+        f"seed    : {settings.seed}",
+        "versions: " + ", ".join(f"{k} {v[k]}" for k in ("python", "torch", "torchvision", "numpy")),
+    ]
+    text = "\n".join(lines)
+    print(text, file=file or sys.stdout)
+    return text
+
