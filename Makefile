@@ -11,7 +11,7 @@ DATASET ?=
 .PHONY: run test install bench sync clean help
 help:
 	@echo "make run      set up .venv, then execute every notebook headless into build/ (HTML too)"
-	@echo "make test     set up .venv, then unit tests + every notebook under pytest --nbmake (smoke profile)"
+	@echo "make test     set up .venv, then the import layers, unit tests, every notebook under pytest --nbmake (smoke)"
 	@echo "make bench    the training/evaluation benchmark against the article's loop"
 	@echo "make sync     re-pair notebooks/*.py and *.ipynb with jupytext after editing one side"
 	@echo "Options: PROFILE=full|workshop|smoke|auto  DATASET=cifar10|shapes10|auto  PYTHON=python3.11"
@@ -31,6 +31,7 @@ run: install
 	$(PY) -m convae_utils series $(if $(PROFILE),--profile $(PROFILE)) $(if $(DATASET),--dataset $(DATASET))
 
 test: install
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest tests
 	$(PY) -m pytest --nbmake notebooks
 

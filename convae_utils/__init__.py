@@ -1,8 +1,18 @@
 """convae_utils: the helper package of the convae notebook series.
 
-Modules: ``models`` (the autoencoder), ``data`` (CIFAR-10 and the offline stand-in), ``training``
-(``fit`` with checkpoints), ``runs`` (load-or-train run folders), ``metrics``, ``plotting``,
-``widgets`` (the epoch scrubber), ``bench`` and ``config`` (profiles and environment switches).
+The lessons' modules, lowest layer first (``pyproject.toml`` writes the layers down and
+``lint-imports`` checks them):
+
+- ``checks``, ``errors``: argument checks and the exceptions a user can act on;
+- ``settings`` (the one settings record, presets, the environment), ``fileio`` (atomic writes, locks);
+- ``images`` (the uint8 image container, normalisation), ``models`` (the autoencoder), ``history``;
+- ``cifar10`` (download, verify, load), ``shapes`` (the offline stand-in);
+- ``data`` (splits, exemplars, the dataset switch);
+- ``training`` (the step, the epoch, ``fit``), ``metrics``, ``article`` (the article's own pipeline);
+- ``plotting``, ``widgets`` (the epoch scrubber), ``runs`` (load-or-train run folders).
+
+The command-line tools live in ``convae_utils.tools`` (``cli``, ``series``, ``bench``):
+``python -m convae_utils --help``.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

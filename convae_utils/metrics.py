@@ -160,18 +160,35 @@ def _check_columns(frame, needed, what: str) -> None:
 
 
 def summarize(per_image: pd.DataFrame) -> pd.DataFrame:
-    """Mean metrics overall (row ``"all"``, first) and per class, with the image count of each row."""
+    """Mean metrics overall (row ``"all"``, first) and per class in label order, with each row's image count.
+
+    The order holds however the table was made or loaded (a CSV forgets categorical order, the
+    ``label`` column does not).
+    """
     _check_columns(per_image, ("class", *METRICS), "per_image")
     overall = per_image[list(METRICS)].mean().to_frame("all").T
     overall.insert(0, "images", len(per_image))
     # observed=True: classes absent from the evaluated set get no row rather than a row of NaN
-    by_class = per_image.groupby("class", observed=True, sort=True)
+    by_class = per_image.groupby("class", observed=True, sort=False)
     per_class = by_class[list(METRICS)].mean()
     per_class.insert(0, "images", by_class.size())
+    per_class = per_class.loc[_label_order(per_image, per_class.index)]
     table = pd.concat([overall, per_class])
     table.index = pd.Index([str(i) for i in table.index], name="class")
     table["images"] = table["images"].astype(int)
     return table
+
+
+def _label_order(per_image: pd.DataFrame, present) -> list:
+    """The classes in ``present`` in label order (by the ``label`` column, else the categorical order)."""
+    if "label" in per_image.columns:
+        order = per_image.drop_duplicates("class").sort_values("label")["class"].tolist()
+    elif isinstance(per_image["class"].dtype, pd.CategoricalDtype):
+        order = list(per_image["class"].cat.categories)
+    else:
+        order = sorted(present, key=str)
+    present = set(present)
+    return [c for c in order if c in present]
 
 
 def _as_summary(name: str, table) -> pd.DataFrame:

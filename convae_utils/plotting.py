@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import os
-import uuid
+import warnings
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -25,6 +25,7 @@ from matplotlib.lines import Line2D
 from torchvision.utils import make_grid
 
 from .checks import check_choice, check_image_batch, check_int, describe_shape
+from .fileio import atomic_write
 from .images import ImageSet, normalize
 from .metrics import long_table
 from .history import History
@@ -43,11 +44,37 @@ METRIC_LABELS = {
 
 # -- shared pieces ------------------------------------------------------------------------------
 
+OVERSHOOT = 4.0  # a model's raw output may overshoot [-1, 1] a little (it is clipped for display), never by this much
+
+
+class ValueRangeWarning(UserWarning):
+    """Float images whose values look like [0, 1] pixels (ToTensor without Normalize), not [-1, 1]."""
+
+
 def model_scale(images: torch.Tensor, name: str = "images") -> torch.Tensor:
-    """uint8 pixels or floats in [-1, 1], shape (N, 3, 32, 32) -> float [-1, 1] on the CPU."""
+    """uint8 pixels, or floats in [-1, 1], shape (N, 3, 32, 32) -> float [-1, 1] on the CPU.
+
+    Floats are checked as the metrics check them: NaN/inf is an error; values far outside [-1, 1]
+    (e.g. 0..255 pixels as floats) are an error; a batch entirely in [0, 1] gets a
+    :class:`ValueRangeWarning` (it would be drawn washed out). ``name`` ending in ``reconstructions``
+    may overshoot [-1, 1] a little, as raw model outputs do.
+    """
     if isinstance(images, torch.Tensor) and images.dtype == torch.uint8:
         return check_image_batch(normalize(images.detach().cpu()), name)
-    return check_image_batch(images, name).detach().cpu().float()
+    x = check_image_batch(images, name).detach().cpu().float()
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} contain {int((~torch.isfinite(x)).sum()):,} NaN or infinite values")
+    lo, hi = float(x.min()), float(x.max())
+    limit = OVERSHOOT if name.endswith("reconstructions") else 1.0 + 1e-4
+    if lo < -limit or hi > limit:
+        raise ValueError(f"expected {name} as uint8 pixels (0..255) or floats normalised to [-1, 1], got float "
+                         f"values in [{lo:.3g}, {hi:.3g}]; pass the uint8 images themselves, or "
+                         "convae_utils.images.normalize(uint8 images)")
+    if lo >= 0.0 and len(x) >= 4:
+        warnings.warn(f"{name} are floats in [{lo:.3g}, {hi:.3g}]: that looks like [0, 1] pixels (ToTensor "
+                      "without Normalize), which would be drawn washed out; plots expect uint8 pixels or floats "
+                      "in [-1, 1] (convae_utils.images.normalize)", ValueRangeWarning, stacklevel=3)
+    return x
 
 
 def image_grid(images: torch.Tensor, nrow: int) -> np.ndarray:
@@ -399,20 +426,12 @@ def figure_to_png(fig: Figure, dpi: int = 100) -> bytes:
 
 
 def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 150) -> Path:
-    """Save ``fig`` atomically (temporary file, then ``os.replace``), creating the folder; returns the path.
+    """Save ``fig`` atomically (``fileio.atomic_write``), creating the folder; returns the path.
 
     A reader never sees a half-written file, and an interrupted save leaves the old one in place.
     The format follows the suffix (``.png``, ``.svg``, ``.pdf`` ...; PNG when there is none).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fmt = path.suffix.lstrip(".").lower() or "png"
     dpi = check_int("dpi", dpi, maximum=1200)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(temporary, "xb") as handle:  # open() honours the umask, unlike mkstemp's 0600
-            fig.savefig(handle, format=fmt, dpi=dpi, bbox_inches="tight")
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
+    return atomic_write(path, lambda handle: fig.savefig(handle, format=fmt, dpi=dpi, bbox_inches="tight"))

@@ -1,6 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
+#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -84,10 +85,8 @@ import timeit
 
 import pandas as pd
 import torch
-import torchvision.transforms as T
-from PIL import Image
 
-from convae_utils import config, data, plotting
+from convae_utils import article, data, images, plotting, settings
 
 # %% [markdown]
 # ## Parameters
@@ -106,15 +105,15 @@ from convae_utils import config, data, plotting
 
 # %% tags=["parameters"]
 # Parameters: set the profile with CONVAE_PROFILE (full | workshop | smoke | auto), not by editing sizes here.
-profile = config.get_profile()
 SEED = 0                                   # seeds the validation split (and the stand-in's drawing)
+config = settings.from_env(seed=SEED)      # the profile's settings: one record (printed below)
 IMAGES_PER_CLASS = 8                       # columns of the class grid
-TIMING_IMAGES = 10 * profile.batch_size    # images in the PIL-versus-tensor timing below
+TIMING_IMAGES = 10 * config.batch_size     # images in the PIL-versus-tensor timing below
 
 # %% [markdown]
 # ## Loading the data
 #
-# One call, `data.prepare_data(profile, seed=...)`, gives us everything the series trains and
+# One call, `data.prepare_data(**config.data_options())`, gives us everything the series trains and
 # evaluates on, as a `DataBundle`:
 #
 # - `train` and `val`: the training split, with a seeded, random validation set held out of it;
@@ -126,10 +125,10 @@ TIMING_IMAGES = 10 * profile.batch_size    # images in the PIL-versus-tensor tim
 # stops with a `DataError` that says what is missing and how to get it.
 
 # %%
-config.seed_everything(SEED)
-device = config.pick_device()
-bundle = data.prepare_data(profile, seed=SEED)
-banner = config.banner(profile, bundle.dataset, device, SEED)
+settings.seed_everything(SEED)
+device = settings.pick_device()
+bundle = data.prepare_data(**config.data_options())
+banner = settings.banner(config, bundle.dataset, device)
 
 # %%
 if bundle.dataset == "cifar10":
@@ -182,22 +181,22 @@ fig = plotting.labelled_grid(exemplars.images, nrow=len(exemplars), column_label
 # around zero, so we rescale every value to the range **[-1, 1]**. The classic recipe does this in two
 # steps: `ToTensor` divides by 255 (giving [0, 1]) and `Normalize(mean=0.5, std=0.5)` then computes
 # `(x - 0.5) / 0.5` (giving [-1, 1]). Both steps together are a single line of arithmetic,
-# `x / 127.5 - 1`, and that is all `data.normalize` does, on a whole batch of `uint8` pixels at once:
+# `x / 127.5 - 1`, and that is all `images.normalize` does, on a whole batch of `uint8` pixels at once:
 
 # %%
-print(inspect.getsource(data.normalize))
+print(inspect.getsource(images.normalize))
 
 # %%
-batch = bundle.train.images[:profile.batch_size]          # (B, 3, 32, 32) uint8, 0..255
-inputs = data.normalize(batch)                            # (B, 3, 32, 32) float32, -1..1
+batch = bundle.train.images[:config.batch_size]          # (B, 3, 32, 32) uint8, 0..255
+inputs = images.normalize(batch)                            # (B, 3, 32, 32) float32, -1..1
 print(f"before: {batch.dtype}, min {int(batch.min())}, max {int(batch.max())}")
 print(f"after : {inputs.dtype}, min {float(inputs.min()):.3f}, max {float(inputs.max()):.3f}")
-print("round trip back to uint8 is exact:", torch.equal(data.to_uint8(inputs), batch))
+print("round trip back to uint8 is exact:", torch.equal(images.to_uint8(inputs), batch))
 
 # %% [markdown]
 # The histograms show the same distribution of values before and after: normalisation only moves
 # and stretches the axis. It does not change the shape of the distribution, and it loses nothing.
-# The reverse, `data.denormalize`, maps model outputs back to [0, 1] for display.
+# The reverse, `images.denormalize`, maps model outputs back to [0, 1] for display.
 
 # %%
 fig = plotting.pixel_histograms(bundle.train)
@@ -211,22 +210,24 @@ fig = plotting.pixel_histograms(bundle.train)
 # CPU, this per-image Python work can cost as much as the training step itself, and on a GPU it
 # leaves the accelerator waiting for data.
 #
-# The series keeps the whole split as one `uint8` tensor and calls `data.normalize` on each batch just
+# The series keeps the whole split as one `uint8` tensor and calls `images.normalize` on each batch just
 # before the model sees it. Let us time both routes on the same images and check that they agree.
 
 # %%
 timing_images = bundle.train.images[:TIMING_IMAGES]       # (n, 3, 32, 32) uint8
-article_transform = T.Compose([T.ToTensor(), T.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))])
+# The article's Dataset, from the package (the benchmark measures training with the same class):
+# HWC uint8 arrays, one PIL image and one ToTensor + Normalize per item.
+article_images = article.ArticleImages(timing_images.permute(0, 2, 3, 1).numpy())
+print(inspect.getsource(article.ArticleImages.__getitem__))
 
 
 def article_route() -> torch.Tensor:
     """What the article's loader did for every image of every epoch: array -> PIL -> tensor, then stack."""
-    pil_images = (Image.fromarray(image.permute(1, 2, 0).numpy()) for image in timing_images)
-    return torch.stack([article_transform(image) for image in pil_images])
+    return torch.stack([article_images[i][0] for i in range(len(article_images))])
 
 
 def series_route() -> torch.Tensor:
-    return data.normalize(timing_images)
+    return images.normalize(timing_images)
 
 
 # A fair race: both routes on one CPU thread (as in a DataLoader worker), best of three runs each,
@@ -240,7 +241,7 @@ finally:
     torch.set_num_threads(threads)
 print(f"{len(timing_images):,} images")
 print(f"per image, PIL + ToTensor + Normalize: {per_item_seconds * 1e3:8.1f} ms")
-print(f"per batch, data.normalize            : {per_batch_seconds * 1e3:8.1f} ms "
+print(f"per batch, images.normalize            : {per_batch_seconds * 1e3:8.1f} ms "
       f"({per_item_seconds / per_batch_seconds:,.0f}x faster)")
 print("same values:", torch.allclose(article_route(), series_route(), atol=1e-6))
 
@@ -329,9 +330,9 @@ counts
 # - An autoencoder learns to rebuild its input through a small code; the image is its own target.
 # - CIFAR-10 has 50,000 training and 10,000 test images, 32×32 RGB, 10 balanced classes. Without it,
 #   the stand-in `shapes10` keeps the series running, and every notebook says which one is in use.
-# - `data.prepare_data(profile, seed=...)` returns train, validation and test splits plus one exemplar
+# - `data.prepare_data(**config.data_options())` returns train, validation and test splits plus one exemplar
 #   per class (the first test image of each class, found without a hand-written loop).
-# - Pixels are stored once as `uint8` and normalised to [-1, 1] per batch by `data.normalize`:
+# - Pixels are stored once as `uint8` and normalised to [-1, 1] per batch by `images.normalize`:
 #   the same values as `ToTensor` + `Normalize(0.5, 0.5)`, a fraction of the time, a quarter of the memory.
 # - Validation comes from a seeded hold-out of the training split; the test set is kept for the end.
 #   Fixed here: the article validated on its test set.
@@ -344,8 +345,8 @@ counts
 #
 # 1. Show the class grid of the **test** split instead of the training split. Do the classes look
 #    alike across the two?
-# 2. Normalise a batch, add 0.5 to every value, and convert it back with `data.to_uint8`. What happened
-#    to the brightest pixels, and why? (Hint: read `data.denormalize`.)
+# 2. Normalise a batch, add 0.5 to every value, and convert it back with `images.to_uint8`. What happened
+#    to the brightest pixels, and why? (Hint: read `images.denormalize`.)
 # 3. Change `SEED` in the parameters cell and re-run the notebook. Which numbers change, and which do
 #    not? Why is it important that the validation split depends only on the seed?
 # 4. Raise `TIMING_IMAGES` tenfold. Does the speed-up of per-batch normalisation grow, shrink or stay

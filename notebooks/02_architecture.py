@@ -1,6 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
+#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -51,7 +52,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from convae_utils import config, data, models, plotting
+from convae_utils import data, images, models, plotting, settings
 from convae_utils.checks import IMAGE_SHAPE
 
 # %% [markdown]
@@ -61,19 +62,19 @@ from convae_utils.checks import IMAGE_SHAPE
 
 # %% tags=["parameters"]
 # Parameters: set the profile with CONVAE_PROFILE (full | workshop | smoke | auto), not by editing sizes here.
-profile = config.get_profile()
 SEED = 0
-LATENT_DIMS = profile.latent_dims        # the article's two bottlenecks: 200 and 1000
+config = settings.from_env(seed=SEED)    # the profile's settings (see notebook 01)
+LATENT_DIMS = (200, 1000)                # the article's two bottlenecks
 LATENT_DIM = LATENT_DIMS[0]              # the model we trace layer by layer
 CHANNELS, HEIGHT, WIDTH = IMAGE_SHAPE    # CIFAR-10's picture size, fixed by the data: 3 x 32 x 32
 DEMO_BATCH = 4                           # images in the dummy batches below
 WRONG_SIZE = 2 * HEIGHT                  # a picture size the model was not built for
 
 # %%
-config.seed_everything(SEED)
-device = config.pick_device()
-bundle = data.prepare_data(profile, seed=SEED)
-banner = config.banner(profile, bundle.dataset, device, SEED)
+settings.seed_everything(SEED)
+device = settings.pick_device()
+bundle = data.prepare_data(**config.data_options())
+banner = settings.banner(config, bundle.dataset, device)
 
 # %% [markdown]
 # ## The plan
@@ -235,7 +236,7 @@ compression
 print("model lives on:", next(model.parameters()).device, "| this machine's best device:", device)
 model.to(device).eval()
 with torch.no_grad():
-    images = data.normalize(bundle.exemplars.images.to(device))   # (10, 3, 32, 32) in [-1, 1]
+    images = images.normalize(bundle.exemplars.images.to(device))   # (10, 3, 32, 32) in [-1, 1]
     codes = model.encode(images)                                   # (10, latent_dim)
     rebuilt = model.decode(codes)                                  # (10, 3, 32, 32)
 print("images :", tuple(images.shape))
@@ -320,7 +321,7 @@ switches
 #    How do the shapes and the parameter count change? Which layers grow the most?
 # 2. Using the convolution formula, what size would a 33×33 image have after the encoder's two stride-2
 #    layers? Check it by running `model.encoder.features` on a dummy tensor of that size.
-# 3. Call `model(bundle.exemplars.images)` without `data.normalize`. Read the error. Why is it better
+# 3. Call `model(bundle.exemplars.images)` without `images.normalize`. Read the error. Why is it better
 #    to fail here than to train on `uint8` values from 0 to 255?
 # 4. The code of the latent-200 model is 15 times smaller than the image. How large would `latent_dim`
 #    have to be for the network to be able to copy the input exactly, in principle?

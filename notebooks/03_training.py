@@ -1,6 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
+#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -52,7 +53,7 @@ import inspect
 import pandas as pd
 from IPython.display import HTML, display
 
-from convae_utils import config, data, metrics, plotting, runs, training, widgets
+from convae_utils import data, metrics, plotting, runs, settings, training, widgets
 
 # %% [markdown]
 # ## Parameters
@@ -63,18 +64,17 @@ from convae_utils import config, data, metrics, plotting, runs, training, widget
 
 # %% tags=["parameters"]
 # Parameters: set the profile with CONVAE_PROFILE (full | workshop | smoke | auto), not by editing sizes here.
-profile = config.get_profile()
 SEED = 0                                   # seeds the weights, the validation split and the shuffling
-LATENT_DIM = profile.latent_dims[0]        # 200: the article's first bottleneck
-run_config = runs.RunConfig.from_profile(profile, latent_dim=LATENT_DIM, seed=SEED)
+LATENT_DIM = 200                           # the article's first bottleneck
+config = settings.from_env(latent_dim=LATENT_DIM, seed=SEED)   # the profile's settings, one record
 
 # %%
-config.seed_everything(SEED)
-device = config.pick_device()
-bundle = data.prepare_data(profile, seed=SEED)
-banner = config.banner(profile, bundle.dataset, device, SEED)
+settings.seed_everything(SEED)
+device = settings.pick_device()
+bundle = data.prepare_data(**config.data_options())
+banner = settings.banner(config, bundle.dataset, device)
 print()
-print(run_config)
+print(config)
 print(f"{len(bundle.train):,} training images, {len(bundle.val):,} validation images, "
       f"{len(bundle.test):,} test images")
 
@@ -92,13 +92,23 @@ print(f"{len(bundle.train):,} training images, {len(bundle.val):,} validation im
 # the validation images (without learning from them) and reconstructs the ten exemplars, so we can
 # watch progress.
 #
-# The loop lives in `training.fit`. Its first half checks arguments and restores a checkpoint if
-# there is one; here is the second half, the loop itself:
+# Here is that step, whole, as the package runs it: `training.train_step`. The optional `corrupt`
+# argument is for the denoising autoencoder later in the series; without it the input is the target.
 
 # %%
-fit_source = inspect.getsource(training.fit)
-loop_starts = fit_source.find("    model.train()")   # the training loop proper
-print(fit_source[max(loop_starts, 0):])
+print(inspect.getsource(training.train_step))
+
+# %% [markdown]
+# An epoch is nothing more than that step over every batch of a shuffled order, `training.train_epoch`:
+
+# %%
+print(inspect.getsource(training.train_epoch))
+
+# %% [markdown]
+# `training.fit` wraps these two with what a real run needs and a lesson does not: argument checks,
+# checkpoints after every epoch, resuming, the Stop button, progress bars, NaN checks, the validation
+# loss, and *callbacks* after each epoch (one of them reconstructs the ten exemplars, so we can watch
+# progress). Read it with `training.fit??` if you are curious; nothing in it changes what a step does.
 
 # %% [markdown]
 # Three things in it differ from the article, on purpose:
@@ -151,20 +161,16 @@ print(inspect.getsource(training.epoch_order))
 # > ```
 
 # %%
-run = runs.train_or_load(run_config, data=bundle)
+run = runs.train_or_load(config, data=bundle)
 
 # %%
 seconds = sum(run.history.epoch_seconds)
-if run.loaded:
-    print(f"Loaded the finished run from {run.run_dir}: nothing was trained in this session.")
-elif run.complete:
-    print(f"Trained and saved to {run.run_dir}.")
 if run.complete:
     print(f"{run.history.epochs_done} epochs on {bundle.dataset}, {seconds:,.0f} s of training "
           f"({run.history.epochs_done * len(bundle.train) / max(seconds, 1e-9):,.0f} images/s, "
           f"on {run.history.meta.get('device', '?')}).")
 else:
-    print(f"Training was interrupted after {run.history.epochs_done} of {run_config.num_epochs} epochs. "
+    print(f"Training was interrupted after {run.history.epochs_done} of {config.num_epochs} epochs. "
           f"The progress is saved in {run.run_dir}.\n"
           "Re-run the training cell above to resume; the cells below show what exists so far.")
 
@@ -281,9 +287,7 @@ for path in sorted(run.run_dir.rglob("*")):
 
 # %%
 if run.complete:
-    test_metrics = metrics.summarize(run.per_image)
-    class_order = [name for name in ("all", *bundle.test.classes) if name in test_metrics.index]
-    test_metrics = test_metrics.reindex(class_order)       # classes in label order, as in notebook 01
+    test_metrics = metrics.summarize(run.per_image)        # "all" first, then classes in label order
     overall = test_metrics.loc["all"]
     print(f"{bundle.dataset}, {int(overall['images']):,} test images, latent {LATENT_DIM}: "
           f"MSE {overall['mse']:.4f}, PSNR {overall['psnr']:.2f} dB, SSIM {overall['ssim']:.3f}")
@@ -322,8 +326,7 @@ else:
 #    drawn a different conclusion from the last-batch numbers?
 # 3. Train with a learning rate ten times higher, into a folder of its own so it does not clash with
 #    the run above:
-#    `runs.train_or_load(runs.RunConfig.from_profile(profile, latent_dim=LATENT_DIM, lr=1e-2),
-#    data=bundle, run_dir=config.runs_dir() / "lr-1e-2")`. Compare the loss curves. What happens with
+#    `runs.train_or_load(config.replace(lr=1e-2), data=bundle, run_dir=settings.runs_dir() / "lr-1e-2")`. Compare the loss curves. What happens with
 #    `lr=1e-1`?
 # 4. Which class has the lowest PSNR in the test table? Look at its exemplar in the strip and explain
 #    why it might be hard to reconstruct.

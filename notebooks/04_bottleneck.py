@@ -1,6 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
+#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -51,25 +52,24 @@ import pandas as pd
 import torch
 from IPython.display import HTML, display
 
-from convae_utils import config, data, metrics, models, plotting, runs, widgets
+from convae_utils import data, images, metrics, models, plotting, runs, settings, widgets
 
 # %% [markdown]
 # ## Parameters
 
 # %% tags=["parameters"]
 # Parameters: set the profile with CONVAE_PROFILE (full | workshop | smoke | auto), not by editing sizes here.
-profile = config.get_profile()
 SEED = 0
-LATENT_DIMS = profile.latent_dims          # the article's two bottlenecks: 200 and 1000
-run_configs = {f"latent {latent_dim}": runs.RunConfig.from_profile(profile, latent_dim=latent_dim, seed=SEED)
-               for latent_dim in LATENT_DIMS}
+LATENT_DIMS = (200, 1000)                  # the article's two bottlenecks
+config = settings.from_env(seed=SEED)      # the profile's settings (see notebook 01)
+run_configs = {f"latent {latent_dim}": config.replace(latent_dim=latent_dim) for latent_dim in LATENT_DIMS}
 MAX_SHIFT = 2                              # pixels, for the blur experiment at the end
 
 # %%
-config.seed_everything(SEED)
-device = config.pick_device()
-bundle = data.prepare_data(profile, seed=SEED)
-banner = config.banner(profile, bundle.dataset, device, SEED)
+settings.seed_everything(SEED)
+device = settings.pick_device()
+bundle = data.prepare_data(**config.data_options())
+banner = settings.banner(config, bundle.dataset, device)
 
 # %% [markdown]
 # ## Two models, one recipe
@@ -100,8 +100,8 @@ histories = {name: run.history for name, run in trained.items()}
 # %%
 values_per_image = bundle.test.images[0].numel()          # 3 x 32 x 32 = 3,072
 costs = pd.DataFrame({
-    name: {"latent_dim": run.config.latent_dim,
-           "compression": f"{values_per_image / run.config.latent_dim:.1f}x",
+    name: {"latent_dim": run.settings.latent_dim,
+           "compression": f"{values_per_image / run.settings.latent_dim:.1f}x",
            "parameters": f"{models.count_parameters(run.model):,}",
            "training time (s)": f"{sum(run.history.epoch_seconds):,.0f}"}
     for name, run in trained.items()
@@ -155,8 +155,6 @@ if all_complete:
 # %%
 if all_complete:
     comparison = metrics.compare_models({name: run.per_image for name, run in trained.items()})
-    class_order = [name for name in ("all", *bundle.test.classes) if name in comparison.index]
-    comparison = comparison.reindex(class_order)           # classes in label order, as in notebook 01
     display(comparison.round(4))
 else:
     print("A run is unfinished, so there is nothing to compare yet: re-run the training cell above.")
@@ -204,7 +202,7 @@ if all_complete:
 # MSE against all of them, one of the sharp copies or their blurry average?
 
 # %%
-originals = data.normalize(bundle.exemplars.images)                    # (10, 3, 32, 32)
+originals = images.normalize(bundle.exemplars.images)                    # (10, 3, 32, 32)
 edges = (originals[..., 1:] - originals[..., :-1]).abs().mean(dim=(1, 2, 3))
 chosen = int(edges.argmax())                                           # the exemplar with the most vertical edges
 shifts = range(-MAX_SHIFT, MAX_SHIFT + 1)
@@ -261,11 +259,11 @@ fig = plotting.labelled_grid(torch.cat([copies, average]), nrow=len(copies) + 1,
 # %% [markdown]
 # ## Exercises
 #
-# 1. Train a third bottleneck, e.g. `runs.RunConfig.from_profile(profile, latent_dim=50, seed=SEED)`, and
+# 1. Train a third bottleneck, e.g. `config.replace(latent_dim=50)`, and
 #    add it to `trained`. Plot PSNR against `latent_dim`. Where do the returns diminish?
 # 2. Repeat the blur experiment with `MAX_SHIFT = 4`. How do the two errors change, and the picture?
 # 3. Which class gains most from the larger bottleneck? Look at its exemplar: what kind of detail does it
 #    have?
 # 4. The comparison uses one seed. Train latent 200 with `seed=1` into its own folder
-#    (`run_dir=config.runs_dir() / "latent200-seed1"`). How much do the test numbers move? Is the
+#    (`run_dir=settings.runs_dir() / "latent200-seed1"`). How much do the test numbers move? Is the
 #    difference between the bottlenecks larger than that?

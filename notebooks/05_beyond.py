@@ -1,6 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
+#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -59,29 +60,27 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from convae_utils import config, data, metrics, plotting, runs
+from convae_utils import data, images, metrics, plotting, runs, settings
 
 # %% [markdown]
 # ## Parameters
 
 # %% tags=["parameters"]
 # Parameters: set the profile with CONVAE_PROFILE (full | workshop | smoke | auto), not by editing sizes here.
-profile = config.get_profile()
 SEED = 0
-LATENT_DIM = profile.latent_dims[0]           # 200, the model from notebook 03
-article_config = runs.RunConfig.from_profile(profile, latent_dim=LATENT_DIM, seed=SEED)
-fixed_config = runs.RunConfig.from_profile(profile, latent_dim=LATENT_DIM, seed=SEED,
-                                           code_activation=None, output_activation="tanh")
-ENCODE_BATCH = 8 * profile.batch_size         # images per forward pass when encoding a whole split
+LATENT_DIM = 200                              # the model from notebook 03
+config = article_config = settings.from_env(latent_dim=LATENT_DIM, seed=SEED)
+fixed_config = article_config.replace(code_activation=None, output_activation="tanh")   # the fixes
+ENCODE_BATCH = 8 * config.batch_size         # images per forward pass when encoding a whole split
 FALSE_ALARM_RATE = 0.05                       # share of normal (validation) images the detector may flag
 INTERPOLATION_STEPS = 9                       # pictures along each walk through the code space
 ENDPOINTS = (1, 7)                            # exemplar indices to walk between (automobile, horse on CIFAR-10)
 
 # %%
-config.seed_everything(SEED)
-device = config.pick_device()
-bundle = data.prepare_data(profile, seed=SEED)
-banner = config.banner(profile, bundle.dataset, device, SEED)
+settings.seed_everything(SEED)
+device = settings.pick_device()
+bundle = data.prepare_data(**config.data_options())
+banner = settings.banner(config, bundle.dataset, device)
 
 # %% [markdown]
 # ## Part 1: the activations around the code and at the output
@@ -115,7 +114,7 @@ def encode_split(model, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
     model_device = next(model.parameters()).device
     codes, outputs = [], []
     for batch in images.split(ENCODE_BATCH):
-        code = model.encode(data.normalize(batch.to(model_device)))       # (B, latent_dim)
+        code = model.encode(images.normalize(batch.to(model_device)))       # (B, latent_dim)
         codes.append(code.cpu())
         outputs.append(model.decode(code).cpu())                         # (B, 3, 32, 32)
     return torch.cat(codes), torch.cat(outputs)
@@ -183,8 +182,6 @@ if ready:
 # %%
 if ready:
     comparison = metrics.compare_models({name: run.per_image for name, run in names.items()})
-    class_order = [name for name in ("all", *bundle.test.classes) if name in comparison.index]
-    comparison = comparison.reindex(class_order)           # classes in label order, as in notebook 01
     display(comparison.round(4))
     overall = comparison.loc["all"]
     print(f"PSNR: article {overall[('article', 'psnr')]:.2f} dB, fixed {overall[('fixed', 'psnr')]:.2f} dB "
@@ -215,9 +212,9 @@ if ready:
 # - **flat colours**: each image a single random colour, with no structure at all.
 
 # %%
-def unusual_set(images: torch.Tensor, name: str) -> data.ImageSet:
+def unusual_set(images: torch.Tensor, name: str) -> images.ImageSet:
     """Wrap generated images as an ImageSet (one class, named after the set) so metrics.evaluate can score them."""
-    return data.ImageSet(images, torch.zeros(len(images), dtype=torch.long), (name,), name, "ood")
+    return images.ImageSet(images, torch.zeros(len(images), dtype=torch.long), (name,), name, "ood")
 
 
 if ready:
@@ -309,7 +306,7 @@ if ready:
     detector_device = next(detector.parameters()).device
     fractions = torch.linspace(0, 1, INTERPOLATION_STEPS).view(-1, 1)            # (S, 1)
     with torch.inference_mode():
-        ends = data.normalize(torch.cat([first.images, second.images]).to(detector_device))   # (2, 3, 32, 32)
+        ends = images.normalize(torch.cat([first.images, second.images]).to(detector_device))   # (2, 3, 32, 32)
         code_a, code_b = detector.encode(ends)                                    # (latent_dim,) each
         walk = detector.decode((1 - fractions.to(detector_device)) * code_a
                                + fractions.to(detector_device) * code_b).cpu()    # (S, 3, 32, 32)
@@ -358,7 +355,7 @@ if ready:
 # ## Exercises
 #
 # 1. Train the article model and the fixed variant with two more seeds each
-#    (`runs.RunConfig.from_profile(profile, latent_dim=LATENT_DIM, seed=1)`, and `seed=1` for
+#    (`article_config.replace(seed=1)`, and `seed=1` for
 #    `fixed_config`'s settings). Is the PSNR difference between them larger than the spread across seeds?
 # 2. Try `code_activation=None` with `output_activation=None` (only one fix at a time). Which of the two
 #    fixes matters more on your data?

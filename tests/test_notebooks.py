@@ -55,6 +55,29 @@ def test_py_and_ipynb_agree(source: Path):
         f"{source.name} and {twin.name} differ: edit the .py, then `jupytext --sync` (make sync)")
 
 
+@pytest.mark.parametrize("start", ["project root", "notebooks folder"])
+def test_saving_in_jupyter_updates_both_files_wherever_jupyter_starts(start: str, tmp_path: Path):
+    """The README says `jupyter lab notebooks/`: the server then sees no root jupytext.toml, so the
+    pairing must travel in each notebook's own metadata. Save through jupytext's contents manager
+    (what JupyterLab uses) rooted where the user started it, and check the .py follows."""
+    pytest.importorskip("jupyter_server")
+    from jupytext import TextFileContentsManager
+
+    project = tmp_path / "project"
+    (project / "notebooks").mkdir(parents=True)
+    name = SOURCES[0].stem
+    for suffix in (".py", ".ipynb"):
+        (project / "notebooks" / f"{name}{suffix}").write_bytes((NOTEBOOKS / f"{name}{suffix}").read_bytes())
+    root = project if start == "project root" else project / "notebooks"
+    path = f"notebooks/{name}.ipynb" if start == "project root" else f"{name}.ipynb"
+    manager = TextFileContentsManager(root_dir=str(root))
+    model = manager.get(path)
+    model["content"].cells.append(nbformat.v4.new_markdown_cell("A note saved from Jupyter."))
+    manager.save(model, path)
+    assert "A note saved from Jupyter." in (project / "notebooks" / f"{name}.py").read_text(), (
+        "saving the .ipynb did not update the paired .py")
+
+
 @pytest.mark.parametrize("twin", [s.with_suffix(".ipynb") for s in SOURCES], ids=ids(SOURCES))
 def test_ipynb_is_committed_without_outputs(twin: Path):
     notebook = json.loads(twin.read_text(encoding="utf-8"))
@@ -94,13 +117,13 @@ def test_exactly_one_parameters_cell(source: Path):
     marked = [i for i, c in enumerate(code) if c.source.lstrip().startswith(PARAMETERS_MARK)]
     assert len(tagged) == 1, f"expected one code cell tagged {PARAMETERS_TAG!r}, found {len(tagged)}"
     assert marked == tagged, f"the tagged cell, and only it, starts with {PARAMETERS_MARK!r}"
-    assert "config.get_profile()" in code[tagged[0]].source, "the parameters cell reads the profile switch"
+    assert "settings.from_env(" in code[tagged[0]].source, "the parameters cell reads the profile switch"
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=ids(SOURCES))
 def test_setup_prints_the_banner(source: Path):
     code = "\n".join(c.source for c in code_cells(source))
-    assert "config.seed_everything(" in code and "config.banner(" in code
+    assert "settings.seed_everything(" in code and "settings.banner(" in code
 
 
 # -- (4) code comes from convae_utils, never re-typed -----------------------------------------------

@@ -147,9 +147,3 @@ def run(args) -> int:
     print(f"Ran {count} in {total / 60:.1f} min. Open {out_dir / notebooks[0].stem}.html "
           f"(or the executed .ipynb files in {out_dir}).", flush=True)
     return 0
-
-
-if __name__ == "__main__":
-    from .cli import main
-
-    sys.exit(main(["series", *sys.argv[1:]]))
