@@ -304,7 +304,10 @@ class Quantizer:
     @property
     def step(self) -> torch.Tensor:
         """(latent_dim,) distance between neighbouring levels; 0 for a unit that was constant in training."""
-        return (self.high - self.low) / (self.levels - 1)
+        return self._step64().float()
+
+    def _step64(self) -> torch.Tensor:
+        return (self.high.double() - self.low.double()) / (self.levels - 1)
 
     def bits_per_image(self) -> int:
         return code_bits(len(self.low), self.bits)
@@ -320,8 +323,8 @@ class Quantizer:
 
         Values outside the training range are clipped to its ends.
         """
-        codes = self._check_codes(codes).detach().float()
-        low, step = self.low.to(codes.device), self.step.to(codes.device)
+        codes = self._check_codes(codes).detach().double()  # float64: 16-bit levels stay exact
+        low, step = self.low.to(codes.device).double(), self._step64().to(codes.device)
         safe = torch.where(step > 0, step, torch.ones_like(step))  # constant units: every value -> level 0
         index = ((codes - low) / safe).round().clamp(0, self.levels - 1)
         index = torch.where(step > 0, index, torch.zeros_like(index))
@@ -330,7 +333,8 @@ class Quantizer:
     def dequantize(self, levels: torch.Tensor) -> torch.Tensor:
         """Integer levels (N, latent_dim) -> float32 codes ``low + level * step``."""
         levels = self._check_codes(levels)
-        return self.low.to(levels.device) + levels.float() * self.step.to(levels.device)
+        low, step = self.low.to(levels.device).double(), self._step64().to(levels.device)
+        return (low + levels.double() * step).float()
 
     def roundtrip(self, codes: torch.Tensor) -> torch.Tensor:
         """dequantize(quantize(codes)): what the decoder sees after the code was stored."""
@@ -345,7 +349,7 @@ def fit_quantizer(train_codes: torch.Tensor, bits: int, *, percentile: float = 0
     A percentile ``p`` in (0, 50) takes the p-th and (100 - p)-th percentiles instead: a narrower
     range, finer steps, and the rare values outside are clipped. ``bits`` must be one of 2, 4, 8, 16.
     """
-    if bits not in QUANTIZER_BITS or isinstance(bits, bool):
+    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or bits not in QUANTIZER_BITS:
         raise ValueError(f"bits must be one of {', '.join(map(str, QUANTIZER_BITS))} bits per code value, "
                          f"got {bits!r}")
     if isinstance(percentile, bool) or not isinstance(percentile, Real) or not 0 <= percentile < 50:
