@@ -26,12 +26,12 @@ matplotlib.use("Agg")
 
 @pytest.fixture(scope="module")
 def train():
-    return make_shapes10(300, seed=1).images
+    return make_shapes10(200, seed=1).images
 
 
 @pytest.fixture(scope="module")
 def test_images():
-    return make_shapes10(60, seed=1, split="test").images
+    return make_shapes10(40, seed=1, split="test").images
 
 
 def _flat01(images: torch.Tensor) -> np.ndarray:
@@ -104,7 +104,7 @@ def test_pca_reconstruction_is_the_least_squares_projection(train, test_images):
 
 def test_randomized_pca_is_close_to_exact(train):
     k = 20
-    fast = bl.fit_pca(train, k)  # auto: 2 * (k + 20) < 300 -> randomized
+    fast = bl.fit_pca(train, k)  # auto: 2 * (k + 20) < 200 -> randomized
     exact = bl.fit_pca(train, k, solver="exact")
     assert fast.solver == "randomized" and exact.solver == "exact"
     target = normalize(train)
@@ -282,7 +282,7 @@ def test_sweeps_reject_duplicates_before_work(train, test_images, monkeypatch):
     with pytest.raises(ValueError, match="quantize_bits"):
         bl.pca_sweep(train, test_images, [8], quantize_bits=[3])
     with pytest.raises(ValueError, match="at most"):
-        bl.pca_sweep(train, test_images, [301])
+        bl.pca_sweep(train, test_images, [201])
     with pytest.raises(ValueError, match="more than once"):
         bl.jpeg_sweep(test_images, [50, 50])
     with pytest.raises(ValueError, match="quality"):
