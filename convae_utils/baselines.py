@@ -40,7 +40,7 @@ from .metrics import MAX_PSNR_DB, per_image_mse, per_image_ssim
 
 __all__ = [
     "IMAGE_BITS", "IMAGE_VALUES", "CodeSizeWarning", "code_bits", "bits_summary", "warn_if_code_not_smaller",
-    "PCAModel", "fit_pca", "jpeg_roundtrip", "JPEG_QUALITIES", "resample_roundtrip", "RESAMPLE_SIZES",
+    "PCAModel", "fit_pca", "jpeg_roundtrip", "JPEG_QUALITIES", "resample_roundtrip", "resample_bits", "RESAMPLE_SIZES",
     "QUANTIZER_BITS", "Quantizer", "fit_quantizer", "check_sweep", "score_reconstructions",
     "rate_distortion_table", "pca_sweep", "jpeg_sweep", "resample_sweep", "TABLE_COLUMNS",
     "convert_units", "psnr_two_ways", "units_card", "published_references",
