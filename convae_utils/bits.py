@@ -1,0 +1,79 @@
+"""What a code costs: bits per image of a latent code, compared with the 24,576-bit image it stands for.
+
+Defined in the rate-distortion notebook (issue 11, after notebook 05); used wherever a latent size appears (notebooks 02 and
+04, the command line's run summary). A CIFAR-10 image is 3 x 32 x 32 values of 8 bits: 24,576 bits.
+A latent code of ``latent_dim`` float32 values is ``32 * latent_dim`` bits, so the article's latent
+1,000 (32,000 bits) is *larger* than the image it claims to compress, and latent 200 (6,400 bits)
+is 26 % of it. Quantising the code to 8 or 4 bits per value (:mod:`convae_utils.baselines`) cuts
+that by 4 or 8.
+
+This module imports nothing else from the package, so any layer may use it.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from .checks import check_int
+
+IMAGE_VALUES = 3 * 32 * 32  # values (pixels x channels) per image: 3,072
+IMAGE_BITS = IMAGE_VALUES * 8  # 24,576 bits: the uint8 image, uncompressed
+FLOAT32_BITS = 32
+
+
+class CodeSizeWarning(UserWarning):
+    """A latent code holds as many bits as the image it encodes, or more: it compresses nothing."""
+
+
+def code_bits(latent_dim: int, bits_per_value: int = FLOAT32_BITS) -> int:
+    """Bits of one image's code: ``latent_dim * bits_per_value`` (32 for float32, 8 or 4 once quantised).
+
+    Raises ValueError/TypeError unless both are whole numbers >= 1 (``bits_per_value`` at most 64).
+    """
+    latent_dim = check_int("latent_dim", latent_dim)
+    bits_per_value = check_int("bits_per_value", bits_per_value, maximum=64)
+    return latent_dim * bits_per_value
+
+
+def bits_summary(latent_dim: int, bits_per_value: int = FLOAT32_BITS) -> dict:
+    """The size of one code against the image, as a dict.
+
+    Keys: ``latent_dim``, ``bits_per_value``, ``code_bits``, ``image_bits`` (24,576),
+    ``share_of_image`` (code_bits / image_bits, 1.0 = as large as the image), ``compression``
+    (image_bits / code_bits), ``smaller_than_image`` (bool) and ``text`` (one line for a printout,
+    e.g. ``"latent 200 x 32 bits = 6,400 bits, 26.0% of the 24,576-bit image"``).
+    """
+    bits = code_bits(latent_dim, bits_per_value)
+    share = bits / IMAGE_BITS
+    text = (f"latent {latent_dim:,} x {bits_per_value} bits = {bits:,} bits, "
+            f"{100 * share:.1f}% of the {IMAGE_BITS:,}-bit image")
+    if bits >= IMAGE_BITS:
+        text += " (no smaller than the image itself)"
+    return {
+        "latent_dim": int(latent_dim),
+        "bits_per_value": int(bits_per_value),
+        "code_bits": bits,
+        "image_bits": IMAGE_BITS,
+        "share_of_image": share,
+        "compression": IMAGE_BITS / bits,
+        "smaller_than_image": bits < IMAGE_BITS,
+        "text": text,
+    }
+
+
+def warn_if_code_not_smaller(latent_dim: int, bits_per_value: int = FLOAT32_BITS, *,
+                             stacklevel: int = 2) -> bool:
+    """Warn (:class:`CodeSizeWarning`) when the code holds >= 24,576 bits; return True if it warned.
+
+    At float32 that is any latent size of 768 or more; at 8 bits, 3,072 or more.
+    """
+    summary = bits_summary(latent_dim, bits_per_value)
+    if summary["smaller_than_image"]:
+        return False
+    needed = -(-IMAGE_BITS // bits_per_value) - 1  # the largest latent size that still saves bits
+    warnings.warn(
+        f"{summary['text']}: a code this size compresses nothing. Use a latent size of at most "
+        f"{needed:,} at {bits_per_value} bits per value, or quantise the code "
+        "(convae_utils.baselines.fit_quantizer) to fewer bits per value.",
+        CodeSizeWarning, stacklevel=stacklevel)
+    return True
