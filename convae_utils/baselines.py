@@ -14,7 +14,7 @@ images of an :class:`~convae_utils.data.ImageSet` (``ImageSet.images``, shape (N
 :func:`score_reconstructions` turns reconstructions into one row of a rate-distortion table (PSNR two
 ways, SSIM, bits), the ``*_sweep`` functions build whole tables, :func:`convert_units` and
 :func:`published_references` put our numbers beside published ones. The sizes of codes themselves
-are in :mod:`convae_utils.bits` (re-exported here). Figures: :mod:`convae_utils.rd_plot`.
+are in :mod:`convae_utils.bits` (re-exported here). Figures: :func:`convae_utils.plotting.rate_distortion_plot`.
 
 All pixel metrics are on the [0, 1] scale, as in :mod:`convae_utils.metrics`.
 """
@@ -35,7 +35,7 @@ from PIL import Image
 
 from .bits import IMAGE_BITS, IMAGE_VALUES, CodeSizeWarning, bits_summary, code_bits, warn_if_code_not_smaller
 from .checks import IMAGE_SHAPE, check_choice, check_int, describe_shape
-from .data import ImageSet, normalize  # after the refactor: from .images import ImageSet, normalize
+from .images import ImageSet, normalize
 from .metrics import MAX_PSNR_DB, per_image_mse, per_image_ssim
 
 __all__ = [

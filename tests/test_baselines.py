@@ -16,9 +16,9 @@ from PIL import Image, JpegImagePlugin
 
 from convae_utils import baselines as bl
 from convae_utils.bits import IMAGE_BITS, CodeSizeWarning, bits_summary, code_bits, warn_if_code_not_smaller
-from convae_utils.data import normalize
+from convae_utils.images import normalize
 from convae_utils.metrics import per_image_mse
-from convae_utils.rd_plot import rate_distortion_plot
+from convae_utils.plotting import rate_distortion_plot
 from convae_utils.shapes import make_shapes10
 
 matplotlib.use("Agg")

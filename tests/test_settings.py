@@ -87,3 +87,12 @@ def test_numpy_values_become_plain_python_values():
         assert type(getattr(settings, name)) is int
     assert type(settings.lr) is float and type(settings.dataset) is str
     assert settings == config.RunSettings(latent_dim=16, lr=float(np.float32(0.5)), dataset="shapes10", train_size=100)
+
+
+def test_the_environment_is_read_in_settings_and_written_only_by_series():
+    package = ROOT / "convae_utils"
+    readers = sorted(p.relative_to(package).as_posix() for p in package.rglob("*.py")
+                     if "os.environ" in p.read_text() or "getenv" in p.read_text())
+    assert readers == ["settings.py", "tools/series.py"], readers
+    series_source = (package / "tools" / "series.py").read_text()
+    assert "os.environ.get" not in series_source and "os.environ[" not in series_source  # it only sets them

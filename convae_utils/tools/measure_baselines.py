@@ -1,6 +1,6 @@
-"""Time the baselines of issue 11 on shapes10: PCA(200) on 20,000 training images and the JPEG sweep.
+"""Time the rate-distortion baselines on the stand-in: PCA(200) on 20,000 training images and the JPEG sweep.
 
-Run: PYTHONPATH=. python scripts/measure_baselines.py [--threads 2] [--train 20000] [--test 10000]
+Run: python -m convae_utils.tools.measure_baselines [--threads 2] [--train 20000] [--test 10000]
 Prints wall-clock seconds per step (load on the machine counts: run it on an idle machine).
 """
 
@@ -11,8 +11,8 @@ import time
 
 import torch
 
-from convae_utils import baselines as bl
-from convae_utils.shapes import make_shapes10
+from .. import baselines as bl
+from ..shapes import make_shapes10
 
 
 def main() -> None:
