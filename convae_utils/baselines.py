@@ -464,6 +464,48 @@ def pca_sweep(train_images, test_images, components: Sequence[int], *,
     return rate_distortion_table(rows)
 
 
+@torch.inference_mode()
+def autoencoder_sweep(models: dict, train_images, test_images, *, quantize_bits: Sequence[int] = (8, 4),
+                      batch_size: int = 500) -> pd.DataFrame:
+    """Score trained autoencoders as codecs: float32 codes, and codes quantised to ``quantize_bits``.
+
+    ``models`` maps a label (e.g. ``"latent 200"``) to an autoencoder with ``encode``/``decode``.
+    Quantiser ranges come from the codes of ``train_images`` (min/max per code unit); the test codes
+    are quantised, dequantised and decoded, so each row says what a code of that many bits really
+    gives. Method names ``"autoencoder (float32)"``, ``"autoencoder (8-bit)"`` ...; setting = the label.
+    """
+    if not isinstance(models, dict) or not models:
+        raise ValueError(f"models must be a non-empty dict {{label: autoencoder}}, got {type(models).__name__}")
+    bit_depths = check_sweep("quantize_bits", quantize_bits) if len(tuple(quantize_bits)) else ()
+    for b in bit_depths:
+        if b not in QUANTIZER_BITS:
+            raise ValueError(f"quantize_bits must come from {QUANTIZER_BITS}, got {b}")
+    train = _uint8_images(train_images, "train_images")
+    test = _uint8_images(test_images, "test_images")
+    rows = []
+    for label, model in models.items():
+        device = next(model.parameters()).device
+        was_training = model.training
+        model.eval()
+
+        def codes_of(images: torch.Tensor) -> torch.Tensor:
+            return torch.cat([model.encode(normalize(b.to(device))).float().cpu() for b in images.split(batch_size)])
+
+        def decode(codes: torch.Tensor) -> torch.Tensor:
+            return torch.cat([model.decode(c.to(device)).float().cpu() for c in codes.split(batch_size)])
+
+        train_codes, test_codes = codes_of(train), codes_of(test)
+        latent = test_codes.shape[1]
+        rows.append(score_reconstructions("autoencoder (float32)", label, decode(test_codes), test,
+                                          bits_per_image=code_bits(latent, 32)))
+        for b in bit_depths:
+            quantizer = fit_quantizer(train_codes, b)
+            rows.append(score_reconstructions(f"autoencoder ({b}-bit)", label, decode(quantizer.roundtrip(test_codes)),
+                                              test, bits_per_image=quantizer.bits_per_image()))
+        model.train(was_training)
+    return rate_distortion_table(rows)
+
+
 def jpeg_sweep(test_images, qualities: Sequence[int] = JPEG_QUALITIES, *, subsampling: str = "4:2:0") -> pd.DataFrame:
     """JPEG at each quality: two rows each, ``"JPEG (whole file)"`` and ``"JPEG (scan data only)"``.
 

@@ -15,6 +15,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from .bits import warn_if_code_not_smaller
 from .checks import check_choice, check_image_batch, check_int
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
@@ -140,7 +141,13 @@ class Autoencoder(nn.Module):
 def build_autoencoder(latent_dim: int = 200, *, base_channels: int = 16, activation: str = "relu",
                       code_activation: str | None = "relu", output_activation: str | None = None,
                       seed: int | None = 0) -> Autoencoder:
-    """Build an autoencoder; with a ``seed`` the initial weights are the same on every run."""
+    """Build an autoencoder; with a ``seed`` the initial weights are the same on every run.
+
+    Warns (:class:`~convae_utils.bits.CodeSizeWarning`) when a float32 code of ``latent_dim`` values
+    holds as many bits as the 24,576-bit image or more (latent 768 and up): such a "compression" is none.
+    """
+    warn_if_code_not_smaller(latent_dim, stacklevel=3)
+
     def make() -> Autoencoder:
         return Autoencoder(
             Encoder(latent_dim, base_channels, activation, code_activation),

@@ -52,7 +52,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from convae_utils import data, images, models, plotting, settings
+from convae_utils import bits, data, images, models, plotting, settings
 from convae_utils.checks import IMAGE_SHAPE
 
 # %% [markdown]
@@ -215,14 +215,20 @@ compression = pd.DataFrame({
     "latent_dim": LATENT_DIMS,
     "values in": values_per_image,
     "compression": [f"{values_per_image / latent_dim:.1f}x" for latent_dim in LATENT_DIMS],
+    "code bits (float32)": [f"{bits.code_bits(latent_dim):,}" for latent_dim in LATENT_DIMS],
+    "share of the image's bits": [f"{bits.bits_summary(latent_dim)['share_of_image']:.0%}" for latent_dim in LATENT_DIMS],
     "parameters": [parameter_counts.loc[latent_dim, "parameters"] for latent_dim in LATENT_DIMS],
 }).set_index("latent_dim")
 compression
 
 # %% [markdown]
-# The code is not a compressed *file*: it is 32-bit floats, and the decoder that reads it weighs
-# megabytes. What the ratio measures is the squeeze the network is forced through, which is what makes
-# it learn structure instead of copying pixels.
+# Count **bits**, not values, and the picture changes. An image is 3,072 values of 8 bits each:
+# 24,576 bits. A code value is a 32-bit float, so a code of 200 values is 6,400 bits (26% of the
+# image) and a code of 1,000 values is 32,000 bits: **more than the image it claims to compress**.
+# (The package warns when you build such a model.) The code is not a compressed *file*, and the
+# decoder that reads it weighs megabytes. What the value ratio measures is the squeeze the network is
+# forced through, which is what makes it learn structure instead of copying pixels. Whether the code
+# is a *good* compression, at equal bits, against PCA and JPEG, is the question of notebook 06.
 #
 # ## A first pass through the untrained model
 #

@@ -52,7 +52,7 @@ import pandas as pd
 import torch
 from IPython.display import HTML, display
 
-from convae_utils import data, images, metrics, models, plotting, runs, settings, widgets
+from convae_utils import bits, data, images, metrics, models, plotting, runs, settings, widgets
 
 # %% [markdown]
 # ## Parameters
@@ -94,14 +94,16 @@ histories = {name: run.history for name, run in trained.items()}
 # %% [markdown]
 # ## What each bottleneck buys, and costs
 #
-# The compression factor is the number of values in an image divided by the code size. The price of a
-# larger code is paid almost entirely in the two `Linear` layers next to it (notebook 02).
+# The compression factor is the number of values in an image divided by the code size; the code size
+# in bits is what storing it as float32 costs (an image is 24,576 bits: latent 1000 is larger). The
+# price of a larger code is paid almost entirely in the two `Linear` layers next to it (notebook 02).
 
 # %%
 values_per_image = bundle.test.images[0].numel()          # 3 x 32 x 32 = 3,072
 costs = pd.DataFrame({
     name: {"latent_dim": run.settings.latent_dim,
            "compression": f"{values_per_image / run.settings.latent_dim:.1f}x",
+           "code size": bits.bits_summary(run.settings.latent_dim)["text"],
            "parameters": f"{models.count_parameters(run.model):,}",
            "training time (s)": f"{sum(run.history.epoch_seconds):,.0f}"}
     for name, run in trained.items()

@@ -390,3 +390,19 @@ def test_rate_distortion_plot(test_images):
     with pytest.raises(ValueError, match="lacks column"):
         rate_distortion_plot(table.drop(columns="ssim"))
     matplotlib.pyplot.close(fig)
+
+
+def test_autoencoder_sweep_scores_codes_as_they_would_be_stored():
+    from convae_utils.models import build_autoencoder
+    from convae_utils.shapes import make_shapes10
+
+    model = build_autoencoder(16, base_channels=4, code_activation=None, seed=0)
+    train, test = make_shapes10(64, seed=0), make_shapes10(20, seed=0, split="test")
+    table = bl.autoencoder_sweep({"latent 16": model}, train, test, quantize_bits=(8, 2))
+    rows = table.set_index("method")
+    assert list(rows["bits_per_image"]) == [16 * 32, 16 * 8, 16 * 2]
+    float_psnr = rows.loc["autoencoder (float32)", "psnr_of_mean_mse"]
+    assert abs(rows.loc["autoencoder (8-bit)", "psnr_of_mean_mse"] - float_psnr) < 0.5  # 256 levels: close
+    assert rows.loc["autoencoder (2-bit)", "mse"] != rows.loc["autoencoder (float32)", "mse"]  # 4 levels: not free
+    with pytest.raises(ValueError, match="quantize_bits must come from"):
+        bl.autoencoder_sweep({"latent 16": model}, train, test, quantize_bits=(3,))

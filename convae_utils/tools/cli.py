@@ -29,6 +29,17 @@ _positive = whole_number(1)
 _positive_float = positive_float
 
 
+def _latent_sizes(text: str) -> list[int]:
+    """``200`` or ``25,50,200``: the latent sizes to train, each once."""
+    sizes = [_positive(part.strip()) for part in text.split(",") if part.strip()]
+    if not sizes:
+        raise argparse.ArgumentTypeError(f"expected latent sizes like 200 or 50,200,1000, got {text!r}")
+    twice = sorted({s for s in sizes if sizes.count(s) > 1})
+    if twice:
+        raise argparse.ArgumentTypeError(f"latent size(s) {', '.join(map(str, twice))} named more than once in {text!r}")
+    return sizes
+
+
 def _activation(text: str) -> str:
     """``none``/``identity`` or a name, lower-cased; turned into ``None`` after parsing (see ``_train``)."""
     text = text.strip().lower()
@@ -47,7 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--profile", choices=PROFILE_CHOICES, default=None,
                        help="sizes and epochs: full (the article), workshop (CPU-friendly), smoke (tests), "
                             "auto = full on a GPU else workshop (default: $CONVAE_PROFILE or auto)")
-    train.add_argument("--latent-dim", type=_positive, default=200, help="bottleneck size (default 200)")
+    train.add_argument("--latent-dim", type=_latent_sizes, default=[200], metavar="N[,N...]",
+                       help="bottleneck size, or several separated by commas to train a sweep one after "
+                            "another, e.g. 25,50,100,200,500,1000 (default 200)")
     train.add_argument("--epochs", type=_positive, default=None, help="number of epochs (default: the profile's)")
     train.add_argument("--batch-size", type=_positive, default=None, help="batch size (default: the profile's, 64)")
     train.add_argument("--lr", type=_positive_float, default=1e-3, help="Adam learning rate (default 1e-3)")
@@ -97,22 +110,24 @@ def _train(args) -> int:
     from ..data import prepare_data
     from ..runs import train_or_load
 
-    given = dict(latent_dim=args.latent_dim, num_epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                 seed=args.seed, dataset=args.dataset, train_size=args.train_size, val_size=args.val_size,
-                 test_size=args.test_size)
-    settings = run_settings.from_env(
+    given = dict(num_epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                 dataset=args.dataset, train_size=args.train_size, val_size=args.val_size, test_size=args.test_size)
+    base = run_settings.from_env(
         args.profile, **{k: v for k, v in given.items() if v is not None},
         code_activation=None if args.code_activation == "none" else args.code_activation,
         output_activation=None if args.output_activation == "none" else args.output_activation)
+    if args.run_dir is not None and len(args.latent_dim) > 1:
+        raise ValueError("--run-dir names one folder, but several latent sizes were given; use --runs-dir")
     run_settings.pick_device(args.device)  # fail on a missing GPU before loading any data
-    data = prepare_data(**settings.data_options(), root=args.data_dir)
-    run = train_or_load(settings, data=data, run_dir=args.run_dir, runs_root=args.runs_dir, device=args.device,
-                        progress=not args.no_progress)
-    if not run.complete:
-        print(f"Interrupted; what was trained is saved in {run.run_dir}. Run the same command to resume.",
-              file=sys.stderr)
-        return EXIT_INTERRUPTED
-    print(run_summary(run))
+    data = prepare_data(**base.data_options(), root=args.data_dir)  # once for the whole sweep
+    for latent_dim in args.latent_dim:
+        run = train_or_load(base.replace(latent_dim=latent_dim), data=data, run_dir=args.run_dir,
+                            runs_root=args.runs_dir, device=args.device, progress=not args.no_progress)
+        if not run.complete:
+            print(f"Interrupted; what was trained is saved in {run.run_dir}. Run the same command to resume.",
+                  file=sys.stderr)
+            return EXIT_INTERRUPTED
+        print(run_summary(run), flush=True)
     return 0
 
 
@@ -122,11 +137,14 @@ def run_summary(run) -> str:
     verb = "Loaded the finished run" if run.loaded else "Trained"
     dead = run.summary.get("dead_code_units")
     latent = run.settings.latent_dim
+    from ..bits import bits_summary
+
     lines = [f"{verb}: {run.run_dir}",
              f"  data      : {run.dataset}" + ("" if run.dataset == "cifar10" else " (offline stand-in, not CIFAR-10)"),
              f"  test      : PSNR {overall['psnr']:.2f} dB, SSIM {overall['ssim']:.3f} "
              f"({run.summary['test_images']:,} images)",
-             f"  code      : {latent} values" + (f", {dead} dead (zero for every test image)" if dead is not None else "")]
+             f"  code      : {latent} values" + (f", {dead} dead (zero for every test image)" if dead is not None else ""),
+             f"  code size : {bits_summary(latent)['text']}"]
     return "\n".join(lines)
 
 
