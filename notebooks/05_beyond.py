@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# convae · [01 Data](01_data.ipynb) → [02 Architecture](02_architecture.ipynb) → [03 Training](03_training.ipynb) → [04 Bottleneck](04_bottleneck.ipynb) → **05 Beyond**
+# convae · [01 Data](01_data.ipynb) → [02 Architecture](02_architecture.ipynb) → [03 Training](03_training.ipynb) → [04 Bottleneck](04_bottleneck.ipynb) → **05 Beyond** → [06 Rate and distortion](06_rate_distortion.ipynb)
 #
 # # 05 · Beyond the article: better activations, anomalies, and walks through the code space
 #
@@ -108,12 +108,12 @@ if not article_run.complete:
 
 # %%
 @torch.inference_mode()
-def encode_split(model, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def encode_split(model, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Codes (N, latent_dim) and raw reconstructions (N, 3, 32, 32) of uint8 images, batch by batch."""
     model.eval()
     model_device = next(model.parameters()).device
     codes, outputs = [], []
-    for batch in images.split(ENCODE_BATCH):
+    for batch in pixels.split(ENCODE_BATCH):
         code = model.encode(images.normalize(batch.to(model_device)))       # (B, latent_dim)
         codes.append(code.cpu())
         outputs.append(model.decode(code).cpu())                         # (B, 3, 32, 32)
@@ -212,9 +212,9 @@ if ready:
 # - **flat colours**: each image a single random colour, with no structure at all.
 
 # %%
-def unusual_set(images: torch.Tensor, name: str) -> images.ImageSet:
+def unusual_set(pixels: torch.Tensor, name: str) -> images.ImageSet:
     """Wrap generated images as an ImageSet (one class, named after the set) so metrics.evaluate can score them."""
-    return images.ImageSet(images, torch.zeros(len(images), dtype=torch.long), (name,), name, "ood")
+    return images.ImageSet(pixels, torch.zeros(len(pixels), dtype=torch.long), (name,), name, "ood")
 
 
 if ready:
@@ -230,8 +230,8 @@ if ready:
     test_scores = fixed_run.per_image                     # per-image test metrics, computed after training
     errors = {"validation (normal)": metrics.evaluate(detector, bundle.val)["mse"].to_numpy(),
               "test (normal)": test_scores["mse"].to_numpy()}
-    for name, images in suspects.items():
-        errors[name] = metrics.evaluate(detector, unusual_set(images, name))["mse"].to_numpy()
+    for name, pixels in suspects.items():
+        errors[name] = metrics.evaluate(detector, unusual_set(pixels, name))["mse"].to_numpy()
     threshold = float(np.quantile(errors["validation (normal)"], 1 - FALSE_ALARM_RATE))
     alarms = pd.DataFrame({
         "images": {name: len(values) for name, values in errors.items()},
@@ -348,8 +348,8 @@ if ready:
 #   autoencoder organises its codes for reconstruction, not for generation. VAEs, GANs and diffusion models
 #   are built for that.
 #
-# That is the end of the series. You can now prepare image data, build and train a convolutional
-# autoencoder, compare designs with honest numbers, and know both what it is good for and where it stops.
+# Next, [06 Rate and distortion](06_rate_distortion.ipynb) asks whether the autoencoder is any good as a
+# compressor: at equal bits per image, against PCA, JPEG and a thumbnail.
 
 # %% [markdown]
 # ## Exercises
