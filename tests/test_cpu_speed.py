@@ -57,6 +57,12 @@ def test_applies_once_and_repeats_the_report(fresh):
     assert second["repeated"] and second["settings"] == first["settings"]
 
 
+def test_default_applies_the_measured_setting(fresh):
+    report = cpu_speed.tune_allocator()
+    assert report["applied"] and report["settings"] == cpu_speed.ALLOCATOR_SETTINGS
+    assert len(fresh.calls) == len(cpu_speed.ALLOCATOR_SETTINGS)
+
+
 def test_passes_glibc_parameter_numbers(fresh):
     cpu_speed.tune_allocator({"M_MMAP_THRESHOLD": 32 << 20, "M_ARENA_MAX": 2})
     assert fresh.calls == [(-3, 32 << 20), (-8, 2)]  # <malloc.h>: M_MMAP_THRESHOLD -3, M_ARENA_MAX -8
@@ -152,3 +158,17 @@ def test_default_reads_this_machine():
     features = cpu_speed.cpu_features()
     assert any(f.startswith("torch:") for f in features)
     assert isinstance(cpu_speed.native_bf16(), bool)
+
+
+@pytest.mark.skipif(not cpu_speed._glibc(), reason="needs Linux with glibc")
+def test_real_glibc_accepts_the_measured_setting():
+    """In a fresh process (malloc settings are process-wide): glibc takes every value, e.g. the 32 MiB cap."""
+    import json
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", cpu_speed.ENV_SWITCH)}
+    code = "import json; from convae_utils.cpu_speed import tune_allocator; print(json.dumps(tune_allocator()))"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["applied"] and report["settings"] == cpu_speed.ALLOCATOR_SETTINGS, report
