@@ -21,6 +21,8 @@ from pathlib import Path
 
 import torch
 
+from .settings import TUNE_MALLOC_ENV, allocator_environment
+
 MIB = 1 << 20
 # glibc's <malloc.h> parameter numbers (stable ABI since glibc 2.0 / 2.10 for M_ARENA_MAX).
 _M_PARAMS = {"M_TRIM_THRESHOLD": -1, "M_TOP_PAD": -2, "M_MMAP_THRESHOLD": -3, "M_ARENA_MAX": -8}
@@ -36,8 +38,7 @@ ALLOCATOR_SETTINGS: dict[str, int] | None = {
     "M_TOP_PAD": 64 * MIB,           # grow the heap in big steps
     "M_ARENA_MAX": 2,                # one arena per core on the 2-core target
 }
-# Set this environment variable to 0 to keep glibc's defaults even where ALLOCATOR_SETTINGS is set.
-ENV_SWITCH = "CONVAE_TUNE_MALLOC"
+ENV_SWITCH = TUNE_MALLOC_ENV  # set it to 0 to keep glibc's defaults (read by convae_utils.settings)
 
 _applied: dict | None = None
 
@@ -50,7 +51,7 @@ def _glibc() -> bool:
 
 
 def _preloaded_allocator() -> str | None:
-    for lib in os.environ.get("LD_PRELOAD", "").replace(":", " ").split():
+    for lib in allocator_environment()["ld_preload"].replace(":", " ").split():
         name = Path(lib).name
         for known in ("jemalloc", "tcmalloc", "mimalloc"):
             if known in name:
@@ -94,7 +95,7 @@ def tune_allocator(settings: dict[str, int] | None = None) -> dict:
         report["reason"] = f"{preloaded} is preloaded (LD_PRELOAD); glibc's mallopt does not apply"
     elif not _glibc():
         report["reason"] = f"not Linux with glibc ({sys.platform}, {platform.libc_ver()[0] or 'unknown libc'})"
-    elif os.environ.get(ENV_SWITCH, "1").strip() == "0":
+    elif not allocator_environment()["tune"]:
         report["reason"] = f"${ENV_SWITCH}=0"
     elif not chosen:
         report["reason"] = "no malloc setting was measured to help; glibc defaults kept"

@@ -35,6 +35,7 @@ DATASET_ENV = "CONVAE_DATASET"
 DATA_DIR_ENV = "CONVAE_DATA_DIR"
 RUNS_DIR_ENV = "CONVAE_RUNS_DIR"
 CIFAR10_URL_ENV = "CONVAE_CIFAR10_URL"
+TUNE_MALLOC_ENV = "CONVAE_TUNE_MALLOC"  # 0: keep glibc's malloc defaults (see convae_utils.cpu_speed)
 
 STANDIN = "shapes10"
 DATASETS = ("cifar10", STANDIN, "auto")
@@ -244,6 +245,12 @@ def runs_dir(root: str | os.PathLike | None = None) -> Path:
 def cifar10_url(url: str | None = None, default: str | None = None) -> str | None:
     """The CIFAR-10 archive's URL: the argument, else ``$CONVAE_CIFAR10_URL``, else ``default``."""
     return url or os.environ.get(CIFAR10_URL_ENV) or default
+
+
+def allocator_environment() -> dict:
+    """What the environment says about malloc: ``LD_PRELOAD`` and whether ``$CONVAE_TUNE_MALLOC`` allows tuning."""
+    return {"ld_preload": os.environ.get("LD_PRELOAD", ""),
+            "tune": os.environ.get(TUNE_MALLOC_ENV, "1").strip() != "0"}
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:

@@ -1,11 +1,11 @@
-"""convae_utils.agreement: a few steps from the same state, judged against the reference's own noise."""
+"""convae_utils.tools.agreement: a few steps from the same state, judged against the reference's own noise."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from convae_utils import agreement as ag
+from convae_utils.tools import agreement as ag
 from convae_utils import training
 from convae_utils.models import build_autoencoder
 from convae_utils.shapes import make_shapes10
@@ -68,7 +68,7 @@ def test_verdict_does_not_depend_on_how_far_training_went(images):
 def _sgd_step(scale: float = 1.0):
     """A transparent reference: plain SGD on MSE, with an optional wrong gradient scale."""
     def step(model, imgs, batch_size):
-        from convae_utils.data import normalize
+        from convae_utils.images import normalize
 
         opt = torch.optim.SGD(model.parameters(), lr=0.01)
         losses = []

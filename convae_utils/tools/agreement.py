@@ -38,7 +38,7 @@ from typing import Callable, Mapping, Sequence
 import torch
 from torch import nn
 
-from .data import ImageSet
+from ..images import ImageSet
 
 FLOAT32_EPS = float(torch.finfo(torch.float32).eps)  # 1.19e-7
 # Tolerance = NOISE_FACTOR x the reference's own difference under another summation order ...
@@ -200,7 +200,7 @@ def check_agreement(reference: StepFn, candidate: StepFn, model_factory: Callabl
 def package_step(*, seed: int = 0, channels_last: bool = True, device: str | torch.device = "cpu",
                  lr: float = 1e-3) -> StepFn:
     """The package's real ``fit`` for a few steps: the images are the training set of one epoch."""
-    from .training import fit
+    from ..training import fit
 
     def step(model: nn.Module, images: ImageSet, batch_size: int) -> list[float]:
         history = fit(model, images, images, num_epochs=1, batch_size=batch_size, lr=lr, seed=seed, device=device,
@@ -217,8 +217,8 @@ def article_step(*, seed: int = 0, channels_last: bool = False, device: str | to
     noise reference for the article's path.
     """
     # The article's loop lives in the benchmark today (convae_utils/article.py after the refactor).
-    from .bench import article_loader, article_train, as_article_model
-    from .training import epoch_order
+    from ..article import article_loader, article_train, as_article_model
+    from ..training import epoch_order
 
     def step(model: nn.Module, images: ImageSet, batch_size: int) -> list[float]:
         model = as_article_model(model).to(device)
