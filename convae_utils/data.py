@@ -1,7 +1,8 @@
 """Splits, exemplars and the dataset switch: everything a notebook trains and evaluates on.
 
 Introduced in notebook 01 (data). ``load_dataset``/``prepare_data`` switch between CIFAR-10
-(:mod:`convae_utils.cifar10`) and the offline stand-in (:mod:`convae_utils.shapes`) by name;
+(:mod:`convae_utils.cifar10`) and the offline stand-ins (:mod:`convae_utils.photos`, patches of
+real photographs, and :mod:`convae_utils.shapes`, drawn shapes) by name;
 ``auto`` takes CIFAR-10 when it can be had and falls back to the stand-in, loudly, resolved once so
 that train and test never come from different datasets.
 """
@@ -19,7 +20,8 @@ from . import cifar10
 from .checks import check_choice, check_float, check_int
 from .errors import DataError
 from .images import ImageSet
-from .settings import DATASET_ENV, DATASETS, MAX_IMAGES, STANDIN, data_dir
+from .photos import make_photos10
+from .settings import DATASET_ENV, DATASETS, MAX_IMAGES, PHOTOS, SHAPES, STANDIN, data_dir
 from .shapes import make_shapes10
 
 SPLITS = cifar10.SPLITS
@@ -68,8 +70,8 @@ def class_exemplars(dataset: ImageSet) -> ImageSet:
 # --------------------------------------------------------------------------------------------
 
 # Each offline stand-in is a generator of ``n`` images: (n, *, seed, split) -> ImageSet.
-STANDINS = {STANDIN: make_shapes10}
-FALLBACK = STANDIN  # what "auto" falls back to without CIFAR-10
+STANDINS = {PHOTOS: make_photos10, SHAPES: make_shapes10}
+FALLBACK = STANDIN  # what "auto" falls back to without CIFAR-10: photos10, real photographs
 
 
 def resolve_auto(root: str | os.PathLike | None = None, download: bool = True) -> tuple[str, str | None]:

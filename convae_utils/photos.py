@@ -26,10 +26,12 @@ import torch
 import torch.nn.functional as F
 
 from .checks import check_choice, check_int
-from .data import SPLITS, ImageSet  # after the refactor: from .images import ImageSet (SPLITS with it)
 from .errors import DataError
+from .images import ImageSet
+from .settings import PHOTOS
 
-PHOTOS10 = "photos10"
+SPLITS = ("train", "test")
+PHOTOS10 = PHOTOS
 _SIZE = 32
 TEST_FRACTION = 0.3  # share of each photograph's width (or height) kept for the test split
 PHOTOS10_MAX_IMAGES = 200_000  # 600 MB of uint8 patches; CIFAR-10's own splits are 50,000 and 10,000

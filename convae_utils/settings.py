@@ -10,7 +10,7 @@ parameters cells call :func:`from_env`); only ``convae_utils.tools.series`` sets
 for the kernels it starts:
 
 - ``CONVAE_PROFILE`` = ``full`` | ``workshop`` | ``smoke`` | ``auto`` (full on a GPU, workshop on a CPU)
-- ``CONVAE_DATASET`` = ``cifar10`` | ``photos10`` | ``shapes10`` | ``auto``
+- ``CONVAE_DATASET`` = ``cifar10`` | ``photos10`` | ``shapes10`` | ``auto`` (``photos10`` without CIFAR-10)
 - ``CONVAE_DATA_DIR`` = where CIFAR-10 lives (default ``<project>/data``)
 - ``CONVAE_RUNS_DIR`` = where training runs are saved (default ``<project>/runs``)
 - ``CONVAE_CIFAR10_URL`` = where CIFAR-10 is downloaded from (default: torchvision's URL)
@@ -37,8 +37,9 @@ RUNS_DIR_ENV = "CONVAE_RUNS_DIR"
 CIFAR10_URL_ENV = "CONVAE_CIFAR10_URL"
 TUNE_MALLOC_ENV = "CONVAE_TUNE_MALLOC"  # 0: keep glibc's malloc defaults (see convae_utils.cpu_speed)
 
-STANDIN = "shapes10"
-DATASETS = ("cifar10", STANDIN, "auto")
+PHOTOS, SHAPES = "photos10", "shapes10"  # the offline stand-ins (convae_utils.photos, convae_utils.shapes)
+STANDIN = PHOTOS  # what "auto" falls back to without CIFAR-10: real photographs
+DATASETS = ("cifar10", PHOTOS, SHAPES, "auto")
 CODE_ACTIVATIONS = ("relu", None)
 OUTPUT_ACTIVATIONS = (None, "tanh")
 MAX_IMAGES = 1_000_000  # a sane ceiling for any split size
@@ -153,7 +154,7 @@ class RunSettings:
 PRESETS: dict[str, dict] = {
     "full": {},
     "workshop": dict(train_size=20_000, val_size=2_000, test_size=2_000, num_epochs=5),
-    "smoke": dict(dataset=STANDIN, train_size=256, val_size=64, test_size=128, num_epochs=2),
+    "smoke": dict(dataset=SHAPES, train_size=256, val_size=64, test_size=128, num_epochs=2),
 }
 PRESET_DESCRIPTIONS = {
     "full": "the article's experiment: all 50,000 training images (5,000 held out), 10 epochs",

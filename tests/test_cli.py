@@ -30,7 +30,7 @@ def one_line_error(capsys) -> str:
 @pytest.mark.parametrize("argv, code, fragment", [
     (["train", "--bogus"], 2, "unrecognized arguments: --bogus"),
     (["train", "--profile", "huge"], 2, "invalid choice: 'huge' (choose from"),
-    (["train", "--dataset", "mnist"], 2, "choose from 'cifar10', 'shapes10', 'auto'"),
+    (["train", "--dataset", "mnist"], 2, "choose from 'cifar10', 'photos10', 'shapes10', 'auto'"),
     (["train", "--epochs", "0"], 2, "expected a number >= 1, got 0"),
     (["train", "--latent-dim", "abc"], 2, "expected a whole number, got 'abc'"),
     (["train", "--lr", "-1"], 2, "expected a number > 0"),
@@ -132,7 +132,7 @@ def test_download_failure_is_one_line_with_the_ways_out(tmp_path, capsys):
                  "--timeout", "2", "--retries", "1"])
     assert code == 1
     err = capsys.readouterr().err
-    assert "Traceback" not in err and "shapes10" in err and "cifar-10-python.tar.gz" in err
+    assert "Traceback" not in err and "photos10" in err and "cifar-10-python.tar.gz" in err
 
 
 def test_a_real_process_prints_no_traceback(tmp_path):

@@ -20,7 +20,7 @@ from convae_utils.settings import STANDIN, preset
 from convae_utils.errors import DataError
 from convae_utils.shapes import SHAPES10_CLASSES, make_shapes10
 
-WAYS_OUT = ("python -m convae_utils download", ARCHIVE_NAME, "CONVAE_DATASET=shapes10")
+WAYS_OUT = ("python -m convae_utils download", ARCHIVE_NAME, "CONVAE_DATASET=photos10")
 
 
 @pytest.fixture(autouse=True)
@@ -375,7 +375,7 @@ def test_auto_falls_back_loudly_when_cifar_is_absent_and_unreachable(offline_cif
     with pytest.warns(DatasetFallbackWarning, match="STAND-IN") as caught:
         ds = load_dataset("auto", "test", size=20)
     assert len(caught) == 1
-    assert ds.name == "shapes10" and "cannot be reached" in ds.meta["fallback"]
+    assert ds.name == "photos10" and "cannot be reached" in ds.meta["fallback"]
     assert str(offline_cifar) in ds.meta["fallback"]
 
 
@@ -388,7 +388,7 @@ def test_auto_uses_cifar_when_it_is_on_disk(cifar_root, monkeypatch):
 
 
 def test_unknown_dataset_name_lists_the_accepted_ones():
-    with pytest.raises(ValueError, match="'cifar10', 'shapes10', 'auto'.*'mnist'"):
+    with pytest.raises(ValueError, match="'cifar10', 'photos10', 'shapes10', 'auto'.*'mnist'"):
         load_dataset("mnist")
 
 
@@ -432,9 +432,9 @@ def test_prepare_data_auto_fallback_is_recorded_everywhere():
     with pytest.warns(DatasetFallbackWarning) as caught:
         bundle = prepare_data(**preset("smoke", dataset="auto").data_options())
     assert len(caught) == 1, "'auto' is resolved once for all splits"
-    assert bundle.dataset == "shapes10"
+    assert bundle.dataset == "photos10"  # the fallback: real photographs
     for part in (bundle.train, bundle.val, bundle.test, bundle.exemplars):
-        assert part.name == "shapes10" and "fallback" in part.meta
+        assert part.name == "photos10" and "fallback" in part.meta
 
 
 def test_prepare_data_rejects_sizes_the_dataset_cannot_fill(cifar_root, monkeypatch):

@@ -73,7 +73,7 @@ def test_auto_dataset_is_settled_once_with_a_loud_fallback(folder, tmp_path, mon
     settings = args(tmp_path)
     settings.profile, settings.dataset = "workshop", "auto"
     assert series.run(settings) == 0
-    assert "OFFLINE STAND-IN shapes10" in capsys.readouterr().out
+    assert "OFFLINE STAND-IN photos10" in capsys.readouterr().out
     executed = nbformat.read(tmp_path / "out" / "01_only.ipynb", as_version=4)
-    assert executed.cells[1].outputs[0]["text"].strip() == "shapes10"
-    assert json.loads((tmp_path / "out" / "timings.json").read_text())["dataset"] == "shapes10"
+    assert executed.cells[1].outputs[0]["text"].strip() == "photos10"
+    assert json.loads((tmp_path / "out" / "timings.json").read_text())["dataset"] == "photos10"

@@ -32,7 +32,7 @@ def test_unknown_names_list_what_is_accepted(monkeypatch):
     with pytest.raises(ValueError, match="profile must be one of 'full', 'workshop', 'smoke', 'auto', got 'huge'"):
         config.preset("huge")
     monkeypatch.setenv("CONVAE_DATASET", "mnist")
-    with pytest.raises(ValueError, match=r"\$CONVAE_DATASET must be one of 'cifar10', 'shapes10', 'auto'"):
+    with pytest.raises(ValueError, match=r"\$CONVAE_DATASET must be one of 'cifar10', 'photos10', 'shapes10', 'auto'"):
         config.from_env()
 
 

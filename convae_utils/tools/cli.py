@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=_positive_float, default=1e-3, help="Adam learning rate (default 1e-3)")
     train.add_argument("--seed", type=int, default=0, help="seed for weights, split and shuffling (default 0)")
     train.add_argument("--dataset", choices=DATASETS, default=None,
-                       help="cifar10, shapes10 (offline stand-in) or auto (default: $CONVAE_DATASET or the profile's)")
+                       help="cifar10, photos10 or shapes10 (offline stand-ins) or auto = CIFAR-10 if it can be had, else photos10 (default: $CONVAE_DATASET or the profile's)")
     train.add_argument("--train-size", type=_positive, default=None, help="training images (default: the profile's)")
     train.add_argument("--val-size", type=_positive, default=None, help="validation images held out (default: the profile's)")
     train.add_argument("--test-size", type=_positive, default=None, help="test images for the metrics (default: the profile's)")
