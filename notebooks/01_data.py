@@ -66,10 +66,14 @@
 # train on and also hard to reconstruct crisply: there is not much detail to begin with.
 #
 # > **Stand-in data.** When CIFAR-10 is not on disk and cannot be downloaded (an offline laptop, a
-# > test machine), the series switches to `shapes10`, a generated set with the same layout: 32×32 RGB,
-# > ten classes, but of simple drawn shapes (circles, stripes, checkerboards...). Everything runs the
-# > same way; the pictures then show shapes, not CIFAR-10 classes, and the numbers are not CIFAR-10
-# > numbers. Each notebook prints which dataset it is using.
+# > workshop with bad wifi), the series switches to **`photos10`**: real colour photographs that ship
+# > inside scikit-image and scikit-learn, cut into 32×32 patches at several scales so they look like
+# > thumbnails, one class per photograph (the table below credits each one). Training and test patches
+# > come from **separate regions** of each photograph, so no test pixel was ever seen in training.
+# > Everything runs the same way; the pictures then show these ten photographs, not CIFAR-10 classes,
+# > and the numbers are **stand-in numbers**, not CIFAR-10 numbers. Each notebook prints which dataset
+# > it is using. A second stand-in, `shapes10` (drawn shapes), is what the automated tests use, and
+# > notebook 07 uses it as out-of-distribution input.
 
 # %% [markdown]
 # ## Setup
@@ -86,7 +90,9 @@ import timeit
 import pandas as pd
 import torch
 
-from convae_utils import article, data, images, plotting, settings
+from IPython.display import display
+
+from convae_utils import article, data, images, photos, plotting, settings
 
 # %% [markdown]
 # ## Parameters
@@ -134,8 +140,11 @@ banner = settings.banner(config, bundle.dataset, device)
 if bundle.dataset == "cifar10":
     print("Using CIFAR-10.")
 else:
-    print(f"Using the stand-in '{bundle.dataset}': the pictures below show generated shapes, "
-          "not CIFAR-10 classes, and no number here is a CIFAR-10 number.")
+    print(f"Using the stand-in '{bundle.dataset}': the pictures below are not CIFAR-10 classes, "
+          "and no number here is a CIFAR-10 number.")
+if bundle.dataset == "photos10":
+    # Where the stand-in's pictures come from, and under which licence.
+    display(pd.DataFrame([vars(p) for p in photos.PHOTO_CREDITS])[["label", "subject", "credit", "licence", "source"]])
 print("classes:", ", ".join(bundle.train.classes))
 print("one split's images:", tuple(bundle.train.images.shape), bundle.train.images.dtype)  # (N, 3, 32, 32) uint8
 

@@ -53,7 +53,7 @@ import inspect
 import pandas as pd
 from IPython.display import HTML, display
 
-from convae_utils import data, metrics, plotting, runs, settings, training, widgets
+from convae_utils import colour, data, metrics, plotting, runs, settings, training, widgets
 
 # %% [markdown]
 # ## Parameters
@@ -243,13 +243,27 @@ if run.history.reconstructions:
 # %% [markdown]
 # In the article (CIFAR-10, the `full` profile) the reconstructions already show the right colours and
 # rough shapes after the first epoch, and later epochs sharpen edges and bring back some detail. Compare
-# with your strip: on a shorter run, what is learnt first can differ (on the stand-in, outlines and
-# brightness tend to come before colour). Either way the pictures stay soft. Notebook 04 asks whether a
-# bigger bottleneck helps, and why even a very good autoencoder trained with MSE gives blurry pictures.
+# with your strip: on a shorter run, what is learnt first can differ. Either way the pictures stay
+# soft. Notebook 04 asks whether a bigger bottleneck helps, and why even a very good autoencoder trained
+# with MSE gives blurry pictures.
 #
-# With the stand-in `shapes10` data, these pictures show coloured shapes, not CIFAR-10 photos; run the
-# notebook with CIFAR-10 on disk to see the real thing.
+# On the stand-in `photos10` these pictures are patches of ten photographs, not CIFAR-10 photos; run
+# the notebook with CIFAR-10 on disk to see the real thing.
 #
+# > **Why colour is learnt here, and was not on an earlier stand-in.** An earlier version of `shapes10`
+# > painted every shape in random colours, and the same model returned its pictures in *grey*: nothing in
+# > such an image predicts its colours, and colour carried little of the pixel error, so on a short
+# > budget the model spent its updates on edges and returned the average colour. Dead code units,
+# > initialisation and the code's ReLU made no difference when we tested them. In photographs, colour
+# > goes with content (a blue sky, an orange retina), so it is learnt along with the shapes; `shapes10`
+# > now gives each class its own hue for the same reason. The cell below measures it: how much of the
+# > originals' colour (chroma) the last epoch's reconstructions keep.
+
+# %%
+if run.history.reconstructions:
+    print(colour.format_colour_report(colour.colour_report(run.history.exemplars, run.history.last_reconstructions)))
+
+# %% [markdown]
 # ## What the run folder holds
 #
 # Everything this run produced is on disk, so you can look at it without this notebook, copy it to

@@ -264,7 +264,7 @@ if ready:
 #   spread of the noise itself, whatever the model (computed below). It is flagged only if that is more
 #   than the error of the worst-reconstructed *normal* images.
 # - **The hardest normal images set the threshold.** If the model reconstructs some normal class badly
-#   (on the stand-in `shapes10`, the fine checkerboards are the usual culprit), those images make up the
+#   (on the stand-ins, fine textures such as galaxies or checkerboards are the usual culprits), those images make up the
 #   top of the validation errors, the threshold rises to their level, and unusual inputs with a similar
 #   error slip under it. A better-trained model, or one threshold per kind of image, helps.
 # - **Simple inputs can look *more* normal than normal.** Flat colours are as far from a photograph as
@@ -275,8 +275,9 @@ if ready:
 #   *unfamiliar* it is. (A model that has not yet learnt colours well, as after a short run, may still
 #   flag them: check your table.)
 #
-# Inverted images depend on the data: on CIFAR-10 a colour-flipped photo looks odd, while on the stand-in
-# light-on-dark and dark-on-light shapes are both normal, so inversion changes almost nothing.
+# Inverted images depend on the data: on photographs (CIFAR-10 or `photos10`) a colour-flipped picture
+# looks odd, while on `shapes10` light-on-dark and dark-on-light shapes are both normal, so inversion
+# changes little there.
 
 # %%
 if ready:
