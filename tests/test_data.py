@@ -16,7 +16,7 @@ from convae_utils.cifar10 import cifar10_available, cifar10_reachable, download_
 from convae_utils.data import (DataBundle, DatasetFallbackWarning, class_exemplars, load_dataset, prepare_data,
                                split_train_val)
 from convae_utils.images import ImageSet, denormalize, normalize, to_uint8
-from convae_utils.settings import STANDIN, preset
+from convae_utils.settings import SHAPES, STANDIN, preset
 from convae_utils.errors import DataError
 from convae_utils.shapes import SHAPES10_CLASSES, make_shapes10
 
@@ -249,7 +249,7 @@ def test_shapes10_is_deterministic_and_splits_and_seeds_differ():
 
 def test_shapes10_layout_balance_and_names():
     ds = make_shapes10(253, seed=0)
-    assert ds.name == STANDIN == "shapes10" and ds.classes == SHAPES10_CLASSES and len(set(ds.classes)) == 10
+    assert ds.name == SHAPES == "shapes10" and ds.classes == SHAPES10_CLASSES and len(set(ds.classes)) == 10
     assert ds.images.dtype == torch.uint8 and ds.images.shape == (253, 3, 32, 32)
     assert ds.labels.dtype == torch.int64
     counts = ds.class_counts()
@@ -448,3 +448,21 @@ def test_prepare_data_rejects_sizes_the_dataset_cannot_fill(cifar_root, monkeypa
         prepare_data(**{**base, "val_size": 0})
     with pytest.raises(ValueError, match="dataset must be one of"):
         prepare_data("smoke")
+
+
+def test_shapes10_colour_belongs_to_the_class():
+    """Random colours per image were reconstructed in grey (issue 10): each class has its own hue now."""
+    import matplotlib.colors
+
+    ds = make_shapes10(500, seed=0)
+    hsv = matplotlib.colors.rgb_to_hsv(ds.images.permute(0, 2, 3, 1).float().numpy() / 255)
+    saturated = (hsv[..., 1] > 0.45) & (hsv[..., 2] < 0.55)  # the dark shade carries the class's own hue
+    # the circular mean hue of each class differs from every other class's by more than the jitter
+    angle = hsv[..., 0] * 2 * np.pi
+    means = []
+    for c in range(10):
+        mask = saturated & (ds.labels.numpy() == c)[:, None, None]
+        means.append(np.angle(np.exp(1j * angle[mask]).mean()))
+    means = np.array(means)
+    gaps = np.abs(np.angle(np.exp(1j * (means[:, None] - means[None, :])))) + np.eye(10) * 9
+    assert gaps.min() > 0.1, "two classes share a hue"
