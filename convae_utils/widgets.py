@@ -119,14 +119,14 @@ def epoch_scrubber(histories: History | dict[str, History], *, interval_ms: int 
 
 
 _CONTROLS = """\
-<div id="{uid}" class="convae-animation" style="display:inline-block;max-width:100%;font-family:sans-serif">
+<div id="{uid}" class="convae-animation" style="width:{width}px;max-width:100%;font-family:sans-serif">
 <img src="data:image/png;base64,{first}" width="{width}" height="{height}" alt="{alt}"
      style="display:block;max-width:100%;height:auto">
 <div style="display:flex;align-items:center;gap:0.4em;margin-top:0.3em">
 <button type="button" data-step="-1" title="previous epoch">&#9664; back</button>
 <button type="button" data-play title="play or pause">&#9654; play</button>
 <button type="button" data-step="1" title="next epoch">next &#9654;</button>
-<input type="range" min="1" max="{epochs}" value="1" step="1" aria-label="epoch" style="flex:1 1 auto">
+<input type="range" min="1" max="{epochs}" value="1" step="1" aria-label="epoch" style="flex:1 1 0;min-width:3em">
 <span data-label style="font-variant-numeric:tabular-nums;white-space:nowrap">epoch 1 of {epochs}</span>
 </div>
 </div>
