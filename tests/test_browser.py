@@ -115,13 +115,14 @@ def test_offline_page_loads_without_errors_and_the_player_switches_pictures(brow
     assert player.count() == 1
     image, slider, label = player.locator("img"), player.locator("input[type=range]"), player.locator("[data-label]")
     assert image.evaluate("img => img.complete && img.naturalWidth > 0")  # the first frame is drawn
-    assert slider.get_attribute("max") == "2" and label.inner_text() == "epoch 1 of 2"
+    epochs = int(slider.get_attribute("max"))  # the smoke profile's epochs
+    assert epochs >= 2 and label.inner_text() == f"epoch 1 of {epochs}"
 
     before_src, before_pixels = image.get_attribute("src"), _shown(image)
     watched.shot("03_offline_player_epoch1.png")
     slider.focus()
     page.keyboard.press("ArrowRight")  # a reader drags or steps the slider
-    assert label.inner_text() == "epoch 2 of 2" and slider.input_value() == "2"
+    assert label.inner_text() == f"epoch 2 of {epochs}" and slider.input_value() == "2"
     assert image.get_attribute("src") != before_src
     assert _shown(image) != before_pixels
     watched.shot("03_offline_player_epoch2.png")
