@@ -499,10 +499,15 @@ def rate_distortion_plot(table: pd.DataFrame, marks: pd.DataFrame | None = None,
 
 # -- output -------------------------------------------------------------------------------------
 
-def figure_to_png(fig: Figure, dpi: int = 100) -> bytes:
-    """The figure as PNG bytes (tight bounding box), e.g. for an ipywidgets.Image."""
+def figure_to_png(fig: Figure, dpi: int = 100, *, tight: bool = True) -> bytes:
+    """The figure as PNG bytes, e.g. for an ipywidgets.Image.
+
+    ``tight=True`` crops to what is drawn (the size follows the content); ``tight=False`` keeps the
+    figure's own size, ``figsize * dpi`` pixels, as frames of one animation must.
+    """
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=check_int("dpi", dpi, maximum=1200), bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=check_int("dpi", dpi, maximum=1200),
+                bbox_inches="tight" if tight else None)
     return buffer.getvalue()
 
 

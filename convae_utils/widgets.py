@@ -1,68 +1,104 @@
-"""The epoch scrubber: watch reconstructions sharpen epoch by epoch, and its kernel-free fallback.
+"""The epoch scrubber: watch reconstructions sharpen epoch by epoch, and its widget-free twin.
 
-Defined in notebook 03 (training). :func:`epoch_scrubber` needs a running kernel; the static
-:func:`convae_utils.plotting.reconstruction_strip` and the self-contained :func:`animation_html`
-show the same story in a rendered notebook.
+Defined in notebook 03 (training). :func:`epoch_scrubber` is an ipywidget whose pictures switch in
+the browser: it works live and in exported HTML, but a page needs the widget library (loaded from a
+CDN by nbconvert's HTML) to show it. :func:`animation_html` shows the same frames with plain HTML and
+JavaScript, which works with no kernel and no network; :func:`convae_utils.plotting.reconstruction_strip`
+is the static picture of the same story.
 """
 
 from __future__ import annotations
 
+import base64
+import json
+import struct
+import uuid
+
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
-from matplotlib.animation import FuncAnimation
 
 from .checks import check_int
 from .plotting import (CELL_INCHES, as_histories, draw_pair_grid, epoch_title, figure_to_png,
-                       model_scale, pair_image, reconstruction_grid)
+                       model_scale, pair_image)
 from .history import History
 
 
+FRAME_DPI = 100  # pixels per inch of every frame: a frame is FRAME_DPI * its figure size, always the same
+
+
 class EpochScrubber(widgets.VBox):
-    """A Play button and an epoch slider over one image per model; PNGs are rendered up front.
+    """A Play button and an epoch slider over one picture per epoch, switched in the browser.
+
+    Every epoch's picture is in the widget from the start (a ``widgets.Stack`` of ``widgets.Image``),
+    and the controls are linked by ``widgets.jslink``: Play moves the slider, the slider picks the
+    picture. No Python callback is involved, so the scrubber works the same live in JupyterLab and in
+    an exported HTML page that stores the widget state (``python -m convae_utils series``).
 
     Attributes:
-        play, slider: the controls, linked in the browser by ``link`` (``ipywidgets.jslink``).
-        images: ``{model name: ipywidgets.Image}``, all driven by the one slider.
-        frames: ``{model name: [png bytes of epoch 1, epoch 2, ...]}``, the cache they show.
+        play, slider: the controls; the slider runs over epochs 1..E.
+        stack: the pictures; child 0 is an empty placeholder so that child ``e`` is epoch ``e``.
+        images: ``[ipywidgets.Image of epoch 1, epoch 2, ...]``, the stack's children after the placeholder.
+        frames: ``[png bytes of epoch 1, epoch 2, ...]``, all the same pixel size (see :func:`epoch_frames`).
+        links: ``(play -> slider, slider -> stack)``, both ``ipywidgets.jslink``.
     """
 
     def __init__(self, histories: dict[str, History], *, interval_ms: int, show_names: bool):
-        epochs = len(next(iter(histories.values())).reconstructions)
-        self.frames = {name: _render_epochs(name if show_names else None, history)
-                       for name, history in histories.items()}
+        self.frames = epoch_frames(histories, show_names=show_names)
+        epochs = len(self.frames)
         self.play = widgets.Play(value=1, min=1, max=epochs, step=1, interval=interval_ms,
                                  description="play")
         self.slider = widgets.IntSlider(value=1, min=1, max=epochs, step=1, description="epoch",
                                         continuous_update=True)
-        # the browser moves the slider with Play without a round trip; the slider drives the images
-        self.link = widgets.jslink((self.play, "value"), (self.slider, "value"))
-        self.images = {name: widgets.Image(value=frames[0], format="png")
-                       for name, frames in self.frames.items()}
-        self.caption = widgets.Label(value=f"epoch 1 of {epochs}")
-        self.slider.observe(self._show, names="value")
-        super().__init__([
-            widgets.HBox([self.play, self.slider, self.caption]),
-            widgets.HBox(list(self.images.values())),
-        ])
-
-    def _show(self, change) -> None:
-        epoch = change["new"]
-        for name, image in self.images.items():
-            image.value = self.frames[name][epoch - 1]
-        self.caption.value = f"epoch {epoch} of {self.slider.max}"
+        self.images = [widgets.Image(value=frame, format="png",
+                                     layout=widgets.Layout(max_width="100%", height="auto"))
+                       for frame in self.frames]
+        self.stack = widgets.Stack([widgets.HTML(""), *self.images], selected_index=1)
+        self.links = (widgets.jslink((self.play, "value"), (self.slider, "value")),
+                      widgets.jslink((self.slider, "value"), (self.stack, "selected_index")))
+        super().__init__([widgets.HBox([self.play, self.slider]), self.stack])
 
 
-def _render_epochs(name: str | None, history: History) -> list[bytes]:
-    """One PNG per epoch of originals over that epoch's reconstructions."""
-    frames = []
-    for epoch, recon in enumerate(history.reconstructions, start=1):
-        fig = reconstruction_grid(history.exemplars, recon, classes=_classes(history),
-                                  title=epoch_title(name, history, epoch))
-        try:
-            frames.append(figure_to_png(fig))
-        finally:
-            plt.close(fig)  # pyplot keeps every figure alive until it is closed
-    return frames
+def epoch_frames(histories: dict[str, History], *, show_names: bool) -> list[bytes]:
+    """One PNG per epoch: each model's originals over that epoch's reconstructions, models one under another.
+
+    Every frame comes from one figure whose layout is fixed once (with room for the longest title)
+    and then reused, so all frames have the same pixel size and the pictures do not move between
+    epochs. The width follows the number of exemplars (about 7.4 in, 740 px, for 10; wider only if a
+    title needs it), so two models never make the picture wider than one. Inputs are checked by :func:`as_histories`.
+    """
+    epochs = len(next(iter(histories.values())).reconstructions)
+    k = max(len(h.exemplars) for h in histories.values())
+    labelled = any(_classes(h) is not None for h in histories.values())
+    row_inches = 2 * CELL_INCHES + 0.35 + 0.6 * labelled
+    fig, axes = plt.subplots(len(histories), 1, squeeze=False, layout="constrained",
+                             figsize=(CELL_INCHES * k + 1.9, len(histories) * row_inches + 0.1))
+    panels = []
+    for ax, (name, history) in zip(axes[:, 0], histories.items()):
+        originals = model_scale(history.exemplars, "exemplars")
+        grids = [pair_image(originals, model_scale(r, "reconstructions")) for r in history.reconstructions]
+        titles = [epoch_title(name if show_names else None, history, e) for e in range(1, epochs + 1)]
+        image = draw_pair_grid(ax, originals, model_scale(history.reconstructions[0], "reconstructions"),
+                               _classes(history))
+        title = ax.set_title(max(titles, key=len))  # lay out for the longest title ...
+        panels.append((grids, titles, image, title))
+    try:
+        for _ in range(3):  # few exemplars: the longest title, not the pictures, sets the width
+            fig.canvas.draw()
+            boxes = [title.get_window_extent() for *_, title in panels]
+            overflow = max(0.0, -min(b.x0 for b in boxes)) + max(0.0, max(b.x1 for b in boxes) - fig.bbox.width)
+            if overflow <= 0:
+                break
+            fig.set_figwidth(fig.get_figwidth() + (overflow + 10) / fig.dpi)
+        fig.set_layout_engine("none")  # ... then keep that layout for every frame
+        frames = []
+        for epoch in range(epochs):
+            for grids, titles, image, title in panels:
+                image.set_data(grids[epoch])
+                title.set_text(titles[epoch])
+            frames.append(figure_to_png(fig, dpi=FRAME_DPI, tight=False))
+        return frames
+    finally:
+        plt.close(fig)  # pyplot keeps every figure alive until it is closed
 
 
 def _classes(history: History):
@@ -72,39 +108,73 @@ def _classes(history: History):
 def epoch_scrubber(histories: History | dict[str, History], *, interval_ms: int = 700) -> widgets.Widget:
     """Play/slider over epochs 1..E showing each model's originals over that epoch's reconstructions.
 
-    All models move together from one slider; a dict of histories must share the number of epochs.
+    All models move together from one slider, shown one under another in one picture per epoch; a
+    dict of histories must share the number of epochs. The pictures switch in the browser (see
+    :class:`EpochScrubber`). Raises ValueError for bad histories or an ``interval_ms`` outside
+    1..60000. Introduced in notebook 03, used for two models in notebook 04.
     """
     check_int("interval_ms", interval_ms, maximum=60_000)
     show_names = isinstance(histories, dict)
     return EpochScrubber(as_histories(histories), interval_ms=interval_ms, show_names=show_names)
 
 
+_CONTROLS = """\
+<div id="{uid}" class="convae-animation" style="width:{width}px;max-width:100%;font-family:sans-serif">
+<img src="data:image/png;base64,{first}" width="{width}" height="{height}" alt="{alt}"
+     style="display:block;max-width:100%;height:auto">
+<div style="display:flex;align-items:center;gap:0.4em;margin-top:0.3em">
+<button type="button" data-step="-1" title="previous epoch">&#9664; back</button>
+<button type="button" data-play title="play or pause">&#9654; play</button>
+<button type="button" data-step="1" title="next epoch">next &#9654;</button>
+<input type="range" min="1" max="{epochs}" value="1" step="1" aria-label="epoch" style="flex:1 1 0;min-width:3em">
+<span data-label style="font-variant-numeric:tabular-nums;white-space:nowrap">epoch 1 of {epochs}</span>
+</div>
+</div>
+<script>
+(function () {{
+  var root = document.getElementById("{uid}");
+  if (!root) {{ return; }}
+  var frames = {frames};
+  var img = root.querySelector("img"), range = root.querySelector("input[type=range]");
+  var label = root.querySelector("[data-label]"), play = root.querySelector("[data-play]");
+  var timer = null;
+  function show(epoch) {{
+    epoch = ((epoch - 1 + frames.length) % frames.length) + 1;
+    img.src = "data:image/png;base64," + frames[epoch - 1];
+    range.value = String(epoch);
+    label.textContent = "epoch " + epoch + " of " + frames.length;
+  }}
+  function stop() {{ clearInterval(timer); timer = null; play.innerHTML = "&#9654; play"; }}
+  range.addEventListener("input", function () {{ stop(); show(Number(range.value)); }});
+  root.querySelectorAll("[data-step]").forEach(function (button) {{
+    button.addEventListener("click", function () {{
+      stop(); show(Number(range.value) + Number(button.getAttribute("data-step")));
+    }});
+  }});
+  play.addEventListener("click", function () {{
+    if (timer !== null) {{ stop(); return; }}
+    play.innerHTML = "&#10074;&#10074; pause";
+    timer = setInterval(function () {{ show(Number(range.value) + 1); }}, {interval_ms});
+  }});
+}})();
+</script>
+"""
+
+
 def animation_html(histories: History | dict[str, History], interval_ms: int = 700) -> str:
-    """A self-contained HTML/JS animation over epochs (``FuncAnimation.to_jshtml``); needs no kernel."""
+    """A self-contained HTML/JS player over epochs: needs no kernel, no widget library and no network.
+
+    The same pictures as :func:`epoch_scrubber` (:func:`epoch_frames`, all one size), as base64 PNGs
+    in the page, with a range input, back/next buttons and play/pause (text labels, no icon fonts).
+    Show it with ``IPython.display.HTML``; it plays in JupyterLab and in exported HTML, offline too.
+    Raises ValueError like :func:`epoch_scrubber`. Introduced in notebook 03.
+    """
     check_int("interval_ms", interval_ms, maximum=60_000)
     show_names = isinstance(histories, dict)
-    histories = as_histories(histories)
-    epochs = len(next(iter(histories.values())).reconstructions)
-    k = max(len(h.exemplars) for h in histories.values())
-    fig, axes = plt.subplots(1, len(histories), squeeze=False, layout="constrained",
-                             figsize=(len(histories) * (CELL_INCHES * k + 1.8), 2 * CELL_INCHES + 1.3))
-    panels = []
-    for ax, (name, history) in zip(axes[0], histories.items()):
-        originals = model_scale(history.exemplars, "exemplars")
-        grids = [pair_image(originals, model_scale(r, "reconstructions")) for r in history.reconstructions]
-        image = draw_pair_grid(ax, originals, model_scale(history.reconstructions[0]), _classes(history))
-        title = ax.set_title(epoch_title(name if show_names else None, history, 1))
-        panels.append((name, history, grids, image, title))
-
-    def show(frame: int):
-        for name, history, grids, image, title in panels:
-            image.set_data(grids[frame])
-            title.set_text(epoch_title(name if show_names else None, history, frame + 1))
-        return [artist for panel in panels for artist in panel[3:]]
-
-    animation = FuncAnimation(fig, show, frames=epochs, interval=interval_ms, blit=False)
-    try:
-        return animation.to_jshtml()
-    finally:
-        plt.close(fig)
-
+    frames = epoch_frames(as_histories(histories), show_names=show_names)
+    encoded = [base64.b64encode(frame).decode("ascii") for frame in frames]
+    width, height = struct.unpack(">II", frames[0][16:24])  # the PNG header's IHDR: width, height
+    return _CONTROLS.format(uid=f"convae-animation-{uuid.uuid4().hex}", first=encoded[0], width=width,
+                            height=height, epochs=len(frames), frames=json.dumps(encoded),
+                            interval_ms=interval_ms,
+                            alt="originals over their reconstructions, epoch by epoch")

@@ -228,9 +228,11 @@ else:
     print("No epoch has finished yet: re-run the training cell.")
 
 # %% [markdown]
-# A slider needs a running kernel. For a notebook read on a website, or saved without its kernel, here
-# is the same story as one static picture, one row per epoch (with the original on top), and as a
-# small animation that plays in any browser:
+# The slider switches the pictures in your browser, not in the kernel, so it also works in the HTML
+# copy that `make run` writes, as long as that page can load the widget library from the internet.
+# For a page read offline, or a viewer that shows no widgets, here is the same story as one static
+# picture, one row per epoch (with the original on top), and as a small player that needs no kernel,
+# no widget library and no network:
 
 # %%
 if run.history.reconstructions:

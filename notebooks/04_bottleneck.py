@@ -125,7 +125,8 @@ fig = plotting.loss_curves(histories)
 #
 # ## Reconstructions, epoch by epoch, side by side
 #
-# One slider moves both models together, so you can compare them at the same point in training.
+# One slider moves both models together, one above the other, so you can compare them at the same
+# point in training.
 
 # %%
 if all_complete:
@@ -134,8 +135,8 @@ else:
     print("A run is unfinished: re-run the training cell above to resume it.")
 
 # %% [markdown]
-# The same, without a kernel: a static strip (one row per epoch, the two models side by side) and a
-# self-playing animation.
+# The same without widgets (offline, or in a viewer that shows none): a static strip (one row per
+# epoch, the two models side by side) and a small player that needs no kernel and no network.
 
 # %%
 if all_complete:

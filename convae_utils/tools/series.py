@@ -92,10 +92,66 @@ def execute(path: Path, out_dir: Path, *, timeout: int = 3600) -> tuple[Path, Pa
         bar.close()
     seconds = time.perf_counter() - start
     nbformat.write(nb, executed)
-    html, _ = HTMLExporter().from_notebook_node(nb)
     html_path = out_dir / f"{path.stem}.html"
-    html_path.write_text(html, encoding="utf-8")
+    html_path.write_text(notebook_html(nb, HTMLExporter), encoding="utf-8")
     return executed, html_path, seconds
+
+
+# Said in a page whose widget library could not be loaded (it comes from a CDN: offline, it cannot).
+# Placed first in <head>, it sees the failed <script> loads of require.js / the html-manager, which
+# nbconvert's page makes, and writes the note into each widget's output instead of leaving it empty.
+WIDGETS_OFFLINE_NOTE = ("Widget not shown: this page loads the widget library from the internet, and it "
+                        "could not be loaded (offline?). Everything else on the page works without it.")
+_WIDGETS_OFFLINE_SCRIPT = """<script>
+(function () {
+  var failed = false;
+  function note() {
+    document.querySelectorAll("div.jupyter-widgets").forEach(function (area) {
+      if (area.querySelector(".convae-widgets-offline")) { return; }
+      var p = document.createElement("p");
+      p.className = "convae-widgets-offline";
+      p.style.cssText = "font-style:italic;color:#555;margin:0.4em 0";
+      p.textContent = %s;
+      area.appendChild(p);
+    });
+  }
+  window.addEventListener("error", function (event) {
+    var src = event.target && event.target.src;
+    if (failed || !src || !/html-manager|require/.test(src)) { return; }
+    failed = true;
+    if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", note); } else { note(); }
+  }, true);
+})();
+</script>""" % json.dumps(WIDGETS_OFFLINE_NOTE)
+
+
+# The HTML manager's icon font (Font Awesome) is looked up next to the page, not on the CDN, so in a
+# page opened from disk the Play widget's buttons are blank even online: give them text symbols.
+_PLAY_BUTTON_CSS = """<style>
+.widget-play .fa::before { font-family: sans-serif !important; font-weight: normal !important; }
+.widget-play .fa-play::before { content: "\\25B6"; }
+.widget-play .fa-pause::before { content: "\\275A\\275A"; }
+.widget-play .fa-stop::before { content: "\\25A0"; }
+.widget-play .fa-retweet::before { content: "\\21BB"; }
+</style>"""
+
+
+def notebook_html(nb, exporter_class=None) -> str:
+    """An executed notebook as one HTML page (nbconvert's lab template) that degrades clearly offline.
+
+    Widgets render from the widget state stored in the notebook with the ipywidgets-8 HTML manager
+    (``@jupyter-widgets/html-manager`` 1.x), which nbconvert's page loads from a CDN; no pip package
+    ships it, so offline a widget cannot render and its place says so instead of staying empty; the
+    Play widget's buttons get text symbols, since the manager's icon font is not found from a page on
+    disk. Everything else in the page (pictures, the ``widgets.animation_html`` player) needs no network.
+    """
+    if exporter_class is None:
+        from nbconvert import HTMLExporter as exporter_class
+    exporter = exporter_class(html_manager_semver_range="^1.0.0")  # the major version ipywidgets 8 speaks
+    html, _ = exporter.from_notebook_node(nb)
+    if "widgets" in nb.metadata and "<head>" in html:
+        html = html.replace("<head>", "<head>\n" + _WIDGETS_OFFLINE_SCRIPT + "\n" + _PLAY_BUTTON_CSS, 1)
+    return html
 
 
 def resolve_dataset(choice: str, data_dir: Path) -> str:
