@@ -1,0 +1,65 @@
+"""Print notebook 06's rate-distortion table headless: ``python -m convae_utils.tools.rate_distortion``
+
+The same package calls as notebook 06 (``baselines.autoencoder_sweep``, ``pca_sweep``, ``jpeg_sweep``,
+``resample_sweep``) on the same data and run folders, so the numbers match the notebook's for the
+same profile and dataset. Run folders that exist are loaded; missing ones are trained (use it on a GPU
+droplet to prepare the sweep for a workshop, or after ``python -m convae_utils series``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import pandas as pd
+
+from .. import baselines
+from ..bits import IMAGE_VALUES
+from ..data import prepare_data
+from ..runs import train_or_load
+from ..settings import DATASETS, PROFILE_CHOICES, from_env
+
+FULL_SWEEP, SMALL_SWEEP = (25, 50, 100, 200, 500, 1000), (50, 200, 1000)
+QUANTIZE_BITS = (8, 4)
+JPEG_QUALITIES = (5, 10, 20, 50, 75, 90)
+THUMBNAIL_SIZES = (8, 12, 16, 24)
+
+
+def study(profile: str | None = None, dataset: str | None = None, *, device=None, progress: bool = False) -> pd.DataFrame:
+    """The rate-distortion table of notebook 06 for one profile and dataset."""
+    config = from_env(profile, **({"dataset": dataset} if dataset else {}))
+    sweep = FULL_SWEEP if config.profile == "full" else SMALL_SWEEP
+    bundle = prepare_data(**config.data_options())
+    models = {}
+    for latent_dim in sweep:
+        run = train_or_load(config.replace(latent_dim=latent_dim), data=bundle, device=device, progress=progress)
+        models[f"latent {latent_dim}"] = run.model
+    components = tuple(k for k in sweep if k <= min(len(bundle.train), IMAGE_VALUES))
+    table = baselines.rate_distortion_table([
+        baselines.autoencoder_sweep(models, bundle.train, bundle.test, quantize_bits=QUANTIZE_BITS),
+        baselines.pca_sweep(bundle.train, bundle.test, components, quantize_bits=QUANTIZE_BITS),
+        baselines.jpeg_sweep(bundle.test, JPEG_QUALITIES),
+        baselines.resample_sweep(bundle.test, THUMBNAIL_SIZES),
+    ])
+    return table.assign(dataset=bundle.dataset, profile=config.profile)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m convae_utils.tools.rate_distortion",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", choices=PROFILE_CHOICES, default=None, help="default: $CONVAE_PROFILE or auto")
+    parser.add_argument("--dataset", choices=DATASETS, default=None, help="default: $CONVAE_DATASET or the profile's")
+    parser.add_argument("--device", default=None, help="where to train missing runs (default: auto)")
+    parser.add_argument("--csv", default=None, help="also write the table as CSV")
+    args = parser.parse_args(argv)
+    table = study(args.profile, args.dataset, device=args.device, progress=True)
+    columns = ["method", "setting", "bits_per_image", "psnr_of_mean_mse", "mean_psnr", "ssim"]
+    with pd.option_context("display.width", 200, "display.max_rows", 200):
+        print(table.sort_values(["method", "bits_per_image"])[columns].round(3).to_string(index=False))
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
