@@ -77,19 +77,21 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: torch.
 
 def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor,
                 order: torch.Tensor, batch_size: int, *, first_step: int = 0,
-                after_step: Callable[[int, torch.Tensor], None] | None = None, **step_options) -> torch.Tensor:
+                after_step: Callable[[int, torch.Tensor], None] | None = None, step_fn=train_step,
+                **step_options) -> torch.Tensor:
     """One pass over ``images`` (uint8, on the model's device) in the shuffled ``order``.
 
     Returns the loss of every batch as a tensor on the device (read it once, not per step).
     ``first_step`` skips batches already done (resume); ``after_step(step, losses)`` runs after
-    each step (progress, checks, the Stop button).
+    each step (progress, checks, the Stop button); ``step_fn`` is ``train_step`` or a stand-in
+    for it that does the same (``GraphedStep`` on a GPU).
     """
     n_batches = math.ceil(len(order) / batch_size)
     losses = torch.zeros(n_batches, device=images.device)
     model.train()
     for step in range(first_step, n_batches):
         batch = images[order[step * batch_size:(step + 1) * batch_size]]
-        losses[step] = train_step(model, optimizer, batch, **step_options)
+        losses[step] = step_fn(model, optimizer, batch, **step_options)
         if after_step is not None:
             after_step(step, losses)
     return losses
@@ -220,16 +222,82 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> dict:
     return state
 
 
-def make_adam(model: nn.Module, lr: float) -> torch.optim.Adam:
+def make_adam(model: nn.Module, lr: float, *, capturable: bool = False) -> torch.optim.Adam:
     """Adam, fused into one kernel where this torch supports it on the model's device.
 
     The fused step is the same algorithm with a different rounding order; on CPU it cut the
     optimiser's share of a latent-1000 step from 30-40 ms to 4-6 ms (``python -m convae_utils bench``).
+    ``capturable=True`` keeps its step count on the GPU, so the step can be captured in a CUDA graph.
     """
     try:
+        if capturable:
+            return torch.optim.Adam(model.parameters(), lr=lr, fused=True, capturable=True)
         return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
     except (RuntimeError, TypeError, ValueError):  # older torch, or a device without a fused kernel
         return torch.optim.Adam(model.parameters(), lr=lr)
+
+
+class GraphedStep:
+    """``train_step`` captured once as a CUDA graph and replayed for every full batch (CUDA only).
+
+    At batch 64 this small network keeps a GPU waiting on Python: launching ~150 kernels one by
+    one costs more than running them. A CUDA graph launches the whole step (forward, backward,
+    Adam) at once. The numbers are the same step's; what changes is only how it is launched.
+    Capturing needs a few warm-up steps, which would train the model: the weights and Adam's state
+    are put back exactly as they were afterwards. Batches of another shape (the last, smaller batch
+    of an epoch) run eagerly, and so does every step under bfloat16 autocast (autocast's cast cache
+    and graph capture do not mix). If capturing fails, every step runs eagerly, with one warning.
+    """
+
+    def __init__(self):
+        self.graph = None
+        self.failed = False
+        self.static_batch = self.static_loss = None
+
+    def __call__(self, model, optimizer, batch, **step_options) -> torch.Tensor:
+        if self.failed or step_options.get("amp") or (self.graph is not None
+                                                      and batch.shape != self.static_batch.shape):
+            return train_step(model, optimizer, batch, **step_options)
+        if self.graph is None:
+            self._capture(model, optimizer, batch, step_options)
+            if self.failed:
+                return train_step(model, optimizer, batch, **step_options)
+        self.static_batch.copy_(batch)
+        self.graph.replay()
+        return self.static_loss
+
+    def _capture(self, model, optimizer, batch, step_options) -> None:
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        saved_params = [p.detach().clone() for p in params]
+        saved_state = {i: {k: v.clone() if torch.is_tensor(v) else v for k, v in optimizer.state[p].items()}
+                       for i, p in enumerate(params) if optimizer.state.get(p)}
+        self.static_batch = batch.clone()
+        try:
+            side = torch.cuda.Stream(batch.device)
+            side.wait_stream(torch.cuda.current_stream(batch.device))
+            with torch.cuda.stream(side):
+                for _ in range(3):  # warm-up: allocations and kernel choices settle before capture
+                    train_step(model, optimizer, self.static_batch, **step_options)
+            torch.cuda.current_stream(batch.device).wait_stream(side)
+            optimizer.zero_grad(set_to_none=True)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                self.static_loss = train_step(model, optimizer, self.static_batch, **step_options)
+            self.graph = graph
+        except Exception as exc:  # an op that cannot be captured on this torch/driver: stay eager
+            self.failed = True
+            warnings.warn(f"capturing the training step as a CUDA graph failed ({type(exc).__name__}: {exc}); "
+                          "training continues eagerly, which is slower but the same", stacklevel=3)
+        finally:
+            with torch.no_grad():  # undo the warm-up: the same weights and Adam state as before it
+                for p, saved in zip(params, saved_params):
+                    p.copy_(saved)
+                for i, p in enumerate(params):
+                    for key, value in optimizer.state.get(p, {}).items():
+                        if not torch.is_tensor(value):
+                            continue
+                        before = saved_state.get(i, {}).get(key)
+                        value.copy_(before) if before is not None else value.zero_()
 
 
 # -- callbacks ------------------------------------------------------------------------------------
@@ -317,7 +385,7 @@ def fit(model: nn.Module, train: ImageSet, val: ImageSet, *, num_epochs: int = 1
         resume: bool = True, progress: bool = True, channels_last: bool = True,
         amp: bool = False, compile: bool = False, log_every: int = 25,
         corrupt: Callable[[torch.Tensor], torch.Tensor] | None = None,
-        callbacks: Sequence[Callback] = (),
+        callbacks: Sequence[Callback] = (), cuda_graph: bool | None = None,
         on_batch_end: Callable[[int, int], None] | None = None) -> History:
     """Train ``model`` to reconstruct ``train`` (MSE, Adam) and return its :class:`History`.
 
@@ -337,6 +405,8 @@ def fit(model: nn.Module, train: ImageSet, val: ImageSet, *, num_epochs: int = 1
         corrupt: maps clean inputs in [-1, 1] to corrupted ones (denoising, notebook 07); the
             target stays the clean image.
         callbacks: objects with ``on_epoch_end(epoch, model, history)``, called after each epoch.
+        cuda_graph: replay the step as a CUDA graph (:class:`GraphedStep`); default: on CUDA
+            without ``compile``. Measured by ``python -m convae_utils.tools.experiment`` on a GPU.
         on_batch_end: called as ``on_batch_end(epoch, step)`` after each optimiser step (epoch and
             step counted from 0); for progress hooks and tests.
 
@@ -361,7 +431,10 @@ def fit(model: nn.Module, train: ImageSet, val: ImageSet, *, num_epochs: int = 1
     if channels_last:
         model.to(memory_format=torch.channels_last)
     forward = torch.compile(model) if compile else model
-    optimizer = make_adam(model, lr)
+    graphed = cuda_graph if cuda_graph is not None else (device.type == "cuda" and not compile)
+    if graphed and device.type != "cuda":
+        raise ValueError(f"cuda_graph=True needs a CUDA device, got device {device}")
+    optimizer = make_adam(model, lr, capturable=graphed)
     fingerprint = _resume_fingerprint(model, train, batch_size, lr, seed, channels_last)
     checkpoint = Path(checkpoint) if checkpoint is not None else None
     n_batches = math.ceil(len(train) / batch_size)
@@ -384,7 +457,8 @@ def fit(model: nn.Module, train: ImageSet, val: ImageSet, *, num_epochs: int = 1
     train_images, val_images = train.images.to(device), val.images.to(device)
     trivial_loss = constant_prediction_loss(train_images, val_images)
     warned = False
-    step_options = dict(corrupt=corrupt, channels_last=channels_last, amp=amp)
+    step_options = dict(corrupt=corrupt, channels_last=channels_last, amp=amp,
+                        step_fn=GraphedStep() if graphed else train_step)
 
     from tqdm.auto import tqdm
 

@@ -213,3 +213,12 @@ def test_dead_code_units_counts_units_zero_for_every_image():
     assert metrics.dead_code_units(codes) == 1
     with pytest.raises(ValueError, match=r"\(N, latent_dim\)"):
         metrics.dead_code_units(torch.zeros(3))
+
+
+def test_cuda_graphs_need_cuda(splits):
+    train, val = splits
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ValueError, match="cuda_graph=True needs a CUDA device"):
+        fit(build_autoencoder(**TINY, seed=0), train, val, num_epochs=1, batch_size=32, progress=False,
+            cuda_graph=True)
