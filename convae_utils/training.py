@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .checks import check_float, check_int
+from .cpu_speed import native_bf16, tune_allocator
 from .errors import CheckpointError, TrainingDiverged
 from .fileio import atomic_write
 from .history import History
@@ -400,7 +401,8 @@ def fit(model: nn.Module, train: ImageSet, val: ImageSet, *, num_epochs: int = 1
         exemplars: images reconstructed after every epoch (the article's 10 class images).
         checkpoint: file written after each epoch and on interruption; resumed from if present.
         channels_last: NHWC memory layout; measured faster on CPU (``python -m convae_utils bench``).
-        amp: bfloat16 autocast (CUDA, or a CPU with native bf16 instructions; off by default).
+        amp: bfloat16 autocast (CUDA, or a CPU with native bf16 instructions; off by default, and
+            a warning on a CPU without them, where it is emulated and slower).
         compile: run the training forward pass through ``torch.compile`` (off by default).
         corrupt: maps clean inputs in [-1, 1] to corrupted ones (denoising, notebook 07); the
             target stays the clean image.
@@ -409,6 +411,9 @@ def fit(model: nn.Module, train: ImageSet, val: ImageSet, *, num_epochs: int = 1
             without ``compile``. Measured by ``python -m convae_utils.tools.experiment`` on a GPU.
         on_batch_end: called as ``on_batch_end(epoch, step)`` after each optimiser step (epoch and
             step counted from 0); for progress hooks and tests.
+
+    The first call in a process applies the measured malloc settings
+    (:func:`convae_utils.cpu_speed.tune_allocator`; ``$CONVAE_TUNE_MALLOC=0`` keeps glibc's defaults).
 
     Interrupting (Stop button / Ctrl-C) finishes the current step, saves the checkpoint and returns
     the history with ``history.interrupted`` set. A NaN/inf loss raises :class:`TrainingDiverged`
@@ -427,6 +432,11 @@ def fit(model: nn.Module, train: ImageSet, val: ImageSet, *, num_epochs: int = 1
         raise ValueError(f"batch_size={batch_size:,} is larger than the training set ({len(train):,} images); "
                          "use a smaller batch or more data")
     device = pick_device(device)
+    tune_allocator()  # once per process: keeps each step's activations on the heap (measured in cpu_speed)
+    if amp and device.type == "cpu" and not native_bf16():
+        warnings.warn("amp=True on a CPU without native bfloat16 instructions (AVX-512 BF16, AMX or Arm BF16): "
+                      "autocast is emulated there and was measured ~12x slower than float32; use amp=False",
+                      stacklevel=2)
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)

@@ -172,3 +172,46 @@ def test_real_glibc_accepts_the_measured_setting():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["applied"] and report["settings"] == cpu_speed.ALLOCATOR_SETTINGS, report
+
+
+# -- where the switches are used ----------------------------------------------------------------------
+
+def _tiny_fit(**options):
+    from convae_utils import training
+    from convae_utils.models import build_autoencoder
+    from convae_utils.shapes import make_shapes10
+
+    images = make_shapes10(8, seed=0)
+    return training.fit(build_autoencoder(8, seed=0), images, images, num_epochs=1, batch_size=4,
+                        progress=False, device="cpu", **options)
+
+
+def test_fit_tunes_the_allocator(monkeypatch):
+    from convae_utils import training
+
+    calls = []
+    monkeypatch.setattr(training, "tune_allocator", lambda: calls.append(1) or {})
+    _tiny_fit()
+    assert calls == [1]
+
+
+def test_fit_warns_about_emulated_bf16_on_a_cpu(monkeypatch):
+    from convae_utils import training
+
+    monkeypatch.setattr(training, "native_bf16", lambda: False)
+    with pytest.warns(UserWarning, match="native bfloat16"):
+        _tiny_fit(amp=True)
+
+
+def test_series_kernels_tune_the_allocator_at_start(fresh):
+    """The kernel's start-up line is valid Python that applies the switch (run here, on a fake libc)."""
+    import ast
+
+    from convae_utils.tools import series
+
+    option, _, value = series.KERNEL_STARTUP.partition("=")
+    assert option == "--IPKernelApp.exec_lines"
+    [line] = ast.literal_eval(value)
+    namespace: dict = {}
+    exec(line, namespace)  # noqa: S102 - our own constant
+    assert fresh.calls and cpu_speed._applied["applied"] and "_tune" not in namespace

@@ -198,13 +198,16 @@ def check_agreement(reference: StepFn, candidate: StepFn, model_factory: Callabl
 # ---------------------------------------------------------------------------------------------
 
 def package_step(*, seed: int = 0, channels_last: bool = True, device: str | torch.device = "cpu",
-                 lr: float = 1e-3) -> StepFn:
-    """The package's real ``fit`` for a few steps: the images are the training set of one epoch."""
+                 lr: float = 1e-3, **fit_options) -> StepFn:
+    """The package's real ``fit`` for a few steps: the images are the training set of one epoch.
+
+    ``fit_options`` (e.g. ``amp``, ``compile``) are passed on to ``fit``.
+    """
     from ..training import fit
 
     def step(model: nn.Module, images: ImageSet, batch_size: int) -> list[float]:
         history = fit(model, images, images, num_epochs=1, batch_size=batch_size, lr=lr, seed=seed, device=device,
-                      progress=False, channels_last=channels_last)
+                      progress=False, channels_last=channels_last, **fit_options)
         return history.train_batch_loss
 
     return step

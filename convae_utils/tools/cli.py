@@ -91,9 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     from . import bench
 
     bench_parser = sub.add_parser("bench", help="benchmark the package's training path against the article's loop",
-                                  description="Side by side, in one process: the article's training loop and "
-                                              "the package's, same model and batches; images/s, GFLOP/s, "
-                                              "share of the measured matmul peak, peak memory.")
+                                  description="Side by side, alternating, each run in a fresh process: the "
+                                              "article's training loop, the package's and (--baseline REV) an "
+                                              "older release's, same model and batches; images/s, GFLOP/s, "
+                                              "share of the measured matmul peak, peak memory, and a check "
+                                              "that the paths compute the same thing.")
     bench.add_arguments(bench_parser)
 
     from . import series
@@ -107,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _train(args) -> int:
     from .. import settings as run_settings
+    from ..cpu_speed import tune_allocator
     from ..data import prepare_data
     from ..runs import train_or_load
 
@@ -119,6 +122,7 @@ def _train(args) -> int:
     if args.run_dir is not None and len(args.latent_dim) > 1:
         raise ValueError("--run-dir names one folder, but several latent sizes were given; use --runs-dir")
     run_settings.pick_device(args.device)  # fail on a missing GPU before loading any data
+    tune_allocator()  # before the data is loaded: its buffers come from the tuned heap too
     data = prepare_data(**base.data_options(), root=args.data_dir)  # once for the whole sweep
     for latent_dim in args.latent_dim:
         run = train_or_load(base.replace(latent_dim=latent_dim), data=data, run_dir=args.run_dir,

@@ -22,6 +22,12 @@ from ..settings import (DATA_DIR_ENV, DATASET_ENV, DATASETS, PROFILE_CHOICES, PR
 from ..training import REPORT_PREFIX
 
 
+# Run in every kernel before the first cell: the measured malloc settings, for the whole notebook (its
+# data loading and evaluation too, not only from its first ``fit``). Idempotent; $CONVAE_TUNE_MALLOC=0 skips it.
+KERNEL_STARTUP = ("--IPKernelApp.exec_lines="
+                  "['from convae_utils.cpu_speed import tune_allocator as _tune; _tune(); del _tune']")
+
+
 def add_arguments(parser) -> None:
     parser.add_argument("--profile", choices=PROFILE_CHOICES, default=None,
                         help="full, workshop, smoke or auto = full on a GPU else workshop "
@@ -75,7 +81,7 @@ def execute(path: Path, out_dir: Path, *, timeout: int = 3600) -> tuple[Path, Pa
     # The kernel's log is not the notebook's output: keep its start-up chatter (a plain-TCP notice on
     # localhost, printed once per notebook) out of the terminal; errors still show, cells' output is kept.
     client = _echoing_client(bar.write, nb=nb, timeout=timeout, kernel_name="python3", store_widget_state=True,
-                             extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                             extra_arguments=["--IPKernelApp.log_level=ERROR", KERNEL_STARTUP],
                             resources={"metadata": {"path": str(path.parent)}},
                             on_cell_executed=lambda **_: bar.update(1))
     start = time.perf_counter()
