@@ -72,7 +72,7 @@ def model_scale(images: torch.Tensor, name: str = "images") -> torch.Tensor:
         raise ValueError(f"expected {name} as uint8 pixels (0..255) or floats normalised to [-1, 1], got float "
                          f"values in [{lo:.3g}, {hi:.3g}]; pass the uint8 images themselves, or "
                          "convae_utils.images.normalize(uint8 images)")
-    if lo >= 0.0 and len(x) >= 4:
+    if lo >= 0.0 and hi <= 1.0 and len(x) >= 4:
         warnings.warn(f"{name} are floats in [{lo:.3g}, {hi:.3g}]: that looks like [0, 1] pixels (ToTensor "
                       "without Normalize), which would be drawn washed out; plots expect uint8 pixels or floats "
                       "in [-1, 1] (convae_utils.images.normalize)", ValueRangeWarning, stacklevel=3)
