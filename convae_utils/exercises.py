@@ -118,7 +118,7 @@ _add(Exercise(
     "A random anomaly scores above a random normal image how often, if scores are coin tosses?",
     "0.5: the ROC curve follows the diagonal (flagging a share p of the normal images also flags a share p of "
     "the anomalies). Below 0.5 the detector is worse than chance: the anomalies look *more* normal.",
-    tolerance=1e-6))
+    tolerance=0.01))
 _add(Exercise(
     "07.3", "PSNR (dB, [0, 1] scale) of an image with Gaussian noise of sigma 0.1 added, ignoring clipping?",
     -10.0 * math.log10(0.1 ** 2),

@@ -121,7 +121,7 @@ def probe_accuracy(train_features: torch.Tensor, train_labels, test_features: to
 
 
 def probe_table(features: dict[str, tuple[torch.Tensor, torch.Tensor]], train_labels, test_labels, *,
-                k: int = 5, seed: int = 0) -> pd.DataFrame:
+                k: int = 5, max_iter: int = 100, seed: int = 0) -> pd.DataFrame:
     """Linear-probe and kNN test accuracy for each feature set, on the same split.
 
     ``features``: ``{name: (train features (N, D), test features (M, D))}``. Returns one row per name
@@ -134,7 +134,7 @@ def probe_table(features: dict[str, tuple[torch.Tensor, torch.Tensor]], train_la
     for name, (train_x, test_x) in features.items():
         rows[name] = {"dims": int(train_x.shape[1]),
                       "logistic": probe_accuracy(train_x, train_labels, test_x, test_labels, method="logistic",
-                                                 seed=seed),
+                                                 max_iter=max_iter, seed=seed),
                       "knn": probe_accuracy(train_x, train_labels, test_x, test_labels, method="knn", k=k),
                       "neighbour agreement": neighbour_agreement(test_x, test_labels, k)}
     table = pd.DataFrame(rows).T
