@@ -63,7 +63,7 @@ from convae_utils import (anomaly, baselines, corruptions, data, denoising, exer
 SEED = 0
 config = settings.from_env(latent_dim=200, seed=SEED)   # notebook 03's model, reused from its run folder
 # The extra models here get a reduced budget, derived from the profile: (training images, epochs).
-EXTRA_BUDGET = {"full": (20_000, 5), "workshop": (4_000, 3), "smoke": (64, 1)}[config.profile]
+EXTRA_BUDGET = {"full": (20_000, 5), "workshop": (4_000, 3), "smoke": (128, 1)}[config.profile]
 DENOISE_EPOCHS = {"full": 3, "workshop": 2, "smoke": 1}[config.profile]  # fine-tuning epochs per denoiser
 PROBE_IMAGES = {"full": 10_000, "workshop": 2_000, "smoke": 200}[config.profile]  # probe training images
 PROBE_ITERATIONS = 10 if config.profile == "smoke" else 100   # L-BFGS steps of the linear probe (capped for time)
