@@ -521,3 +521,68 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 150) -> Path
     fmt = path.suffix.lstrip(".").lower() or "png"
     dpi = check_int("dpi", dpi, maximum=1200)
     return atomic_write(path, lambda handle: fig.savefig(handle, format=fmt, dpi=dpi, bbox_inches="tight"))
+
+
+# -- notebook 07: what the codes are for ----------------------------------------------------------
+
+def roc_curves(curves: dict, *, title: str | None = None) -> Figure:
+    """ROC curves, one line per entry, AUROC in the legend; the diagonal is a coin toss.
+
+    ``curves``: ``{name: roc}`` where ``roc`` has ``fpr``, ``tpr`` (1-D, same length) and ``auroc``
+    (e.g. ``convae_utils.anomaly.roc``). Introduced in notebook 07.
+    """
+    if not isinstance(curves, dict) or not curves:
+        raise ValueError("curves must be a non-empty dict {name: ROC curve with fpr, tpr and auroc}")
+    fig, ax = plt.subplots(figsize=(5.2, 4.6), layout="constrained")
+    for name, curve in curves.items():
+        fpr, tpr = np.asarray(curve.fpr, dtype=float), np.asarray(curve.tpr, dtype=float)
+        if fpr.shape != tpr.shape or fpr.ndim != 1:
+            raise ValueError(f"curves[{name!r}]: fpr and tpr must be 1-D of equal length, got {fpr.shape} and {tpr.shape}")
+        ax.plot(fpr, tpr, linewidth=1.8, label=f"{name} (AUROC {curve.auroc:.2f})")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="coin toss (0.50)")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.set_xlabel("false-positive rate (normal images flagged)")
+    ax.set_ylabel("true-positive rate (anomalies flagged)")
+    ax.legend(fontsize="small", loc="lower right")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def retrieval_gallery(queries: torch.Tensor, neighbours: dict[str, torch.Tensor], *, query_labels=None,
+                      title: str | None = None) -> Figure:
+    """For each query (a row): the query, then its nearest neighbours under each way of measuring distance.
+
+    ``queries``: uint8 or [-1, 1] images (Q, 3, 32, 32). ``neighbours``: ``{name: images (Q, k, 3, 32, 32)}``,
+    e.g. ``{"code space": ..., "pixel space": ...}``, nearest first. ``query_labels`` (Q,) are written
+    beside the queries when given.
+    Introduced in notebook 07.
+    """
+    queries = model_scale(queries, "queries")
+    if not isinstance(neighbours, dict) or not neighbours:
+        raise ValueError("neighbours must be a non-empty dict {name: images (Q, k, 3, 32, 32)}")
+    panels = {}
+    for name, images in neighbours.items():
+        if not isinstance(images, torch.Tensor) or images.ndim != 5 or images.shape[0] != len(queries):
+            got = describe_shape(images) if isinstance(images, torch.Tensor) else type(images).__name__
+            raise ValueError(f"neighbours[{name!r}] must have shape ({len(queries)}, k, 3, 32, 32), got {got}")
+        panels[name] = model_scale(images.flatten(0, 1), name).unflatten(0, images.shape[:2])
+    q = len(queries)
+    widths = [1] + [panel.shape[1] for panel in panels.values()]
+    fig, axes = plt.subplots(1, len(widths), figsize=(CELL_INCHES * 1.5 * sum(widths) + 1.0, CELL_INCHES * 1.6 * q + 1.0),
+                             layout="constrained", gridspec_kw={"width_ratios": widths}, squeeze=False)
+    axes = axes[0]
+    axes[0].imshow(image_grid(queries, nrow=1), interpolation="nearest")
+    axes[0].set_title("query")
+    _hide_axes(axes[0])
+    if query_labels is not None:
+        axes[0].set_yticks(_centres(q), [str(label) for label in query_labels])
+    for ax, (name, panel) in zip(axes[1:], panels.items()):
+        k = panel.shape[1]
+        ax.imshow(image_grid(panel.flatten(0, 1), nrow=k), interpolation="nearest")
+        _hide_axes(ax)
+        ax.set_title(f"{k} nearest, {name}")
+    if title:
+        fig.suptitle(title)
+    return fig

@@ -108,8 +108,13 @@ def epoch_order(n: int, seed: int, epoch: int, device) -> torch.Tensor:
 
 @torch.inference_mode()
 def mean_loss(model: nn.Module, images: torch.Tensor, *, batch_size: int = 500,
-              channels_last: bool = True) -> float:
-    """Mean per-pixel MSE ([-1, 1] scale) of ``model`` on uint8 ``images`` already on its device."""
+              channels_last: bool = True,
+              corrupt: Callable[[torch.Tensor], torch.Tensor] | None = None) -> float:
+    """Mean per-pixel MSE ([-1, 1] scale) of ``model`` on uint8 ``images`` already on its device.
+
+    With ``corrupt`` (a denoiser's validation) the model sees corrupted images and is scored
+    against the clean ones, as in training.
+    """
     was_training = model.training
     model.eval()
     sums = []
@@ -117,7 +122,8 @@ def mean_loss(model: nn.Module, images: torch.Tensor, *, batch_size: int = 500,
         xb = normalize(images[start:start + batch_size])
         if channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
-        sums.append(F.mse_loss(model(xb), xb, reduction="sum"))
+        inputs = xb if corrupt is None else corrupt(xb)
+        sums.append(F.mse_loss(model(inputs), xb, reduction="sum"))
     model.train(was_training)
     # Summed on the host in Python floats: exact enough, and no float64 on the device (MPS has none).
     return math.fsum(torch.stack(sums).tolist()) / images[0].numel() / len(images)
@@ -405,7 +411,9 @@ def fit(model: nn.Module, train: ImageSet, val: ImageSet, *, num_epochs: int = 1
             a warning on a CPU without them, where it is emulated and slower).
         compile: run the training forward pass through ``torch.compile`` (off by default).
         corrupt: maps clean inputs in [-1, 1] to corrupted ones (denoising, notebook 07); the
-            target stays the clean image.
+            target stays the clean image, and the validation loss scores corrupted validation
+            inputs against clean targets too (``exemplars`` are still reconstructed from clean
+            images: leave them out for a denoiser).
         callbacks: objects with ``on_epoch_end(epoch, model, history)``, called after each epoch.
         cuda_graph: replay the step as a CUDA graph (:class:`GraphedStep`); default: on CUDA
             without ``compile``. Measured by ``python -m convae_utils.tools.experiment`` on a GPU.
@@ -513,7 +521,7 @@ def fit(model: nn.Module, train: ImageSet, val: ImageSet, *, num_epochs: int = 1
             batch_losses = done_before + losses[first:].tolist()
             history.train_batch_loss.extend(batch_losses)
             history.train_epoch_loss.append(math.fsum(batch_losses) / n_batches)
-            history.val_epoch_loss.append(mean_loss(model, val_images, channels_last=channels_last))
+            history.val_epoch_loss.append(mean_loss(model, val_images, channels_last=channels_last, corrupt=corrupt))
             history.epoch_seconds.append(train_seconds)
             for callback in callbacks:
                 callback.on_epoch_end(epoch + 1, model, history)

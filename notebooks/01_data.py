@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# convae · **01 Data** → [02 Architecture](02_architecture.ipynb) → [03 Training](03_training.ipynb) → [04 Bottleneck](04_bottleneck.ipynb) → [05 Beyond](05_beyond.ipynb) → [06 Rate and distortion](06_rate_distortion.ipynb)
+# convae · **01 Data** → [02 Architecture](02_architecture.ipynb) → [03 Training](03_training.ipynb) → [04 Bottleneck](04_bottleneck.ipynb) → [05 Beyond](05_beyond.ipynb) → [06 Rate and distortion](06_rate_distortion.ipynb) → [07 Codes](07_codes.ipynb)
 #
 # # 01 · Preparing the data: CIFAR-10 for an autoencoder
 #
@@ -362,3 +362,10 @@ counts
 #    the same? What does that tell you about where the per-image route spends its time?
 # 5. Run `CONVAE_DATASET=cifar10 jupyter lab` on a machine without the data and read the error
 #    message. Does it tell you what to do next?
+
+# %%
+# Exercise 2 checks itself: which value does a pixel of 200 have after the round trip (normalise, + 0.5,
+# back to uint8)? Put it in place of None and run the cell; exercises.solution("01.2") shows the worked answer.
+from convae_utils import exercises
+
+exercises.check_to_uint8_clipping(None);

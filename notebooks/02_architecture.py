@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# convae · [01 Data](01_data.ipynb) → **02 Architecture** → [03 Training](03_training.ipynb) → [04 Bottleneck](04_bottleneck.ipynb) → [05 Beyond](05_beyond.ipynb) → [06 Rate and distortion](06_rate_distortion.ipynb)
+# convae · [01 Data](01_data.ipynb) → **02 Architecture** → [03 Training](03_training.ipynb) → [04 Bottleneck](04_bottleneck.ipynb) → [05 Beyond](05_beyond.ipynb) → [06 Rate and distortion](06_rate_distortion.ipynb) → [07 Codes](07_codes.ipynb)
 #
 # # 02 · The architecture: encoder, bottleneck, decoder
 #
@@ -333,3 +333,16 @@ switches
 #    have to be for the network to be able to copy the input exactly, in principle?
 # 5. Count the parameters of `nn.Linear(4096, latent_dim)` by hand (weights plus biases) and compare
 #    with the table.
+# 6. What size does the decoder's `ConvTranspose2d(kernel 3, stride 2, padding 1, output_padding 1)` give
+#    an 8×8 input? Why is `output_padding` needed?
+#
+# Exercises 2, 4, 5 and 6 check themselves: put your numbers in place of `None` in the next cell and run it.
+# `exercises.solution("02.2")` (and so on) shows a worked solution.
+
+# %%
+from convae_utils import exercises
+
+exercises.check_conv_output_size(None)        # 2: the side of a 33x33 image after the encoder's two stride-2 convs
+exercises.check_copy_latent_dim(None)         # 4: the latent_dim that could copy the image exactly
+exercises.check_linear_parameters(None)       # 5: parameters of nn.Linear(4096, 200)
+exercises.check_transposed_output_size(None);  # 6: the side of the transposed convolution's output

@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# convae · [01 Data](01_data.ipynb) → [02 Architecture](02_architecture.ipynb) → [03 Training](03_training.ipynb) → [04 Bottleneck](04_bottleneck.ipynb) → [05 Beyond](05_beyond.ipynb) → **06 Rate and distortion**
+# convae · [01 Data](01_data.ipynb) → [02 Architecture](02_architecture.ipynb) → [03 Training](03_training.ipynb) → [04 Bottleneck](04_bottleneck.ipynb) → [05 Beyond](05_beyond.ipynb) → **06 Rate and distortion** → [07 Codes](07_codes.ipynb)
 #
 # # 06 · Is it any good? The autoencoder against PCA, JPEG and a thumbnail, bit for bit
 #
@@ -247,3 +247,12 @@ if all_trained:
 #    model from it?
 # 4. JPEG's whole-file line starts above 5,000 bits even at quality 5. Why? (Hint: what is in the header,
 #    and would a codec for millions of thumbnails store it in every file?)
+#
+# Exercises 2 (the bits of a latent-200 code at 2 bits per value) and 3 (the dB) check themselves: put your
+# numbers in place of `None` and run the next cell; `exercises.solution("06.3")` shows a worked solution.
+
+# %%
+from convae_utils import exercises
+
+exercises.check_code_bits(None)        # 2: bits of one latent-200 code at 2 bits per value
+exercises.check_psnr_conversion(None);  # 3: UvA's error of 50 in dB of PSNR
