@@ -153,12 +153,12 @@ class RunSettings:
 # A preset is a handful of overrides of the defaults above (the article's experiment).
 PRESETS: dict[str, dict] = {
     "full": {},
-    "workshop": dict(train_size=20_000, val_size=2_000, test_size=2_000, num_epochs=5),
+    "workshop": dict(train_size=12_000, val_size=2_000, test_size=2_000, num_epochs=5),
     "smoke": dict(dataset=SHAPES, train_size=256, val_size=64, test_size=128, num_epochs=2),
 }
 PRESET_DESCRIPTIONS = {
     "full": "the article's experiment: all 50,000 training images (5,000 held out), 10 epochs",
-    "workshop": "CPU-friendly: 20,000 training images, 5 epochs; the series in under 15 minutes",
+    "workshop": "CPU-friendly: 12,000 training images, 5 epochs; the series in under 15 minutes",
     "smoke": "seconds, offline stand-in data: for tests only, the pictures mean little",
 }
 PROFILE_CHOICES = tuple(PRESETS) + ("auto",)

@@ -36,7 +36,7 @@
 # | profile | for | time |
 # |---|---|---|
 # | `smoke` | automated tests: stand-in data, a few hundred images | 10 s (measured by `python -m convae_utils series` on a 2-core CPU, stand-in data; see the README) |
-# | `workshop` | a CPU laptop: 20,000 images, 5 epochs | 2.2 min (measured by `python -m convae_utils series` on a 2-core CPU, stand-in data; see the README) |
+# | `workshop` | a CPU laptop: 12,000 images, 5 epochs | 2.2 min (measured by `python -m convae_utils series` on a 2-core CPU, stand-in data; see the README) |
 # | `full` | the article's experiment | ~9 min on a 2-core CPU (estimated by `python -m convae_utils bench`); far less on a GPU |
 #
 # The workshop figures come from a busy machine shared with other jobs: the same training ran at

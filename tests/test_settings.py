@@ -73,8 +73,8 @@ def test_a_preset_is_a_handful_of_overrides_of_the_articles_defaults():
     assert (full.num_epochs, full.batch_size, full.lr, full.latent_dim) == (10, 64, 1e-3, 200)
     workshop = config.preset("workshop", latent_dim=1000)
     assert (workshop.profile, workshop.train_size, workshop.num_epochs, workshop.latent_dim) == (
-        "workshop", 20_000, 5, 1000)
-    assert workshop.data_options() == dict(dataset="auto", train_size=20_000, val_size=2_000, test_size=2_000, seed=0)
+        "workshop", 12_000, 5, 1000)
+    assert workshop.data_options() == dict(dataset="auto", train_size=12_000, val_size=2_000, test_size=2_000, seed=0)
     assert workshop.fit_options() == dict(num_epochs=5, batch_size=64, lr=1e-3, seed=0)
     with pytest.raises(TypeError, match="unknown RunSettings field.*epochs"):
         config.preset("smoke", epochs=3)
