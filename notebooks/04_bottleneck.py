@@ -36,12 +36,11 @@
 # | profile | for | time |
 # |---|---|---|
 # | `smoke` | automated tests: stand-in data, a few hundred images | 11 s (measured by `python -m convae_utils series` on a 2-core CPU, stand-in data; see the README) |
-# | `workshop` | a CPU laptop: 12,000 images, 5 epochs | 3.0 min (measured by `python -m convae_utils series` on a 2-core CPU, stand-in data; see the README) |
+# | `workshop` | a CPU laptop: 12,000 images, 5 epochs | 3.1 min (measured by `python -m convae_utils series` on a 2-core CPU, photos10 stand-in; see the README) |
 # | `full` | the article's experiment | ~12 min on a 2-core CPU (estimated by `python -m convae_utils bench`); far less on a GPU |
 #
-# The workshop figures come from a busy machine shared with other jobs: the same training ran at
-# anything from about 65 to 1,000 images per second, depending on the load, so on an idle machine
-# it can take much less.
+# The workshop figures were measured on a quiet 2-core machine (about 530 images per second for
+# latent 200); a machine shared with other jobs can take several times longer.
 
 # %% [markdown]
 # ## Setup

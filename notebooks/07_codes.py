@@ -40,7 +40,7 @@
 # | profile | for | time |
 # |---|---|---|
 # | `smoke` | automated tests: stand-in data, a few hundred images | seconds |
-# | `workshop` | a CPU laptop: extra models on 4,000 images, 2-3 epochs | about 3 minutes on a 2-core CPU (measured with the series; see the README) |
+# | `workshop` | a CPU laptop: extra models on 4,000 images, 2-3 epochs | 2.9 min (measured by `python -m convae_utils series` on a 2-core CPU, photos10 stand-in; see the README) |
 # | `full` | the article's data | ~10 min on a 2-core CPU; far less on a GPU |
 
 # %% [markdown]
