@@ -154,7 +154,7 @@ def fit_pca(train_images, n_components: int, *, solver: str = "auto", seed: int 
     - ``"randomized"``: ``torch.svd_lowrank`` (Halko et al.'s randomized SVD) with
       ``k + max(20, k // 4)`` oversampled directions and 4 power iterations, truncated to ``k``.
       Seconds instead of minutes; its training MSE is a fraction of a percent above the exact
-      solution's (measured for k = 200 on 20,000 shapes10 images: see scripts/measure_baselines.py).
+      solution's (measured for k = 200 on 20,000 shapes10 images: ``python -m convae_utils.tools.measure_baselines``).
       The random start is seeded by ``seed`` without touching the global random state.
     - ``"auto"`` (default): randomized when the oversampled size is below ``min(N, 3072) / 2``, else exact.
 
