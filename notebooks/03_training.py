@@ -58,8 +58,8 @@ from convae_utils import colour, data, metrics, plotting, runs, settings, traini
 # ## Parameters
 #
 # Everything about the run comes from the profile (`CONVAE_PROFILE`): how many images, how many
-# epochs, the batch size. `RunConfig.from_profile` collects those settings in one object; the
-# learning rate (1e-3) and the other defaults are the article's.
+# epochs, the batch size. `settings.from_env` returns them as one record, a `RunSettings`: the profile is
+# a preset of a few overrides, and the learning rate (1e-3) and the other defaults are the article's.
 
 # %% tags=["parameters"]
 # Parameters: set the profile with CONVAE_PROFILE (full | workshop | smoke | auto), not by editing sizes here.
