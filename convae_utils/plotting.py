@@ -480,9 +480,9 @@ def rate_distortion_plot(table: pd.DataFrame, marks: pd.DataFrame | None = None,
         if marks is not None and metric in marks.columns:
             shown = marks[marks[metric].notna()]
             ax.scatter(shown["bits_per_image"], shown[metric], marker="*", s=160, color="black", zorder=5,
-                       label="marked" if len(shown) else None)
+                       label=", ".join(dict.fromkeys(shown["method"].astype(str))) if len(shown) else None)
             for _, row in shown.iterrows():
-                ax.annotate(f"{row['method']} {row['setting']}", (row["bits_per_image"], row[metric]),
+                ax.annotate(str(row["setting"]), (row["bits_per_image"], row[metric]),
                             fontsize=7.5, fontweight="bold", xytext=(5, -10), textcoords="offset points")
         ax.axvline(IMAGE_BITS, color="0.4", linestyle=":", linewidth=1.2)
         ax.annotate(f"raw image\n{IMAGE_BITS:,} bits", (IMAGE_BITS, 0.02), xycoords=("data", "axes fraction"),
