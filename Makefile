@@ -14,7 +14,7 @@ help:
 	@echo "make test     set up .venv, then the import layers, unit tests, every notebook under pytest --nbmake (smoke)"
 	@echo "make bench    the training/evaluation benchmark against the article's loop"
 	@echo "make sync     re-pair notebooks/*.py and *.ipynb with jupytext after editing one side"
-	@echo "Options: PROFILE=full|workshop|smoke|auto  DATASET=cifar10|shapes10|auto  PYTHON=python3.11"
+	@echo "Options: PROFILE=full|workshop|smoke|auto  DATASET=cifar10|photos10|shapes10|auto  PYTHON=python3.11"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)

@@ -146,7 +146,7 @@ class PCAModel:
 def fit_pca(train_images, n_components: int, *, solver: str = "auto", seed: int = 0) -> PCAModel:
     """Fit PCA with ``n_components`` components on uint8 training images (N, 3, 32, 32) or an ImageSet.
 
-    Pixels are put on the [-1, 1] scale (:func:`~convae_utils.data.normalize`), flattened to 3,072
+    Pixels are put on the [-1, 1] scale (:func:`~convae_utils.images.normalize`), flattened to 3,072
     values and centred on the mean training image. ``solver``:
 
     - ``"exact"``: ``torch.linalg.svd`` of the centred data (the closed form). Exact, but about a

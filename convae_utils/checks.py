@@ -68,7 +68,7 @@ def check_image_batch(x, name: str = "images", *, check_values: bool = False) ->
     if not x.is_floating_point():
         raise ValueError(
             f"expected {name} as floats normalised to [-1, 1], got dtype {x.dtype}; "
-            "convert uint8 pixels with convae_utils.data.normalize(images)"
+            "convert uint8 pixels with convae_utils.images.normalize(images)"
         )
     if check_values:
         if not torch.isfinite(x).all():
@@ -78,6 +78,6 @@ def check_image_batch(x, name: str = "images", *, check_values: bool = False) ->
         if lo < -1.0 - 1e-4 or hi > 1.0 + 1e-4:
             raise ValueError(
                 f"expected {name} normalised to [-1, 1], got values in [{lo:.3g}, {hi:.3g}]; "
-                "use convae_utils.data.normalize on uint8 pixels (0..255)"
+                "use convae_utils.images.normalize on uint8 pixels (0..255)"
             )
     return x

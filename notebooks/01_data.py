@@ -105,7 +105,7 @@ from convae_utils import article, data, images, photos, plotting, settings
 # - `smoke`: a few seconds on stand-in data, for automated tests;
 # - `auto` (the default): `full` if there is a GPU, otherwise `workshop`.
 #
-# A second switch, `CONVAE_DATASET` (`cifar10`, `shapes10` or `auto`), picks the data. Set both before
+# A second switch, `CONVAE_DATASET` (`cifar10`, `photos10`, `shapes10` or `auto`), picks the data. Set both before
 # starting Jupyter, for example `CONVAE_PROFILE=workshop jupyter lab` (in Windows PowerShell:
 # `$env:CONVAE_PROFILE = "workshop"; jupyter lab`).
 
@@ -338,7 +338,8 @@ counts
 #
 # - An autoencoder learns to rebuild its input through a small code; the image is its own target.
 # - CIFAR-10 has 50,000 training and 10,000 test images, 32×32 RGB, 10 balanced classes. Without it,
-#   the stand-in `shapes10` keeps the series running, and every notebook says which one is in use.
+#   the stand-in `photos10` (patches of real photographs) keeps the series running, and every notebook
+#   says which one is in use.
 # - `data.prepare_data(**config.data_options())` returns train, validation and test splits plus one exemplar
 #   per class (the first test image of each class, found without a hand-written loop).
 # - Pixels are stored once as `uint8` and normalised to [-1, 1] per batch by `images.normalize`:

@@ -242,10 +242,10 @@ compression
 print("model lives on:", next(model.parameters()).device, "| this machine's best device:", device)
 model.to(device).eval()
 with torch.no_grad():
-    images = images.normalize(bundle.exemplars.images.to(device))   # (10, 3, 32, 32) in [-1, 1]
-    codes = model.encode(images)                                   # (10, latent_dim)
+    inputs = images.normalize(bundle.exemplars.images.to(device))   # (10, 3, 32, 32) in [-1, 1]
+    codes = model.encode(inputs)                                   # (10, latent_dim)
     rebuilt = model.decode(codes)                                  # (10, 3, 32, 32)
-print("images :", tuple(images.shape))
+print("images :", tuple(inputs.shape))
 print("codes  :", tuple(codes.shape))
 print("rebuilt:", tuple(rebuilt.shape), f"values in [{float(rebuilt.min()):.2f}, {float(rebuilt.max()):.2f}]")
 

@@ -37,7 +37,7 @@
 # |---|---|---|
 # | `smoke` | automated tests: stand-in data, a few hundred images | 10 s (measured by `python -m convae_utils series` on a 2-core CPU, stand-in data; see the README) |
 # | `workshop` | a CPU laptop: 12,000 images, 5 epochs | 2.3 min (measured by `python -m convae_utils series` on a 2-core CPU, photos10 stand-in; see the README) |
-# | `full` | the article's experiment | ~9 min on a 2-core CPU (estimated by `python -m convae_utils bench`); far less on a GPU |
+# | `full` | the article's experiment | not measured on a CPU (about 14 min per model at the workshop speed, before scoring); seconds on a GPU: see the README's GPU section |
 #
 # The workshop figures were measured on a quiet 2-core machine (about 530 images per second for
 # latent 200); a machine shared with other jobs can take several times longer.
@@ -293,8 +293,9 @@ for path in sorted(run.run_dir.rglob("*")):
 #
 # - **MSE**: mean squared error per pixel; lower is better. (The training loss is the same quantity on
 #   the [-1, 1] scale, hence four times larger.)
-# - **PSNR**: peak signal-to-noise ratio, `10 · log10(1 / MSE)` in decibels; higher is better, and
-#   every 3 dB more means half the MSE.
+# - **PSNR**: peak signal-to-noise ratio, `10 · log10(1 / MSE)` in decibels, computed **per image** and
+#   then averaged (the mean per-image PSNR); higher is better, and every 3 dB more means half the MSE.
+#   The PSNR of the *mean* MSE, which papers often quote, is lower: notebook 06 gives both.
 # - **SSIM**: structural similarity, which compares local brightness, contrast and structure in small
 #   windows; 1 means identical. It tracks what people notice (edges, textures) better than MSE does.
 #

@@ -37,7 +37,7 @@
 # |---|---|---|
 # | `smoke` | automated tests: stand-in data, a few hundred images | 11 s (measured by `python -m convae_utils series` on a 2-core CPU, stand-in data; see the README) |
 # | `workshop` | a CPU laptop: 12,000 images, 5 epochs | 3.1 min (measured by `python -m convae_utils series` on a 2-core CPU, photos10 stand-in; see the README) |
-# | `full` | the article's experiment | ~12 min on a 2-core CPU (estimated by `python -m convae_utils bench`); far less on a GPU |
+# | `full` | the article's experiment | not measured on a CPU (about 20 min: latent 1000 trained at ~380 images/s in the workshop run, before scoring); seconds on a GPU: see the README's GPU section |
 #
 # The workshop figures were measured on a quiet 2-core machine (about 530 images per second for
 # latent 200); a machine shared with other jobs can take several times longer.
@@ -147,7 +147,8 @@ if all_complete:
 
 # %% [markdown]
 # With CIFAR-10, the latent-1000 column shows more of each object's outline and colour patches; with the
-# stand-in data the pictures are shapes, not CIFAR-10 classes, but the comparison reads the same way.
+# stand-in data the pictures are patches of ten photographs, not CIFAR-10 classes, but the comparison
+# reads the same way.
 #
 # ## Test metrics: overall and per class
 #

@@ -43,7 +43,7 @@
 # |---|---|---|
 # | `smoke` | automated tests: stand-in data, a few hundred images | 9 s (measured by `python -m convae_utils series` on a 2-core CPU, stand-in data; see the README) |
 # | `workshop` | a CPU laptop: 12,000 images, 5 epochs | 2.5 min (measured by `python -m convae_utils series` on a 2-core CPU, photos10 stand-in; see the README) |
-# | `full` | the article's experiment | ~9 min on a 2-core CPU (estimated by `python -m convae_utils bench`); far less on a GPU |
+# | `full` | the article's experiment | not measured on a CPU (about 14 min per model at the workshop speed, before scoring); seconds on a GPU: see the README's GPU section |
 #
 # The workshop figures were measured on a quiet 2-core machine (about 530 images per second for
 # latent 200); a machine shared with other jobs can take several times longer.
@@ -343,7 +343,8 @@ if ready:
 #   in practice; without an output activation, outputs spill outside the targets' range [-1, 1]. Fixed here
 #   with `code_activation=None` and `output_activation="tanh"`; the tables above compare both models.
 # - Reconstruction error flags inputs unlike the training data, with a threshold chosen on validation
-#   images. Noise is caught; simple inputs such as flat colours are reconstructed *well* and slip through.
+#   images. Noise is caught; simple inputs such as flat colours can be reconstructed *well* and slip
+#   through (how many did on your run is in the table: a model that has learnt colours well lets more through).
 # - Decoding a straight line between two codes, or random codes, rarely gives realistic pictures: a plain
 #   autoencoder organises its codes for reconstruction, not for generation. VAEs, GANs and diffusion models
 #   are built for that.

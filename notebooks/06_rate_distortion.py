@@ -117,9 +117,9 @@ display(baselines.units_card().round(4))
 display(baselines.published_references())
 
 # %% [markdown]
-# One more trap: "the PSNR of a test set" can mean the PSNR of the mean MSE (usual in papers, and in
-# our tables) or the mean of the per-image PSNRs. The second is never smaller, so the two must not be
-# mixed. The tables below give both.
+# One more trap: "the PSNR of a test set" can mean the PSNR of the mean MSE (usual in papers, and the
+# one this notebook's figures and verdict use) or the mean of the per-image PSNRs (what notebooks 03-05
+# report). The second is never smaller, so the two must not be mixed. The tables below give both.
 #
 # ## The autoencoders: reuse, and train the rest of the sweep
 #
@@ -209,8 +209,8 @@ if all_trained:
         print("These are stand-in results, not CIFAR-10 results.")
 
 # %% [markdown]
-# How to read it. In our own workshop runs (the README gives the table and the command that printed
-# it) the article's autoencoder **lost to PCA** at equal size. If it loses in your run too, that is not
+# How to read it. In our own workshop runs (the README gives the numbers and the command that printed
+# them) the article's autoencoder **lost to PCA** at equal size. If it loses in your run too, that is not
 # a bug, and it is worth understanding why:
 #
 # - **PCA is the optimum for linear codes and MSE**, reached in closed form. The autoencoder must *find*

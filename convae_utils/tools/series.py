@@ -33,7 +33,7 @@ def add_arguments(parser) -> None:
                         help="full, workshop, smoke or auto = full on a GPU else workshop "
                              "(default: $CONVAE_PROFILE or auto)")
     parser.add_argument("--dataset", choices=DATASETS, default=None,
-                        help="cifar10, shapes10 or auto (default: $CONVAE_DATASET or the profile's)")
+                        help="cifar10, photos10, shapes10 or auto (default: $CONVAE_DATASET or the profile's)")
     parser.add_argument("--notebooks", default=None, help="folder of notebooks (default: <project>/notebooks)")
     parser.add_argument("--out", default=None, help="output folder (default: <project>/build)")
     parser.add_argument("--only", default=None, help="run only notebooks whose name contains this text")
