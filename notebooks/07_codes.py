@@ -288,6 +288,11 @@ fig = plotting.retrieval_gallery(bundle.test.images[query_index],
 # - **neighbour agreement**: the share of each test image's nearest test images with its class.
 #
 # The codes (200 values) face PCA features of the same size (notebook 06) and the raw pixels (3,072).
+#
+# A caution for the stand-in `photos10`: its test patches are cut from one region of each photograph,
+# so neighbouring test patches overlap and are near-duplicates. That makes kNN and neighbour agreement
+# look better than they would on independent photographs; the comparison *between* feature sets
+# still holds, the absolute numbers less so.
 
 # %%
 probe_train = bundle.train.head(PROBE_IMAGES)

@@ -20,7 +20,8 @@ import sys
 from ..colour import colour_report
 from ..data import prepare_data
 from ..runs import train_or_load
-from ..settings import DATASETS, PROFILE_CHOICES, from_env
+from ..errors import ConvaeError
+from ..settings import DATASETS, PROFILE_CHOICES, from_env, runs_dir
 
 SERIES_MODELS = {
     "03 latent 200": dict(latent_dim=200),
@@ -49,7 +50,13 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", choices=PROFILE_CHOICES, default=None, help="default: $CONVAE_PROFILE or auto")
     parser.add_argument("--dataset", choices=DATASETS, default=None, help="default: $CONVAE_DATASET or the profile's")
     args = parser.parse_args(argv)
-    rows = check(args.profile, args.dataset, progress=True)
+    print(f"Run folders are read from {runs_dir()}; a model missing there is trained now, as the notebooks "
+          "would (minutes per model on a CPU).", flush=True)
+    try:
+        rows = check(args.profile, args.dataset, progress=True)
+    except (ConvaeError, ValueError, OSError) as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 1
     print(f"{'model':30} {'dataset':9} {'profile':9} {'chroma kept':>11} {'colour err':>10} {'check':>6} {'PSNR':>7}")
     for r in rows:
         print(f"{r['model']:30} {r['dataset']:9} {r['profile']:9} {r['chroma kept']:11.0%} "

@@ -17,7 +17,8 @@ from .. import baselines
 from ..bits import IMAGE_VALUES
 from ..data import prepare_data
 from ..runs import train_or_load
-from ..settings import DATASETS, PROFILE_CHOICES, from_env
+from ..errors import ConvaeError
+from ..settings import DATASETS, PROFILE_CHOICES, from_env, runs_dir
 
 FULL_SWEEP, SMALL_SWEEP = (25, 50, 100, 200, 500, 1000), (50, 200, 1000)
 QUANTIZE_BITS = (8, 4)
@@ -52,7 +53,13 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default=None, help="where to train missing runs (default: auto)")
     parser.add_argument("--csv", default=None, help="also write the table as CSV")
     args = parser.parse_args(argv)
-    table = study(args.profile, args.dataset, device=args.device, progress=True)
+    print(f"Run folders are read from {runs_dir()}; a model missing there is trained now, as the notebooks "
+          "would (minutes per model on a CPU).", flush=True)
+    try:
+        table = study(args.profile, args.dataset, device=args.device, progress=True)
+    except (ConvaeError, ValueError, OSError) as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 1
     columns = ["method", "setting", "bits_per_image", "psnr_of_mean_mse", "mean_psnr", "ssim"]
     with pd.option_context("display.width", 200, "display.max_rows", 200):
         print(table.sort_values(["method", "bits_per_image"])[columns].round(3).to_string(index=False))
