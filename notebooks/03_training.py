@@ -156,6 +156,7 @@ print(inspect.getsource(training.epoch_order))
 # > ```bash
 # > python -m convae_utils train --profile workshop --latent-dim 200     # notebook 03
 # > python -m convae_utils train --profile workshop --latent-dim 1000    # notebook 04
+# > python -m convae_utils train --profile workshop --latent-dim 50      # notebook 06 (with 200 and 1000)
 # > python -m convae_utils train --profile workshop --latent-dim 200 --code-activation none --output-activation tanh   # notebook 05
 # > ```
 
