@@ -18,6 +18,7 @@ from convae_utils import baselines as bl
 from convae_utils.bits import IMAGE_BITS, CodeSizeWarning, bits_summary, code_bits, warn_if_code_not_smaller
 from convae_utils.images import normalize
 from convae_utils.metrics import per_image_mse
+from convae_utils.photos import make_photos10
 from convae_utils.plotting import rate_distortion_plot
 from convae_utils.shapes import make_shapes10
 
@@ -114,6 +115,28 @@ def test_randomized_pca_is_close_to_exact(train):
 
     assert train_mse(fast) <= train_mse(exact) * 1.01
     assert torch.equal(bl.fit_pca(train, k).components, fast.components)  # seeded: repeatable
+
+
+def test_covariance_pca_is_exact_and_chosen_for_large_k():
+    # N >= 3,072 images: the covariance (3,072 x 3,072) route applies; k = 400 is past the randomized range
+    images = make_photos10(3_200, seed=3).images
+    model = bl.fit_pca(images, 400)
+    assert model.solver == "covariance"
+    gram = (model.components @ model.components.T).double().numpy()
+    np.testing.assert_allclose(gram, np.eye(400), atol=1e-4)  # orthonormal rows
+    codes = model.encode(images)
+    np.testing.assert_allclose(codes.double().var(dim=0).numpy(), model.explained_variance.double().numpy(), rtol=1e-3)
+    # the exact optimum: on its own training images no other 400-dimensional projection does better
+    target = normalize(images)
+    randomized = bl.fit_pca(images, 400, solver="randomized")
+
+    def train_mse(pca):
+        return float(per_image_mse(pca.reconstruct(images), target).mean())
+
+    assert train_mse(model) <= train_mse(randomized) * (1 + 1e-5)
+    assert bl.fit_pca(images, 200).solver == "randomized"  # small k stays on the fast route
+    with pytest.raises(ValueError, match="at least as many training images"):
+        bl.fit_pca(images[:3_000], 10, solver="covariance")
 
 
 def test_pca_components_checked_before_work(train):
