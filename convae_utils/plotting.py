@@ -22,6 +22,7 @@ import seaborn as sns
 import torch
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, Rectangle
 from torchvision.utils import make_grid
 
 from .baselines import TABLE_COLUMNS
@@ -550,39 +551,111 @@ def roc_curves(curves: dict, *, title: str | None = None) -> Figure:
     return fig
 
 
+SAME_CLASS_COLOUR = "#0072B2"   # Okabe-Ito blue and vermillion: told apart with every common colour-vision
+OTHER_CLASS_COLOUR = "#D55E00"  # deficiency; the "other class" frame is also dashed, for greyscale prints
+
+
+def _labels_array(values, name: str, shape: tuple[int, ...], classes) -> np.ndarray:
+    """Class indices or names as an array of ``shape``; indices become names when ``classes`` is given."""
+    array = values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
+    if array.shape != shape:
+        raise ValueError(f"expected {name} of shape {shape} (one label per image shown), got shape "
+                         f"{array.shape}; pass test.labels[index] for the indices that chose the images")
+    if array.dtype.kind in "iub":
+        if classes is None:
+            return array.astype(np.int64)
+        if len(array) and (array.min() < 0 or array.max() >= len(classes)):
+            raise ValueError(f"expected {name} as class indices 0..{len(classes) - 1} (classes has {len(classes)} "
+                             f"names), got indices {array.min()}..{array.max()}; pass the dataset's own classes "
+                             "(e.g. test.classes)")
+        return np.asarray(list(classes), dtype=object)[array]
+    if array.dtype.kind not in "UO":
+        raise ValueError(f"expected {name} as class indices (integers) or class names, got dtype {array.dtype}")
+    return array.astype(str).astype(object)
+
+
+def _frame(ax, row: int, col: int, same: bool) -> None:
+    """A frame on the edge of grid cell (row, col): solid blue for same class, dashed vermillion for other."""
+    ax.add_patch(Rectangle((PAD + col * TILE - 0.5, PAD + row * TILE - 0.5), 32, 32, fill=False, linewidth=2.2,
+                           edgecolor=SAME_CLASS_COLOUR if same else OTHER_CLASS_COLOUR,
+                           linestyle="-" if same else (0, (2.5, 1.2))))
+
+
 def retrieval_gallery(queries: torch.Tensor, neighbours: dict[str, torch.Tensor], *, query_labels=None,
-                      title: str | None = None) -> Figure:
+                      neighbour_labels: dict | None = None, classes=None, title: str | None = None) -> Figure:
     """For each query (a row): the query, then its nearest neighbours under each way of measuring distance.
 
-    ``queries``: uint8 or [-1, 1] images (Q, 3, 32, 32). ``neighbours``: ``{name: images (Q, k, 3, 32, 32)}``,
-    e.g. ``{"code space": ..., "pixel space": ...}``, nearest first. ``query_labels`` (Q,) are written
-    beside the queries when given.
     Introduced in notebook 07.
+
+    Args:
+        queries: uint8 pixels or floats in [-1, 1], shape (Q, 3, 32, 32).
+        neighbours: ``{name: images (Q, k, 3, 32, 32)}``, e.g. ``{"code space": ..., "pixel space": ...}``,
+            nearest first; ``k`` may differ between panels.
+        query_labels: (Q,) class indices or names, written beside the queries.
+        neighbour_labels: ``{name: (Q, k) labels}`` for every panel of ``neighbours`` (same names), of
+            the same kind as ``query_labels`` (needed with them). Each neighbour then gets a frame: solid
+            blue when it has its query's class, dashed vermillion when not; each panel's title counts
+            the same-class neighbours ("same class: 7/30").
+        classes: class names, index -> name, to show (and compare) integer labels as names.
+        title: the figure's title.
+
+    Raises:
+        ValueError: images of the wrong shape, labels of the wrong shape or kind, ``neighbour_labels``
+            without ``query_labels``, or whose names are not exactly the panels of ``neighbours``.
     """
     queries = model_scale(queries, "queries")
     if not isinstance(neighbours, dict) or not neighbours:
         raise ValueError("neighbours must be a non-empty dict {name: images (Q, k, 3, 32, 32)}")
+    q = len(queries)
     panels = {}
     for name, images in neighbours.items():
-        if not isinstance(images, torch.Tensor) or images.ndim != 5 or images.shape[0] != len(queries):
+        if not isinstance(images, torch.Tensor) or images.ndim != 5 or images.shape[0] != q:
             got = describe_shape(images) if isinstance(images, torch.Tensor) else type(images).__name__
-            raise ValueError(f"neighbours[{name!r}] must have shape ({len(queries)}, k, 3, 32, 32), got {got}")
+            raise ValueError(f"neighbours[{name!r}] must have shape ({q}, k, 3, 32, 32), got {got}")
         panels[name] = model_scale(images.flatten(0, 1), name).unflatten(0, images.shape[:2])
-    q = len(queries)
+    shown_queries = None if query_labels is None else _labels_array(query_labels, "query_labels", (q,), classes)
+    matches = {}
+    if neighbour_labels is not None:
+        if shown_queries is None:
+            raise ValueError("neighbour_labels need query_labels too: pass query_labels=labels[query_index] "
+                             "so that each neighbour can be compared with its query")
+        if not isinstance(neighbour_labels, dict) or set(neighbour_labels) != set(panels):
+            got = list(neighbour_labels) if isinstance(neighbour_labels, dict) else type(neighbour_labels).__name__
+            raise ValueError(f"expected neighbour_labels as a dict with one (Q, k) entry per panel of neighbours "
+                             f"{list(panels)}, got {got}; use the same names as in neighbours")
+        for name, labels in neighbour_labels.items():
+            found = _labels_array(labels, f"neighbour_labels[{name!r}]", tuple(panels[name].shape[:2]), classes)
+            if (found.dtype == object) != (shown_queries.dtype == object):
+                raise ValueError(f"query_labels and neighbour_labels[{name!r}] must be of one kind, both class "
+                                 "indices or both class names; pass classes=... to compare indices with names")
+            matches[name] = found == shown_queries[:, None]                    # (Q, k) bool
     widths = [1] + [panel.shape[1] for panel in panels.values()]
-    fig, axes = plt.subplots(1, len(widths), figsize=(CELL_INCHES * 1.5 * sum(widths) + 1.0, CELL_INCHES * 1.6 * q + 1.0),
+    fig, axes = plt.subplots(1, len(widths), figsize=(CELL_INCHES * 1.5 * sum(widths) + 1.0,
+                                                      CELL_INCHES * 1.5 * q + (1.2 if matches else 0.9)),
                              layout="constrained", gridspec_kw={"width_ratios": widths}, squeeze=False)
     axes = axes[0]
     axes[0].imshow(image_grid(queries, nrow=1), interpolation="nearest")
     axes[0].set_title("query")
     _hide_axes(axes[0])
-    if query_labels is not None:
-        axes[0].set_yticks(_centres(q), [str(label) for label in query_labels])
+    if shown_queries is not None:
+        axes[0].set_yticks(_centres(q), [str(label) for label in shown_queries])
     for ax, (name, panel) in zip(axes[1:], panels.items()):
         k = panel.shape[1]
         ax.imshow(image_grid(panel.flatten(0, 1), nrow=k), interpolation="nearest")
         _hide_axes(ax)
-        ax.set_title(f"{k} nearest, {name}")
+        heading = f"{k} nearest, {name}"
+        if name in matches:
+            same = matches[name]
+            for (row, col), hit in np.ndenumerate(same):
+                _frame(ax, row, col, bool(hit))
+            heading += f"\nsame class: {int(same.sum())}/{same.size}"
+        ax.set_title(heading)
+    if matches:
+        handles = [Patch(facecolor="none", edgecolor=SAME_CLASS_COLOUR, linewidth=2.2,
+                         label="same class as the query"),
+                   Patch(facecolor="none", edgecolor=OTHER_CLASS_COLOUR, linewidth=2.2, linestyle=(0, (2.5, 1.2)),
+                         label="another class")]
+        fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize="small", frameon=False)
     if title:
         fig.suptitle(title)
     return fig

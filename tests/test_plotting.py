@@ -200,3 +200,46 @@ def test_labelled_grid_places_one_label_per_column_and_row():
     with pytest.raises(ValueError, match="expected 3 column_labels, got 2"):
         labelled_grid(images, 3, column_labels=["a", "b"])
     plt.close("all")
+
+
+def test_retrieval_gallery_frames_each_neighbour_by_whether_it_shares_the_query_class():
+    from matplotlib.colors import to_hex
+    from matplotlib.patches import Rectangle
+
+    query_labels = torch.tensor([0, 2])
+    neighbour_labels = {"code space": torch.tensor([[0, 1, 0], [2, 2, 2]]),  # 5 of 6 share the query's class
+                        "pixel space": torch.tensor([[1, 1], [0, 2]])}       # 1 of 4
+    neighbours = {"code space": pixels(6).view(2, 3, 3, 32, 32), "pixel space": pixels(4, 1).view(2, 2, 3, 32, 32)}
+    fig = plotting.retrieval_gallery(pixels(2), neighbours, query_labels=query_labels,
+                                     neighbour_labels=neighbour_labels, classes=CLASSES)
+    query_ax, code_ax, pixel_ax = fig.axes
+    assert [t.get_text() for t in query_ax.get_yticklabels()] == ["cat", "ship"]
+    assert "same class: 5/6" in code_ax.get_title() and "same class: 1/4" in pixel_ax.get_title()
+
+    def frames(ax):  # (row, column) of each frame's cell -> its colour
+        return {(round((p.get_y() + 0.5 - plotting.PAD) / plotting.TILE), round((p.get_x() + 0.5 - plotting.PAD) / plotting.TILE)):
+                to_hex(p.get_edgecolor()) for p in ax.patches if isinstance(p, Rectangle) and not p.get_fill()}
+    same, other = plotting.SAME_CLASS_COLOUR.lower(), plotting.OTHER_CLASS_COLOUR.lower()
+    assert frames(code_ax) == {(0, 0): same, (0, 1): other, (0, 2): same, (1, 0): same, (1, 1): same, (1, 2): same}
+    assert frames(pixel_ax) == {(0, 0): other, (0, 1): other, (1, 0): other, (1, 1): same}
+    assert {"same class as the query", "another class"} <= {t.get_text() for t in fig.legends[0].texts}
+    # class names compare as well as indices; without neighbour labels there are no frames
+    named = plotting.retrieval_gallery(pixels(2), {"code space": neighbours["code space"]}, query_labels=["cat", "ship"],
+                                       neighbour_labels={"code space": [["cat", "dog", "cat"], ["ship"] * 3]})
+    assert frames(named.axes[1]) == frames(code_ax)
+    assert not frames(plotting.retrieval_gallery(pixels(2), neighbours, query_labels=query_labels).axes[1])
+
+
+@pytest.mark.parametrize("labels, query_labels, message", [
+    ({"code space": torch.zeros(2, 4, dtype=torch.long)}, [0, 1], r"shape \(2, 3\).*got shape \(2, 4\)"),
+    ({"code space": torch.zeros(2, 3, dtype=torch.long), "graph space": torch.zeros(2, 3, dtype=torch.long)},
+     [0, 1], r"one \(Q, k\) entry per panel of neighbours \['code space'\], got \['code space', 'graph space'\]"),
+    ({"code space": torch.zeros(2, 3, dtype=torch.long)}, None, "need query_labels too"),
+    ({"code space": torch.zeros(2, 3, dtype=torch.long)}, ["cat", "dog"], "both class indices or both class names"),
+    ({"code space": torch.full((2, 3), 7)}, [0, 1], r"indices 0..2 \(classes has 3 names\), got indices 7..7"),
+])
+def test_retrieval_gallery_rejects_labels_that_do_not_fit(labels, query_labels, message):
+    classes = CLASSES if "classes has" in message else None
+    with pytest.raises(ValueError, match=message):
+        plotting.retrieval_gallery(pixels(2), {"code space": pixels(6).view(2, 3, 3, 32, 32)},
+                                   query_labels=query_labels, neighbour_labels=labels, classes=classes)
