@@ -23,6 +23,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
+from matplotlib.transforms import Bbox
 from torchvision.utils import make_grid
 
 from .baselines import TABLE_COLUMNS
@@ -443,21 +444,69 @@ def _check_table(table, what: str, metrics) -> pd.DataFrame:
     return table
 
 
+# Where a point's label may go, tried in this order: (x, y) offset in points, horizontal and vertical alignment
+_LABEL_SPOTS = ((4, 3, "left", "bottom"), (4, -3, "left", "top"), (-4, 3, "right", "bottom"),
+                (-4, -3, "right", "top"), (0, 6, "center", "bottom"), (0, -6, "center", "top"),
+                (7, 0, "left", "center"), (-7, 0, "right", "center"), (4, 11, "left", "bottom"),
+                (4, -11, "left", "top"), (-4, 11, "right", "bottom"), (-4, -11, "right", "top"))
+_MARKER_PX = 3.5  # half the side of the box around a point that labels keep clear of, in pixels at 100 dpi
+
+
+def _place_labels(ax, labels: list[tuple[str, float, float, dict]], points) -> list:
+    """Annotate ``(text, x, y, style)`` in order where the label covers no earlier label or point, else leave it out.
+
+    Greedy: each label takes the first of :data:`_LABEL_SPOTS` whose box stays inside the axes and
+    clear of the labels placed before it, of every point in ``points`` ((x, y) data pairs), and of the
+    texts already on the axes. Call after the figure's layout is done (``fig.draw_without_rendering()``);
+    the labels are kept out of the layout so that placing them cannot move the axes. Returns the placed texts.
+    """
+    scale = ax.figure.dpi / 100.0
+    gap = 1.5 * scale
+    frame = ax.get_window_extent()
+    pixels = ax.transData.transform(np.asarray(points, dtype=float).reshape(-1, 2))
+    taken = [Bbox.from_extents(px - _MARKER_PX * scale, py - _MARKER_PX * scale,
+                               px + _MARKER_PX * scale, py + _MARKER_PX * scale) for px, py in pixels]
+    taken += [t.get_window_extent() for t in ax.texts if t.get_text()]
+    placed = []
+    for text, x, y, style in labels:
+        for dx, dy, ha, va in _LABEL_SPOTS:
+            label = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", ha=ha, va=va, **style)
+            label.set_in_layout(False)
+            box = label.get_window_extent().expanded(1.0, 1.0).padded(gap)
+            inside = (box.x0 >= frame.x0 and box.x1 <= frame.x1 and box.y0 >= frame.y0 and box.y1 <= frame.y1)
+            if inside and not any(box.overlaps(other) for other in taken):
+                taken.append(box)
+                placed.append(label)
+                break
+            label.remove()
+    return placed
+
+
 def rate_distortion_plot(table: pd.DataFrame, marks: pd.DataFrame | None = None, *,
                          psnr: str = "psnr_of_mean_mse", label_points: bool = True) -> Figure:
     """PSNR and SSIM against bits per image (log x), one line per method, points labelled by setting.
 
+    Introduced in notebook 06.
+
     Args:
         table: :func:`convae_utils.baselines.rate_distortion_table` output (or any frame with the
-            columns method, setting, bits_per_image, the PSNR column and ssim).
-        marks: rows to emphasise as large stars with their ``method`` and ``setting`` written
-            beside them, e.g. the article's two models; the same columns (a missing SSIM may be NaN,
-            e.g. for published points that report none: they are drawn on the PSNR panel only).
+            columns method, setting, bits_per_image > 0, the PSNR column in dB and ssim in [0, 1]).
+        marks: rows to emphasise as large stars with their ``setting`` written beside them, e.g. the
+            article's two models; the same columns (a missing SSIM may be NaN, e.g. for published
+            points that report none: they are drawn on the PSNR panel only).
         psnr: which PSNR to plot, ``"psnr_of_mean_mse"`` (default) or ``"mean_psnr"``.
-        label_points: write each point's setting (``k=200``, ``q=50`` ...) next to it.
+        label_points: write each point's setting (``k=200``, ``q=50`` ...) next to it where there is
+            room. Labels never overlap: the marks' labels go first, then each curve's two ends, then
+            the points in between; a label that would cover another label or a point is left out
+            (the table has every point).
 
     A dotted vertical line marks the raw image, 24,576 bits: a code to the right of it is no
     compression at all.
+
+    Raises:
+        TypeError: ``table`` or ``marks`` is not a DataFrame.
+        ValueError: a column is missing, ``table`` is empty, a bits_per_image is not positive, or
+            ``psnr`` is not one of the two names.
     """
     check_choice("psnr", psnr, PSNR_COLUMNS)
     metrics = (psnr, "ssim")
@@ -469,22 +518,16 @@ def rate_distortion_plot(table: pd.DataFrame, marks: pd.DataFrame | None = None,
     methods = list(dict.fromkeys(table["method"]))
     palette = dict(zip(methods, sns.color_palette(n_colors=len(methods))))
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), layout="constrained")
+    shown_marks = {}
     for ax, metric in zip(axes, metrics):
         for method in methods:
             rows = table[table["method"] == method].sort_values("bits_per_image")
             ax.plot(rows["bits_per_image"], rows[metric], marker="o", markersize=4, linewidth=1.6,
                     color=palette[method], label=method)
-            if label_points:
-                for _, row in rows.iterrows():
-                    ax.annotate(str(row["setting"]), (row["bits_per_image"], row[metric]), fontsize=6.5,
-                                color=palette[method], xytext=(3, 3), textcoords="offset points")
         if marks is not None and metric in marks.columns:
-            shown = marks[marks[metric].notna()]
+            shown = shown_marks[metric] = marks[marks[metric].notna()]
             ax.scatter(shown["bits_per_image"], shown[metric], marker="*", s=160, color="black", zorder=5,
                        label=", ".join(dict.fromkeys(shown["method"].astype(str))) if len(shown) else None)
-            for _, row in shown.iterrows():
-                ax.annotate(str(row["setting"]), (row["bits_per_image"], row[metric]),
-                            fontsize=7.5, fontweight="bold", xytext=(5, -10), textcoords="offset points")
         ax.axvline(IMAGE_BITS, color="0.4", linestyle=":", linewidth=1.2)
         ax.annotate(f"raw image\n{IMAGE_BITS:,} bits", (IMAGE_BITS, 0.02), xycoords=("data", "axes fraction"),
                     fontsize=7, color="0.35", ha="right", xytext=(-3, 0), textcoords="offset points")
@@ -495,6 +538,19 @@ def rate_distortion_plot(table: pd.DataFrame, marks: pd.DataFrame | None = None,
     axes[0].set_title("PSNR against bits per image")
     axes[1].set_title("SSIM against bits per image")
     axes[1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.draw_without_rendering()  # the layout fixes where each point lands: labels are placed after it
+    for ax, metric in zip(axes, metrics):
+        shown = shown_marks.get(metric, table.iloc[:0])
+        labels = [(str(row["setting"]), row["bits_per_image"], row[metric], dict(fontsize=7.5, fontweight="bold"))
+                  for _, row in shown.iterrows()]
+        if label_points:
+            curves = [table[table["method"] == method].sort_values("bits_per_image") for method in methods]
+            ends = [(rows, i) for rows in curves for i in sorted({0, len(rows) - 1})]
+            middles = [(rows, i) for rows in curves for i in range(1, len(rows) - 1)]
+            labels += [(str(rows["setting"].iloc[i]), rows["bits_per_image"].iloc[i], rows[metric].iloc[i],
+                        dict(fontsize=6.5, color=palette[rows["method"].iloc[0]])) for rows, i in ends + middles]
+        points = [*zip(table["bits_per_image"], table[metric]), *zip(shown["bits_per_image"], shown[metric])]
+        _place_labels(ax, labels, points)
     return fig
 
 

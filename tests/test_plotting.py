@@ -243,3 +243,51 @@ def test_retrieval_gallery_rejects_labels_that_do_not_fit(labels, query_labels, 
     with pytest.raises(ValueError, match=message):
         plotting.retrieval_gallery(pixels(2), {"code space": pixels(6).view(2, 3, 3, 32, 32)},
                                    query_labels=query_labels, neighbour_labels=labels, classes=classes)
+
+
+def realistic_rate_distortion_table() -> pd.DataFrame:
+    """Curves as notebook 06 draws them (bits 100..32,000, PSNR 18..38 dB), crowded where they cross."""
+    rows = []
+    for method, settings, bits, psnr, ssim in [
+        ("PCA (float32)", [f"k={k}" for k in (25, 50, 100, 200, 500, 1000)], [800, 1600, 3200, 6400, 16000, 32000],
+         [22.5, 24.3, 26.4, 28.9, 33.1, 37.4], [0.62, 0.68, 0.76, 0.84, 0.92, 0.96]),
+        ("PCA (8-bit)", [f"k={k}" for k in (25, 50, 100, 200, 500, 1000)], [200, 400, 800, 1600, 4000, 8000],
+         [22.4, 24.2, 26.3, 28.7, 32.6, 35.9], [0.61, 0.68, 0.76, 0.83, 0.91, 0.95]),
+        ("PCA (4-bit)", [f"k={k}" for k in (25, 50, 100, 200, 500, 1000)], [100, 200, 400, 800, 2000, 4000],
+         [21.8, 23.3, 24.9, 26.4, 28.2, 29.0], [0.58, 0.64, 0.70, 0.76, 0.83, 0.86]),
+        ("JPEG (whole file)", [f"q={q}" for q in (5, 10, 20, 50, 75, 90)], [5400, 5500, 5700, 6100, 6600, 7200],
+         [23.8, 26.7, 29.0, 31.7, 33.6, 36.3], [0.65, 0.77, 0.84, 0.90, 0.93, 0.96]),
+        ("JPEG (scan data only)", [f"q={q}" for q in (5, 10, 20, 50, 75, 90)], [230, 340, 520, 920, 1380, 2300],
+         [23.8, 26.7, 29.0, 31.7, 33.6, 36.3], [0.65, 0.77, 0.84, 0.90, 0.93, 0.96]),
+        ("bicubic", ["8x8", "12x12", "16x16", "24x24"], [1536, 3456, 6144, 13824],
+         [25.8, 29.0, 32.0, 37.9], [0.77, 0.88, 0.93, 0.98]),
+        ("autoencoder (float32)", [f"latent {k}" for k in (25, 50, 100, 200, 500, 1000)],
+         [800, 1600, 3200, 6400, 16000, 32000], [20.5, 21.2, 22.2, 23.5, 26.1, 29.1], [0.50, 0.56, 0.64, 0.71, 0.80, 0.84]),
+        ("autoencoder (8-bit)", [f"latent {k}" for k in (25, 50, 100, 200, 500, 1000)],
+         [200, 400, 800, 1600, 4000, 8000], [20.4, 21.2, 22.1, 23.3, 25.6, 27.7], [0.49, 0.56, 0.64, 0.71, 0.79, 0.84]),
+    ]:
+        rows += [{"method": method, "setting": s, "bits_per_image": b, "psnr_of_mean_mse": p, "mean_psnr": p + 0.5,
+                  "ssim": q} for s, b, p, q in zip(settings, bits, psnr, ssim)]
+    return pd.DataFrame(rows)
+
+
+def test_rate_distortion_labels_never_overlap_and_the_important_ones_stay():
+    from itertools import combinations
+
+    table = realistic_rate_distortion_table()
+    marks = table[(table["method"] == "autoencoder (float32)") & table["setting"].isin(["latent 200", "latent 1000"])]
+    fig = plotting.rate_distortion_plot(table, marks.assign(method="the article's models"))
+    fig.canvas.draw()
+    for ax in fig.axes[:2]:
+        boxes = {t: t.get_window_extent() for t in ax.texts}
+        crossings = [(a.get_text(), b.get_text()) for a, b in combinations(boxes, 2) if boxes[a].overlaps(boxes[b])]
+        assert not crossings, f"{ax.get_title()}: labels overlap: {crossings}"
+        frame = ax.get_window_extent()
+        assert all(frame.x0 <= box.x0 and box.x1 <= frame.x1 for box in boxes.values())
+        shown = [t.get_text() for t in ax.texts]
+        assert len(shown) >= 0.7 * len(table)  # most points keep their label
+        bold = [t.get_text() for t in ax.texts if t.get_fontweight() == "bold"]
+        assert sorted(bold) == ["latent 1000", "latent 200"]  # the marks are always labelled
+        assert {"k=25", "k=1000", "q=5", "q=90", "8x8", "24x24"} <= set(shown)  # and the curves' ends
+    unlabelled = plotting.rate_distortion_plot(table, label_points=False).axes[0]
+    assert [t.get_text() for t in unlabelled.texts] == [f"raw image\n{24576:,} bits"]
