@@ -284,8 +284,18 @@ def _batches_per_epoch(name: str, history: History) -> int:
 def loss_curves(histories: History | dict[str, History], *, val: bool = True, log_y: bool = False) -> Figure:
     """Training loss per batch (light) and per epoch, and validation loss per epoch; one colour per model.
 
-    The x axis is in epochs: batch ``i`` (0-based) ends at ``(i + 1) / batches_per_epoch``, so epoch
-    ``e``'s batches lie in ``(e - 1, e]`` and its epoch markers sit at ``x = e``.
+    Introduced in notebook 03. ``histories``: one History (named ``"model"``) or ``{name: History}``;
+    losses are the MSE on the [-1, 1] scale. ``val``: draw the validation losses; ``log_y``: a log y axis.
+
+    The x axis counts epochs completed: batch ``i`` (0-based) ends at ``(i + 1) / batches_per_epoch``,
+    so epoch ``e``'s batches lie in ``(e - 1, e]``. Epoch ``e``'s mean training loss averages those
+    batches and is drawn in their middle, at ``x = e - 0.5``; its validation loss is measured on the
+    model at the end of the epoch and is drawn at ``x = e``.
+
+    Raises:
+        TypeError: a value of the dict is not a History.
+        ValueError: no History, no losses at all, or batch losses without ``batches_per_epoch`` that
+            cannot be recovered from the number of epochs.
     """
     if isinstance(histories, History):
         histories = {"model": histories}
@@ -299,7 +309,8 @@ def loss_curves(histories: History | dict[str, History], *, val: bool = True, lo
         if history.train_batch_loss:
             per_epoch = _batches_per_epoch(name, history)
             batch_rows += [(name, (i + 1) / per_epoch, loss) for i, loss in enumerate(history.train_batch_loss)]
-        epoch_rows += [(name, "train", e, loss) for e, loss in enumerate(history.train_epoch_loss, start=1)]
+        # a mean over an epoch's batches describes the model half-way through them, not at the epoch's end
+        epoch_rows += [(name, "train", e - 0.5, loss) for e, loss in enumerate(history.train_epoch_loss, start=1)]
         if val:
             epoch_rows += [(name, "validation", e, loss)
                            for e, loss in enumerate(history.val_epoch_loss, start=1)]
@@ -324,15 +335,15 @@ def loss_curves(histories: History | dict[str, History], *, val: bool = True, lo
         ax.set_yscale("log")
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_xlim(left=0)
-    ax.set_xlabel("epoch")
+    ax.set_xlabel("epochs completed")
     ax.set_ylabel("MSE loss ([-1, 1] scale)" + (", log scale" if log_y else ""))
     ax.set_title("Training and validation loss" if val else "Training loss")
     # one legend for colours (models) and one for line styles (what was measured)
     handles = [Line2D([], [], color=palette[n], linewidth=2, label=n) for n in names] if len(names) > 1 else []
     grey = "0.35"
     for present, style in ((len(batches), dict(alpha=0.4, linewidth=0.8, label="train, per batch")),
-                           (len(train), dict(marker="o", label="train, epoch mean")),
-                           (len(valid), dict(marker="s", linestyle="--", label="validation, epoch mean"))):
+                           (len(train), dict(marker="o", label="train, epoch mean (mid-epoch)")),
+                           (len(valid), dict(marker="s", linestyle="--", label="validation (end of epoch)"))):
         if present:
             handles.append(Line2D([], [], color=grey, **style))
     ax.legend(handles=handles, loc="upper right", fontsize="small")

@@ -124,10 +124,17 @@ def test_loss_curves_per_batch_and_per_epoch():
     assert len(ax.lines) == 2 * 3  # per model: batches, epoch means, validation
     xs = [tuple(np.round(line.get_xdata(), 6)) for line in ax.lines]
     assert tuple(np.round(np.arange(1, 13) / 4, 6)) in xs  # batch i ends at (i + 1) / batches_per_epoch
-    assert (1.0, 2.0, 3.0) in xs  # epoch markers at the epoch ends
-    assert ax.get_xlabel() == "epoch" and "MSE" in ax.get_ylabel()
+    means = [line for line in ax.lines if line.get_marker() == "o"]
+    validation = [line for line in ax.lines if line.get_marker() == "s"]
+    assert len(means) == len(validation) == 2
+    for line in means:  # each epoch's mean sits in the middle of the batches it averages
+        assert tuple(np.round(line.get_xdata(), 6)) == (0.5, 1.5, 2.5)
+        assert list(line.get_ydata()) == pytest.approx([0.4 / e for e in (1, 2, 3)])
+    for line in validation:  # validation is measured on the model at the end of the epoch
+        assert tuple(np.round(line.get_xdata(), 6)) == (1.0, 2.0, 3.0)
+    assert ax.get_xlabel() == "epochs completed" and "MSE" in ax.get_ylabel()
     legend = {t.get_text() for t in ax.get_legend().texts}
-    assert {"latent 200", "latent 1000", "validation, epoch mean"} <= legend
+    assert {"latent 200", "latent 1000", "train, epoch mean (mid-epoch)", "validation (end of epoch)"} <= legend
 
     single = plotting.loss_curves(make_history(), val=False, log_y=True).axes[0]
     assert len(single.lines) == 2 and single.get_yscale() == "log"
