@@ -7,6 +7,7 @@ import sys
 import pytest
 import torch
 
+from convae_utils import settings
 from convae_utils.tools.cli import build_parser, main
 
 SMOKE = ["train", "--profile", "smoke", "--no-progress"]
@@ -128,11 +129,30 @@ def test_download_failure_is_one_line_with_the_ways_out(tmp_path, capsys):
     with socket.socket() as s:  # a port with nothing listening
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    code = main(["download", "--data-dir", str(tmp_path), "--url", f"http://127.0.0.1:{port}/c.tar.gz",
-                 "--timeout", "2", "--retries", "1"])
+    url = f"http://127.0.0.1:{port}/c.tar.gz"
+    code = main(["download", "--data-dir", str(tmp_path), "--url", url, "--timeout", "2", "--retries", "1"])
     assert code == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err and "photos10" in err and "cifar-10-python.tar.gz" in err
+    # the retry it suggests goes to the same folder and the same mirror
+    assert f"try again later: python -m convae_utils download --data-dir {tmp_path} --url {url}\n" in err
+
+
+def test_a_failed_download_suggests_a_retry_that_keeps_the_users_url(tmp_path, capsys, monkeypatch):
+    from cifar_fixtures import serve
+
+    from convae_utils import cifar10
+
+    monkeypatch.setattr(cifar10, "_BACKOFF_S", 0.01)
+    with serve(503) as server:  # a mirror that is down: transient, retried, then given up
+        url = server.url() + "?mirror=eu&format=tgz"  # a query string must survive the shell
+        assert main(["download", "--url", url, "--retries", "2", "--timeout", "2"]) == 1
+        assert server.gets == 2
+    err = capsys.readouterr().err
+    assert "HTTP 503" in err
+    assert f"try again later: python -m convae_utils download --url '{url}'\n" in err  # no --data-dir: none given
+    # with nothing given, the plain command is the retry
+    assert cifar10.download_command(settings.data_dir(), cifar10.cifar10_url()) == "python -m convae_utils download"
 
 
 def test_a_real_process_prints_no_traceback(tmp_path):
