@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import shlex
 import shutil
 import socket
 import time
@@ -100,9 +101,25 @@ def _drop_damaged_archive(root: Path) -> str:
     return note
 
 
+def download_command(root: str | os.PathLike, url: str) -> str:
+    """The shell command that downloads into ``root`` from ``url`` again, e.g. to retry after a failure.
+
+    ``--data-dir`` and ``--url`` are written out whenever they differ from what the bare command
+    would use (``$CONVAE_DATA_DIR``/``$CONVAE_CIFAR10_URL`` or the defaults), so a retry goes to the
+    same folder and the same mirror; values are quoted for a POSIX shell. Every download error's
+    "ways out" (notebook 01) starts with it.
+    """
+    command = ["python", "-m", "convae_utils", "download"]
+    if Path(root) != data_dir():
+        command += ["--data-dir", str(root)]
+    if url != cifar10_url():
+        command += ["--url", url]
+    return shlex.join(command)
+
+
 def _ways_out(root: Path, url: str) -> str:
     return ("Three ways out:\n"
-            "  1. try again later: python -m convae_utils download\n"
+            f"  1. try again later: {download_command(root, url)}\n"
             f"  2. download cifar-10-python.tar.gz yourself (from {url} or a mirror) and put it into "
             f"the data folder {root}\n"
             f"  3. work offline with the stand-in dataset: set {DATASET_ENV}={STANDIN}")

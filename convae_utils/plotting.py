@@ -22,6 +22,8 @@ import seaborn as sns
 import torch
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, Rectangle
+from matplotlib.transforms import Bbox
 from torchvision.utils import make_grid
 
 from .baselines import TABLE_COLUMNS
@@ -282,8 +284,18 @@ def _batches_per_epoch(name: str, history: History) -> int:
 def loss_curves(histories: History | dict[str, History], *, val: bool = True, log_y: bool = False) -> Figure:
     """Training loss per batch (light) and per epoch, and validation loss per epoch; one colour per model.
 
-    The x axis is in epochs: batch ``i`` (0-based) ends at ``(i + 1) / batches_per_epoch``, so epoch
-    ``e``'s batches lie in ``(e - 1, e]`` and its epoch markers sit at ``x = e``.
+    Introduced in notebook 03. ``histories``: one History (named ``"model"``) or ``{name: History}``;
+    losses are the MSE on the [-1, 1] scale. ``val``: draw the validation losses; ``log_y``: a log y axis.
+
+    The x axis counts epochs completed: batch ``i`` (0-based) ends at ``(i + 1) / batches_per_epoch``,
+    so epoch ``e``'s batches lie in ``(e - 1, e]``. Epoch ``e``'s mean training loss averages those
+    batches and is drawn in their middle, at ``x = e - 0.5``; its validation loss is measured on the
+    model at the end of the epoch and is drawn at ``x = e``.
+
+    Raises:
+        TypeError: a value of the dict is not a History.
+        ValueError: no History, no losses at all, or batch losses without ``batches_per_epoch`` that
+            cannot be recovered from the number of epochs.
     """
     if isinstance(histories, History):
         histories = {"model": histories}
@@ -297,7 +309,8 @@ def loss_curves(histories: History | dict[str, History], *, val: bool = True, lo
         if history.train_batch_loss:
             per_epoch = _batches_per_epoch(name, history)
             batch_rows += [(name, (i + 1) / per_epoch, loss) for i, loss in enumerate(history.train_batch_loss)]
-        epoch_rows += [(name, "train", e, loss) for e, loss in enumerate(history.train_epoch_loss, start=1)]
+        # a mean over an epoch's batches describes the model half-way through them, not at the epoch's end
+        epoch_rows += [(name, "train", e - 0.5, loss) for e, loss in enumerate(history.train_epoch_loss, start=1)]
         if val:
             epoch_rows += [(name, "validation", e, loss)
                            for e, loss in enumerate(history.val_epoch_loss, start=1)]
@@ -322,15 +335,15 @@ def loss_curves(histories: History | dict[str, History], *, val: bool = True, lo
         ax.set_yscale("log")
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_xlim(left=0)
-    ax.set_xlabel("epoch")
+    ax.set_xlabel("epochs completed")
     ax.set_ylabel("MSE loss ([-1, 1] scale)" + (", log scale" if log_y else ""))
     ax.set_title("Training and validation loss" if val else "Training loss")
     # one legend for colours (models) and one for line styles (what was measured)
     handles = [Line2D([], [], color=palette[n], linewidth=2, label=n) for n in names] if len(names) > 1 else []
     grey = "0.35"
     for present, style in ((len(batches), dict(alpha=0.4, linewidth=0.8, label="train, per batch")),
-                           (len(train), dict(marker="o", label="train, epoch mean")),
-                           (len(valid), dict(marker="s", linestyle="--", label="validation, epoch mean"))):
+                           (len(train), dict(marker="o", label="train, epoch mean (mid-epoch)")),
+                           (len(valid), dict(marker="s", linestyle="--", label="validation (end of epoch)"))):
         if present:
             handles.append(Line2D([], [], color=grey, **style))
     ax.legend(handles=handles, loc="upper right", fontsize="small")
@@ -442,21 +455,69 @@ def _check_table(table, what: str, metrics) -> pd.DataFrame:
     return table
 
 
+# Where a point's label may go, tried in this order: (x, y) offset in points, horizontal and vertical alignment
+_LABEL_SPOTS = ((4, 3, "left", "bottom"), (4, -3, "left", "top"), (-4, 3, "right", "bottom"),
+                (-4, -3, "right", "top"), (0, 6, "center", "bottom"), (0, -6, "center", "top"),
+                (7, 0, "left", "center"), (-7, 0, "right", "center"), (4, 11, "left", "bottom"),
+                (4, -11, "left", "top"), (-4, 11, "right", "bottom"), (-4, -11, "right", "top"))
+_MARKER_PX = 3.5  # half the side of the box around a point that labels keep clear of, in pixels at 100 dpi
+
+
+def _place_labels(ax, labels: list[tuple[str, float, float, dict]], points) -> list:
+    """Annotate ``(text, x, y, style)`` in order where the label covers no earlier label or point, else leave it out.
+
+    Greedy: each label takes the first of :data:`_LABEL_SPOTS` whose box stays inside the axes and
+    clear of the labels placed before it, of every point in ``points`` ((x, y) data pairs), and of the
+    texts already on the axes. Call after the figure's layout is done (``fig.draw_without_rendering()``);
+    the labels are kept out of the layout so that placing them cannot move the axes. Returns the placed texts.
+    """
+    scale = ax.figure.dpi / 100.0
+    gap = 1.5 * scale
+    frame = ax.get_window_extent()
+    pixels = ax.transData.transform(np.asarray(points, dtype=float).reshape(-1, 2))
+    taken = [Bbox.from_extents(px - _MARKER_PX * scale, py - _MARKER_PX * scale,
+                               px + _MARKER_PX * scale, py + _MARKER_PX * scale) for px, py in pixels]
+    taken += [t.get_window_extent() for t in ax.texts if t.get_text()]
+    placed = []
+    for text, x, y, style in labels:
+        for dx, dy, ha, va in _LABEL_SPOTS:
+            label = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", ha=ha, va=va, **style)
+            label.set_in_layout(False)
+            box = label.get_window_extent().expanded(1.0, 1.0).padded(gap)
+            inside = (box.x0 >= frame.x0 and box.x1 <= frame.x1 and box.y0 >= frame.y0 and box.y1 <= frame.y1)
+            if inside and not any(box.overlaps(other) for other in taken):
+                taken.append(box)
+                placed.append(label)
+                break
+            label.remove()
+    return placed
+
+
 def rate_distortion_plot(table: pd.DataFrame, marks: pd.DataFrame | None = None, *,
                          psnr: str = "psnr_of_mean_mse", label_points: bool = True) -> Figure:
     """PSNR and SSIM against bits per image (log x), one line per method, points labelled by setting.
 
+    Introduced in notebook 06.
+
     Args:
         table: :func:`convae_utils.baselines.rate_distortion_table` output (or any frame with the
-            columns method, setting, bits_per_image, the PSNR column and ssim).
-        marks: rows to emphasise as large stars with their ``method`` and ``setting`` written
-            beside them, e.g. the article's two models; the same columns (a missing SSIM may be NaN,
-            e.g. for published points that report none: they are drawn on the PSNR panel only).
+            columns method, setting, bits_per_image > 0, the PSNR column in dB and ssim in [0, 1]).
+        marks: rows to emphasise as large stars with their ``setting`` written beside them, e.g. the
+            article's two models; the same columns (a missing SSIM may be NaN, e.g. for published
+            points that report none: they are drawn on the PSNR panel only).
         psnr: which PSNR to plot, ``"psnr_of_mean_mse"`` (default) or ``"mean_psnr"``.
-        label_points: write each point's setting (``k=200``, ``q=50`` ...) next to it.
+        label_points: write each point's setting (``k=200``, ``q=50`` ...) next to it where there is
+            room. Labels never overlap: the marks' labels go first, then each curve's two ends, then
+            the points in between; a label that would cover another label or a point is left out
+            (the table has every point).
 
     A dotted vertical line marks the raw image, 24,576 bits: a code to the right of it is no
     compression at all.
+
+    Raises:
+        TypeError: ``table`` or ``marks`` is not a DataFrame.
+        ValueError: a column is missing, ``table`` is empty, a bits_per_image is not positive, or
+            ``psnr`` is not one of the two names.
     """
     check_choice("psnr", psnr, PSNR_COLUMNS)
     metrics = (psnr, "ssim")
@@ -468,22 +529,16 @@ def rate_distortion_plot(table: pd.DataFrame, marks: pd.DataFrame | None = None,
     methods = list(dict.fromkeys(table["method"]))
     palette = dict(zip(methods, sns.color_palette(n_colors=len(methods))))
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), layout="constrained")
+    shown_marks = {}
     for ax, metric in zip(axes, metrics):
         for method in methods:
             rows = table[table["method"] == method].sort_values("bits_per_image")
             ax.plot(rows["bits_per_image"], rows[metric], marker="o", markersize=4, linewidth=1.6,
                     color=palette[method], label=method)
-            if label_points:
-                for _, row in rows.iterrows():
-                    ax.annotate(str(row["setting"]), (row["bits_per_image"], row[metric]), fontsize=6.5,
-                                color=palette[method], xytext=(3, 3), textcoords="offset points")
         if marks is not None and metric in marks.columns:
-            shown = marks[marks[metric].notna()]
+            shown = shown_marks[metric] = marks[marks[metric].notna()]
             ax.scatter(shown["bits_per_image"], shown[metric], marker="*", s=160, color="black", zorder=5,
                        label=", ".join(dict.fromkeys(shown["method"].astype(str))) if len(shown) else None)
-            for _, row in shown.iterrows():
-                ax.annotate(str(row["setting"]), (row["bits_per_image"], row[metric]),
-                            fontsize=7.5, fontweight="bold", xytext=(5, -10), textcoords="offset points")
         ax.axvline(IMAGE_BITS, color="0.4", linestyle=":", linewidth=1.2)
         ax.annotate(f"raw image\n{IMAGE_BITS:,} bits", (IMAGE_BITS, 0.02), xycoords=("data", "axes fraction"),
                     fontsize=7, color="0.35", ha="right", xytext=(-3, 0), textcoords="offset points")
@@ -494,6 +549,19 @@ def rate_distortion_plot(table: pd.DataFrame, marks: pd.DataFrame | None = None,
     axes[0].set_title("PSNR against bits per image")
     axes[1].set_title("SSIM against bits per image")
     axes[1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.draw_without_rendering()  # the layout fixes where each point lands: labels are placed after it
+    for ax, metric in zip(axes, metrics):
+        shown = shown_marks.get(metric, table.iloc[:0])
+        labels = [(str(row["setting"]), row["bits_per_image"], row[metric], dict(fontsize=7.5, fontweight="bold"))
+                  for _, row in shown.iterrows()]
+        if label_points:
+            curves = [table[table["method"] == method].sort_values("bits_per_image") for method in methods]
+            ends = [(rows, i) for rows in curves for i in sorted({0, len(rows) - 1})]
+            middles = [(rows, i) for rows in curves for i in range(1, len(rows) - 1)]
+            labels += [(str(rows["setting"].iloc[i]), rows["bits_per_image"].iloc[i], rows[metric].iloc[i],
+                        dict(fontsize=6.5, color=palette[rows["method"].iloc[0]])) for rows, i in ends + middles]
+        points = [*zip(table["bits_per_image"], table[metric]), *zip(shown["bits_per_image"], shown[metric])]
+        _place_labels(ax, labels, points)
     return fig
 
 
@@ -550,39 +618,111 @@ def roc_curves(curves: dict, *, title: str | None = None) -> Figure:
     return fig
 
 
+SAME_CLASS_COLOUR = "#0072B2"   # Okabe-Ito blue and vermillion: told apart with every common colour-vision
+OTHER_CLASS_COLOUR = "#D55E00"  # deficiency; the "other class" frame is also dashed, for greyscale prints
+
+
+def _labels_array(values, name: str, shape: tuple[int, ...], classes) -> np.ndarray:
+    """Class indices or names as an array of ``shape``; indices become names when ``classes`` is given."""
+    array = values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
+    if array.shape != shape:
+        raise ValueError(f"expected {name} of shape {shape} (one label per image shown), got shape "
+                         f"{array.shape}; pass test.labels[index] for the indices that chose the images")
+    if array.dtype.kind in "iub":
+        if classes is None:
+            return array.astype(np.int64)
+        if len(array) and (array.min() < 0 or array.max() >= len(classes)):
+            raise ValueError(f"expected {name} as class indices 0..{len(classes) - 1} (classes has {len(classes)} "
+                             f"names), got indices {array.min()}..{array.max()}; pass the dataset's own classes "
+                             "(e.g. test.classes)")
+        return np.asarray(list(classes), dtype=object)[array]
+    if array.dtype.kind not in "UO":
+        raise ValueError(f"expected {name} as class indices (integers) or class names, got dtype {array.dtype}")
+    return array.astype(str).astype(object)
+
+
+def _frame(ax, row: int, col: int, same: bool) -> None:
+    """A frame on the edge of grid cell (row, col): solid blue for same class, dashed vermillion for other."""
+    ax.add_patch(Rectangle((PAD + col * TILE - 0.5, PAD + row * TILE - 0.5), 32, 32, fill=False, linewidth=2.2,
+                           edgecolor=SAME_CLASS_COLOUR if same else OTHER_CLASS_COLOUR,
+                           linestyle="-" if same else (0, (2.5, 1.2))))
+
+
 def retrieval_gallery(queries: torch.Tensor, neighbours: dict[str, torch.Tensor], *, query_labels=None,
-                      title: str | None = None) -> Figure:
+                      neighbour_labels: dict | None = None, classes=None, title: str | None = None) -> Figure:
     """For each query (a row): the query, then its nearest neighbours under each way of measuring distance.
 
-    ``queries``: uint8 or [-1, 1] images (Q, 3, 32, 32). ``neighbours``: ``{name: images (Q, k, 3, 32, 32)}``,
-    e.g. ``{"code space": ..., "pixel space": ...}``, nearest first. ``query_labels`` (Q,) are written
-    beside the queries when given.
     Introduced in notebook 07.
+
+    Args:
+        queries: uint8 pixels or floats in [-1, 1], shape (Q, 3, 32, 32).
+        neighbours: ``{name: images (Q, k, 3, 32, 32)}``, e.g. ``{"code space": ..., "pixel space": ...}``,
+            nearest first; ``k`` may differ between panels.
+        query_labels: (Q,) class indices or names, written beside the queries.
+        neighbour_labels: ``{name: (Q, k) labels}`` for every panel of ``neighbours`` (same names), of
+            the same kind as ``query_labels`` (needed with them). Each neighbour then gets a frame: solid
+            blue when it has its query's class, dashed vermillion when not; each panel's title counts
+            the same-class neighbours ("same class: 7/30").
+        classes: class names, index -> name, to show (and compare) integer labels as names.
+        title: the figure's title.
+
+    Raises:
+        ValueError: images of the wrong shape, labels of the wrong shape or kind, ``neighbour_labels``
+            without ``query_labels``, or whose names are not exactly the panels of ``neighbours``.
     """
     queries = model_scale(queries, "queries")
     if not isinstance(neighbours, dict) or not neighbours:
         raise ValueError("neighbours must be a non-empty dict {name: images (Q, k, 3, 32, 32)}")
+    q = len(queries)
     panels = {}
     for name, images in neighbours.items():
-        if not isinstance(images, torch.Tensor) or images.ndim != 5 or images.shape[0] != len(queries):
+        if not isinstance(images, torch.Tensor) or images.ndim != 5 or images.shape[0] != q:
             got = describe_shape(images) if isinstance(images, torch.Tensor) else type(images).__name__
-            raise ValueError(f"neighbours[{name!r}] must have shape ({len(queries)}, k, 3, 32, 32), got {got}")
+            raise ValueError(f"neighbours[{name!r}] must have shape ({q}, k, 3, 32, 32), got {got}")
         panels[name] = model_scale(images.flatten(0, 1), name).unflatten(0, images.shape[:2])
-    q = len(queries)
+    shown_queries = None if query_labels is None else _labels_array(query_labels, "query_labels", (q,), classes)
+    matches = {}
+    if neighbour_labels is not None:
+        if shown_queries is None:
+            raise ValueError("neighbour_labels need query_labels too: pass query_labels=labels[query_index] "
+                             "so that each neighbour can be compared with its query")
+        if not isinstance(neighbour_labels, dict) or set(neighbour_labels) != set(panels):
+            got = list(neighbour_labels) if isinstance(neighbour_labels, dict) else type(neighbour_labels).__name__
+            raise ValueError(f"expected neighbour_labels as a dict with one (Q, k) entry per panel of neighbours "
+                             f"{list(panels)}, got {got}; use the same names as in neighbours")
+        for name, labels in neighbour_labels.items():
+            found = _labels_array(labels, f"neighbour_labels[{name!r}]", tuple(panels[name].shape[:2]), classes)
+            if (found.dtype == object) != (shown_queries.dtype == object):
+                raise ValueError(f"query_labels and neighbour_labels[{name!r}] must be of one kind, both class "
+                                 "indices or both class names; pass classes=... to compare indices with names")
+            matches[name] = found == shown_queries[:, None]                    # (Q, k) bool
     widths = [1] + [panel.shape[1] for panel in panels.values()]
-    fig, axes = plt.subplots(1, len(widths), figsize=(CELL_INCHES * 1.5 * sum(widths) + 1.0, CELL_INCHES * 1.6 * q + 1.0),
+    fig, axes = plt.subplots(1, len(widths), figsize=(CELL_INCHES * 1.5 * sum(widths) + 1.0,
+                                                      CELL_INCHES * 1.5 * q + (1.2 if matches else 0.9)),
                              layout="constrained", gridspec_kw={"width_ratios": widths}, squeeze=False)
     axes = axes[0]
     axes[0].imshow(image_grid(queries, nrow=1), interpolation="nearest")
     axes[0].set_title("query")
     _hide_axes(axes[0])
-    if query_labels is not None:
-        axes[0].set_yticks(_centres(q), [str(label) for label in query_labels])
+    if shown_queries is not None:
+        axes[0].set_yticks(_centres(q), [str(label) for label in shown_queries])
     for ax, (name, panel) in zip(axes[1:], panels.items()):
         k = panel.shape[1]
         ax.imshow(image_grid(panel.flatten(0, 1), nrow=k), interpolation="nearest")
         _hide_axes(ax)
-        ax.set_title(f"{k} nearest, {name}")
+        heading = f"{k} nearest, {name}"
+        if name in matches:
+            same = matches[name]
+            for (row, col), hit in np.ndenumerate(same):
+                _frame(ax, row, col, bool(hit))
+            heading += f"\nsame class: {int(same.sum())}/{same.size}"
+        ax.set_title(heading)
+    if matches:
+        handles = [Patch(facecolor="none", edgecolor=SAME_CLASS_COLOUR, linewidth=2.2,
+                         label="same class as the query"),
+                   Patch(facecolor="none", edgecolor=OTHER_CLASS_COLOUR, linewidth=2.2, linestyle=(0, (2.5, 1.2)),
+                         label="another class")]
+        fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize="small", frameon=False)
     if title:
         fig.suptitle(title)
     return fig

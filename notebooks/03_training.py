@@ -178,8 +178,11 @@ else:
 # ## Reading the loss curves
 #
 # The light line is the loss of every single batch: jumpy, because each batch holds different images.
-# The dots are the mean of each epoch, and the squares the validation loss after each epoch. The x axis
-# counts epochs.
+# The x axis counts epochs completed, so epoch 2's batches lie between 1 and 2. The dots are the mean of
+# each epoch's batches, drawn in the middle of the epoch (at 1.5 for epoch 2), because they average the
+# network as it was throughout the epoch. The squares are the validation loss, measured once on the
+# network at the end of each epoch, so they sit at the epoch's end (at 2). Early on a square can lie
+# below its own epoch's dot: the network at the end of an epoch is better than it was on average during it.
 
 # %%
 if run.history.train_batch_loss:

@@ -112,7 +112,8 @@ costs
 # %% [markdown]
 # ## Loss curves, overlaid
 #
-# One colour per model; light lines per batch, dots for the epoch means, squares for validation.
+# One colour per model; light lines per batch, dots for the epoch means (in the middle of each epoch),
+# squares for validation (at each epoch's end).
 
 # %%
 fig = plotting.loss_curves(histories)

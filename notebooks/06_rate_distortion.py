@@ -167,7 +167,9 @@ display(pca_rows.round(3))
 # ## The rate-distortion curves
 #
 # Quality (PSNR, SSIM) against bits per image, on a log scale: up and to the left is better. The
-# article's two models (float32 codes) are marked with stars; the dotted line is the raw image.
+# article's two models (float32 codes) are marked with stars; the dotted line is the raw image. Points
+# are labelled with their setting where there is room (each curve's two ends first); the table after
+# the figure lists every point.
 
 # %%
 parts = [pca_rows, jpeg_rows, thumbnail_rows] + ([autoencoder_rows] if all_trained else [])

@@ -265,7 +265,9 @@ display(contamination_table.round(3))
 # they carry meaning beyond the pixels. Two tests, both on the plain model of notebook 03.
 #
 # **Retrieval.** For a few test images, the five nearest other test images by Euclidean distance between
-# codes, and between raw pixels:
+# codes, and between raw pixels. The labels played no part in the search; they only colour the frames:
+# a solid blue frame marks a neighbour of the query's class, a dashed orange one a neighbour of another
+# class, and each panel's title counts the blue ones.
 
 # %%
 test_codes = metrics.encode(plain, bundle.test)                     # (N, 200)
@@ -275,8 +277,10 @@ query_index = torch.stack([torch.nonzero(labels == c).flatten()[0] for c in labe
 found = {"code space": probes.nearest_neighbours(test_codes[query_index], test_codes, NEIGHBOURS, exclude=query_index),
          "pixel space": probes.nearest_neighbours(test_pixels[query_index], test_pixels, NEIGHBOURS, exclude=query_index)}
 fig = plotting.retrieval_gallery(bundle.test.images[query_index],
-                                 {name: bundle.test.images[index] for name, index in found.items()},
-                                 query_labels=[bundle.test.classes[int(c)] for c in labels[query_index]],
+                                 {name: bundle.test.images[index] for name, index in found.items()},   # (Q, k, 3, 32, 32)
+                                 query_labels=labels[query_index],
+                                 neighbour_labels={name: labels[index] for name, index in found.items()},  # (Q, k)
+                                 classes=bundle.test.classes,
                                  title=f"Nearest neighbours among {len(labels):,} test images ({bundle.dataset})")
 
 # %% [markdown]

@@ -7,6 +7,7 @@ import sys
 import pytest
 import torch
 
+from convae_utils import settings
 from convae_utils.tools.cli import build_parser, main
 
 SMOKE = ["train", "--profile", "smoke", "--no-progress"]
@@ -128,11 +129,71 @@ def test_download_failure_is_one_line_with_the_ways_out(tmp_path, capsys):
     with socket.socket() as s:  # a port with nothing listening
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    code = main(["download", "--data-dir", str(tmp_path), "--url", f"http://127.0.0.1:{port}/c.tar.gz",
-                 "--timeout", "2", "--retries", "1"])
+    url = f"http://127.0.0.1:{port}/c.tar.gz"
+    code = main(["download", "--data-dir", str(tmp_path), "--url", url, "--timeout", "2", "--retries", "1"])
     assert code == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err and "photos10" in err and "cifar-10-python.tar.gz" in err
+    # the retry it suggests goes to the same folder and the same mirror
+    assert f"try again later: python -m convae_utils download --data-dir {tmp_path} --url {url}\n" in err
+
+
+def test_a_failed_download_suggests_a_retry_that_keeps_the_users_url(tmp_path, capsys, monkeypatch):
+    from cifar_fixtures import serve
+
+    from convae_utils import cifar10
+
+    monkeypatch.setattr(cifar10, "_BACKOFF_S", 0.01)
+    with serve(503) as server:  # a mirror that is down: transient, retried, then given up
+        url = server.url() + "?mirror=eu&format=tgz"  # a query string must survive the shell
+        assert main(["download", "--url", url, "--retries", "2", "--timeout", "2"]) == 1
+        assert server.gets == 2
+    err = capsys.readouterr().err
+    assert "HTTP 503" in err
+    assert f"try again later: python -m convae_utils download --url '{url}'\n" in err  # no --data-dir: none given
+    # with nothing given, the plain command is the retry
+    assert cifar10.download_command(settings.data_dir(), cifar10.cifar10_url()) == "python -m convae_utils download"
+
+
+@pytest.mark.parametrize("command", [["download"], SMOKE])
+def test_a_file_given_as_data_dir_is_refused_up_front(command, tmp_path, runs, capsys):
+    archive = tmp_path / "cifar-10-python.tar.gz"
+    archive.write_bytes(b"not really")
+    assert main(command + ["--data-dir", str(archive)]) == 1
+    err = one_line_error(capsys)
+    assert f"--data-dir must be a folder (where CIFAR-10 is or will be downloaded), got the file {archive}" in err
+    assert f"pass the folder that holds it: --data-dir {tmp_path}" in err
+    assert not runs.exists()  # refused before anything was trained or written
+    notes = tmp_path / "notes.txt"
+    notes.write_text("x")
+    assert main(command + ["--data-dir", str(notes)]) == 1
+    assert f"got the file {notes}; pass a folder" in one_line_error(capsys)
+
+
+def test_run_dir_naming_a_parent_of_runs_says_runs_dir(runs, capsys):
+    for name in ("smoke-shapes10-latent200", "smoke-shapes10-latent1000"):
+        (runs / name).mkdir(parents=True)
+        (runs / name / "config.json").write_text("{}")
+    assert main(SMOKE + ["--run-dir", str(runs)]) == 1
+    err = one_line_error(capsys)
+    assert f"--run-dir {runs} is a parent of run folders (2: smoke-shapes10-latent1000, smoke-shapes10-latent200)" in err
+    assert f"did you mean --runs-dir {runs}?" in err
+    assert f"pass --run-dir {runs / 'smoke-shapes10-latent1000'}" in err
+    assert sorted(p.name for p in runs.iterdir()) == ["smoke-shapes10-latent1000", "smoke-shapes10-latent200"]
+
+
+def test_runs_dir_naming_one_run_says_run_dir(runs, capsys, monkeypatch):
+    one = runs / "smoke-shapes10-latent200"
+    one.mkdir(parents=True)
+    (one / "config.json").write_text("{}")
+    assert main(SMOKE + ["--runs-dir", str(one)]) == 1
+    err = one_line_error(capsys)
+    assert f"--runs-dir {one} is a single run folder (it holds config.json)" in err
+    assert f"did you mean --run-dir {one}?" in err and f"pass --runs-dir {runs}" in err
+    monkeypatch.setenv("CONVAE_RUNS_DIR", str(one))  # the same mistake made in the environment
+    assert main(SMOKE) == 1
+    assert f"$CONVAE_RUNS_DIR {one} is a single run folder" in one_line_error(capsys)
+    assert [p.name for p in one.iterdir()] == ["config.json"]  # nothing was written into it
 
 
 def test_a_real_process_prints_no_traceback(tmp_path):

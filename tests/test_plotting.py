@@ -124,10 +124,17 @@ def test_loss_curves_per_batch_and_per_epoch():
     assert len(ax.lines) == 2 * 3  # per model: batches, epoch means, validation
     xs = [tuple(np.round(line.get_xdata(), 6)) for line in ax.lines]
     assert tuple(np.round(np.arange(1, 13) / 4, 6)) in xs  # batch i ends at (i + 1) / batches_per_epoch
-    assert (1.0, 2.0, 3.0) in xs  # epoch markers at the epoch ends
-    assert ax.get_xlabel() == "epoch" and "MSE" in ax.get_ylabel()
+    means = [line for line in ax.lines if line.get_marker() == "o"]
+    validation = [line for line in ax.lines if line.get_marker() == "s"]
+    assert len(means) == len(validation) == 2
+    for line in means:  # each epoch's mean sits in the middle of the batches it averages
+        assert tuple(np.round(line.get_xdata(), 6)) == (0.5, 1.5, 2.5)
+        assert list(line.get_ydata()) == pytest.approx([0.4 / e for e in (1, 2, 3)])
+    for line in validation:  # validation is measured on the model at the end of the epoch
+        assert tuple(np.round(line.get_xdata(), 6)) == (1.0, 2.0, 3.0)
+    assert ax.get_xlabel() == "epochs completed" and "MSE" in ax.get_ylabel()
     legend = {t.get_text() for t in ax.get_legend().texts}
-    assert {"latent 200", "latent 1000", "validation, epoch mean"} <= legend
+    assert {"latent 200", "latent 1000", "train, epoch mean (mid-epoch)", "validation (end of epoch)"} <= legend
 
     single = plotting.loss_curves(make_history(), val=False, log_y=True).axes[0]
     assert len(single.lines) == 2 and single.get_yscale() == "log"
@@ -200,3 +207,94 @@ def test_labelled_grid_places_one_label_per_column_and_row():
     with pytest.raises(ValueError, match="expected 3 column_labels, got 2"):
         labelled_grid(images, 3, column_labels=["a", "b"])
     plt.close("all")
+
+
+def test_retrieval_gallery_frames_each_neighbour_by_whether_it_shares_the_query_class():
+    from matplotlib.colors import to_hex
+    from matplotlib.patches import Rectangle
+
+    query_labels = torch.tensor([0, 2])
+    neighbour_labels = {"code space": torch.tensor([[0, 1, 0], [2, 2, 2]]),  # 5 of 6 share the query's class
+                        "pixel space": torch.tensor([[1, 1], [0, 2]])}       # 1 of 4
+    neighbours = {"code space": pixels(6).view(2, 3, 3, 32, 32), "pixel space": pixels(4, 1).view(2, 2, 3, 32, 32)}
+    fig = plotting.retrieval_gallery(pixels(2), neighbours, query_labels=query_labels,
+                                     neighbour_labels=neighbour_labels, classes=CLASSES)
+    query_ax, code_ax, pixel_ax = fig.axes
+    assert [t.get_text() for t in query_ax.get_yticklabels()] == ["cat", "ship"]
+    assert "same class: 5/6" in code_ax.get_title() and "same class: 1/4" in pixel_ax.get_title()
+
+    def frames(ax):  # (row, column) of each frame's cell -> its colour
+        return {(round((p.get_y() + 0.5 - plotting.PAD) / plotting.TILE), round((p.get_x() + 0.5 - plotting.PAD) / plotting.TILE)):
+                to_hex(p.get_edgecolor()) for p in ax.patches if isinstance(p, Rectangle) and not p.get_fill()}
+    same, other = plotting.SAME_CLASS_COLOUR.lower(), plotting.OTHER_CLASS_COLOUR.lower()
+    assert frames(code_ax) == {(0, 0): same, (0, 1): other, (0, 2): same, (1, 0): same, (1, 1): same, (1, 2): same}
+    assert frames(pixel_ax) == {(0, 0): other, (0, 1): other, (1, 0): other, (1, 1): same}
+    assert {"same class as the query", "another class"} <= {t.get_text() for t in fig.legends[0].texts}
+    # class names compare as well as indices; without neighbour labels there are no frames
+    named = plotting.retrieval_gallery(pixels(2), {"code space": neighbours["code space"]}, query_labels=["cat", "ship"],
+                                       neighbour_labels={"code space": [["cat", "dog", "cat"], ["ship"] * 3]})
+    assert frames(named.axes[1]) == frames(code_ax)
+    assert not frames(plotting.retrieval_gallery(pixels(2), neighbours, query_labels=query_labels).axes[1])
+
+
+@pytest.mark.parametrize("labels, query_labels, message", [
+    ({"code space": torch.zeros(2, 4, dtype=torch.long)}, [0, 1], r"shape \(2, 3\).*got shape \(2, 4\)"),
+    ({"code space": torch.zeros(2, 3, dtype=torch.long), "graph space": torch.zeros(2, 3, dtype=torch.long)},
+     [0, 1], r"one \(Q, k\) entry per panel of neighbours \['code space'\], got \['code space', 'graph space'\]"),
+    ({"code space": torch.zeros(2, 3, dtype=torch.long)}, None, "need query_labels too"),
+    ({"code space": torch.zeros(2, 3, dtype=torch.long)}, ["cat", "dog"], "both class indices or both class names"),
+    ({"code space": torch.full((2, 3), 7)}, [0, 1], r"indices 0..2 \(classes has 3 names\), got indices 7..7"),
+])
+def test_retrieval_gallery_rejects_labels_that_do_not_fit(labels, query_labels, message):
+    classes = CLASSES if "classes has" in message else None
+    with pytest.raises(ValueError, match=message):
+        plotting.retrieval_gallery(pixels(2), {"code space": pixels(6).view(2, 3, 3, 32, 32)},
+                                   query_labels=query_labels, neighbour_labels=labels, classes=classes)
+
+
+def realistic_rate_distortion_table() -> pd.DataFrame:
+    """Curves as notebook 06 draws them (bits 100..32,000, PSNR 18..38 dB), crowded where they cross."""
+    rows = []
+    for method, settings, bits, psnr, ssim in [
+        ("PCA (float32)", [f"k={k}" for k in (25, 50, 100, 200, 500, 1000)], [800, 1600, 3200, 6400, 16000, 32000],
+         [22.5, 24.3, 26.4, 28.9, 33.1, 37.4], [0.62, 0.68, 0.76, 0.84, 0.92, 0.96]),
+        ("PCA (8-bit)", [f"k={k}" for k in (25, 50, 100, 200, 500, 1000)], [200, 400, 800, 1600, 4000, 8000],
+         [22.4, 24.2, 26.3, 28.7, 32.6, 35.9], [0.61, 0.68, 0.76, 0.83, 0.91, 0.95]),
+        ("PCA (4-bit)", [f"k={k}" for k in (25, 50, 100, 200, 500, 1000)], [100, 200, 400, 800, 2000, 4000],
+         [21.8, 23.3, 24.9, 26.4, 28.2, 29.0], [0.58, 0.64, 0.70, 0.76, 0.83, 0.86]),
+        ("JPEG (whole file)", [f"q={q}" for q in (5, 10, 20, 50, 75, 90)], [5400, 5500, 5700, 6100, 6600, 7200],
+         [23.8, 26.7, 29.0, 31.7, 33.6, 36.3], [0.65, 0.77, 0.84, 0.90, 0.93, 0.96]),
+        ("JPEG (scan data only)", [f"q={q}" for q in (5, 10, 20, 50, 75, 90)], [230, 340, 520, 920, 1380, 2300],
+         [23.8, 26.7, 29.0, 31.7, 33.6, 36.3], [0.65, 0.77, 0.84, 0.90, 0.93, 0.96]),
+        ("bicubic", ["8x8", "12x12", "16x16", "24x24"], [1536, 3456, 6144, 13824],
+         [25.8, 29.0, 32.0, 37.9], [0.77, 0.88, 0.93, 0.98]),
+        ("autoencoder (float32)", [f"latent {k}" for k in (25, 50, 100, 200, 500, 1000)],
+         [800, 1600, 3200, 6400, 16000, 32000], [20.5, 21.2, 22.2, 23.5, 26.1, 29.1], [0.50, 0.56, 0.64, 0.71, 0.80, 0.84]),
+        ("autoencoder (8-bit)", [f"latent {k}" for k in (25, 50, 100, 200, 500, 1000)],
+         [200, 400, 800, 1600, 4000, 8000], [20.4, 21.2, 22.1, 23.3, 25.6, 27.7], [0.49, 0.56, 0.64, 0.71, 0.79, 0.84]),
+    ]:
+        rows += [{"method": method, "setting": s, "bits_per_image": b, "psnr_of_mean_mse": p, "mean_psnr": p + 0.5,
+                  "ssim": q} for s, b, p, q in zip(settings, bits, psnr, ssim)]
+    return pd.DataFrame(rows)
+
+
+def test_rate_distortion_labels_never_overlap_and_the_important_ones_stay():
+    from itertools import combinations
+
+    table = realistic_rate_distortion_table()
+    marks = table[(table["method"] == "autoencoder (float32)") & table["setting"].isin(["latent 200", "latent 1000"])]
+    fig = plotting.rate_distortion_plot(table, marks.assign(method="the article's models"))
+    fig.canvas.draw()
+    for ax in fig.axes[:2]:
+        boxes = {t: t.get_window_extent() for t in ax.texts}
+        crossings = [(a.get_text(), b.get_text()) for a, b in combinations(boxes, 2) if boxes[a].overlaps(boxes[b])]
+        assert not crossings, f"{ax.get_title()}: labels overlap: {crossings}"
+        frame = ax.get_window_extent()
+        assert all(frame.x0 <= box.x0 and box.x1 <= frame.x1 for box in boxes.values())
+        shown = [t.get_text() for t in ax.texts]
+        assert len(shown) >= 0.7 * len(table)  # most points keep their label
+        bold = [t.get_text() for t in ax.texts if t.get_fontweight() == "bold"]
+        assert sorted(bold) == ["latent 1000", "latent 200"]  # the marks are always labelled
+        assert {"k=25", "k=1000", "q=5", "q=90", "8x8", "24x24"} <= set(shown)  # and the curves' ends
+    unlabelled = plotting.rate_distortion_plot(table, label_points=False).axes[0]
+    assert [t.get_text() for t in unlabelled.texts] == [f"raw image\n{24576:,} bits"]

@@ -2,13 +2,18 @@
 
 Every failure a user can cause (a bad option, an unknown profile, a run folder of another latent
 size, an unwritable folder, a missing dataset) ends in one line on stderr and a non-zero exit,
-never a traceback. Whatever was already written stays.
+never a traceback. Whatever was already written stays. Folder options are checked before anything
+slow starts: a file given as a folder is refused, and ``--run-dir``/``--runs-dir`` one level off
+(a parent of runs as one run, one run as a parent) is refused with the option that was probably meant.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import sys
+from pathlib import Path
 
 from ..settings import DATASETS, PROFILE_CHOICES
 from .arguments import positive_float, whole_number
@@ -44,6 +49,55 @@ def _activation(text: str) -> str:
     """``none``/``identity`` or a name, lower-cased; turned into ``None`` after parsing (see ``_train``)."""
     text = text.strip().lower()
     return "none" if text == "identity" else text
+
+
+ARCHIVE_NAME = "cifar-10-python.tar.gz"  # torchvision's CIFAR10.filename: what a --data-dir may name by mistake
+
+
+def _folder_option(option: str, given: str | None, what: str, env: str | None = None) -> Path | None:
+    """The folder an option (or, when it is not given, its environment variable) names; a *file* is refused."""
+    source = option if given is not None or env is None else f"${env}"
+    value = given if given is not None or env is None else os.environ.get(env)
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if path.is_file():
+        hint = (f"pass the folder that holds it: {option} {shlex.quote(str(path.parent))}" if path.name == ARCHIVE_NAME
+                else "pass a folder (a new one is created)")
+        raise ValueError(f"{source} must be a folder ({what}), got the file {path}; {hint}")
+    return path
+
+
+def _run_folders_in(folder: Path, marker: str) -> list[str]:
+    """Names of the sub-folders of ``folder`` that are run folders (hold ``marker``, config.json), sorted."""
+    try:
+        return sorted(child.name for child in folder.iterdir() if (child / marker).is_file())
+    except OSError:  # unreadable or not there: nothing to say about it here
+        return []
+
+
+def _check_folders(args) -> None:
+    """Refuse folder options that cannot be what the user meant, naming the option they probably meant."""
+    from ..runs import CONFIG_FILE  # every run folder holds one
+    from ..settings import DATA_DIR_ENV, RUNS_DIR_ENV
+
+    _folder_option("--data-dir", args.data_dir, "where CIFAR-10 is or will be downloaded", DATA_DIR_ENV)
+    if args.command != "train":
+        return
+    runs_root = _folder_option("--runs-dir", args.runs_dir, "the parent of run folders", RUNS_DIR_ENV)
+    run_dir = _folder_option("--run-dir", args.run_dir, "one run's folder")
+    if run_dir is not None and run_dir.is_dir() and not (run_dir / CONFIG_FILE).exists():
+        runs = _run_folders_in(run_dir, CONFIG_FILE)
+        if runs:
+            shown = ", ".join(runs[:3]) + (", ..." if len(runs) > 3 else "")
+            raise ValueError(f"--run-dir {run_dir} is a parent of run folders ({len(runs)}: {shown}), not one run; "
+                             f"did you mean --runs-dir {shlex.quote(str(run_dir))}? To load or resume one of them, "
+                             f"pass --run-dir {shlex.quote(str(run_dir / runs[0]))}")
+    if args.run_dir is None and runs_root is not None and (runs_root / CONFIG_FILE).is_file():
+        source = "--runs-dir" if args.runs_dir is not None else f"${RUNS_DIR_ENV}"
+        raise ValueError(f"{source} {runs_root} is a single run folder (it holds {CONFIG_FILE}), not a parent of "
+                         f"run folders; did you mean --run-dir {shlex.quote(str(runs_root))}? To train next to it, "
+                         f"pass --runs-dir {shlex.quote(str(runs_root.parent))}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,6 +167,7 @@ def _train(args) -> int:
     from ..data import prepare_data
     from ..runs import train_or_load
 
+    _check_folders(args)  # before the slow parts: a wrong folder option fails in a second
     given = dict(num_epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                  dataset=args.dataset, train_size=args.train_size, val_size=args.val_size, test_size=args.test_size)
     base = run_settings.from_env(
@@ -155,6 +210,7 @@ def run_summary(run) -> str:
 def _download(args) -> int:
     from ..cifar10 import download_cifar10
 
+    _check_folders(args)
     path = download_cifar10(args.data_dir, url=args.url, timeout=args.timeout, retries=args.retries)
     print(f"CIFAR-10 is ready in {path}")
     return 0
