@@ -1,6 +1,6 @@
 """Figures of the series: one helper per kind of picture, each returning its matplotlib Figure.
 
-Used by notebooks 01-05. No helper calls ``plt.show``: the Figure comes back so that tests can
+Used by every notebook (01-07). No helper calls ``plt.show``: the Figure comes back so that tests can
 inspect it and notebooks can save it. The figures are pyplot figures, so a notebook shows them at
 the end of the cell; end the call with ``;`` or assign the result (``fig = ...``) to get one copy
 instead of two. Image grids are drawn by ``torchvision.utils.make_grid(..., normalize=True,

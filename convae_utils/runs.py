@@ -79,7 +79,7 @@ def _prepare_folder(run_dir: Path) -> None:
         probe.unlink()
     except OSError as exc:
         raise RunFolderError(f"cannot write the run folder {run_dir} ({exc.strerror or exc}); choose another "
-                             f"folder with --runs-dir or CONVAE_RUNS_DIR") from exc
+                             f"folder (the train command's --run-dir or --runs-dir, or $CONVAE_RUNS_DIR)") from exc
 
 
 def _lock(run_dir: Path):

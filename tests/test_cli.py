@@ -192,7 +192,7 @@ def test_runs_dir_naming_one_run_says_run_dir(runs, capsys, monkeypatch):
     assert f"did you mean --run-dir {one}?" in err and f"pass --runs-dir {runs}" in err
     monkeypatch.setenv("CONVAE_RUNS_DIR", str(one))  # the same mistake made in the environment
     assert main(SMOKE) == 1
-    assert f"$CONVAE_RUNS_DIR {one} is a single run folder" in one_line_error(capsys)
+    assert f"the default of --runs-dir ($CONVAE_RUNS_DIR) {one} is a single run folder" in one_line_error(capsys)
     assert [p.name for p in one.iterdir()] == ["config.json"]  # nothing was written into it
 
 

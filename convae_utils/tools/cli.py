@@ -10,7 +10,6 @@ slow starts: a file given as a folder is refused, and ``--run-dir``/``--runs-dir
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -54,13 +53,12 @@ def _activation(text: str) -> str:
 ARCHIVE_NAME = "cifar-10-python.tar.gz"  # torchvision's CIFAR10.filename: what a --data-dir may name by mistake
 
 
-def _folder_option(option: str, given: str | None, what: str, env: str | None = None) -> Path | None:
-    """The folder an option (or, when it is not given, its environment variable) names; a *file* is refused."""
-    source = option if given is not None or env is None else f"${env}"
-    value = given if given is not None or env is None else os.environ.get(env)
-    if not value:
+def _folder_option(option: str, given: str | None, what: str, default=None, env: str | None = None) -> Path | None:
+    """The folder an option names (or, when it is not given, ``default()``: the settings' choice); a *file* is refused."""
+    if given is None and default is None:
         return None
-    path = Path(value).expanduser()
+    path = Path(given).expanduser() if given is not None else default()
+    source = option if given is not None else f"the default of {option} (${env} or the project's folder)"
     if path.is_file():
         hint = (f"pass the folder that holds it: {option} {shlex.quote(str(path.parent))}" if path.name == ARCHIVE_NAME
                 else "pass a folder (a new one is created)")
@@ -79,12 +77,12 @@ def _run_folders_in(folder: Path, marker: str) -> list[str]:
 def _check_folders(args) -> None:
     """Refuse folder options that cannot be what the user meant, naming the option they probably meant."""
     from ..runs import CONFIG_FILE  # every run folder holds one
-    from ..settings import DATA_DIR_ENV, RUNS_DIR_ENV
+    from ..settings import DATA_DIR_ENV, RUNS_DIR_ENV, data_dir, runs_dir
 
-    _folder_option("--data-dir", args.data_dir, "where CIFAR-10 is or will be downloaded", DATA_DIR_ENV)
+    _folder_option("--data-dir", args.data_dir, "where CIFAR-10 is or will be downloaded", data_dir, DATA_DIR_ENV)
     if args.command != "train":
         return
-    runs_root = _folder_option("--runs-dir", args.runs_dir, "the parent of run folders", RUNS_DIR_ENV)
+    runs_root = _folder_option("--runs-dir", args.runs_dir, "the parent of run folders", runs_dir, RUNS_DIR_ENV)
     run_dir = _folder_option("--run-dir", args.run_dir, "one run's folder")
     if run_dir is not None and run_dir.is_dir() and not (run_dir / CONFIG_FILE).exists():
         runs = _run_folders_in(run_dir, CONFIG_FILE)
@@ -94,7 +92,7 @@ def _check_folders(args) -> None:
                              f"did you mean --runs-dir {shlex.quote(str(run_dir))}? To load or resume one of them, "
                              f"pass --run-dir {shlex.quote(str(run_dir / runs[0]))}")
     if args.run_dir is None and runs_root is not None and (runs_root / CONFIG_FILE).is_file():
-        source = "--runs-dir" if args.runs_dir is not None else f"${RUNS_DIR_ENV}"
+        source = "--runs-dir" if args.runs_dir is not None else f"the default of --runs-dir (${RUNS_DIR_ENV})"
         raise ValueError(f"{source} {runs_root} is a single run folder (it holds {CONFIG_FILE}), not a parent of "
                          f"run folders; did you mean --run-dir {shlex.quote(str(runs_root))}? To train next to it, "
                          f"pass --runs-dir {shlex.quote(str(runs_root.parent))}")

@@ -162,6 +162,7 @@ def notebook_html(nb, exporter_class=None) -> str:
 
 def resolve_dataset(choice: str, data_dir: Path) -> str:
     """The dataset for the whole series: ``auto`` is settled once (CIFAR-10 if it can be had)."""
+    from ..cifar10 import cifar10_url, download_command
     from ..data import FALLBACK, resolve_auto
 
     if choice != "auto":
@@ -169,7 +170,7 @@ def resolve_dataset(choice: str, data_dir: Path) -> str:
     name, reason = resolve_auto(data_dir, download=True)
     if reason:
         print(f"\n*** {reason}.\n*** Every notebook will use the OFFLINE STAND-IN {FALLBACK} "
-              "(not CIFAR-10).\n*** To use CIFAR-10, run `python -m convae_utils download` "
+              f"(not CIFAR-10).\n*** To use CIFAR-10, run `{download_command(data_dir, cifar10_url())}` "
               "or copy cifar-10-python.tar.gz into the data folder.\n", flush=True)
     return name
 
