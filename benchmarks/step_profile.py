@@ -27,20 +27,21 @@ from convae_utils.cpu_speed import tune_allocator
 from convae_utils.models import build_autoencoder
 from convae_utils.training import make_adam, train_step
 
-# Operator name fragments -> kind of work; the first match wins, anything else is "other".
+# Kind of work -> (whole operator names, fragments of names); the first match wins, anything else is "other".
 KINDS = (
-    ("convolution", ("convolution", "conv2d", "conv_transpose")),
-    ("linear (matrix products)", ("aten::mm", "aten::addmm", "aten::bmm")),
-    ("ReLU and its backward", ("relu", "threshold", "clamp_min")),
-    ("loss (MSE)", ("mse_loss",)),
-    ("optimiser (fused Adam, zero_grad)", ("adam", "zero_grad")),
+    ("convolution", (), ("convolution", "conv2d", "conv_transpose")),
+    ("linear (matrix products)", ("aten::mm", "aten::addmm", "aten::bmm", "aten::linear", "aten::matmul"), ()),
+    ("ReLU and its backward", (), ("relu", "threshold", "clamp_min")),
+    ("loss (MSE)", (), ("mse_loss",)),
+    ("optimiser (fused Adam, zero_grad)", (), ("adam", "zero_grad")),
 )
 
 
 def kind_of(name: str) -> str:
+    """The kind of work of a profiler event's name (e.g. ``aten::addmm`` -> matrix products)."""
     lowered = name.lower()
-    for kind, fragments in KINDS:
-        if any(fragment in lowered for fragment in fragments):
+    for kind, names, fragments in KINDS:
+        if lowered in names or any(fragment in lowered for fragment in fragments):
             return kind
     return "other (copies, allocation, autograd bookkeeping)"
 
