@@ -118,6 +118,14 @@ def _record_epochs(run_dir: Path, num_epochs: int) -> None:
         write_json(path, recorded)
 
 
+def _finished_at(run_dir: Path, state: dict) -> bool:
+    """Whether the checkpoint ``state`` is the end of a finished run: a whole number of epochs, the test
+    metrics written, and ``config.json`` recording those epochs (it is updated only once training is done)."""
+    if state["step"] != 0 or not (run_dir / METRICS_FILE).exists():
+        return False
+    return _read_json(run_dir / CONFIG_FILE).get("config", {}).get("num_epochs") == state["epoch"]
+
+
 def train_or_load(settings: RunSettings, *, data=None, run_dir: str | os.PathLike | None = None,
                   runs_root: str | os.PathLike | None = None, data_root: str | os.PathLike | None = None,
                   device=None, progress: bool = True, save_figures: bool = True) -> Run:
@@ -132,7 +140,12 @@ def train_or_load(settings: RunSettings, *, data=None, run_dir: str | os.PathLik
         runs_root: default ``$CONVAE_RUNS_DIR`` or ``<project>/runs``.
         data_root: the CIFAR-10 folder, when ``data`` is prepared here.
 
-    Raises :class:`RunFolderError` when the folder is in use, unwritable, or holds another run.
+    A finished run that holds *more* epochs than ``settings.num_epochs`` (trained further, e.g. with
+    ``python -m convae_utils train --epochs 10``) is loaded as it is, and says so; the returned
+    ``Run.settings`` then record its real number of epochs.
+
+    Raises :class:`RunFolderError` when the folder is in use, unwritable, holds another run, or holds
+    an unfinished run that is already past ``settings.num_epochs``.
     """
     from .data import prepare_data
 
@@ -148,18 +161,26 @@ def train_or_load(settings: RunSettings, *, data=None, run_dir: str | os.PathLik
         _check_config(run_dir, settings, dataset)
         model = build_model(settings)
         ckpt = run_dir / CHECKPOINT_FILE
-        if (run_dir / METRICS_FILE).exists() and ckpt.exists():
+        if ckpt.exists():
             state = load_checkpoint(ckpt)
-            if state["epoch"] == settings.num_epochs and state["step"] == 0:
+            done, asked = state["epoch"], settings.num_epochs
+            if done == asked and state["step"] == 0 and (run_dir / METRICS_FILE).exists() or (
+                    done > asked and _finished_at(run_dir, state)):
                 load_weights(model, ckpt)
                 model.to(pick_device(device)).eval()
-                report(f"Loaded the finished run {run_dir}: nothing was trained.")
+                if done > asked:  # trained further, e.g. `train --epochs 10` before a 5-epoch workshop
+                    report(f"Loaded the finished run {run_dir}: it holds {done} epochs, more than the {asked} "
+                           f"asked (it was trained further); its history, pictures and metrics are those of all "
+                           f"{done} epochs. Nothing was trained. For a {asked}-epoch run, use another folder "
+                           "(run_dir= here, --run-dir on the command line).")
+                    settings = settings.replace(num_epochs=done)
+                else:
+                    report(f"Loaded the finished run {run_dir}: nothing was trained.")
                 return _finished_run(settings, run_dir, dataset, model, History.from_state(state["history"]))
-        if ckpt.exists():
-            done = load_checkpoint(ckpt)["epoch"]
-            if done > settings.num_epochs:
-                raise RunFolderError(f"the run folder {run_dir} already holds {done} epochs, more than the "
-                                     f"{settings.num_epochs} asked; ask for at least {done} or use another folder")
+            if done > asked:
+                raise RunFolderError(f"the run folder {run_dir} holds an unfinished run that has already done {done} "
+                                     f"epochs, more than the {asked} asked; ask for the epochs it was started with "
+                                     f"(at least {done + (state['step'] > 0)}) to finish it, or use another folder")
         history = fit(model, data.train, data.val, **settings.fit_options(), device=device,
                       exemplars=data.exemplars, checkpoint=ckpt, progress=progress)
         history.meta["dataset"] = dataset

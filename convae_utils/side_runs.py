@@ -68,7 +68,11 @@ def train_side_run(settings: RunSettings, train: ImageSet, val: ImageSet, *, nam
         details: more plain values that define the run (e.g. the contamination share), recorded
             and compared like the settings.
 
-    Raises RunFolderError when the folder holds a run with other settings, or is in use.
+    A folder holding more whole epochs than ``settings.num_epochs`` (a parameter lowered after a longer
+    run) is loaded as it is, and says so.
+
+    Raises RunFolderError when the folder holds a run with other settings, a run stopped part-way
+    through an epoch past the epochs asked, or is in use.
     """
     if not isinstance(settings, RunSettings):
         raise TypeError(f"settings must be a RunSettings (settings.from_env()), got {type(settings).__name__}")
@@ -93,18 +97,26 @@ def train_side_run(settings: RunSettings, train: ImageSet, val: ImageSet, *, nam
         model = build_autoencoder(**settings.model_options())
         ckpt = run_dir / CHECKPOINT_FILE
         loaded = False
+        more = None  # epochs held beyond those asked (a parameter lowered after a longer run)
         if ckpt.exists():
             state = load_checkpoint(ckpt)
+            done, asked = state["epoch"], settings.num_epochs
+            if done > asked and state["step"] == 0:
+                more, settings = done, settings.replace(num_epochs=done)  # load it whole, as it is
+            elif done > asked:
+                raise RunFolderError(f"the run folder {run_dir} holds a run stopped in epoch {done + 1}, past the "
+                                     f"{asked} epochs asked; ask for at least {done + 1} epochs to finish it, or "
+                                     "delete the folder")
             loaded = state["epoch"] == settings.num_epochs and state["step"] == 0
-            if state["epoch"] > settings.num_epochs:
-                raise RunFolderError(f"the run folder {run_dir} already holds {state['epoch']} epochs, more than "
-                                     f"the {settings.num_epochs} asked; ask for more or delete the folder")
         elif start_from is not None:
             model.load_state_dict(start_from.state_dict())
         history = fit(model, train, val, **settings.fit_options(), corrupt=corrupt, checkpoint=ckpt,
                       device=device, progress=progress and not loaded)
         model.to(pick_device(device)).eval()
-        if loaded:
+        if loaded and more is not None:
+            report(f"Loaded the side run {run_dir}: it holds {more} epochs, more than the {asked} asked, and is "
+                   f"used as it is (all {more} epochs). Nothing was trained. For {asked} epochs, delete the folder.")
+        elif loaded:
             report(f"Loaded the finished side run {run_dir}: nothing was trained.")
         elif not history.interrupted:
             report(f"Trained and saved {run_dir}.")

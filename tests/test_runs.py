@@ -47,8 +47,23 @@ def test_more_epochs_continue_the_same_run(bundle, tmp_path):
     two = train_or_load(config(num_epochs=2), data=bundle, runs_root=tmp_path, progress=False, save_figures=False)
     assert not two.loaded and two.history.epochs_done == 2
     assert two.history.train_batch_loss[:4] == one.history.train_batch_loss
-    with pytest.raises(RunFolderError, match="already holds 2 epochs"):
+    # asking for fewer epochs than a finished run holds (a notebook after `train --epochs 2`) loads it as it is
+    fewer = train_or_load(config(num_epochs=1), data=bundle, runs_root=tmp_path, progress=False)
+    assert fewer.loaded and fewer.history.epochs_done == 2 and fewer.settings.num_epochs == 2
+    assert fewer.history.train_batch_loss == two.history.train_batch_loss
+    assert fewer.summary == json.loads((two.run_dir / "metrics.json").read_text())
+
+
+def test_an_unfinished_run_past_the_epochs_asked_is_refused_with_the_way_out(bundle, tmp_path):
+    two = train_or_load(config(num_epochs=2), data=bundle, runs_root=tmp_path, progress=False, save_figures=False)
+    # as if it had been started for 3 epochs and stopped at the end of epoch 2: config.json says 3
+    recorded = json.loads((two.run_dir / "config.json").read_text())
+    recorded["config"]["num_epochs"] = 3
+    (two.run_dir / "config.json").write_text(json.dumps(recorded))
+    with pytest.raises(RunFolderError, match=r"unfinished run that has already done 2 epochs, more than the 1 asked"):
         train_or_load(config(num_epochs=1), data=bundle, runs_root=tmp_path, progress=False)
+    finished = train_or_load(config(num_epochs=3), data=bundle, runs_root=tmp_path, progress=False, save_figures=False)
+    assert not finished.loaded and finished.history.epochs_done == 3  # the way out: finish it
 
 
 def test_the_variant_gets_its_own_folder(bundle, tmp_path):

@@ -244,6 +244,18 @@ def test_side_run_trains_once_then_loads_and_refuses_other_settings(splits, tmp_
                                  runs_root=tmp_path, progress=False)
 
 
+def test_side_run_with_more_epochs_than_asked_is_loaded_as_it_is(splits, tmp_path, capsys):
+    # a learner lowers notebook 07's epochs after a longer run: the longer run is used, and it says so
+    train, val = splits
+    settings = preset("smoke", num_epochs=2, batch_size=32, **TINY, dataset="shapes10").replace(latent_dim=16)
+    longer = side_runs.train_side_run(settings, train, val, name="plain", runs_root=tmp_path, progress=False)
+    fewer = side_runs.train_side_run(settings.replace(num_epochs=1), train, val, name="plain", runs_root=tmp_path,
+                                     progress=False)
+    assert fewer.loaded and fewer.history.epochs_done == 2
+    assert all(torch.equal(a, b) for a, b in zip(longer.model.state_dict().values(), fewer.model.state_dict().values()))
+    assert "holds 2 epochs, more than the 1 asked" in capsys.readouterr().out
+
+
 def test_side_run_can_start_from_a_trained_model(splits, tmp_path):
     train, val = splits
     settings = preset("smoke", num_epochs=1, batch_size=32, **TINY, dataset="shapes10")
