@@ -232,7 +232,9 @@ if all_trained:
 #
 # - An image is 24,576 bits; a float32 code of `latent_dim` values is `32 × latent_dim` bits, so the
 #   article's latent-1000 code is larger than the image. Only a quantised code is a compression.
-# - Quantising to 8 bits per value costs almost nothing; 4 bits costs visibly more.
+# - Quantising to 8 bits per value costs little; what 4 bits cost depends on the method (compare the
+#   4-bit rows with the float32 rows: in our workshop run PCA lost several dB, the autoencoder a
+#   fraction of one).
 # - At equal bits, the model of the article trained on our budget does not beat PCA, the closed-form
 #   linear baseline; the table above says by how much on this run.
 # - Loss units differ between tutorials by factors of 4 and 3,072 (or 12,288): convert before comparing.
