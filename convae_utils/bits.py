@@ -12,9 +12,9 @@ This module imports nothing else from the package, so any layer may use it.
 
 from __future__ import annotations
 
-import warnings
 
 from .checks import check_int
+from .errors import warn
 
 IMAGE_VALUES = 3 * 32 * 32  # values (pixels x channels) per image: 3,072
 IMAGE_BITS = IMAGE_VALUES * 8  # 24,576 bits: the uint8 image, uncompressed
@@ -61,8 +61,7 @@ def bits_summary(latent_dim: int, bits_per_value: int = FLOAT32_BITS) -> dict:
     }
 
 
-def warn_if_code_not_smaller(latent_dim: int, bits_per_value: int = FLOAT32_BITS, *,
-                             stacklevel: int = 2) -> bool:
+def warn_if_code_not_smaller(latent_dim: int, bits_per_value: int = FLOAT32_BITS) -> bool:
     """Warn (:class:`CodeSizeWarning`) when the code holds >= 24,576 bits; return True if it warned.
 
     At float32 that is any latent size of 768 or more; at 8 bits, 3,072 or more.
@@ -71,9 +70,9 @@ def warn_if_code_not_smaller(latent_dim: int, bits_per_value: int = FLOAT32_BITS
     if summary["smaller_than_image"]:
         return False
     needed = -(-IMAGE_BITS // bits_per_value) - 1  # the largest latent size that still saves bits
-    warnings.warn(
+    warn(
         f"{summary['text']}: a code this size compresses nothing. Use a latent size of at most "
         f"{needed:,} at {bits_per_value} bits per value, or quantise the code "
         "(convae_utils.baselines.fit_quantizer) to fewer bits per value.",
-        CodeSizeWarning, stacklevel=stacklevel)
+        CodeSizeWarning)
     return True

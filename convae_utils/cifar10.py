@@ -17,13 +17,12 @@ import socket
 import time
 import urllib.error
 import urllib.request
-import warnings
 from pathlib import Path
 
 import torch
 
 from .checks import check_choice, check_float, check_int
-from .errors import DataError
+from .errors import DataError, warn
 from .fileio import folder_lock
 from .images import ImageSet
 from .settings import DATA_DIR_ENV, DATASET_ENV, STANDIN, data_dir
@@ -97,7 +96,7 @@ def _drop_damaged_archive(root: Path) -> str:
     archive.unlink(missing_ok=True)
     note = (f"{archive} was truncated or damaged (its md5 does not match torchvision's "
             "CIFAR10.tgz_md5) and has been removed")
-    warnings.warn(note, stacklevel=3)
+    warn(note)
     return note
 
 
@@ -334,9 +333,8 @@ def load_cifar10(split: str = "train", root: str | os.PathLike | None = None, *,
                                     + _ways_out(root, url))
                 _fetch_archive(root, url, timeout, retries, download_kwargs.get("progress", True))
             if incomplete:
-                warnings.warn(f"CIFAR-10 files in {folder} failed torchvision's md5 check or are missing "
-                              f"({', '.join(broken)}); extracting them afresh from the verified archive",
-                              stacklevel=2)
+                warn(f"CIFAR-10 files in {folder} failed torchvision's md5 check or are missing "
+                              f"({', '.join(broken)}); extracting them afresh from the verified archive")
                 shutil.rmtree(folder)  # extract into a clean folder: nothing stale survives
         try:
             # The archive is verified, so torchvision's download() finds it and only extracts.

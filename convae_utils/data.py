@@ -10,7 +10,6 @@ that train and test never come from different datasets.
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +17,7 @@ import torch
 
 from . import cifar10
 from .checks import check_choice, check_float, check_int
-from .errors import DataError
+from .errors import DataError, warn
 from .images import ImageSet
 from .photos import make_photos10
 from .settings import DATASET_ENV, DATASETS, MAX_IMAGES, PHOTOS, SHAPES, STANDIN, data_dir
@@ -92,10 +91,10 @@ def resolve_auto(root: str | os.PathLike | None = None, download: bool = True) -
 
 
 def _announce_fallback(reason: str) -> None:
-    warnings.warn(f"USING THE OFFLINE STAND-IN '{FALLBACK}' INSTEAD OF CIFAR-10: {reason}. Pictures and numbers "
+    warn(f"USING THE OFFLINE STAND-IN '{FALLBACK}' INSTEAD OF CIFAR-10: {reason}. Pictures and numbers "
                   f"from this run are not CIFAR-10 results. Set {DATASET_ENV}=cifar10 to insist on CIFAR-10 "
                   f"(and see the error), or {DATASET_ENV}={FALLBACK} to silence this warning.",
-                  DatasetFallbackWarning, stacklevel=3)
+                  DatasetFallbackWarning)
 
 
 def _resolve(name: str, root, download: bool) -> tuple[str, str | None]:

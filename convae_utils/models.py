@@ -146,7 +146,7 @@ def build_autoencoder(latent_dim: int = 200, *, base_channels: int = 16, activat
     Warns (:class:`~convae_utils.bits.CodeSizeWarning`) when a float32 code of ``latent_dim`` values
     holds as many bits as the 24,576-bit image or more (latent 768 and up): such a "compression" is none.
     """
-    warn_if_code_not_smaller(latent_dim, stacklevel=3)
+    warn_if_code_not_smaller(latent_dim)
 
     def make() -> Autoencoder:
         return Autoencoder(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import os
-import warnings
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -29,6 +28,7 @@ from torchvision.utils import make_grid
 from .baselines import TABLE_COLUMNS
 from .bits import IMAGE_BITS
 from .checks import check_choice, check_image_batch, check_int, describe_shape
+from .errors import warn
 from .fileio import atomic_write
 from .images import ImageSet, normalize
 from .metrics import long_table
@@ -75,9 +75,9 @@ def model_scale(images: torch.Tensor, name: str = "images") -> torch.Tensor:
                          f"values in [{lo:.3g}, {hi:.3g}]; pass the uint8 images themselves, or "
                          "convae_utils.images.normalize(uint8 images)")
     if lo >= 0.0 and hi <= 1.0 and len(x) >= 4:
-        warnings.warn(f"{name} are floats in [{lo:.3g}, {hi:.3g}]: that looks like [0, 1] pixels (ToTensor "
+        warn(f"{name} are floats in [{lo:.3g}, {hi:.3g}]: that looks like [0, 1] pixels (ToTensor "
                       "without Normalize), which would be drawn washed out; plots expect uint8 pixels or floats "
-                      "in [-1, 1] (convae_utils.images.normalize)", ValueRangeWarning, stacklevel=3)
+                      "in [-1, 1] (convae_utils.images.normalize)", ValueRangeWarning)
     return x
 
 

@@ -27,7 +27,6 @@ import re
 import signal
 import threading
 import time
-import warnings
 from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
@@ -37,7 +36,7 @@ from torch import nn
 
 from .checks import check_float, check_int
 from .cpu_speed import native_bf16, tune_allocator
-from .errors import CheckpointError, TrainingDiverged
+from .errors import CheckpointError, TrainingDiverged, warn
 from .fileio import atomic_write
 from .history import History
 from .images import ImageSet, normalize, to_uint8
@@ -293,8 +292,8 @@ class GraphedStep:
             self.graph = graph
         except Exception as exc:  # an op that cannot be captured on this torch/driver: stay eager
             self.failed = True
-            warnings.warn(f"capturing the training step as a CUDA graph failed ({type(exc).__name__}: {exc}); "
-                          "training continues eagerly, which is slower but the same", stacklevel=3)
+            warn(f"capturing the training step as a CUDA graph failed ({type(exc).__name__}: {exc}); "
+                          "training continues eagerly, which is slower but the same")
         finally:
             with torch.no_grad():  # undo the warm-up: the same weights and Adam state as before it
                 for p, saved in zip(params, saved_params):
@@ -442,9 +441,8 @@ def fit(model: nn.Module, train: ImageSet, val: ImageSet, *, num_epochs: int = 1
     device = pick_device(device)
     tune_allocator()  # once per process: keeps each step's activations on the heap (measured in cpu_speed)
     if amp and device.type == "cpu" and not native_bf16():
-        warnings.warn("amp=True on a CPU without native bfloat16 instructions (AVX-512 BF16, AMX or Arm BF16): "
-                      "autocast is emulated there and was measured ~12x slower than float32; use amp=False",
-                      stacklevel=2)
+        warn("amp=True on a CPU without native bfloat16 instructions (AVX-512 BF16, AMX or Arm BF16): "
+                      "autocast is emulated there and was measured ~12x slower than float32; use amp=False")
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
@@ -555,10 +553,10 @@ def _warn_stalled(val_loss: float, trivial: float, epoch: int, lr: float) -> Non
              "steps push the code units behind the ReLU below zero for every image, where they die"
              if lr > 1e-3 else
              "Check the data (all images alike?) and the dead code units (metrics.dead_code_units)")
-    warnings.warn(
+    warn(
         f"after epoch {epoch + 1} the validation loss ({val_loss:.4f}) is no better than predicting the "
         f"training set's mean colour everywhere ({trivial:.4f}): the model has learnt nothing about the images. "
-        f"{cause}; then train again.", TrainingStalledWarning, stacklevel=3)
+        f"{cause}; then train again.", TrainingStalledWarning)
 
 
 def _interrupted(history: History, model, optimizer, fingerprint: dict, checkpoint: Path | None, epoch: int,

@@ -222,3 +222,32 @@ def test_cuda_graphs_need_cuda(splits):
     with pytest.raises(ValueError, match="cuda_graph=True needs a CUDA device"):
         fit(build_autoencoder(**TINY, seed=0), train, val, num_epochs=1, batch_size=32, progress=False,
             cuda_graph=True)
+
+
+# -- warnings point at the learner's own line, not the package's internals -----------------------
+
+def test_package_warnings_are_attributed_to_the_callers_line():
+    from convae_utils.bits import CodeSizeWarning
+    from convae_utils.runs import build_model
+
+    # runs.build_model -> models.build_autoencoder -> bits.warn_if_code_not_smaller: three package frames deep
+    with pytest.warns(CodeSizeWarning) as record:
+        build_model(preset("smoke", latent_dim=1000))
+    assert [w.filename for w in record] == [__file__]
+    u8 = make_shapes10(4, seed=0).images
+    with pytest.warns(plotting.ValueRangeWarning) as record:
+        plotting.reconstruction_grid(u8, u8.float() / 255)  # widgets/plotting -> model_scale: package frames
+    assert {w.filename for w in record} == {__file__}
+
+
+def test_the_command_line_prints_a_warning_as_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "convae_utils", "train", "--profile", "smoke", "--dataset", "shapes10",
+                           "--latent-dim", "1000", "--epochs", "1", "--runs-dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if "CodeSizeWarning" in line]
+    assert lines and all(line.startswith("CodeSizeWarning: latent 1,000 x 32 bits") for line in lines)
+    assert "convae_utils/" not in done.stderr and "runpy" not in done.stderr  # no file and line of anyone's code

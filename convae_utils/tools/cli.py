@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+import warnings
 from pathlib import Path
 
 from ..settings import DATASETS, PROFILE_CHOICES
@@ -214,12 +215,18 @@ def _download(args) -> int:
     return 0
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """Warnings on the command line: the category and the message, not a file and line of the package."""
+    return f"{category.__name__}: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     from ..errors import ConvaeError
 
     parser = build_parser()
     args = parser.parse_args(argv)
     handlers = {"train": _train, "download": _download}
+    formatwarning, warnings.formatwarning = warnings.formatwarning, _one_line_warning
     try:
         if args.command == "bench":
             from . import bench
@@ -234,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ConvaeError, ValueError, OSError) as exc:
         print(f"{parser.prog} {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        warnings.formatwarning = formatwarning
 
 
 if __name__ == "__main__":
