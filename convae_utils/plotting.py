@@ -340,7 +340,7 @@ def loss_curves(histories: History | dict[str, History], *, val: bool = True, lo
     ax.set_title("Training and validation loss" if val else "Training loss")
     # one legend for colours (models) and one for line styles (what was measured)
     handles = [Line2D([], [], color=palette[n], linewidth=2, label=n) for n in names] if len(names) > 1 else []
-    grey = "0.35"
+    grey = "0.35" if len(names) > 1 else palette[names[0]]  # one model: the styles in its own colour
     for present, style in ((len(batches), dict(alpha=0.4, linewidth=0.8, label="train, per batch")),
                            (len(train), dict(marker="o", label="train, epoch mean (mid-epoch)")),
                            (len(valid), dict(marker="s", linestyle="--", label="validation (end of epoch)"))):
@@ -509,7 +509,7 @@ def rate_distortion_plot(table: pd.DataFrame, marks: pd.DataFrame | None = None,
         label_points: write each point's setting (``k=200``, ``q=50`` ...) next to it where there is
             room. Labels never overlap: the marks' labels go first, then each curve's two ends, then
             the points in between; a label that would cover another label or a point is left out
-            (the table has every point).
+            (the table has every point), and a point under a mark is labelled once, by the mark.
 
     A dotted vertical line marks the raw image, 24,576 bits: a code to the right of it is no
     compression at all.
@@ -558,8 +558,11 @@ def rate_distortion_plot(table: pd.DataFrame, marks: pd.DataFrame | None = None,
             curves = [table[table["method"] == method].sort_values("bits_per_image") for method in methods]
             ends = [(rows, i) for rows in curves for i in sorted({0, len(rows) - 1})]
             middles = [(rows, i) for rows in curves for i in range(1, len(rows) - 1)]
+            starred = {(str(row["setting"]), float(row["bits_per_image"])) for _, row in shown.iterrows()}
             labels += [(str(rows["setting"].iloc[i]), rows["bits_per_image"].iloc[i], rows[metric].iloc[i],
-                        dict(fontsize=6.5, color=palette[rows["method"].iloc[0]])) for rows, i in ends + middles]
+                        dict(fontsize=7, color=palette[rows["method"].iloc[0]])) for rows, i in ends + middles
+                       # a point under a star already has the star's bold label
+                       if (str(rows["setting"].iloc[i]), float(rows["bits_per_image"].iloc[i])) not in starred]
         points = [*zip(table["bits_per_image"], table[metric]), *zip(shown["bits_per_image"], shown[metric])]
         _place_labels(ax, labels, points)
     return fig
@@ -606,10 +609,11 @@ def roc_curves(curves: dict, *, title: str | None = None) -> Figure:
         fpr, tpr = np.asarray(curve.fpr, dtype=float), np.asarray(curve.tpr, dtype=float)
         if fpr.shape != tpr.shape or fpr.ndim != 1:
             raise ValueError(f"curves[{name!r}]: fpr and tpr must be 1-D of equal length, got {fpr.shape} and {tpr.shape}")
-        ax.plot(fpr, tpr, linewidth=1.8, label=f"{name} (AUROC {curve.auroc:.2f})")
-    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="coin toss (0.50)")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.01)
+        ax.plot(fpr, tpr, linewidth=1.8, label=f"{name} (AUROC {curve.auroc:.2f})", clip_on=False)
+    # drawn last and on top: a curve at AUROC 0.5 lies on the diagonal and would hide it
+    ax.plot([0, 1], [0, 1], color="black", linestyle=(0, (2, 2)), linewidth=1, zorder=5, label="coin toss (0.50)")
+    ax.set_xlim(-0.01, 1.01)  # a little room, so curves along the edges (a perfect detector) stay visible
+    ax.set_ylim(-0.01, 1.02)
     ax.set_xlabel("false-positive rate (normal images flagged)")
     ax.set_ylabel("true-positive rate (anomalies flagged)")
     ax.legend(fontsize="small", loc="lower right")

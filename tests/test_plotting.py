@@ -295,6 +295,34 @@ def test_rate_distortion_labels_never_overlap_and_the_important_ones_stay():
         assert len(shown) >= 0.7 * len(table)  # most points keep their label
         bold = [t.get_text() for t in ax.texts if t.get_fontweight() == "bold"]
         assert sorted(bold) == ["latent 1000", "latent 200"]  # the marks are always labelled
+        at = [(t.get_text(), tuple(map(float, t.xy))) for t in ax.texts if hasattr(t, "xy")]
+        assert len(at) == len(set(at))  # a point under a star is labelled once, by the star
         assert {"k=25", "k=1000", "q=5", "q=90", "8x8", "24x24"} <= set(shown)  # and the curves' ends
     unlabelled = plotting.rate_distortion_plot(table, label_points=False).axes[0]
     assert [t.get_text() for t in unlabelled.texts] == [f"raw image\n{24576:,} bits"]
+
+
+def test_roc_curves_keep_the_coin_toss_line_visible_over_a_chance_curve():
+    from convae_utils.anomaly import roc
+
+    generator = torch.Generator().manual_seed(0)
+    perfect = roc(torch.rand(200, generator=generator), torch.rand(200, generator=generator) + 2)
+    chance = roc(torch.rand(2000, generator=generator), torch.rand(2000, generator=generator))
+    fig = plotting.roc_curves({"noise": perfect, "upside down": chance})
+    ax = fig.axes[0]
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    diagonal = lines["coin toss (0.50)"]
+    assert diagonal.get_zorder() > max(line.get_zorder() for name, line in lines.items() if name != diagonal.get_label())
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == [
+        "noise (AUROC 1.00)", f"upside down (AUROC {chance.auroc:.2f})", "coin toss (0.50)"]
+    # a perfect detector runs along the top and left edges: the axes leave room to see it
+    assert ax.get_xlim()[0] < 0 and ax.get_ylim()[1] > 1
+    plt.close(fig)
+
+
+def test_loss_curves_of_one_model_draw_the_legend_in_its_colour():
+    ax = plotting.loss_curves(make_history()).axes[0]
+    curve_colours = {matplotlib.colors.to_hex(line.get_color()) for line in ax.get_lines()}
+    legend_colours = {matplotlib.colors.to_hex(handle.get_color()) for handle in ax.get_legend().legend_handles}
+    assert len(legend_colours) == 1 and legend_colours <= curve_colours  # not a grey the plot never uses
+    plt.close(ax.figure)
