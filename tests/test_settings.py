@@ -100,3 +100,17 @@ def test_the_environment_is_read_in_settings_and_written_only_by_series():
     passing_on = sorted(name for name, text in sources.items() if "os.environ" in text and name != "settings.py")
     assert passing_on == ["tools/bench.py", "tools/series.py"], passing_on
     assert "os.environ.update" in sources["tools/series.py"]
+
+
+def test_every_seed_the_settings_accept_can_shuffle():
+    from convae_utils.training import epoch_order
+
+    highest = config.LIMITS["seed"][1]
+    assert config.RunSettings(seed=highest).seed == highest
+    with pytest.raises(ValueError, match="seed must be at least 0 and at most 18,446,744,073,709,551,615"):
+        config.RunSettings(seed=highest + 1)
+    # each epoch's shuffle is seeded from (seed, epoch): the largest seed must not overflow PyTorch's 64 bits
+    assert sorted(epoch_order(10, highest, 3, "cpu").tolist()) == list(range(10))
+    # and an ordinary seed shuffles as it always did
+    expected = torch.randperm(10, generator=torch.Generator().manual_seed(7 * 1_000_003 + 3))
+    assert torch.equal(epoch_order(10, 7, 3, "cpu"), expected)
