@@ -214,7 +214,8 @@ def test_memory_probe_sees_an_allocation():
 
 @pytest.mark.parametrize("argv", [["--steps", "-1"], ["--steps", "0"], ["--batch-size", "x"],
                                   ["--latent-dim", "0"], ["--latent-dim", "200,abc"],
-                                  ["--seed", "-1"]])
+                                  ["--seed", "-1"], ["--latent-dim", "200,,1000"], ["--batch-size", "100000"],
+                                  ["--eval-batch-size", "100000"], ["--latent-dim", "2000000"]])
 def test_bad_options_are_argparse_errors(argv, capsys):
     with pytest.raises(SystemExit) as info:
         bench.main(argv)

@@ -1,6 +1,7 @@
 """The command line: one clear line and a non-zero exit for every bad input, nothing lost."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -32,16 +33,32 @@ def one_line_error(capsys) -> str:
     (["train", "--bogus"], 2, "unrecognized arguments: --bogus"),
     (["train", "--profile", "huge"], 2, "invalid choice: 'huge' (choose from"),
     (["train", "--dataset", "mnist"], 2, "choose from 'cifar10', 'photos10', 'shapes10', 'auto'"),
-    (["train", "--epochs", "0"], 2, "expected a number >= 1, got 0"),
+    (["train", "--epochs", "0"], 2, "argument --epochs: expected a number from 1 to 100,000, got 0"),
     (["train", "--latent-dim", "abc"], 2, "expected a whole number, got 'abc'"),
     (["train", "--lr", "-1"], 2, "expected a number > 0"),
+    # the package's own limits (settings.LIMITS), checked while parsing and named by the option
+    (["train", "--latent-dim", "99999999"], 2, "argument --latent-dim: expected a number from 1 to 1,048,576, got 99999999"),
+    (["train", "--latent-dim", "200,,1000"], 2, "got '200,,1000' (an empty item)"),
+    (["train", "--latent-dim", "200,"], 2, "got '200,' (an empty item)"),
+    (["train", "--batch-size", "100000"], 2, "argument --batch-size: expected a number from 1 to 65,536, got 100000"),
+    (["train", "--seed", "-1"], 2, "argument --seed: expected a number from 0 to"),
+    (["train", "--seed", str(2**64)], 2, "argument --seed: expected a number from 0 to 18,446,744,073,709,551,615"),
+    (["train", "--epochs", "1000000"], 2, "argument --epochs: expected a number from 1 to 100,000"),
+    (["train", "--train-size", "2000000"], 2, "argument --train-size: expected a number from 1 to 1,000,000"),
+    (["train", "--lr", "100"], 2, "argument --lr: expected a number > 0 and <= 10, got 100"),
+    (["download", "--retries", "50"], 2, "argument --retries: expected a number from 1 to 20, got 50"),
+    (["download", "--timeout", "7200"], 2, "argument --timeout: expected a number > 0 and <= 3600, got 7200"),
     (["frobnicate"], 2, "invalid choice: 'frobnicate'"),
 ])
-def test_usage_errors_are_one_line_with_what_is_accepted(argv, code, fragment, capsys):
+def test_usage_errors_are_one_line_with_what_is_accepted(argv, code, fragment, runs, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(argv)
     assert exit_.value.code == code
-    assert fragment in one_line_error(capsys)
+    err = one_line_error(capsys)
+    assert fragment in err
+    assert not runs.exists()  # refused before anything was trained or written
+    said = re.sub(r" \(see python -m convae_utils[a-z ]* --help\)$", "", err.split(": error: ")[1])
+    assert "_" not in said, err  # the option's name, never a Python name like latent_dim
 
 
 def test_help_explains_every_option():

@@ -1,31 +1,73 @@
-"""argparse types shared by the command-line tools: one-line usage errors that say what was expected."""
+"""argparse types shared by the command-line tools: one-line usage errors that say what was expected.
+
+Options that set a number the package checks (``--latent-dim``, ``--batch-size``, ``--seed`` ...) are
+checked while they are parsed, against the package's own limits (``settings.LIMITS``), so a value the
+package would refuse is refused up front as a usage error that names the option, not the Python
+parameter behind it.
+"""
 
 from __future__ import annotations
 
 import argparse
 
+from ..settings import LIMITS, LR_RANGE
 
-def whole_number(minimum: int = 1):
-    """An argparse ``type``: a whole number of at least ``minimum``, else a one-line usage error."""
+
+def _range_text(minimum: float, maximum: float | None) -> str:
+    return f">= {minimum:,}" if maximum is None else f"from {minimum:,} to {maximum:,}"
+
+
+def whole_number(minimum: int = 1, maximum: int | None = None):
+    """An argparse ``type``: a whole number in ``[minimum, maximum]``, else a one-line usage error."""
     def parse(text: str) -> int:
         try:
             value = int(text.replace("_", ""))
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected a number >= {minimum}, got {value}")
+        if value < minimum or (maximum is not None and value > maximum):
+            raise argparse.ArgumentTypeError(f"expected a number {_range_text(minimum, maximum)}, got {text.strip()}")
         return value
 
-    parse.__name__ = f"whole number >= {minimum}"  # argparse names the type in some messages
+    parse.__name__ = f"whole number {_range_text(minimum, maximum)}"  # argparse names the type in some messages
     return parse
 
 
-def positive_float(text: str) -> float:
-    """An argparse ``type``: a finite number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
-    return value
+def setting(name: str):
+    """An argparse ``type`` for the run setting ``name``: a whole number within ``settings.LIMITS[name]``."""
+    return whole_number(*LIMITS[name])
+
+
+def number(above: float = 0.0, at_most: float = float("inf")):
+    """An argparse ``type``: a finite number > ``above`` and <= ``at_most``."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not (above < value <= at_most and value < float("inf")):
+            upper = "" if at_most == float("inf") else f" and <= {at_most:g}"
+            raise argparse.ArgumentTypeError(f"expected a number > {above:g}{upper}, got {text.strip()}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+positive_float = number(0.0)
+learning_rate = number(*LR_RANGE)  # what RunSettings and training.fit accept
+
+
+def latent_sizes(text: str) -> list[int]:
+    """``200`` or ``25,50,200``: latent sizes, each named once, each one the model accepts."""
+    parts = [part.strip() for part in text.split(",")]
+    if not any(parts):
+        raise argparse.ArgumentTypeError(f"expected latent sizes like 200 or 50,200,1000, got {text!r}")
+    if "" in parts:
+        raise argparse.ArgumentTypeError(f"expected latent sizes separated by single commas, like 50,200,1000, "
+                                         f"got {text!r} (an empty item)")
+    size = setting("latent_dim")
+    sizes = [size(part) for part in parts]
+    twice = sorted({s for s in sizes if sizes.count(s) > 1})
+    if twice:
+        raise argparse.ArgumentTypeError(f"latent size(s) {', '.join(map(str, twice))} named more than once in {text!r}")
+    return sizes

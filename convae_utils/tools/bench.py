@@ -62,12 +62,12 @@ from torch import nn
 from ..article import article_loader  # noqa: F401  (the tests check it serves fit's batches)
 from ..cpu_speed import native_bf16, tune_allocator
 from ..images import ImageSet
-from ..models import MAX_LATENT_DIM, build_autoencoder, count_parameters
+from ..models import build_autoencoder, count_parameters
 from ..settings import pick_device
 from ..shapes import make_shapes10
 from . import bench_worker
 from .agreement import STEPS, StepFn, article_step, check_agreement, package_step
-from .arguments import whole_number
+from .arguments import latent_sizes, setting, whole_number
 from .bench_worker import RESULT_MARKER, MemoryProbe, sync
 
 BENCH_FORMAT = "convae-bench"
@@ -508,28 +508,14 @@ def _sample_peaks(device: torch.device, settings: dict, variants: list[Variant],
 # ---------------------------------------------------------------------------------------------
 
 _positive_int = whole_number(1)
-_non_negative_int = whole_number(0)
-
-
-def _latent_dims(text: str) -> list[int]:
-    dims = []
-    for part in text.split(","):
-        part = part.strip().replace("_", "")
-        try:
-            value = int(part)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected latent sizes like 200 or 200,1000, got {text!r}") from None
-        if not 1 <= value <= MAX_LATENT_DIM:
-            raise argparse.ArgumentTypeError(f"latent sizes must lie in 1..{MAX_LATENT_DIM:,}, got {value}")
-        dims.append(value)
-    return dims
+_batch_size = setting("batch_size")  # what training.fit accepts
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the benchmark's options to ``parser`` (a whole parser or a ``bench`` subcommand)."""
-    parser.add_argument("--latent-dim", type=_latent_dims, action="append", metavar="N[,N...]",
+    parser.add_argument("--latent-dim", type=latent_sizes, action="append", metavar="N[,N...]",
                         help="latent size(s) to measure; repeatable or comma-separated (default: 200,1000)")
-    parser.add_argument("--batch-size", type=_positive_int, metavar="N",
+    parser.add_argument("--batch-size", type=_batch_size, metavar="N",
                         help=f"training batch size (default {DEFAULTS['batch_size']}; --quick: {QUICK['batch_size']})")
     parser.add_argument("--steps", type=_positive_int, metavar="N",
                         help=f"timed training steps per repeat, after the warm-up (default {DEFAULTS['steps']})")
@@ -539,10 +525,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help=f"times each path is run, alternating; medians are reported (default {DEFAULTS['repeats']})")
     parser.add_argument("--eval-steps", type=_positive_int, metavar="N",
                         help="timed evaluation batches per repeat (default: as --steps)")
-    parser.add_argument("--eval-batch-size", type=_positive_int, metavar="N",
+    parser.add_argument("--eval-batch-size", type=_batch_size, metavar="N",
                         help="evaluation batch size, the same for both paths (default: as --batch-size)")
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
-    parser.add_argument("--seed", type=_non_negative_int, default=0, help="initial weights, batch order and data (default 0)")
+    parser.add_argument("--seed", type=setting("seed"), default=0, help="initial weights, batch order and data (default 0)")
     parser.add_argument("--amp", action="store_true",
                         help="also time the package with bfloat16 autocast (CUDA, or a CPU with native bfloat16)")
     parser.add_argument("--compile", action="store_true",

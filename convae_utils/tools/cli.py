@@ -15,8 +15,9 @@ import sys
 import warnings
 from pathlib import Path
 
+from ..cifar10 import MAX_DOWNLOAD_TIMEOUT_S, MAX_DOWNLOAD_TRIES
 from ..settings import DATASETS, PROFILE_CHOICES
-from .arguments import positive_float, whole_number
+from .arguments import latent_sizes, learning_rate, number, setting, whole_number
 
 EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
@@ -26,23 +27,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-_positive = whole_number(1)
-
-
-_positive_float = positive_float
-
-
-def _latent_sizes(text: str) -> list[int]:
-    """``200`` or ``25,50,200``: the latent sizes to train, each once."""
-    sizes = [_positive(part.strip()) for part in text.split(",") if part.strip()]
-    if not sizes:
-        raise argparse.ArgumentTypeError(f"expected latent sizes like 200 or 50,200,1000, got {text!r}")
-    twice = sorted({s for s in sizes if sizes.count(s) > 1})
-    if twice:
-        raise argparse.ArgumentTypeError(f"latent size(s) {', '.join(map(str, twice))} named more than once in {text!r}")
-    return sizes
 
 
 def _activation(text: str) -> str:
@@ -111,18 +95,18 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--profile", choices=PROFILE_CHOICES, default=None,
                        help="sizes and epochs: full (the article), workshop (CPU-friendly), smoke (tests), "
                             "auto = full on a GPU else workshop (default: $CONVAE_PROFILE or auto)")
-    train.add_argument("--latent-dim", type=_latent_sizes, default=[200], metavar="N[,N...]",
+    train.add_argument("--latent-dim", type=latent_sizes, default=[200], metavar="N[,N...]",
                        help="bottleneck size, or several separated by commas to train a sweep one after "
                             "another, e.g. 25,50,100,200,500,1000 (default 200)")
-    train.add_argument("--epochs", type=_positive, default=None, help="number of epochs (default: the profile's)")
-    train.add_argument("--batch-size", type=_positive, default=None, help="batch size (default: the profile's, 64)")
-    train.add_argument("--lr", type=_positive_float, default=1e-3, help="Adam learning rate (default 1e-3)")
-    train.add_argument("--seed", type=int, default=0, help="seed for weights, split and shuffling (default 0)")
+    train.add_argument("--epochs", type=setting("num_epochs"), default=None, help="number of epochs (default: the profile's)")
+    train.add_argument("--batch-size", type=setting("batch_size"), default=None, help="batch size (default: the profile's, 64)")
+    train.add_argument("--lr", type=learning_rate, default=1e-3, help="Adam learning rate (default 1e-3)")
+    train.add_argument("--seed", type=setting("seed"), default=0, help="seed for weights, split and shuffling (default 0)")
     train.add_argument("--dataset", choices=DATASETS, default=None,
                        help="cifar10, photos10 or shapes10 (offline stand-ins) or auto = CIFAR-10 if it can be had, else photos10 (default: $CONVAE_DATASET or the profile's)")
-    train.add_argument("--train-size", type=_positive, default=None, help="training images (default: the profile's)")
-    train.add_argument("--val-size", type=_positive, default=None, help="validation images held out (default: the profile's)")
-    train.add_argument("--test-size", type=_positive, default=None, help="test images for the metrics (default: the profile's)")
+    train.add_argument("--train-size", type=setting("train_size"), default=None, help="training images (default: the profile's)")
+    train.add_argument("--val-size", type=setting("val_size"), default=None, help="validation images held out (default: the profile's)")
+    train.add_argument("--test-size", type=setting("test_size"), default=None, help="test images for the metrics (default: the profile's)")
     train.add_argument("--code-activation", type=_activation, choices=("relu", "none"), default="relu",
                        help="activation on the code: relu (the article) or none")
     train.add_argument("--output-activation", type=_activation, choices=("none", "tanh"), default="none",
@@ -138,8 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
                                           "later runs work offline. Copy that folder to other machines.")
     download.add_argument("--data-dir", default=None, help="target folder (default: $CONVAE_DATA_DIR or ./data)")
     download.add_argument("--url", default=None, help="mirror URL of cifar-10-python.tar.gz (default: the official one)")
-    download.add_argument("--timeout", type=_positive_float, default=20.0, help="seconds without data before a try fails")
-    download.add_argument("--retries", type=_positive, default=3, help="tries before giving up (default 3)")
+    download.add_argument("--timeout", type=number(0.0, MAX_DOWNLOAD_TIMEOUT_S), default=20.0, help="seconds without data before a try fails")
+    download.add_argument("--retries", type=whole_number(1, MAX_DOWNLOAD_TRIES), default=3, help="tries before giving up (default 3)")
 
     from . import bench
 
