@@ -269,33 +269,46 @@ def allocator_environment() -> dict:
             "tune": os.environ.get(TUNE_MALLOC_ENV, "1").strip() != "0"}
 
 
-def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """``None``/``"auto"``: cuda, then mps, then cpu. An explicit device must exist here."""
+def pick_device(device: str | torch.device | None = None, *, option: str | None = None) -> torch.device:
+    """``None``/``"auto"``: cuda, then mps, then cpu. An explicit device must exist here.
+
+    ``option`` is how the caller's user names the choice: the command line passes ``"--device"``, and
+    its errors then say ``use --device cpu``, not the Python ``use device='cpu'``.
+    """
     if device is None or device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
+
+    def use(choice: str) -> str:
+        return f"{option} {choice}" if option else f"device={choice!r}"
+
+    asked = f"{option} {device}" if option else f"device {str(device)!r}"
+    accepted = ("auto, cpu, cuda, cuda:N or mps" if option else "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
+    wrong_name = ValueError(f"{option or 'device'} must be {accepted}, got {str(device)!r}")
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}") from exc
+        raise wrong_name from exc
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(
-                f"device {str(device)!r} was requested but PyTorch sees no CUDA GPU on this machine; "
-                "use device='cpu' (or 'auto' to pick the best available)"
-            )
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"device {str(device)!r} does not exist: this machine has "
-                             f"{torch.cuda.device_count()} CUDA GPU(s)")
+            auto = use("auto") if option else "'auto'"
+            raise ValueError(f"{asked} was requested but PyTorch sees no CUDA GPU on this machine; "
+                             f"use {use('cpu')} (or {auto} to pick the best available)")
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            last = f" (up to cuda:{count - 1})" if count > 1 else ""
+            raise ValueError(f"{asked} does not exist: this machine has {count} CUDA GPU(s); "
+                             f"use {use('cuda:0')}{last} or {use('auto')}")
     elif dev.type == "mps":
         if getattr(torch.backends, "mps", None) is None or not torch.backends.mps.is_available():
-            raise ValueError(f"device {str(device)!r} was requested but Apple's MPS is not available here; "
-                             "use device='cpu' (or 'auto')")
+            auto = use("auto") if option else "'auto'"
+            raise ValueError(f"{asked} was requested but Apple's MPS is not available here; "
+                             f"use {use('cpu')} (or {auto})")
     elif dev.type != "cpu":
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}")
+        raise wrong_name
     return dev
 
 

@@ -143,6 +143,23 @@ def test_an_unknown_revision_is_a_clear_error(tmp_path):
         bench.export_revision("no-such-revision-here", tmp_path / "rev")
 
 
+@pytest.mark.parametrize("argv, said", [
+    (["--baseline", "no-such-revision-here"], "--baseline 'no-such-revision-here': not a revision"),
+    (["--device", "gpu0"], "--device must be auto, cpu, cuda, cuda:N or mps, got 'gpu0'"),
+])
+def test_values_found_wrong_after_parsing_are_usage_errors_from_either_command_line(argv, said, capsys):
+    from convae_utils.tools import cli
+
+    argv = argv + ["--quick", "--latent-dim", "8"]
+    for command in (lambda: cli.main(["bench", *argv]), lambda: bench.main(argv)):  # both parsers say the same
+        with pytest.raises(SystemExit) as info:
+            command()
+        assert info.value.code == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and said in err, err
+        assert err.endswith("(see python -m convae_utils bench --help)"), err
+
+
 def test_ratios_are_consistent_with_throughputs(quick):
     result, _, _ = quick
     [block] = result["results"]

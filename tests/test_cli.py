@@ -1,9 +1,11 @@
 """The command line: one clear line and a non-zero exit for every bad input, nothing lost."""
 
 import json
+import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,6 +14,7 @@ from convae_utils import settings
 from convae_utils.tools.cli import build_parser, main
 
 SMOKE = ["train", "--profile", "smoke", "--no-progress"]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -26,6 +29,16 @@ def one_line_error(capsys) -> str:
     err = capsys.readouterr().err.strip()
     assert "Traceback" not in err
     assert len(err.splitlines()) == 1, err
+    return err
+
+
+def usage_error(argv, capsys) -> str:
+    """A bad option value: refused as argparse refuses one, exit 2 and a pointer to the command's --help."""
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    err = one_line_error(capsys)
+    assert err.endswith(f"(see python -m convae_utils {argv[0]} --help)"), err
     return err
 
 
@@ -75,8 +88,17 @@ def test_unknown_profile_in_the_environment(runs, monkeypatch, capsys):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_missing_gpu_says_how_to_fall_back(runs, capsys):
-    assert main(SMOKE + ["--device", "cuda"]) == 1
-    assert "no CUDA GPU" in one_line_error(capsys) and not runs.exists()
+    err = usage_error(SMOKE + ["--device", "cuda"], capsys)
+    assert "--device cuda was requested but PyTorch sees no CUDA GPU" in err
+    assert "use --device cpu (or --device auto" in err and "device='cpu'" not in err  # what the user types here
+    assert not runs.exists()
+
+
+def test_a_device_name_and_contradicting_options_are_usage_errors(runs, capsys):
+    assert "--device must be auto, cpu, cuda, cuda:N or mps, got 'gpu0'" in usage_error(SMOKE + ["--device", "gpu0"], capsys)
+    err = usage_error(SMOKE + ["--run-dir", str(runs / "one"), "--latent-dim", "50,200"], capsys)
+    assert "--run-dir names one folder, but 2 latent sizes were given (--latent-dim 50,200); use --runs-dir" in err
+    assert not runs.exists()
 
 
 def test_train_writes_a_run_folder_and_a_rerun_does_not_retrain(runs, capsys):
@@ -176,23 +198,20 @@ def test_a_failed_download_suggests_a_retry_that_keeps_the_users_url(tmp_path, c
 def test_a_file_given_as_data_dir_is_refused_up_front(command, tmp_path, runs, capsys):
     archive = tmp_path / "cifar-10-python.tar.gz"
     archive.write_bytes(b"not really")
-    assert main(command + ["--data-dir", str(archive)]) == 1
-    err = one_line_error(capsys)
+    err = usage_error(command + ["--data-dir", str(archive)], capsys)
     assert f"--data-dir must be a folder (where CIFAR-10 is or will be downloaded), got the file {archive}" in err
     assert f"pass the folder that holds it: --data-dir {tmp_path}" in err
     assert not runs.exists()  # refused before anything was trained or written
     notes = tmp_path / "notes.txt"
     notes.write_text("x")
-    assert main(command + ["--data-dir", str(notes)]) == 1
-    assert f"got the file {notes}; pass a folder" in one_line_error(capsys)
+    assert f"got the file {notes}; pass a folder" in usage_error(command + ["--data-dir", str(notes)], capsys)
 
 
 def test_run_dir_naming_a_parent_of_runs_says_runs_dir(runs, capsys):
     for name in ("smoke-shapes10-latent200", "smoke-shapes10-latent1000"):
         (runs / name).mkdir(parents=True)
         (runs / name / "config.json").write_text("{}")
-    assert main(SMOKE + ["--run-dir", str(runs)]) == 1
-    err = one_line_error(capsys)
+    err = usage_error(SMOKE + ["--run-dir", str(runs)], capsys)
     assert f"--run-dir {runs} is a parent of run folders (2: smoke-shapes10-latent1000, smoke-shapes10-latent200)" in err
     assert f"did you mean --runs-dir {runs}?" in err
     assert f"pass --run-dir {runs / 'smoke-shapes10-latent1000'}" in err
@@ -203,19 +222,19 @@ def test_runs_dir_naming_one_run_says_run_dir(runs, capsys, monkeypatch):
     one = runs / "smoke-shapes10-latent200"
     one.mkdir(parents=True)
     (one / "config.json").write_text("{}")
-    assert main(SMOKE + ["--runs-dir", str(one)]) == 1
-    err = one_line_error(capsys)
+    err = usage_error(SMOKE + ["--runs-dir", str(one)], capsys)
     assert f"--runs-dir {one} is a single run folder (it holds config.json)" in err
     assert f"did you mean --run-dir {one}?" in err and f"pass --runs-dir {runs}" in err
-    monkeypatch.setenv("CONVAE_RUNS_DIR", str(one))  # the same mistake made in the environment
+    monkeypatch.setenv("CONVAE_RUNS_DIR", str(one))  # the same mistake made in the environment: not a usage error
     assert main(SMOKE) == 1
     assert f"the default of --runs-dir ($CONVAE_RUNS_DIR) {one} is a single run folder" in one_line_error(capsys)
     assert [p.name for p in one.iterdir()] == ["config.json"]  # nothing was written into it
 
 
 def test_a_real_process_prints_no_traceback(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))  # this checkout's package, whatever is installed
     proc = subprocess.run([sys.executable, "-m", "convae_utils", "train", "--profile", "smoke",
                            "--runs-dir", str(tmp_path), "--device", "nonsense"],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 1
-    assert "Traceback" not in proc.stderr and "device must be" in proc.stderr
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "--device must be" in proc.stderr

@@ -67,6 +67,22 @@ def test_devices():
             config.pick_device("cuda:0")
 
 
+def test_device_errors_speak_the_callers_terms(monkeypatch):
+    """Python callers read device='cpu'; the command line passes option='--device' and reads --device cpu."""
+    with pytest.raises(ValueError, match="^--device must be auto, cpu, cuda, cuda:N or mps, got 'gpu0'$"):
+        config.pick_device("gpu0", option="--device")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match=r"^--device cuda was requested .* use --device cpu \(or --device auto"):
+        config.pick_device("cuda", option="--device")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    with pytest.raises(ValueError, match=r"device 'cuda:3' does not exist: .* 2 CUDA GPU\(s\); use device='cuda:0' "
+                                         r"\(up to cuda:1\) or device='auto'"):
+        config.pick_device("cuda:3")
+    with pytest.raises(ValueError, match="use --device cuda:0 .* or --device auto"):
+        config.pick_device("cuda:3", option="--device")
+
+
 def test_a_preset_is_a_handful_of_overrides_of_the_articles_defaults():
     full = config.preset("full")
     assert full == config.RunSettings()  # the defaults are the article's experiment

@@ -10,7 +10,22 @@ from __future__ import annotations
 
 import argparse
 
-from ..settings import LIMITS, LR_RANGE
+from ..settings import LIMITS, LR_RANGE, pick_device
+
+EXIT_USAGE = 2  # argparse's exit status for a bad command line
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line: what is wrong and where to look."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class UsageError(ValueError):
+    """A bad option value that only shows after parsing: a device this machine lacks, a file given as a
+    folder, options that contradict each other. Raised before any work starts; the command line reports
+    it as argparse reports a bad value (one line, exit status 2, a pointer to ``--help``)."""
 
 
 def _range_text(minimum: float, maximum: float | None) -> str:
@@ -71,3 +86,11 @@ def latent_sizes(text: str) -> list[int]:
     if twice:
         raise argparse.ArgumentTypeError(f"latent size(s) {', '.join(map(str, twice))} named more than once in {text!r}")
     return sizes
+
+
+def available_device(given: str):
+    """The device ``--device`` names, if this machine has it, else a :class:`UsageError` in the option's terms."""
+    try:
+        return pick_device(given, option="--device")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None

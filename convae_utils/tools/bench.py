@@ -63,11 +63,10 @@ from ..article import article_loader  # noqa: F401  (the tests check it serves f
 from ..cpu_speed import native_bf16, tune_allocator
 from ..images import ImageSet
 from ..models import build_autoencoder, count_parameters
-from ..settings import pick_device
 from ..shapes import make_shapes10
 from . import bench_worker
 from .agreement import STEPS, StepFn, article_step, check_agreement, package_step
-from .arguments import latent_sizes, setting, whole_number
+from .arguments import OneLineParser, UsageError, available_device, latent_sizes, setting, whole_number
 from .bench_worker import RESULT_MARKER, MemoryProbe, sync
 
 BENCH_FORMAT = "convae-bench"
@@ -242,7 +241,7 @@ def export_revision(revision: str, into: Path) -> tuple[Path, str]:
         raise ValueError("--baseline needs git on the PATH (it exports the revision with git archive)") from None
     except subprocess.CalledProcessError as exc:
         detail = (exc.stderr.decode() if isinstance(exc.stderr, bytes) else exc.stderr or "").strip()
-        raise ValueError(f"--baseline {revision!r}: not a revision of the repository at {repo} ({detail})") from None
+        raise UsageError(f"--baseline {revision!r}: not a revision of the repository at {repo} ({detail})") from None
     import io
 
     into.mkdir(parents=True, exist_ok=True)
@@ -547,7 +546,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     """The stand-alone parser of ``python -m convae_utils.bench``."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m convae_utils bench",
         description="Time the article's training loop against the package's, side by side.")
     return add_arguments(parser)
@@ -577,11 +576,11 @@ def _variants(args: argparse.Namespace, device: torch.device, baseline: tuple[Pa
         variants.append(Variant("package-contiguous", channels_last=False))
     if getattr(args, "amp", False):
         if device.type == "cpu" and not native_bf16():
-            raise ValueError("--amp on a CPU needs native bfloat16 instructions (AVX-512 BF16, AMX or Arm BF16), "
+            raise UsageError("--amp on a CPU needs native bfloat16 instructions (AVX-512 BF16, AMX or Arm BF16), "
                              "which this CPU lacks: autocast would be emulated and was measured ~12x slower "
                              "than float32 (benchmarks/results/cpu-modes-2core-avx2.txt); use --device cuda")
         if device.type not in ("cuda", "cpu"):
-            raise ValueError(f"--amp needs a CUDA device or a CPU with native bfloat16, got device {device}")
+            raise UsageError(f"--amp needs a CUDA device or a CPU with native bfloat16, got --device {device}")
         variants.append(Variant("package+amp", amp=True))
     if getattr(args, "compile", False):
         variants.append(Variant("package+compile", compile=True))
@@ -657,10 +656,11 @@ def _experiment_target(package_seconds: float, device: torch.device, settings: d
 def run(args: argparse.Namespace) -> dict:
     """Run the benchmark described by ``args`` (from :func:`add_arguments`), print it, return the results.
 
-    Raises ValueError for what a parser cannot check (a device this machine lacks, ``--amp`` without
-    CUDA); :func:`main` turns that into a usage error (exit status 2).
+    Raises :class:`~convae_utils.tools.arguments.UsageError` for what a parser cannot check (a device
+    this machine lacks, ``--amp`` without CUDA, an unknown ``--baseline``) before measuring anything;
+    the command lines turn it into a usage error (exit status 2).
     """
-    device = pick_device(getattr(args, "device", "auto"))
+    device = available_device(getattr(args, "device", "auto"))
     settings = _settings(args, device)
     _check_variants(args, device)
     json_target = getattr(args, "json", None)

@@ -2,9 +2,16 @@
 
 Every failure a user can cause (a bad option, an unknown profile, a run folder of another latent
 size, an unwritable folder, a missing dataset) ends in one line on stderr and a non-zero exit,
-never a traceback. Whatever was already written stays. Folder options are checked before anything
-slow starts: a file given as a folder is refused, and ``--run-dir``/``--runs-dir`` one level off
-(a parent of runs as one run, one run as a parent) is refused with the option that was probably meant.
+never a traceback. Whatever was already written stays.
+
+A bad option value is refused before any work starts, in the command line's own terms (``--latent-dim``,
+never ``latent_dim``), as argparse refuses one: exit status 2 and a pointer to ``--help``. Numbers are
+checked while parsing, against the package's own limits; what only shows after parsing (a device this
+machine lacks, a folder option that names a file, options that contradict each other) raises
+:class:`~convae_utils.tools.arguments.UsageError` first thing and ends the same way. ``--run-dir``/
+``--runs-dir`` one level off (a parent of runs as one run, one run as a parent) is refused with the
+option that was probably meant. Problems found later, or in the environment (``$CONVAE_PROFILE``,
+``$CONVAE_RUNS_DIR``), exit 1.
 """
 
 from __future__ import annotations
@@ -17,16 +24,10 @@ from pathlib import Path
 
 from ..cifar10 import MAX_DOWNLOAD_TIMEOUT_S, MAX_DOWNLOAD_TRIES
 from ..settings import DATASETS, PROFILE_CHOICES
-from .arguments import latent_sizes, learning_rate, number, setting, whole_number
+from .arguments import (OneLineParser, UsageError, available_device, latent_sizes, learning_rate, number,
+                        setting, whole_number)
 
-EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line: what is wrong and where to look."""
-
-    def error(self, message: str):
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+EXIT_ERROR, EXIT_INTERRUPTED = 1, 130
 
 
 def _activation(text: str) -> str:
@@ -47,8 +48,13 @@ def _folder_option(option: str, given: str | None, what: str, default=None, env:
     if path.is_file():
         hint = (f"pass the folder that holds it: {option} {shlex.quote(str(path.parent))}" if path.name == ARCHIVE_NAME
                 else "pass a folder (a new one is created)")
-        raise ValueError(f"{source} must be a folder ({what}), got the file {path}; {hint}")
+        raise _refusal(given)(f"{source} must be a folder ({what}), got the file {path}; {hint}")
     return path
+
+
+def _refusal(given) -> type[ValueError]:
+    """A bad folder typed on the command line is a usage error (exit 2); one from the environment is not."""
+    return UsageError if given is not None else ValueError
 
 
 def _run_folders_in(folder: Path, marker: str) -> list[str]:
@@ -73,20 +79,20 @@ def _check_folders(args) -> None:
         runs = _run_folders_in(run_dir, CONFIG_FILE)
         if runs:
             shown = ", ".join(runs[:3]) + (", ..." if len(runs) > 3 else "")
-            raise ValueError(f"--run-dir {run_dir} is a parent of run folders ({len(runs)}: {shown}), not one run; "
+            raise UsageError(f"--run-dir {run_dir} is a parent of run folders ({len(runs)}: {shown}), not one run; "
                              f"did you mean --runs-dir {shlex.quote(str(run_dir))}? To load or resume one of them, "
                              f"pass --run-dir {shlex.quote(str(run_dir / runs[0]))}")
     if args.run_dir is None and runs_root is not None and (runs_root / CONFIG_FILE).is_file():
         source = "--runs-dir" if args.runs_dir is not None else f"the default of --runs-dir (${RUNS_DIR_ENV})"
-        raise ValueError(f"{source} {runs_root} is a single run folder (it holds {CONFIG_FILE}), not a parent of "
+        raise _refusal(args.runs_dir)(f"{source} {runs_root} is a single run folder (it holds {CONFIG_FILE}), not a parent of "
                          f"run folders; did you mean --run-dir {shlex.quote(str(runs_root))}? To train next to it, "
                          f"pass --runs-dir {shlex.quote(str(runs_root.parent))}")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m convae_utils",
+    parser = OneLineParser(prog="python -m convae_utils",
                      description="Convolutional autoencoders on CIFAR-10: train, download, benchmark, run the series.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser, metavar="COMMAND")
 
     train = sub.add_parser("train", help="train one autoencoder headless into a run folder (load-or-train)",
                            description="Train one autoencoder into a run folder that notebooks 03 and 04 "
@@ -141,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    description="Execute the notebooks in order, headless, writing executed "
                                                "notebooks and HTML under the output folder.")
     series.add_arguments(series_parser)
+    parser.commands = sub.choices  # each command's parser, for usage errors found after parsing
     return parser
 
 
@@ -150,6 +157,11 @@ def _train(args) -> int:
     from ..data import prepare_data
     from ..runs import train_or_load
 
+    if args.run_dir is not None and len(args.latent_dim) > 1:
+        raise UsageError(f"--run-dir names one folder, but {len(args.latent_dim)} latent sizes were given "
+                         f"(--latent-dim {','.join(map(str, args.latent_dim))}); use --runs-dir for a sweep, "
+                         "or one latent size with --run-dir")
+    available_device(args.device)  # a missing GPU fails before any data is loaded
     _check_folders(args)  # before the slow parts: a wrong folder option fails in a second
     given = dict(num_epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                  dataset=args.dataset, train_size=args.train_size, val_size=args.val_size, test_size=args.test_size)
@@ -157,9 +169,6 @@ def _train(args) -> int:
         args.profile, **{k: v for k, v in given.items() if v is not None},
         code_activation=None if args.code_activation == "none" else args.code_activation,
         output_activation=None if args.output_activation == "none" else args.output_activation)
-    if args.run_dir is not None and len(args.latent_dim) > 1:
-        raise ValueError("--run-dir names one folder, but several latent sizes were given; use --runs-dir")
-    run_settings.pick_device(args.device)  # fail on a missing GPU before loading any data
     tune_allocator()  # before the data is loaded: its buffers come from the tuned heap too
     data = prepare_data(**base.data_options(), root=args.data_dir)  # once for the whole sweep
     for latent_dim in args.latent_dim:
@@ -222,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{parser.prog} {args.command}: interrupted; files already written are kept", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except UsageError as exc:  # a bad option value found after parsing: reported as argparse reports one
+        parser.commands[args.command].error(str(exc))
     except (ConvaeError, ValueError, OSError) as exc:
         print(f"{parser.prog} {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
