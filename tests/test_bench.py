@@ -273,3 +273,22 @@ def test_the_package_cli_runs_the_quick_bench(capsys):
 
     assert cli.main(["bench", "--quick", "--latent-dim", "8", "--device", "cpu"]) == 0
     assert "): yes" in capsys.readouterr().out
+
+
+def test_a_json_path_that_cannot_be_written_is_refused_before_measuring(tmp_path, monkeypatch, capsys):
+    from convae_utils.tools import cli
+
+    def measure(*args, **kwargs):
+        raise AssertionError("the benchmark started")
+
+    monkeypatch.setattr(bench, "bench_latent", measure)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    for target, said in ((tmp_path, f"--json {tmp_path} is a folder, expected a file to write; name a file in it, "
+                                    f"e.g. --json {tmp_path / 'bench.json'}"),
+                         (blocker / "bench.json", f"cannot be written: {blocker} is a file, not a folder")):
+        with pytest.raises(SystemExit) as info:
+            cli.main(["bench", "--quick", "--latent-dim", "8", "--device", "cpu", "--json", str(target)])
+        assert info.value.code == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and said in err, err

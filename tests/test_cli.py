@@ -132,10 +132,25 @@ def test_unwritable_output_folder(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("CONVAE_PROFILE", raising=False)
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    assert main(SMOKE + ["--runs-dir", str(blocker / "runs")]) == 1
-    err = one_line_error(capsys)
-    assert "cannot write the run folder" in err and "--runs-dir" in err
+    for option in ("--runs-dir", "--run-dir"):  # refused up front, before any data is loaded
+        err = usage_error(SMOKE + [option, str(blocker / "runs")], capsys)
+        assert f"{option} {blocker / 'runs'} cannot be written: {blocker} is a file, not a folder" in err
     assert blocker.read_text() == "not a folder"
+
+
+def test_an_output_folder_without_write_permission_is_refused_up_front(tmp_path, capsys, monkeypatch):
+    import os
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    # as root every folder is writable: say what a user without permission would be told
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != locked and real_access(path, mode))
+    err = usage_error(["download", "--data-dir", str(locked / "data")], capsys)
+    assert f"--data-dir {locked / 'data'} cannot be written: no permission to write in {locked}" in err
+    err = usage_error(SMOKE + ["--runs-dir", str(locked)], capsys)
+    assert f"--runs-dir {locked} cannot be written: no permission to write in {locked}" in err
+    assert list(locked.iterdir()) == []
 
 
 def test_interrupted_train_exits_130_and_the_rerun_resumes(runs, capsys, monkeypatch):

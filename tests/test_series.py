@@ -77,3 +77,24 @@ def test_auto_dataset_is_settled_once_with_a_loud_fallback(folder, tmp_path, mon
     executed = nbformat.read(tmp_path / "out" / "01_only.ipynb", as_version=4)
     assert executed.cells[1].outputs[0]["text"].strip() == "photos10"
     assert json.loads((tmp_path / "out" / "timings.json").read_text())["dataset"] == "photos10"
+
+
+def test_an_output_folder_that_is_a_file_is_refused_before_anything_starts(folder, tmp_path, monkeypatch, capsys):
+    from convae_utils.tools import cli
+
+    def start(*args, **kwargs):
+        raise AssertionError("a notebook was started")
+
+    monkeypatch.setattr(series, "execute", start)
+    monkeypatch.setattr(series, "resolve_dataset", start)  # nor a download
+    write_notebook(folder / "01_only.ipynb", "x = 1")
+    taken = tmp_path / "build.txt"
+    taken.write_text("mine")
+    with pytest.raises(SystemExit) as info:
+        cli.main(["series", "--profile", "smoke", "--notebooks", str(folder), "--out", str(taken)])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Errno" not in err, err
+    assert f"--out must be a folder (where the executed notebooks and their HTML go), got the file {taken}" in err
+    assert err.endswith("(see python -m convae_utils series --help)")
+    assert taken.read_text() == "mine"

@@ -9,6 +9,9 @@ parameter behind it.
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
+from pathlib import Path
 
 from ..settings import LIMITS, LR_RANGE, pick_device
 
@@ -94,3 +97,52 @@ def available_device(given: str):
         return pick_device(given, option="--device")
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+
+
+# -- output paths: checked before any work, so a long run never ends in "[Errno 21] Is a directory" ----
+
+def cannot_write(path: Path) -> str | None:
+    """Why nothing can be written at ``path`` (a file or folder, new or replaced), or ``None`` if it can.
+
+    Folders above it that do not exist yet are fine (they are created): the nearest one that exists
+    must be a folder this process may write into.
+    """
+    existing = path
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if existing != path and not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    folder = existing if existing != path or path.is_dir() else path.parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"no permission to write in {folder}"
+    if path.is_file() and not os.access(path, os.W_OK):
+        return f"{path} is read-only"
+    return None
+
+
+def output_file(option: str, given: str, *, example: str) -> Path:
+    """The file an output option names, if it can be written, else a :class:`UsageError` that says why."""
+    path = Path(given).expanduser()
+    if path.is_dir():
+        raise UsageError(f"{option} {given} is a folder, expected a file to write; name a file in it, "
+                         f"e.g. {option} {shlex.quote(str(path / example))}")
+    reason = cannot_write(path)
+    if reason:
+        raise UsageError(f"{option} {given} cannot be written: {reason}; choose another path")
+    return path
+
+
+def output_folder(option: str, path: Path, what: str, *, source: str | None = None,
+                  error: type[ValueError] = UsageError, file_hint: str = "pass a folder (a new one is created)") -> Path:
+    """``path`` if it can be the output folder an option names (``what`` goes there), else ``error`` saying why.
+
+    ``source`` is how the message names where the path came from (default: the option itself; e.g.
+    "the default of --runs-dir ($CONVAE_RUNS_DIR ...)" when it came from the environment).
+    """
+    source = source or option
+    if path.exists() and not path.is_dir():
+        raise error(f"{source} must be a folder ({what}), got the file {path}; {file_hint}")
+    reason = cannot_write(path)
+    if reason:
+        raise error(f"{source} {path} cannot be written: {reason}; choose a writable folder")
+    return path

@@ -66,7 +66,8 @@ from ..models import build_autoencoder, count_parameters
 from ..shapes import make_shapes10
 from . import bench_worker
 from .agreement import STEPS, StepFn, article_step, check_agreement, package_step
-from .arguments import OneLineParser, UsageError, available_device, latent_sizes, setting, whole_number
+from .arguments import (OneLineParser, UsageError, available_device, latent_sizes, output_file, setting,
+                        whole_number)
 from .bench_worker import RESULT_MARKER, MemoryProbe, sync
 
 BENCH_FORMAT = "convae-bench"
@@ -664,6 +665,8 @@ def run(args: argparse.Namespace) -> dict:
     settings = _settings(args, device)
     _check_variants(args, device)
     json_target = getattr(args, "json", None)
+    if json_target and json_target != "-":
+        output_file("--json", json_target, example="bench.json")  # now, not after the whole benchmark
     table_stream = sys.stderr if json_target == "-" else sys.stdout
 
     def log(message: str) -> None:

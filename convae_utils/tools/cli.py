@@ -25,7 +25,7 @@ from pathlib import Path
 from ..cifar10 import MAX_DOWNLOAD_TIMEOUT_S, MAX_DOWNLOAD_TRIES
 from ..settings import DATASETS, PROFILE_CHOICES
 from .arguments import (OneLineParser, UsageError, available_device, latent_sizes, learning_rate, number,
-                        setting, whole_number)
+                        output_folder, setting, whole_number)
 
 EXIT_ERROR, EXIT_INTERRUPTED = 1, 130
 
@@ -39,16 +39,23 @@ def _activation(text: str) -> str:
 ARCHIVE_NAME = "cifar-10-python.tar.gz"  # torchvision's CIFAR10.filename: what a --data-dir may name by mistake
 
 
-def _folder_option(option: str, given: str | None, what: str, default=None, env: str | None = None) -> Path | None:
-    """The folder an option names (or, when it is not given, ``default()``: the settings' choice); a *file* is refused."""
+def _folder_option(option: str, given: str | None, what: str, default=None, env: str | None = None, *,
+                   written: bool = False) -> Path | None:
+    """The folder an option names (or, when it is not given, ``default()``: the settings' choice).
+
+    A *file* is refused; so is, when the command writes there (``written``), a place it cannot write.
+    """
     if given is None and default is None:
         return None
     path = Path(given).expanduser() if given is not None else default()
     source = option if given is not None else f"the default of {option} (${env} or the project's folder)"
+    error = _refusal(given)
     if path.is_file():
         hint = (f"pass the folder that holds it: {option} {shlex.quote(str(path.parent))}" if path.name == ARCHIVE_NAME
                 else "pass a folder (a new one is created)")
-        raise _refusal(given)(f"{source} must be a folder ({what}), got the file {path}; {hint}")
+        raise error(f"{source} must be a folder ({what}), got the file {path}; {hint}")
+    if written:
+        output_folder(option, path, what, source=source, error=error)
     return path
 
 
@@ -70,11 +77,13 @@ def _check_folders(args) -> None:
     from ..runs import CONFIG_FILE  # every run folder holds one
     from ..settings import DATA_DIR_ENV, RUNS_DIR_ENV, data_dir, runs_dir
 
-    _folder_option("--data-dir", args.data_dir, "where CIFAR-10 is or will be downloaded", data_dir, DATA_DIR_ENV)
+    _folder_option("--data-dir", args.data_dir, "where CIFAR-10 is or will be downloaded", data_dir, DATA_DIR_ENV,
+                   written=args.command == "download")  # train may only read it
     if args.command != "train":
         return
-    runs_root = _folder_option("--runs-dir", args.runs_dir, "the parent of run folders", runs_dir, RUNS_DIR_ENV)
-    run_dir = _folder_option("--run-dir", args.run_dir, "one run's folder")
+    runs_root = _folder_option("--runs-dir", args.runs_dir, "the parent of run folders", runs_dir, RUNS_DIR_ENV,
+                               written=args.run_dir is None)  # with --run-dir, nothing goes there
+    run_dir = _folder_option("--run-dir", args.run_dir, "one run's folder", written=True)
     if run_dir is not None and run_dir.is_dir() and not (run_dir / CONFIG_FILE).exists():
         runs = _run_folders_in(run_dir, CONFIG_FILE)
         if runs:

@@ -20,6 +20,7 @@ from ..errors import ConvaeError
 from ..settings import (DATA_DIR_ENV, DATASET_ENV, DATASETS, PROFILE_CHOICES, PROFILE_ENV, RUNS_DIR_ENV,
                         pick_device, project_root, versions)
 from ..training import REPORT_PREFIX
+from .arguments import UsageError, output_folder
 
 
 # Run in every kernel before the first cell: the measured malloc settings, for the whole notebook (its
@@ -178,10 +179,14 @@ def resolve_dataset(choice: str, data_dir: Path) -> str:
 def run(args) -> int:
     """Execute the notebooks; the settings reach each kernel through the environment, set here only."""
     overrides = {"dataset": args.dataset} if args.dataset else {}
-    settings = run_settings.from_env(args.profile, **overrides)  # a bad name fails before anything else
     root = project_root()
     folder = Path(args.notebooks) if args.notebooks else root / "notebooks"
-    out_dir = Path(args.out) if args.out else root / "build"
+    # Before anything starts (a download, a kernel): a file or an unwritable place as the output folder.
+    out_dir = output_folder("--out", Path(args.out).expanduser() if args.out else root / "build",
+                            "where the executed notebooks and their HTML go",
+                            source=None if args.out else "the default of --out",
+                            error=UsageError if args.out else ValueError)
+    settings = run_settings.from_env(args.profile, **overrides)  # a bad name fails before anything else
     notebooks = find_notebooks(folder, args.only)
     if not notebooks:
         raise ConvaeError(f"no notebooks (NN_*.ipynb) found in {folder}" + (f" matching {args.only!r}" if args.only else ""))
