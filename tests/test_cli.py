@@ -80,6 +80,22 @@ def test_help_explains_every_option():
         assert action.help, f"{action.option_strings} has no help"
 
 
+@pytest.mark.parametrize("command", ["train", "download", "bench", "series"])
+def test_help_states_every_options_default(command):
+    """Every option that takes a value says what it is when not given (a flag is simply off)."""
+    parser = build_parser().commands[command]
+    formatter = parser._get_formatter()
+    for action in parser._actions:
+        if action.nargs == 0:  # --help and on/off flags
+            continue
+        text = formatter._expand_help(action)
+        assert "default" in text, f"{command} {action.option_strings}: {text!r}"
+        if action.default is not None:  # the value argparse uses, as the help writes it
+            shown = ",".join(map(str, action.default)) if isinstance(action.default, list) else (
+                f"{action.default:g}" if isinstance(action.default, float) else str(action.default))
+            assert f"default {shown})" in text or f"default {shown};" in text, f"{command} {action.option_strings}: {text!r}"
+
+
 def test_unknown_profile_in_the_environment(runs, monkeypatch, capsys):
     monkeypatch.setenv("CONVAE_PROFILE", "gigantic")
     assert main(SMOKE[:1]) == 1

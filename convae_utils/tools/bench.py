@@ -514,21 +514,24 @@ _batch_size = setting("batch_size")  # what training.fit accepts
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the benchmark's options to ``parser`` (a whole parser or a ``bench`` subcommand)."""
     parser.add_argument("--latent-dim", type=latent_sizes, action="append", metavar="N[,N...]",
-                        help="latent size(s) to measure; repeatable or comma-separated (default: 200,1000)")
+                        help=f"latent size(s) to measure; repeatable or comma-separated "
+                             f"(default: {','.join(map(str, DEFAULT_LATENT_DIMS))})")
     parser.add_argument("--batch-size", type=_batch_size, metavar="N",
                         help=f"training batch size (default {DEFAULTS['batch_size']}; --quick: {QUICK['batch_size']})")
     parser.add_argument("--steps", type=_positive_int, metavar="N",
-                        help=f"timed training steps per repeat, after the warm-up (default {DEFAULTS['steps']})")
+                        help=f"timed training steps per repeat, after the warm-up (default {DEFAULTS['steps']}; --quick: {QUICK['steps']})")
     parser.add_argument("--warmup", type=_positive_int, metavar="N",
-                        help=f"untimed steps (and evaluation batches) before timing (default {DEFAULTS['warmup']})")
+                        help=f"untimed steps (and evaluation batches) before timing (default {DEFAULTS['warmup']}; --quick: {QUICK['warmup']})")
     parser.add_argument("--repeats", type=_positive_int, metavar="N",
-                        help=f"times each path is run, alternating; medians are reported (default {DEFAULTS['repeats']})")
+                        help=f"times each path is run, alternating; medians are reported (default {DEFAULTS['repeats']}; "
+                             f"--quick: {QUICK['repeats']})")
     parser.add_argument("--eval-steps", type=_positive_int, metavar="N",
                         help="timed evaluation batches per repeat (default: as --steps)")
     parser.add_argument("--eval-batch-size", type=_batch_size, metavar="N",
                         help="evaluation batch size, the same for both paths (default: as --batch-size)")
-    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
-    parser.add_argument("--seed", type=setting("seed"), default=0, help="initial weights, batch order and data (default 0)")
+    parser.add_argument("--device", default="auto",
+                        help="auto = the first of cuda, mps, cpu; or cpu, cuda, cuda:N, mps (default %(default)s)")
+    parser.add_argument("--seed", type=setting("seed"), default=0, help="initial weights, batch order and data (default %(default)s)")
     parser.add_argument("--amp", action="store_true",
                         help="also time the package with bfloat16 autocast (CUDA, or a CPU with native bfloat16)")
     parser.add_argument("--compile", action="store_true",
@@ -537,9 +540,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="also time the package without channels_last, to see what the layout buys")
     parser.add_argument("--baseline", metavar="REV",
                         help="also time an older release: a git revision of this repository (e.g. c21e1ea), "
-                             "exported with git archive and run in its own processes, alternating with the others")
+                             "exported with git archive and run in its own processes, alternating with the others "
+                             "(default: none, only the article's loop and this package)")
     parser.add_argument("--json", metavar="PATH",
-                        help="write the results as JSON to PATH ('-' for stdout; the table then goes to stderr)")
+                        help="write the results as JSON to PATH ('-' for stdout; the table then goes to stderr) "
+                             "(default: none, the table only)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke test for CI: tiny batches, a couple of steps, seconds; not a measurement")
     return parser

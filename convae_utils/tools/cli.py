@@ -115,30 +115,31 @@ def build_parser() -> argparse.ArgumentParser:
                             "another, e.g. 25,50,100,200,500,1000 (default 200)")
     train.add_argument("--epochs", type=setting("num_epochs"), default=None, help="number of epochs (default: the profile's)")
     train.add_argument("--batch-size", type=setting("batch_size"), default=None, help="batch size (default: the profile's, 64)")
-    train.add_argument("--lr", type=learning_rate, default=1e-3, help="Adam learning rate (default 1e-3)")
-    train.add_argument("--seed", type=setting("seed"), default=0, help="seed for weights, split and shuffling (default 0)")
+    train.add_argument("--lr", type=learning_rate, default=1e-3, help="Adam learning rate (default %(default)g)")
+    train.add_argument("--seed", type=setting("seed"), default=0, help="seed for weights, split and shuffling (default %(default)s)")
     train.add_argument("--dataset", choices=DATASETS, default=None,
                        help="cifar10, photos10 or shapes10 (offline stand-ins) or auto = CIFAR-10 if it can be had, else photos10 (default: $CONVAE_DATASET or the profile's)")
     train.add_argument("--train-size", type=setting("train_size"), default=None, help="training images (default: the profile's)")
     train.add_argument("--val-size", type=setting("val_size"), default=None, help="validation images held out (default: the profile's)")
     train.add_argument("--test-size", type=setting("test_size"), default=None, help="test images for the metrics (default: the profile's)")
     train.add_argument("--code-activation", type=_activation, choices=("relu", "none"), default="relu",
-                       help="activation on the code: relu (the article) or none")
+                       help="activation on the code: relu (the article) or none (default %(default)s)")
     train.add_argument("--output-activation", type=_activation, choices=("none", "tanh"), default="none",
-                       help="activation on the output: none (the article) or tanh")
-    train.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, cuda:N or mps")
-    train.add_argument("--data-dir", default=None, help="CIFAR-10 folder (default: $CONVAE_DATA_DIR or ./data)")
-    train.add_argument("--runs-dir", default=None, help="parent of run folders (default: $CONVAE_RUNS_DIR or ./runs)")
+                       help="activation on the output: none (the article) or tanh (default %(default)s)")
+    train.add_argument("--device", default="auto",
+                       help="auto = the first of cuda, mps, cpu; or cpu, cuda, cuda:N, mps (default %(default)s)")
+    train.add_argument("--data-dir", default=None, help="CIFAR-10 folder (default: $CONVAE_DATA_DIR or <project>/data)")
+    train.add_argument("--runs-dir", default=None, help="parent of run folders (default: $CONVAE_RUNS_DIR or <project>/runs)")
     train.add_argument("--run-dir", default=None, help="exact run folder (default: <runs-dir>/<profile>-<dataset>-latent<L>)")
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     download = sub.add_parser("download", help="fetch CIFAR-10 into the data folder (ahead of a workshop)",
                               description="Download and verify CIFAR-10 (163 MB) into the data folder, so "
                                           "later runs work offline. Copy that folder to other machines.")
-    download.add_argument("--data-dir", default=None, help="target folder (default: $CONVAE_DATA_DIR or ./data)")
+    download.add_argument("--data-dir", default=None, help="target folder (default: $CONVAE_DATA_DIR or <project>/data)")
     download.add_argument("--url", default=None, help="mirror URL of cifar-10-python.tar.gz (default: the official one)")
-    download.add_argument("--timeout", type=number(0.0, MAX_DOWNLOAD_TIMEOUT_S), default=20.0, help="seconds without data before a try fails")
-    download.add_argument("--retries", type=whole_number(1, MAX_DOWNLOAD_TRIES), default=3, help="tries before giving up (default 3)")
+    download.add_argument("--timeout", type=number(0.0, MAX_DOWNLOAD_TIMEOUT_S), default=20.0, help="seconds without data before a try fails (default %(default)g)")
+    download.add_argument("--retries", type=whole_number(1, MAX_DOWNLOAD_TRIES), default=3, help="tries before giving up (default %(default)s)")
 
     from . import bench
 
