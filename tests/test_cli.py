@@ -120,6 +120,8 @@ def test_a_device_name_and_contradicting_options_are_usage_errors(runs, capsys):
 def test_train_writes_a_run_folder_and_a_rerun_does_not_retrain(runs, capsys):
     assert main(SMOKE) == 0
     folder = runs / "smoke-shapes10-latent200"
+    out = capsys.readouterr().out
+    assert [line for line in out.splitlines() if str(folder) in line] == [f"convae | Trained and saved {folder}."]
     for name in ("checkpoint.pt", "config.json", "history.json", "metrics.json", "per_image.csv",
                  "loss_curves.png", "reconstruction_strip.png", "epochs/epoch_01.png", "epochs/epoch_02.png"):
         assert (folder / name).is_file(), name
@@ -127,9 +129,11 @@ def test_train_writes_a_run_folder_and_a_rerun_does_not_retrain(runs, capsys):
     assert metrics["dataset"] == "shapes10" and metrics["metrics"][0]["class"] == "all"
     assert json.loads((folder / "history.json").read_text())["meta"]["dataset"] == "shapes10"
     stamp = (folder / "checkpoint.pt").stat().st_mtime_ns
-    capsys.readouterr()
     assert main(SMOKE) == 0
-    assert "Loaded the finished run" in capsys.readouterr().out
+    out = capsys.readouterr().out  # said once, not once by the package and again by the command line
+    assert [line for line in out.splitlines() if str(folder) in line] == [
+        f"convae | Loaded the finished run {folder}: nothing was trained."]
+    assert "  test      : PSNR" in out
     assert (folder / "checkpoint.pt").stat().st_mtime_ns == stamp
 
 

@@ -193,15 +193,18 @@ def _train(args) -> int:
 
 
 def run_summary(run) -> str:
-    """The lines ``train`` prints about a finished run: where, the data, test metrics, the code."""
+    """The lines ``train`` prints about a finished run: the data, test metrics, the code.
+
+    They follow the package's own line about the run (``training.report``: "Trained and saved <folder>."
+    or "Loaded the finished run <folder> ..."), which says where it is and whether anything was
+    trained; they do not say it a second time.
+    """
     overall = run.summary["metrics"][0]
-    verb = "Loaded the finished run" if run.loaded else "Trained"
     dead = run.summary.get("dead_code_units")
     latent = run.settings.latent_dim
     from ..bits import bits_summary
 
-    lines = [f"{verb}: {run.run_dir}",
-             f"  data      : {run.dataset}" + ("" if run.dataset == "cifar10" else " (offline stand-in, not CIFAR-10)"),
+    lines = [f"  data      : {run.dataset}" + ("" if run.dataset == "cifar10" else " (offline stand-in, not CIFAR-10)"),
              f"  test      : PSNR {overall['psnr']:.2f} dB, SSIM {overall['ssim']:.3f} "
              f"({run.summary['test_images']:,} images)",
              f"  code      : {latent} values" + (f", {dead} dead (zero for every test image)" if dead is not None else ""),
