@@ -121,7 +121,8 @@ def _ways_out(root: Path, url: str) -> str:
             f"  1. try again later: {download_command(root, url)}\n"
             f"  2. download cifar-10-python.tar.gz yourself (from {url} or a mirror) and put it into "
             f"the data folder {root}\n"
-            f"  3. work offline with the stand-in dataset: set {DATASET_ENV}={STANDIN}")
+            f"  3. work offline with the stand-in dataset: --dataset {STANDIN} on the command line (train, series), "
+            f"{DATASET_ENV}={STANDIN} for notebooks")
 
 
 def _data_lock(root: Path):
@@ -131,8 +132,8 @@ def _data_lock(root: Path):
         busy=lambda lock: DataError(f"another process has held {lock} for {_LOCK_TIMEOUT_S:.0f} s while "
                                     "fetching CIFAR-10; wait for it, or stop it and try again"),
         unwritable=lambda folder, exc: DataError(
-            f"cannot write to the data folder {folder} ({exc}); choose a writable folder with "
-            f"${DATA_DIR_ENV}=<path> or data_dir=..."),
+            f"cannot write to the data folder {folder} ({exc}); choose a writable folder: --data-dir on the "
+            f"command line, ${DATA_DIR_ENV}=<path> or data_dir=... for notebooks"),
     )
 
 

@@ -92,8 +92,9 @@ def resolve_auto(root: str | os.PathLike | None = None, download: bool = True) -
 
 def _announce_fallback(reason: str) -> None:
     warn(f"USING THE OFFLINE STAND-IN '{FALLBACK}' INSTEAD OF CIFAR-10: {reason}. Pictures and numbers "
-                  f"from this run are not CIFAR-10 results. Set {DATASET_ENV}=cifar10 to insist on CIFAR-10 "
-                  f"(and see the error), or {DATASET_ENV}={FALLBACK} to silence this warning.",
+                  f"from this run are not CIFAR-10 results. Insist on CIFAR-10 (and see the error) with --dataset "
+                  f"cifar10 on the command line or {DATASET_ENV}=cifar10 for notebooks; silence this warning with "
+                  f"--dataset {FALLBACK} or {DATASET_ENV}={FALLBACK}.",
                   DatasetFallbackWarning)
 
 

@@ -17,6 +17,7 @@ from torch import nn
 
 from .bits import warn_if_code_not_smaller
 from .checks import check_choice, check_image_batch, check_int
+from .settings import LIMITS
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     # In place: same numbers, less memory traffic (measured ~10% faster on CPU by the benchmark).
@@ -27,7 +28,7 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "elu": nn.ELU,
     "tanh": nn.Tanh,
 }
-MAX_LATENT_DIM = 1 << 20
+MAX_LATENT_DIM = LIMITS["latent_dim"][1]
 
 
 def make_activation(name: str | None) -> nn.Module:

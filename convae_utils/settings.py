@@ -43,6 +43,26 @@ DATASETS = ("cifar10", PHOTOS, SHAPES, "auto")
 CODE_ACTIVATIONS = ("relu", None)
 OUTPUT_ACTIVATIONS = (None, "tanh")
 MAX_IMAGES = 1_000_000  # a sane ceiling for any split size
+# The accepted range, (lowest, highest), of every whole number a run is described by. RunSettings,
+# training.fit and the model check these, and the command line checks its options against them while
+# it parses them (convae_utils.tools.arguments): a limit is changed here, once.
+LIMITS: dict[str, tuple[int, int]] = {
+    "train_size": (1, MAX_IMAGES),
+    "val_size": (1, MAX_IMAGES),
+    "test_size": (1, MAX_IMAGES),
+    "num_epochs": (1, 100_000),
+    "batch_size": (1, 1 << 16),
+    "seed": (0, 2**64 - 1),  # PyTorch's generators take seeds up to 2**64 - 1
+    "latent_dim": (1, 1 << 20),
+    "base_channels": (1, 1024),
+}
+LR_RANGE = (0.0, 10.0)  # lr must lie in (0, 10]
+
+
+def check_limit(name: str, value) -> int:
+    """``value`` as an int if it lies within ``LIMITS[name]``, else raise with the accepted range."""
+    lowest, highest = LIMITS[name]
+    return check_int(name, value, minimum=lowest, maximum=highest)
 
 
 @dataclass(frozen=True)
@@ -85,21 +105,16 @@ class RunSettings:
         plain = {
             "profile": str(check_choice("profile", _plain_str(self.profile), tuple(PRESETS))),
             "dataset": check_choice("dataset", _plain_str(self.dataset), DATASETS),
-            "val_size": check_int("val_size", self.val_size, maximum=MAX_IMAGES),
-            "num_epochs": check_int("num_epochs", self.num_epochs, maximum=100_000),
-            "batch_size": check_int("batch_size", self.batch_size, maximum=1 << 16),
-            "lr": check_float("lr", self.lr, low=0.0, high=10.0, high_inclusive=True),
-            "seed": check_int("seed", self.seed, minimum=0),
-            "latent_dim": check_int("latent_dim", self.latent_dim, maximum=1 << 20),
-            "base_channels": check_int("base_channels", self.base_channels, maximum=1024),
+            "lr": check_float("lr", self.lr, low=LR_RANGE[0], high=LR_RANGE[1], high_inclusive=True),
             "code_activation": check_choice("code_activation", _plain_str(self.code_activation),
                                             CODE_ACTIVATIONS),
             "output_activation": check_choice("output_activation", _plain_str(self.output_activation),
                                               OUTPUT_ACTIVATIONS),
         }
-        for name in ("train_size", "test_size"):
+        for name in LIMITS:
             value = getattr(self, name)
-            plain[name] = None if value is None else check_int(name, value, maximum=MAX_IMAGES)
+            optional = name in ("train_size", "test_size")  # None: the whole split
+            plain[name] = None if optional and value is None else check_limit(name, value)
         for name, value in plain.items():
             object.__setattr__(self, name, value)
 
@@ -254,33 +269,46 @@ def allocator_environment() -> dict:
             "tune": os.environ.get(TUNE_MALLOC_ENV, "1").strip() != "0"}
 
 
-def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """``None``/``"auto"``: cuda, then mps, then cpu. An explicit device must exist here."""
+def pick_device(device: str | torch.device | None = None, *, option: str | None = None) -> torch.device:
+    """``None``/``"auto"``: cuda, then mps, then cpu. An explicit device must exist here.
+
+    ``option`` is how the caller's user names the choice: the command line passes ``"--device"``, and
+    its errors then say ``use --device cpu``, not the Python ``use device='cpu'``.
+    """
     if device is None or device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
+
+    def use(choice: str) -> str:
+        return f"{option} {choice}" if option else f"device={choice!r}"
+
+    asked = f"{option} {device}" if option else f"device {str(device)!r}"
+    accepted = ("auto, cpu, cuda, cuda:N or mps" if option else "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
+    wrong_name = ValueError(f"{option or 'device'} must be {accepted}, got {str(device)!r}")
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}") from exc
+        raise wrong_name from exc
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(
-                f"device {str(device)!r} was requested but PyTorch sees no CUDA GPU on this machine; "
-                "use device='cpu' (or 'auto' to pick the best available)"
-            )
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"device {str(device)!r} does not exist: this machine has "
-                             f"{torch.cuda.device_count()} CUDA GPU(s)")
+            auto = use("auto") if option else "'auto'"
+            raise ValueError(f"{asked} was requested but PyTorch sees no CUDA GPU on this machine; "
+                             f"use {use('cpu')} (or {auto} to pick the best available)")
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            last = f" (up to cuda:{count - 1})" if count > 1 else ""
+            raise ValueError(f"{asked} does not exist: this machine has {count} CUDA GPU(s); "
+                             f"use {use('cuda:0')}{last} or {use('auto')}")
     elif dev.type == "mps":
         if getattr(torch.backends, "mps", None) is None or not torch.backends.mps.is_available():
-            raise ValueError(f"device {str(device)!r} was requested but Apple's MPS is not available here; "
-                             "use device='cpu' (or 'auto')")
+            auto = use("auto") if option else "'auto'"
+            raise ValueError(f"{asked} was requested but Apple's MPS is not available here; "
+                             f"use {use('cpu')} (or {auto})")
     elif dev.type != "cpu":
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}")
+        raise wrong_name
     return dev
 
 

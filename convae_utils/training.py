@@ -40,7 +40,7 @@ from .errors import CheckpointError, TrainingDiverged, warn
 from .fileio import atomic_write
 from .history import History
 from .images import ImageSet, normalize, to_uint8
-from .settings import pick_device
+from .settings import LR_RANGE, check_limit, pick_device
 
 CHECKPOINT_FORMAT = "convae-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -99,7 +99,8 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, images: torc
 
 def epoch_order(n: int, seed: int, epoch: int, device) -> torch.Tensor:
     """The shuffled order of epoch ``epoch``: a pure function of (seed, epoch), so resume can rebuild it."""
-    gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    # PyTorch takes seeds below 2**64: wrap, so every seed RunSettings accepts shuffles (smaller ones as before)
+    gen = torch.Generator().manual_seed((seed * 1_000_003 + epoch) % 2**64)
     return torch.randperm(n, generator=gen).to(device)
 
 
@@ -427,10 +428,9 @@ def fit(model: nn.Module, train: ImageSet, val: ImageSet, *, num_epochs: int = 1
     without overwriting the last good checkpoint. A model no better than predicting the mean colour
     after an epoch gets one :class:`TrainingStalledWarning`.
     """
-    num_epochs = check_int("num_epochs", num_epochs, maximum=100_000)
-    batch_size = check_int("batch_size", batch_size, maximum=1 << 16)
-    lr = check_float("lr", lr, low=0.0, high=10.0, high_inclusive=True)
-    seed = check_int("seed", seed, minimum=0)
+    num_epochs, batch_size, seed = (check_limit(name, value) for name, value in
+                                    (("num_epochs", num_epochs), ("batch_size", batch_size), ("seed", seed)))
+    lr = check_float("lr", lr, low=LR_RANGE[0], high=LR_RANGE[1], high_inclusive=True)
     log_every = check_int("log_every", log_every)
     for name, split in (("train", train), ("val", val)):
         if not isinstance(split, ImageSet):

@@ -143,6 +143,23 @@ def test_an_unknown_revision_is_a_clear_error(tmp_path):
         bench.export_revision("no-such-revision-here", tmp_path / "rev")
 
 
+@pytest.mark.parametrize("argv, said", [
+    (["--baseline", "no-such-revision-here"], "--baseline 'no-such-revision-here': not a revision"),
+    (["--device", "gpu0"], "--device must be auto, cpu, cuda, cuda:N or mps, got 'gpu0'"),
+])
+def test_values_found_wrong_after_parsing_are_usage_errors_from_either_command_line(argv, said, capsys):
+    from convae_utils.tools import cli
+
+    argv = argv + ["--quick", "--latent-dim", "8"]
+    for command in (lambda: cli.main(["bench", *argv]), lambda: bench.main(argv)):  # both parsers say the same
+        with pytest.raises(SystemExit) as info:
+            command()
+        assert info.value.code == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and said in err, err
+        assert err.endswith("(see python -m convae_utils bench --help)"), err
+
+
 def test_ratios_are_consistent_with_throughputs(quick):
     result, _, _ = quick
     [block] = result["results"]
@@ -214,7 +231,8 @@ def test_memory_probe_sees_an_allocation():
 
 @pytest.mark.parametrize("argv", [["--steps", "-1"], ["--steps", "0"], ["--batch-size", "x"],
                                   ["--latent-dim", "0"], ["--latent-dim", "200,abc"],
-                                  ["--seed", "-1"]])
+                                  ["--seed", "-1"], ["--latent-dim", "200,,1000"], ["--batch-size", "100000"],
+                                  ["--eval-batch-size", "100000"], ["--latent-dim", "2000000"]])
 def test_bad_options_are_argparse_errors(argv, capsys):
     with pytest.raises(SystemExit) as info:
         bench.main(argv)
@@ -255,3 +273,22 @@ def test_the_package_cli_runs_the_quick_bench(capsys):
 
     assert cli.main(["bench", "--quick", "--latent-dim", "8", "--device", "cpu"]) == 0
     assert "): yes" in capsys.readouterr().out
+
+
+def test_a_json_path_that_cannot_be_written_is_refused_before_measuring(tmp_path, monkeypatch, capsys):
+    from convae_utils.tools import cli
+
+    def measure(*args, **kwargs):
+        raise AssertionError("the benchmark started")
+
+    monkeypatch.setattr(bench, "bench_latent", measure)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    for target, said in ((tmp_path, f"--json {tmp_path} is a folder, expected a file to write; name a file in it, "
+                                    f"e.g. --json {tmp_path / 'bench.json'}"),
+                         (blocker / "bench.json", f"cannot be written: {blocker} is a file, not a folder")):
+        with pytest.raises(SystemExit) as info:
+            cli.main(["bench", "--quick", "--latent-dim", "8", "--device", "cpu", "--json", str(target)])
+        assert info.value.code == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and said in err, err

@@ -1,8 +1,11 @@
 """The command line: one clear line and a non-zero exit for every bad input, nothing lost."""
 
 import json
+import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,6 +14,7 @@ from convae_utils import settings
 from convae_utils.tools.cli import build_parser, main
 
 SMOKE = ["train", "--profile", "smoke", "--no-progress"]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -28,26 +32,68 @@ def one_line_error(capsys) -> str:
     return err
 
 
+def usage_error(argv, capsys) -> str:
+    """A bad option value: refused as argparse refuses one, exit 2 and a pointer to the command's --help."""
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    err = one_line_error(capsys)
+    assert err.endswith(f"(see python -m convae_utils {argv[0]} --help)"), err
+    return err
+
+
 @pytest.mark.parametrize("argv, code, fragment", [
     (["train", "--bogus"], 2, "unrecognized arguments: --bogus"),
     (["train", "--profile", "huge"], 2, "invalid choice: 'huge' (choose from"),
     (["train", "--dataset", "mnist"], 2, "choose from 'cifar10', 'photos10', 'shapes10', 'auto'"),
-    (["train", "--epochs", "0"], 2, "expected a number >= 1, got 0"),
+    (["train", "--epochs", "0"], 2, "argument --epochs: expected a number from 1 to 100,000, got 0"),
     (["train", "--latent-dim", "abc"], 2, "expected a whole number, got 'abc'"),
     (["train", "--lr", "-1"], 2, "expected a number > 0"),
+    # the package's own limits (settings.LIMITS), checked while parsing and named by the option
+    (["train", "--latent-dim", "99999999"], 2, "argument --latent-dim: expected a number from 1 to 1,048,576, got 99999999"),
+    (["train", "--latent-dim", "200,,1000"], 2, "got '200,,1000' (an empty item)"),
+    (["train", "--latent-dim", "200,"], 2, "got '200,' (an empty item)"),
+    (["train", "--batch-size", "100000"], 2, "argument --batch-size: expected a number from 1 to 65,536, got 100000"),
+    (["train", "--seed", "-1"], 2, "argument --seed: expected a number from 0 to"),
+    (["train", "--seed", str(2**64)], 2, "argument --seed: expected a number from 0 to 18,446,744,073,709,551,615"),
+    (["train", "--epochs", "1000000"], 2, "argument --epochs: expected a number from 1 to 100,000"),
+    (["train", "--train-size", "2000000"], 2, "argument --train-size: expected a number from 1 to 1,000,000"),
+    (["train", "--lr", "100"], 2, "argument --lr: expected a number > 0 and <= 10, got 100"),
+    (["download", "--retries", "50"], 2, "argument --retries: expected a number from 1 to 20, got 50"),
+    (["download", "--timeout", "7200"], 2, "argument --timeout: expected a number > 0 and <= 3600, got 7200"),
     (["frobnicate"], 2, "invalid choice: 'frobnicate'"),
 ])
-def test_usage_errors_are_one_line_with_what_is_accepted(argv, code, fragment, capsys):
+def test_usage_errors_are_one_line_with_what_is_accepted(argv, code, fragment, runs, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(argv)
     assert exit_.value.code == code
-    assert fragment in one_line_error(capsys)
+    err = one_line_error(capsys)
+    assert fragment in err
+    assert not runs.exists()  # refused before anything was trained or written
+    said = re.sub(r" \(see python -m convae_utils[a-z ]* --help\)$", "", err.split(": error: ")[1])
+    assert "_" not in said, err  # the option's name, never a Python name like latent_dim
 
 
 def test_help_explains_every_option():
     train = build_parser()._subparsers._group_actions[0].choices["train"]
     for action in train._actions:
         assert action.help, f"{action.option_strings} has no help"
+
+
+@pytest.mark.parametrize("command", ["train", "download", "bench", "series"])
+def test_help_states_every_options_default(command):
+    """Every option that takes a value says what it is when not given (a flag is simply off)."""
+    parser = build_parser().commands[command]
+    formatter = parser._get_formatter()
+    for action in parser._actions:
+        if action.nargs == 0:  # --help and on/off flags
+            continue
+        text = formatter._expand_help(action)
+        assert "default" in text, f"{command} {action.option_strings}: {text!r}"
+        if action.default is not None:  # the value argparse uses, as the help writes it
+            shown = ",".join(map(str, action.default)) if isinstance(action.default, list) else (
+                f"{action.default:g}" if isinstance(action.default, float) else str(action.default))
+            assert f"default {shown})" in text or f"default {shown};" in text, f"{command} {action.option_strings}: {text!r}"
 
 
 def test_unknown_profile_in_the_environment(runs, monkeypatch, capsys):
@@ -58,13 +104,24 @@ def test_unknown_profile_in_the_environment(runs, monkeypatch, capsys):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_missing_gpu_says_how_to_fall_back(runs, capsys):
-    assert main(SMOKE + ["--device", "cuda"]) == 1
-    assert "no CUDA GPU" in one_line_error(capsys) and not runs.exists()
+    err = usage_error(SMOKE + ["--device", "cuda"], capsys)
+    assert "--device cuda was requested but PyTorch sees no CUDA GPU" in err
+    assert "use --device cpu (or --device auto" in err and "device='cpu'" not in err  # what the user types here
+    assert not runs.exists()
+
+
+def test_a_device_name_and_contradicting_options_are_usage_errors(runs, capsys):
+    assert "--device must be auto, cpu, cuda, cuda:N or mps, got 'gpu0'" in usage_error(SMOKE + ["--device", "gpu0"], capsys)
+    err = usage_error(SMOKE + ["--run-dir", str(runs / "one"), "--latent-dim", "50,200"], capsys)
+    assert "--run-dir names one folder, but 2 latent sizes were given (--latent-dim 50,200); use --runs-dir" in err
+    assert not runs.exists()
 
 
 def test_train_writes_a_run_folder_and_a_rerun_does_not_retrain(runs, capsys):
     assert main(SMOKE) == 0
     folder = runs / "smoke-shapes10-latent200"
+    out = capsys.readouterr().out
+    assert [line for line in out.splitlines() if str(folder) in line] == [f"convae | Trained and saved {folder}."]
     for name in ("checkpoint.pt", "config.json", "history.json", "metrics.json", "per_image.csv",
                  "loss_curves.png", "reconstruction_strip.png", "epochs/epoch_01.png", "epochs/epoch_02.png"):
         assert (folder / name).is_file(), name
@@ -72,9 +129,11 @@ def test_train_writes_a_run_folder_and_a_rerun_does_not_retrain(runs, capsys):
     assert metrics["dataset"] == "shapes10" and metrics["metrics"][0]["class"] == "all"
     assert json.loads((folder / "history.json").read_text())["meta"]["dataset"] == "shapes10"
     stamp = (folder / "checkpoint.pt").stat().st_mtime_ns
-    capsys.readouterr()
     assert main(SMOKE) == 0
-    assert "Loaded the finished run" in capsys.readouterr().out
+    out = capsys.readouterr().out  # said once, not once by the package and again by the command line
+    assert [line for line in out.splitlines() if str(folder) in line] == [
+        f"convae | Loaded the finished run {folder}: nothing was trained."]
+    assert "  test      : PSNR" in out
     assert (folder / "checkpoint.pt").stat().st_mtime_ns == stamp
 
 
@@ -93,10 +152,25 @@ def test_unwritable_output_folder(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("CONVAE_PROFILE", raising=False)
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    assert main(SMOKE + ["--runs-dir", str(blocker / "runs")]) == 1
-    err = one_line_error(capsys)
-    assert "cannot write the run folder" in err and "--runs-dir" in err
+    for option in ("--runs-dir", "--run-dir"):  # refused up front, before any data is loaded
+        err = usage_error(SMOKE + [option, str(blocker / "runs")], capsys)
+        assert f"{option} {blocker / 'runs'} cannot be written: {blocker} is a file, not a folder" in err
     assert blocker.read_text() == "not a folder"
+
+
+def test_an_output_folder_without_write_permission_is_refused_up_front(tmp_path, capsys, monkeypatch):
+    import os
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    # as root every folder is writable: say what a user without permission would be told
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != locked and real_access(path, mode))
+    err = usage_error(["download", "--data-dir", str(locked / "data")], capsys)
+    assert f"--data-dir {locked / 'data'} cannot be written: no permission to write in {locked}" in err
+    err = usage_error(SMOKE + ["--runs-dir", str(locked)], capsys)
+    assert f"--runs-dir {locked} cannot be written: no permission to write in {locked}" in err
+    assert list(locked.iterdir()) == []
 
 
 def test_interrupted_train_exits_130_and_the_rerun_resumes(runs, capsys, monkeypatch):
@@ -159,23 +233,20 @@ def test_a_failed_download_suggests_a_retry_that_keeps_the_users_url(tmp_path, c
 def test_a_file_given_as_data_dir_is_refused_up_front(command, tmp_path, runs, capsys):
     archive = tmp_path / "cifar-10-python.tar.gz"
     archive.write_bytes(b"not really")
-    assert main(command + ["--data-dir", str(archive)]) == 1
-    err = one_line_error(capsys)
+    err = usage_error(command + ["--data-dir", str(archive)], capsys)
     assert f"--data-dir must be a folder (where CIFAR-10 is or will be downloaded), got the file {archive}" in err
     assert f"pass the folder that holds it: --data-dir {tmp_path}" in err
     assert not runs.exists()  # refused before anything was trained or written
     notes = tmp_path / "notes.txt"
     notes.write_text("x")
-    assert main(command + ["--data-dir", str(notes)]) == 1
-    assert f"got the file {notes}; pass a folder" in one_line_error(capsys)
+    assert f"got the file {notes}; pass a folder" in usage_error(command + ["--data-dir", str(notes)], capsys)
 
 
 def test_run_dir_naming_a_parent_of_runs_says_runs_dir(runs, capsys):
     for name in ("smoke-shapes10-latent200", "smoke-shapes10-latent1000"):
         (runs / name).mkdir(parents=True)
         (runs / name / "config.json").write_text("{}")
-    assert main(SMOKE + ["--run-dir", str(runs)]) == 1
-    err = one_line_error(capsys)
+    err = usage_error(SMOKE + ["--run-dir", str(runs)], capsys)
     assert f"--run-dir {runs} is a parent of run folders (2: smoke-shapes10-latent1000, smoke-shapes10-latent200)" in err
     assert f"did you mean --runs-dir {runs}?" in err
     assert f"pass --run-dir {runs / 'smoke-shapes10-latent1000'}" in err
@@ -186,19 +257,19 @@ def test_runs_dir_naming_one_run_says_run_dir(runs, capsys, monkeypatch):
     one = runs / "smoke-shapes10-latent200"
     one.mkdir(parents=True)
     (one / "config.json").write_text("{}")
-    assert main(SMOKE + ["--runs-dir", str(one)]) == 1
-    err = one_line_error(capsys)
+    err = usage_error(SMOKE + ["--runs-dir", str(one)], capsys)
     assert f"--runs-dir {one} is a single run folder (it holds config.json)" in err
     assert f"did you mean --run-dir {one}?" in err and f"pass --runs-dir {runs}" in err
-    monkeypatch.setenv("CONVAE_RUNS_DIR", str(one))  # the same mistake made in the environment
+    monkeypatch.setenv("CONVAE_RUNS_DIR", str(one))  # the same mistake made in the environment: not a usage error
     assert main(SMOKE) == 1
     assert f"the default of --runs-dir ($CONVAE_RUNS_DIR) {one} is a single run folder" in one_line_error(capsys)
     assert [p.name for p in one.iterdir()] == ["config.json"]  # nothing was written into it
 
 
 def test_a_real_process_prints_no_traceback(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))  # this checkout's package, whatever is installed
     proc = subprocess.run([sys.executable, "-m", "convae_utils", "train", "--profile", "smoke",
                            "--runs-dir", str(tmp_path), "--device", "nonsense"],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 1
-    assert "Traceback" not in proc.stderr and "device must be" in proc.stderr
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "--device must be" in proc.stderr

@@ -20,7 +20,9 @@ from convae_utils.settings import SHAPES, STANDIN, preset
 from convae_utils.errors import DataError
 from convae_utils.shapes import SHAPES10_CLASSES, make_shapes10
 
-WAYS_OUT = ("python -m convae_utils download", ARCHIVE_NAME, "CONVAE_DATASET=photos10")
+# what the user types: the command line's option and the notebooks' environment switch
+WAYS_OUT = ("python -m convae_utils download", ARCHIVE_NAME, "--dataset photos10 on the command line",
+            "CONVAE_DATASET=photos10 for notebooks")
 
 
 @pytest.fixture(autouse=True)
@@ -103,6 +105,14 @@ def test_refused_connection_fails_fast_with_three_ways_out(fake_cifar, tmp_path,
     assert url in message and "ConnectionRefusedError" in message
     _assert_ways_out(message, root)
     assert _leftovers(root) == []
+
+
+def test_an_unwritable_data_folder_names_both_ways_to_choose_another(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    with pytest.raises(DataError, match="cannot write to the data folder") as info:
+        download_cifar10(blocker / "data", progress=False)
+    assert "--data-dir on the command line, $CONVAE_DATA_DIR=<path> or data_dir=... for notebooks" in str(info.value)
 
 
 def test_silent_server_ends_within_the_timeout(fake_cifar, tmp_path):
@@ -377,6 +387,9 @@ def test_auto_falls_back_loudly_when_cifar_is_absent_and_unreachable(offline_cif
     assert len(caught) == 1
     assert ds.name == "photos10" and "cannot be reached" in ds.meta["fallback"]
     assert str(offline_cifar) in ds.meta["fallback"]
+    said = str(caught[0].message)  # the switches, as typed on the command line and in a notebook's environment
+    assert "--dataset cifar10 on the command line or CONVAE_DATASET=cifar10 for notebooks" in said
+    assert "--dataset photos10 or CONVAE_DATASET=photos10" in said
 
 
 def test_auto_uses_cifar_when_it_is_on_disk(cifar_root, monkeypatch):

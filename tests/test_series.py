@@ -9,6 +9,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from convae_utils.tools import series
 from convae_utils.errors import ConvaeError
+from convae_utils.tools.arguments import UsageError
 
 
 def write_notebook(path, *sources):
@@ -17,8 +18,9 @@ def write_notebook(path, *sources):
 
 
 def args(tmp_path, **kw):
-    return Namespace(profile="smoke", dataset=None, notebooks=str(tmp_path / "nb"), out=str(tmp_path / "out"),
-                     only=None, timeout=120, **kw)
+    given = dict(profile="smoke", dataset=None, notebooks=str(tmp_path / "nb"), out=str(tmp_path / "out"),
+                 only=None, timeout=120)
+    return Namespace(**{**given, **kw})
 
 
 @pytest.fixture
@@ -62,8 +64,24 @@ def test_a_failing_notebook_stops_the_series_and_keeps_what_ran(folder, tmp_path
 
 
 def test_an_empty_folder_is_a_clear_error(folder, tmp_path):
-    with pytest.raises(ConvaeError, match="no notebooks"):
+    with pytest.raises(UsageError, match=f"no notebooks \\(NN_\\*.ipynb\\) in {folder}; pass --notebooks the folder"):
         series.run(args(tmp_path))
+    write_notebook(folder / "01_data.ipynb", "x = 1")
+    write_notebook(folder / "02_model.ipynb", "x = 2")
+    with pytest.raises(UsageError, match="whose name contains --only 'tarining'; pass part of one of 01_data, "
+                                         "02_model \\(e.g. --only 01\\)"):
+        series.run(args(tmp_path, only="tarining"))
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("timeout", ["0", "-5", "1.5"])
+def test_a_timeout_must_be_a_positive_whole_number_of_seconds(timeout, folder, tmp_path, capsys):
+    from convae_utils.tools import cli
+
+    with pytest.raises(SystemExit) as info:  # (an empty folder: were it accepted, nothing would run)
+        cli.main(["series", "--timeout", timeout, "--notebooks", str(folder), "--out", str(tmp_path / "out")])
+    assert info.value.code == 2
+    assert "argument --timeout: expected a" in capsys.readouterr().err
 
 
 def test_auto_dataset_is_settled_once_with_a_loud_fallback(folder, tmp_path, monkeypatch, capsys):
@@ -73,7 +91,30 @@ def test_auto_dataset_is_settled_once_with_a_loud_fallback(folder, tmp_path, mon
     settings = args(tmp_path)
     settings.profile, settings.dataset = "workshop", "auto"
     assert series.run(settings) == 0
-    assert "OFFLINE STAND-IN photos10" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "OFFLINE STAND-IN photos10" in out
+    assert "Running 1 notebook with" in out and "Ran 1 notebook in" in out  # one notebook, not "1 notebooks"
     executed = nbformat.read(tmp_path / "out" / "01_only.ipynb", as_version=4)
     assert executed.cells[1].outputs[0]["text"].strip() == "photos10"
     assert json.loads((tmp_path / "out" / "timings.json").read_text())["dataset"] == "photos10"
+
+
+def test_an_output_folder_that_is_a_file_is_refused_before_anything_starts(folder, tmp_path, monkeypatch, capsys):
+    from convae_utils.tools import cli
+
+    def start(*args, **kwargs):
+        raise AssertionError("a notebook was started")
+
+    monkeypatch.setattr(series, "execute", start)
+    monkeypatch.setattr(series, "resolve_dataset", start)  # nor a download
+    write_notebook(folder / "01_only.ipynb", "x = 1")
+    taken = tmp_path / "build.txt"
+    taken.write_text("mine")
+    with pytest.raises(SystemExit) as info:
+        cli.main(["series", "--profile", "smoke", "--notebooks", str(folder), "--out", str(taken)])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Errno" not in err, err
+    assert f"--out must be a folder (where the executed notebooks and their HTML go), got the file {taken}" in err
+    assert err.endswith("(see python -m convae_utils series --help)")
+    assert taken.read_text() == "mine"

@@ -67,6 +67,22 @@ def test_devices():
             config.pick_device("cuda:0")
 
 
+def test_device_errors_speak_the_callers_terms(monkeypatch):
+    """Python callers read device='cpu'; the command line passes option='--device' and reads --device cpu."""
+    with pytest.raises(ValueError, match="^--device must be auto, cpu, cuda, cuda:N or mps, got 'gpu0'$"):
+        config.pick_device("gpu0", option="--device")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match=r"^--device cuda was requested .* use --device cpu \(or --device auto"):
+        config.pick_device("cuda", option="--device")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    with pytest.raises(ValueError, match=r"device 'cuda:3' does not exist: .* 2 CUDA GPU\(s\); use device='cuda:0' "
+                                         r"\(up to cuda:1\) or device='auto'"):
+        config.pick_device("cuda:3")
+    with pytest.raises(ValueError, match="use --device cuda:0 .* or --device auto"):
+        config.pick_device("cuda:3", option="--device")
+
+
 def test_a_preset_is_a_handful_of_overrides_of_the_articles_defaults():
     full = config.preset("full")
     assert full == config.RunSettings()  # the defaults are the article's experiment
@@ -100,3 +116,17 @@ def test_the_environment_is_read_in_settings_and_written_only_by_series():
     passing_on = sorted(name for name, text in sources.items() if "os.environ" in text and name != "settings.py")
     assert passing_on == ["tools/bench.py", "tools/series.py"], passing_on
     assert "os.environ.update" in sources["tools/series.py"]
+
+
+def test_every_seed_the_settings_accept_can_shuffle():
+    from convae_utils.training import epoch_order
+
+    highest = config.LIMITS["seed"][1]
+    assert config.RunSettings(seed=highest).seed == highest
+    with pytest.raises(ValueError, match="seed must be at least 0 and at most 18,446,744,073,709,551,615"):
+        config.RunSettings(seed=highest + 1)
+    # each epoch's shuffle is seeded from (seed, epoch): the largest seed must not overflow PyTorch's 64 bits
+    assert sorted(epoch_order(10, highest, 3, "cpu").tolist()) == list(range(10))
+    # and an ordinary seed shuffles as it always did
+    expected = torch.randperm(10, generator=torch.Generator().manual_seed(7 * 1_000_003 + 3))
+    assert torch.equal(epoch_order(10, 7, 3, "cpu"), expected)

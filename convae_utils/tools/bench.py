@@ -62,12 +62,12 @@ from torch import nn
 from ..article import article_loader  # noqa: F401  (the tests check it serves fit's batches)
 from ..cpu_speed import native_bf16, tune_allocator
 from ..images import ImageSet
-from ..models import MAX_LATENT_DIM, build_autoencoder, count_parameters
-from ..settings import pick_device
+from ..models import build_autoencoder, count_parameters
 from ..shapes import make_shapes10
 from . import bench_worker
 from .agreement import STEPS, StepFn, article_step, check_agreement, package_step
-from .arguments import whole_number
+from .arguments import (OneLineParser, UsageError, available_device, latent_sizes, output_file, setting,
+                        whole_number)
 from .bench_worker import RESULT_MARKER, MemoryProbe, sync
 
 BENCH_FORMAT = "convae-bench"
@@ -242,7 +242,7 @@ def export_revision(revision: str, into: Path) -> tuple[Path, str]:
         raise ValueError("--baseline needs git on the PATH (it exports the revision with git archive)") from None
     except subprocess.CalledProcessError as exc:
         detail = (exc.stderr.decode() if isinstance(exc.stderr, bytes) else exc.stderr or "").strip()
-        raise ValueError(f"--baseline {revision!r}: not a revision of the repository at {repo} ({detail})") from None
+        raise UsageError(f"--baseline {revision!r}: not a revision of the repository at {repo} ({detail})") from None
     import io
 
     into.mkdir(parents=True, exist_ok=True)
@@ -508,41 +508,30 @@ def _sample_peaks(device: torch.device, settings: dict, variants: list[Variant],
 # ---------------------------------------------------------------------------------------------
 
 _positive_int = whole_number(1)
-_non_negative_int = whole_number(0)
-
-
-def _latent_dims(text: str) -> list[int]:
-    dims = []
-    for part in text.split(","):
-        part = part.strip().replace("_", "")
-        try:
-            value = int(part)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected latent sizes like 200 or 200,1000, got {text!r}") from None
-        if not 1 <= value <= MAX_LATENT_DIM:
-            raise argparse.ArgumentTypeError(f"latent sizes must lie in 1..{MAX_LATENT_DIM:,}, got {value}")
-        dims.append(value)
-    return dims
+_batch_size = setting("batch_size")  # what training.fit accepts
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the benchmark's options to ``parser`` (a whole parser or a ``bench`` subcommand)."""
-    parser.add_argument("--latent-dim", type=_latent_dims, action="append", metavar="N[,N...]",
-                        help="latent size(s) to measure; repeatable or comma-separated (default: 200,1000)")
-    parser.add_argument("--batch-size", type=_positive_int, metavar="N",
+    parser.add_argument("--latent-dim", type=latent_sizes, action="append", metavar="N[,N...]",
+                        help=f"latent size(s) to measure; repeatable or comma-separated "
+                             f"(default: {','.join(map(str, DEFAULT_LATENT_DIMS))})")
+    parser.add_argument("--batch-size", type=_batch_size, metavar="N",
                         help=f"training batch size (default {DEFAULTS['batch_size']}; --quick: {QUICK['batch_size']})")
     parser.add_argument("--steps", type=_positive_int, metavar="N",
-                        help=f"timed training steps per repeat, after the warm-up (default {DEFAULTS['steps']})")
+                        help=f"timed training steps per repeat, after the warm-up (default {DEFAULTS['steps']}; --quick: {QUICK['steps']})")
     parser.add_argument("--warmup", type=_positive_int, metavar="N",
-                        help=f"untimed steps (and evaluation batches) before timing (default {DEFAULTS['warmup']})")
+                        help=f"untimed steps (and evaluation batches) before timing (default {DEFAULTS['warmup']}; --quick: {QUICK['warmup']})")
     parser.add_argument("--repeats", type=_positive_int, metavar="N",
-                        help=f"times each path is run, alternating; medians are reported (default {DEFAULTS['repeats']})")
+                        help=f"times each path is run, alternating; medians are reported (default {DEFAULTS['repeats']}; "
+                             f"--quick: {QUICK['repeats']})")
     parser.add_argument("--eval-steps", type=_positive_int, metavar="N",
                         help="timed evaluation batches per repeat (default: as --steps)")
-    parser.add_argument("--eval-batch-size", type=_positive_int, metavar="N",
+    parser.add_argument("--eval-batch-size", type=_batch_size, metavar="N",
                         help="evaluation batch size, the same for both paths (default: as --batch-size)")
-    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
-    parser.add_argument("--seed", type=_non_negative_int, default=0, help="initial weights, batch order and data (default 0)")
+    parser.add_argument("--device", default="auto",
+                        help="auto = the first of cuda, mps, cpu; or cpu, cuda, cuda:N, mps (default %(default)s)")
+    parser.add_argument("--seed", type=setting("seed"), default=0, help="initial weights, batch order and data (default %(default)s)")
     parser.add_argument("--amp", action="store_true",
                         help="also time the package with bfloat16 autocast (CUDA, or a CPU with native bfloat16)")
     parser.add_argument("--compile", action="store_true",
@@ -551,9 +540,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="also time the package without channels_last, to see what the layout buys")
     parser.add_argument("--baseline", metavar="REV",
                         help="also time an older release: a git revision of this repository (e.g. c21e1ea), "
-                             "exported with git archive and run in its own processes, alternating with the others")
+                             "exported with git archive and run in its own processes, alternating with the others "
+                             "(default: none, only the article's loop and this package)")
     parser.add_argument("--json", metavar="PATH",
-                        help="write the results as JSON to PATH ('-' for stdout; the table then goes to stderr)")
+                        help="write the results as JSON to PATH ('-' for stdout; the table then goes to stderr) "
+                             "(default: none, the table only)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke test for CI: tiny batches, a couple of steps, seconds; not a measurement")
     return parser
@@ -561,7 +552,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     """The stand-alone parser of ``python -m convae_utils.bench``."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m convae_utils bench",
         description="Time the article's training loop against the package's, side by side.")
     return add_arguments(parser)
@@ -591,11 +582,11 @@ def _variants(args: argparse.Namespace, device: torch.device, baseline: tuple[Pa
         variants.append(Variant("package-contiguous", channels_last=False))
     if getattr(args, "amp", False):
         if device.type == "cpu" and not native_bf16():
-            raise ValueError("--amp on a CPU needs native bfloat16 instructions (AVX-512 BF16, AMX or Arm BF16), "
+            raise UsageError("--amp on a CPU needs native bfloat16 instructions (AVX-512 BF16, AMX or Arm BF16), "
                              "which this CPU lacks: autocast would be emulated and was measured ~12x slower "
                              "than float32 (benchmarks/results/cpu-modes-2core-avx2.txt); use --device cuda")
         if device.type not in ("cuda", "cpu"):
-            raise ValueError(f"--amp needs a CUDA device or a CPU with native bfloat16, got device {device}")
+            raise UsageError(f"--amp needs a CUDA device or a CPU with native bfloat16, got --device {device}")
         variants.append(Variant("package+amp", amp=True))
     if getattr(args, "compile", False):
         variants.append(Variant("package+compile", compile=True))
@@ -671,13 +662,16 @@ def _experiment_target(package_seconds: float, device: torch.device, settings: d
 def run(args: argparse.Namespace) -> dict:
     """Run the benchmark described by ``args`` (from :func:`add_arguments`), print it, return the results.
 
-    Raises ValueError for what a parser cannot check (a device this machine lacks, ``--amp`` without
-    CUDA); :func:`main` turns that into a usage error (exit status 2).
+    Raises :class:`~convae_utils.tools.arguments.UsageError` for what a parser cannot check (a device
+    this machine lacks, ``--amp`` without CUDA, an unknown ``--baseline``) before measuring anything;
+    the command lines turn it into a usage error (exit status 2).
     """
-    device = pick_device(getattr(args, "device", "auto"))
+    device = available_device(getattr(args, "device", "auto"))
     settings = _settings(args, device)
     _check_variants(args, device)
     json_target = getattr(args, "json", None)
+    if json_target and json_target != "-":
+        output_file("--json", json_target, example="bench.json")  # now, not after the whole benchmark
     table_stream = sys.stderr if json_target == "-" else sys.stdout
 
     def log(message: str) -> None:

@@ -2,9 +2,16 @@
 
 Every failure a user can cause (a bad option, an unknown profile, a run folder of another latent
 size, an unwritable folder, a missing dataset) ends in one line on stderr and a non-zero exit,
-never a traceback. Whatever was already written stays. Folder options are checked before anything
-slow starts: a file given as a folder is refused, and ``--run-dir``/``--runs-dir`` one level off
-(a parent of runs as one run, one run as a parent) is refused with the option that was probably meant.
+never a traceback. Whatever was already written stays.
+
+A bad option value is refused before any work starts, in the command line's own terms (``--latent-dim``,
+never ``latent_dim``), as argparse refuses one: exit status 2 and a pointer to ``--help``. Numbers are
+checked while parsing, against the package's own limits; what only shows after parsing (a device this
+machine lacks, a folder option that names a file, options that contradict each other) raises
+:class:`~convae_utils.tools.arguments.UsageError` first thing and ends the same way. ``--run-dir``/
+``--runs-dir`` one level off (a parent of runs as one run, one run as a parent) is refused with the
+option that was probably meant. Problems found later, or in the environment (``$CONVAE_PROFILE``,
+``$CONVAE_RUNS_DIR``), exit 1.
 """
 
 from __future__ import annotations
@@ -15,34 +22,12 @@ import sys
 import warnings
 from pathlib import Path
 
+from ..cifar10 import MAX_DOWNLOAD_TIMEOUT_S, MAX_DOWNLOAD_TRIES
 from ..settings import DATASETS, PROFILE_CHOICES
-from .arguments import positive_float, whole_number
+from .arguments import (OneLineParser, UsageError, available_device, latent_sizes, learning_rate, number,
+                        output_folder, setting, whole_number)
 
-EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line: what is wrong and where to look."""
-
-    def error(self, message: str):
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-_positive = whole_number(1)
-
-
-_positive_float = positive_float
-
-
-def _latent_sizes(text: str) -> list[int]:
-    """``200`` or ``25,50,200``: the latent sizes to train, each once."""
-    sizes = [_positive(part.strip()) for part in text.split(",") if part.strip()]
-    if not sizes:
-        raise argparse.ArgumentTypeError(f"expected latent sizes like 200 or 50,200,1000, got {text!r}")
-    twice = sorted({s for s in sizes if sizes.count(s) > 1})
-    if twice:
-        raise argparse.ArgumentTypeError(f"latent size(s) {', '.join(map(str, twice))} named more than once in {text!r}")
-    return sizes
+EXIT_ERROR, EXIT_INTERRUPTED = 1, 130
 
 
 def _activation(text: str) -> str:
@@ -54,17 +39,29 @@ def _activation(text: str) -> str:
 ARCHIVE_NAME = "cifar-10-python.tar.gz"  # torchvision's CIFAR10.filename: what a --data-dir may name by mistake
 
 
-def _folder_option(option: str, given: str | None, what: str, default=None, env: str | None = None) -> Path | None:
-    """The folder an option names (or, when it is not given, ``default()``: the settings' choice); a *file* is refused."""
+def _folder_option(option: str, given: str | None, what: str, default=None, env: str | None = None, *,
+                   written: bool = False) -> Path | None:
+    """The folder an option names (or, when it is not given, ``default()``: the settings' choice).
+
+    A *file* is refused; so is, when the command writes there (``written``), a place it cannot write.
+    """
     if given is None and default is None:
         return None
     path = Path(given).expanduser() if given is not None else default()
     source = option if given is not None else f"the default of {option} (${env} or the project's folder)"
+    error = _refusal(given)
     if path.is_file():
         hint = (f"pass the folder that holds it: {option} {shlex.quote(str(path.parent))}" if path.name == ARCHIVE_NAME
                 else "pass a folder (a new one is created)")
-        raise ValueError(f"{source} must be a folder ({what}), got the file {path}; {hint}")
+        raise error(f"{source} must be a folder ({what}), got the file {path}; {hint}")
+    if written:
+        output_folder(option, path, what, source=source, error=error)
     return path
+
+
+def _refusal(given) -> type[ValueError]:
+    """A bad folder typed on the command line is a usage error (exit 2); one from the environment is not."""
+    return UsageError if given is not None else ValueError
 
 
 def _run_folders_in(folder: Path, marker: str) -> list[str]:
@@ -80,29 +77,31 @@ def _check_folders(args) -> None:
     from ..runs import CONFIG_FILE  # every run folder holds one
     from ..settings import DATA_DIR_ENV, RUNS_DIR_ENV, data_dir, runs_dir
 
-    _folder_option("--data-dir", args.data_dir, "where CIFAR-10 is or will be downloaded", data_dir, DATA_DIR_ENV)
+    _folder_option("--data-dir", args.data_dir, "where CIFAR-10 is or will be downloaded", data_dir, DATA_DIR_ENV,
+                   written=args.command == "download")  # train may only read it
     if args.command != "train":
         return
-    runs_root = _folder_option("--runs-dir", args.runs_dir, "the parent of run folders", runs_dir, RUNS_DIR_ENV)
-    run_dir = _folder_option("--run-dir", args.run_dir, "one run's folder")
+    runs_root = _folder_option("--runs-dir", args.runs_dir, "the parent of run folders", runs_dir, RUNS_DIR_ENV,
+                               written=args.run_dir is None)  # with --run-dir, nothing goes there
+    run_dir = _folder_option("--run-dir", args.run_dir, "one run's folder", written=True)
     if run_dir is not None and run_dir.is_dir() and not (run_dir / CONFIG_FILE).exists():
         runs = _run_folders_in(run_dir, CONFIG_FILE)
         if runs:
             shown = ", ".join(runs[:3]) + (", ..." if len(runs) > 3 else "")
-            raise ValueError(f"--run-dir {run_dir} is a parent of run folders ({len(runs)}: {shown}), not one run; "
+            raise UsageError(f"--run-dir {run_dir} is a parent of run folders ({len(runs)}: {shown}), not one run; "
                              f"did you mean --runs-dir {shlex.quote(str(run_dir))}? To load or resume one of them, "
                              f"pass --run-dir {shlex.quote(str(run_dir / runs[0]))}")
     if args.run_dir is None and runs_root is not None and (runs_root / CONFIG_FILE).is_file():
         source = "--runs-dir" if args.runs_dir is not None else f"the default of --runs-dir (${RUNS_DIR_ENV})"
-        raise ValueError(f"{source} {runs_root} is a single run folder (it holds {CONFIG_FILE}), not a parent of "
+        raise _refusal(args.runs_dir)(f"{source} {runs_root} is a single run folder (it holds {CONFIG_FILE}), not a parent of "
                          f"run folders; did you mean --run-dir {shlex.quote(str(runs_root))}? To train next to it, "
                          f"pass --runs-dir {shlex.quote(str(runs_root.parent))}")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m convae_utils",
+    parser = OneLineParser(prog="python -m convae_utils",
                      description="Convolutional autoencoders on CIFAR-10: train, download, benchmark, run the series.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser, metavar="COMMAND")
 
     train = sub.add_parser("train", help="train one autoencoder headless into a run folder (load-or-train)",
                            description="Train one autoencoder into a run folder that notebooks 03 and 04 "
@@ -111,35 +110,36 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--profile", choices=PROFILE_CHOICES, default=None,
                        help="sizes and epochs: full (the article), workshop (CPU-friendly), smoke (tests), "
                             "auto = full on a GPU else workshop (default: $CONVAE_PROFILE or auto)")
-    train.add_argument("--latent-dim", type=_latent_sizes, default=[200], metavar="N[,N...]",
+    train.add_argument("--latent-dim", type=latent_sizes, default=[200], metavar="N[,N...]",
                        help="bottleneck size, or several separated by commas to train a sweep one after "
                             "another, e.g. 25,50,100,200,500,1000 (default 200)")
-    train.add_argument("--epochs", type=_positive, default=None, help="number of epochs (default: the profile's)")
-    train.add_argument("--batch-size", type=_positive, default=None, help="batch size (default: the profile's, 64)")
-    train.add_argument("--lr", type=_positive_float, default=1e-3, help="Adam learning rate (default 1e-3)")
-    train.add_argument("--seed", type=int, default=0, help="seed for weights, split and shuffling (default 0)")
+    train.add_argument("--epochs", type=setting("num_epochs"), default=None, help="number of epochs (default: the profile's)")
+    train.add_argument("--batch-size", type=setting("batch_size"), default=None, help="batch size (default: the profile's, 64)")
+    train.add_argument("--lr", type=learning_rate, default=1e-3, help="Adam learning rate (default %(default)g)")
+    train.add_argument("--seed", type=setting("seed"), default=0, help="seed for weights, split and shuffling (default %(default)s)")
     train.add_argument("--dataset", choices=DATASETS, default=None,
                        help="cifar10, photos10 or shapes10 (offline stand-ins) or auto = CIFAR-10 if it can be had, else photos10 (default: $CONVAE_DATASET or the profile's)")
-    train.add_argument("--train-size", type=_positive, default=None, help="training images (default: the profile's)")
-    train.add_argument("--val-size", type=_positive, default=None, help="validation images held out (default: the profile's)")
-    train.add_argument("--test-size", type=_positive, default=None, help="test images for the metrics (default: the profile's)")
+    train.add_argument("--train-size", type=setting("train_size"), default=None, help="training images (default: the profile's)")
+    train.add_argument("--val-size", type=setting("val_size"), default=None, help="validation images held out (default: the profile's)")
+    train.add_argument("--test-size", type=setting("test_size"), default=None, help="test images for the metrics (default: the profile's)")
     train.add_argument("--code-activation", type=_activation, choices=("relu", "none"), default="relu",
-                       help="activation on the code: relu (the article) or none")
+                       help="activation on the code: relu (the article) or none (default %(default)s)")
     train.add_argument("--output-activation", type=_activation, choices=("none", "tanh"), default="none",
-                       help="activation on the output: none (the article) or tanh")
-    train.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, cuda:N or mps")
-    train.add_argument("--data-dir", default=None, help="CIFAR-10 folder (default: $CONVAE_DATA_DIR or ./data)")
-    train.add_argument("--runs-dir", default=None, help="parent of run folders (default: $CONVAE_RUNS_DIR or ./runs)")
+                       help="activation on the output: none (the article) or tanh (default %(default)s)")
+    train.add_argument("--device", default="auto",
+                       help="auto = the first of cuda, mps, cpu; or cpu, cuda, cuda:N, mps (default %(default)s)")
+    train.add_argument("--data-dir", default=None, help="CIFAR-10 folder (default: $CONVAE_DATA_DIR or <project>/data)")
+    train.add_argument("--runs-dir", default=None, help="parent of run folders (default: $CONVAE_RUNS_DIR or <project>/runs)")
     train.add_argument("--run-dir", default=None, help="exact run folder (default: <runs-dir>/<profile>-<dataset>-latent<L>)")
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     download = sub.add_parser("download", help="fetch CIFAR-10 into the data folder (ahead of a workshop)",
                               description="Download and verify CIFAR-10 (163 MB) into the data folder, so "
                                           "later runs work offline. Copy that folder to other machines.")
-    download.add_argument("--data-dir", default=None, help="target folder (default: $CONVAE_DATA_DIR or ./data)")
+    download.add_argument("--data-dir", default=None, help="target folder (default: $CONVAE_DATA_DIR or <project>/data)")
     download.add_argument("--url", default=None, help="mirror URL of cifar-10-python.tar.gz (default: the official one)")
-    download.add_argument("--timeout", type=_positive_float, default=20.0, help="seconds without data before a try fails")
-    download.add_argument("--retries", type=_positive, default=3, help="tries before giving up (default 3)")
+    download.add_argument("--timeout", type=number(0.0, MAX_DOWNLOAD_TIMEOUT_S), default=20.0, help="seconds without data before a try fails (default %(default)g)")
+    download.add_argument("--retries", type=whole_number(1, MAX_DOWNLOAD_TRIES), default=3, help="tries before giving up (default %(default)s)")
 
     from . import bench
 
@@ -157,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    description="Execute the notebooks in order, headless, writing executed "
                                                "notebooks and HTML under the output folder.")
     series.add_arguments(series_parser)
+    parser.commands = sub.choices  # each command's parser, for usage errors found after parsing
     return parser
 
 
@@ -166,6 +167,11 @@ def _train(args) -> int:
     from ..data import prepare_data
     from ..runs import train_or_load
 
+    if args.run_dir is not None and len(args.latent_dim) > 1:
+        raise UsageError(f"--run-dir names one folder, but {len(args.latent_dim)} latent sizes were given "
+                         f"(--latent-dim {','.join(map(str, args.latent_dim))}); use --runs-dir for a sweep, "
+                         "or one latent size with --run-dir")
+    available_device(args.device)  # a missing GPU fails before any data is loaded
     _check_folders(args)  # before the slow parts: a wrong folder option fails in a second
     given = dict(num_epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                  dataset=args.dataset, train_size=args.train_size, val_size=args.val_size, test_size=args.test_size)
@@ -173,9 +179,6 @@ def _train(args) -> int:
         args.profile, **{k: v for k, v in given.items() if v is not None},
         code_activation=None if args.code_activation == "none" else args.code_activation,
         output_activation=None if args.output_activation == "none" else args.output_activation)
-    if args.run_dir is not None and len(args.latent_dim) > 1:
-        raise ValueError("--run-dir names one folder, but several latent sizes were given; use --runs-dir")
-    run_settings.pick_device(args.device)  # fail on a missing GPU before loading any data
     tune_allocator()  # before the data is loaded: its buffers come from the tuned heap too
     data = prepare_data(**base.data_options(), root=args.data_dir)  # once for the whole sweep
     for latent_dim in args.latent_dim:
@@ -190,15 +193,18 @@ def _train(args) -> int:
 
 
 def run_summary(run) -> str:
-    """The lines ``train`` prints about a finished run: where, the data, test metrics, the code."""
+    """The lines ``train`` prints about a finished run: the data, test metrics, the code.
+
+    They follow the package's own line about the run (``training.report``: "Trained and saved <folder>."
+    or "Loaded the finished run <folder> ..."), which says where it is and whether anything was
+    trained; they do not say it a second time.
+    """
     overall = run.summary["metrics"][0]
-    verb = "Loaded the finished run" if run.loaded else "Trained"
     dead = run.summary.get("dead_code_units")
     latent = run.settings.latent_dim
     from ..bits import bits_summary
 
-    lines = [f"{verb}: {run.run_dir}",
-             f"  data      : {run.dataset}" + ("" if run.dataset == "cifar10" else " (offline stand-in, not CIFAR-10)"),
+    lines = [f"  data      : {run.dataset}" + ("" if run.dataset == "cifar10" else " (offline stand-in, not CIFAR-10)"),
              f"  test      : PSNR {overall['psnr']:.2f} dB, SSIM {overall['ssim']:.3f} "
              f"({run.summary['test_images']:,} images)",
              f"  code      : {latent} values" + (f", {dead} dead (zero for every test image)" if dead is not None else ""),
@@ -238,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{parser.prog} {args.command}: interrupted; files already written are kept", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except UsageError as exc:  # a bad option value found after parsing: reported as argparse reports one
+        parser.commands[args.command].error(str(exc))
     except (ConvaeError, ValueError, OSError) as exc:
         print(f"{parser.prog} {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR

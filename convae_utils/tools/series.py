@@ -20,6 +20,7 @@ from ..errors import ConvaeError
 from ..settings import (DATA_DIR_ENV, DATASET_ENV, DATASETS, PROFILE_CHOICES, PROFILE_ENV, RUNS_DIR_ENV,
                         pick_device, project_root, versions)
 from ..training import REPORT_PREFIX
+from .arguments import UsageError, output_folder, whole_number
 
 
 # Run in every kernel before the first cell: the measured malloc settings, for the whole notebook (its
@@ -36,8 +37,10 @@ def add_arguments(parser) -> None:
                         help="cifar10, photos10, shapes10 or auto (default: $CONVAE_DATASET or the profile's)")
     parser.add_argument("--notebooks", default=None, help="folder of notebooks (default: <project>/notebooks)")
     parser.add_argument("--out", default=None, help="output folder (default: <project>/build)")
-    parser.add_argument("--only", default=None, help="run only notebooks whose name contains this text")
-    parser.add_argument("--timeout", type=int, default=3600, help="seconds a single cell may run (default 3600)")
+    parser.add_argument("--only", default=None,
+                        help="run only notebooks whose name contains this text, e.g. 03 (default: all)")
+    parser.add_argument("--timeout", type=whole_number(1), default=3600,
+                        help="seconds a single cell may run (default %(default)s)")
 
 
 def find_notebooks(folder: Path, only: str | None = None) -> list[Path]:
@@ -175,16 +178,37 @@ def resolve_dataset(choice: str, data_dir: Path) -> str:
     return name
 
 
+def _notebooks(count: int) -> str:
+    return f"{count} notebook" + ("" if count == 1 else "s")
+
+
+def _no_notebooks(folder: Path, args) -> None:
+    """Nothing to run: say what was looked for, where, and which option to change."""
+    looked = f"no notebooks (NN_*.ipynb) in {folder}" + ("" if folder.is_dir() else " (no such folder)")
+    if args.only:
+        names = [p.stem for p in find_notebooks(folder)]
+        if names:
+            raise UsageError(f"{looked} whose name contains --only {args.only!r}; pass part of one of "
+                             f"{', '.join(names[:3])}{', ...' if len(names) > 3 else ''} (e.g. --only {names[0][:2]})")
+    if args.notebooks:
+        raise UsageError(f"{looked}; pass --notebooks the folder that holds them (default: the project's notebooks/)")
+    raise ConvaeError(f"{looked}: this checkout has no notebooks; pass --notebooks the folder that holds them")
+
+
 def run(args) -> int:
     """Execute the notebooks; the settings reach each kernel through the environment, set here only."""
     overrides = {"dataset": args.dataset} if args.dataset else {}
-    settings = run_settings.from_env(args.profile, **overrides)  # a bad name fails before anything else
     root = project_root()
     folder = Path(args.notebooks) if args.notebooks else root / "notebooks"
-    out_dir = Path(args.out) if args.out else root / "build"
+    # Before anything starts (a download, a kernel): a file or an unwritable place as the output folder.
+    out_dir = output_folder("--out", Path(args.out).expanduser() if args.out else root / "build",
+                            "where the executed notebooks and their HTML go",
+                            source=None if args.out else "the default of --out",
+                            error=UsageError if args.out else ValueError)
+    settings = run_settings.from_env(args.profile, **overrides)  # a bad name fails before anything else
     notebooks = find_notebooks(folder, args.only)
     if not notebooks:
-        raise ConvaeError(f"no notebooks (NN_*.ipynb) found in {folder}" + (f" matching {args.only!r}" if args.only else ""))
+        _no_notebooks(folder, args)
     data_dir = run_settings.data_dir()
     # Settle "auto" once, up front: one download with its own progress bar, or one loud fallback,
     # instead of every kernel probing the network on its own.
@@ -193,7 +217,7 @@ def run(args) -> int:
     os.environ.update({PROFILE_ENV: settings.profile, DATASET_ENV: dataset, DATA_DIR_ENV: str(data_dir),
                        # kernels run inside notebooks/: pin runs to the project so every notebook shares them
                        RUNS_DIR_ENV: str(run_settings.runs_dir())})
-    print(f"Running {len(notebooks)} notebooks with profile {settings.profile!r} "
+    print(f"Running {_notebooks(len(notebooks))} with profile {settings.profile!r} "
           f"(dataset: {dataset}) into {out_dir}", flush=True)
     total = 0.0
     timings = {"profile": settings.profile, "dataset": dataset,
@@ -206,7 +230,6 @@ def run(args) -> int:
         # Written after every notebook: the README's run-time table is read off this file.
         (out_dir / "timings.json").write_text(json.dumps(timings, indent=2))
         print(f"    done in {seconds:.0f} s -> {html}", flush=True)
-    count = f"{len(notebooks)} notebook" + ("s" if len(notebooks) > 1 else "")
-    print(f"Ran {count} in {total / 60:.1f} min. Open {out_dir / notebooks[0].stem}.html "
+    print(f"Ran {_notebooks(len(notebooks))} in {total / 60:.1f} min. Open {out_dir / notebooks[0].stem}.html "
           f"(or the executed .ipynb files in {out_dir}).", flush=True)
     return 0
