@@ -110,6 +110,31 @@ def test_missing_gpu_says_how_to_fall_back(runs, capsys):
     assert not runs.exists()
 
 
+@pytest.mark.parametrize("options, said", [
+    (["--val-size", "1000000"], "--train-size 256 (the smoke profile's) + --val-size 1,000,000 = 1,000,256 training "
+                                "images, more than shapes10 supplies (1,000,000); lower --train-size or --val-size"),
+    (["--dataset", "photos10", "--train-size", "300000"], "= 300,064 training images, more than photos10 supplies (200,000)"),
+    (["--test-size", "300000", "--dataset", "photos10"], "--test-size 300,000 is more than photos10 supplies (200,000 test "
+                                                         "images); lower --test-size"),
+    (["--batch-size", "1000"], "--batch-size 1,000 is larger than the training set: --train-size 256 (the smoke "
+                               "profile's); lower --batch-size or raise --train-size"),
+    (["--profile", "full", "--dataset", "shapes10", "--val-size", "49990"],
+     "--batch-size 64 (the full profile's) is larger than the training set: 10 images (50,000 less --val-size 49,990)"),
+    (["--profile", "full", "--dataset", "shapes10", "--val-size", "50000"], "--val-size 50,000 holds out every training image"),
+])
+def test_sizes_the_data_cannot_supply_are_usage_errors_before_any_data(options, said, runs, tmp_path, capsys, monkeypatch):
+    from convae_utils import data
+
+    def make(*args, **kwargs):
+        raise AssertionError("images were generated")
+
+    for name in data.STANDINS:
+        monkeypatch.setitem(data.STANDINS, name, make)
+    err = usage_error(SMOKE + ["--data-dir", str(tmp_path / "data")] + options, capsys)
+    assert said in err
+    assert not runs.exists() and not (tmp_path / "data").exists()
+
+
 def test_a_device_name_and_contradicting_options_are_usage_errors(runs, capsys):
     assert "--device must be auto, cpu, cuda, cuda:N or mps, got 'gpu0'" in usage_error(SMOKE + ["--device", "gpu0"], capsys)
     err = usage_error(SMOKE + ["--run-dir", str(runs / "one"), "--latent-dim", "50,200"], capsys)

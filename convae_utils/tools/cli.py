@@ -179,6 +179,7 @@ def _train(args) -> int:
         args.profile, **{k: v for k, v in given.items() if v is not None},
         code_activation=None if args.code_activation == "none" else args.code_activation,
         output_activation=None if args.output_activation == "none" else args.output_activation)
+    _check_sizes(args, base)
     tune_allocator()  # before the data is loaded: its buffers come from the tuned heap too
     data = prepare_data(**base.data_options(), root=args.data_dir)  # once for the whole sweep
     for latent_dim in args.latent_dim:
@@ -190,6 +191,38 @@ def _train(args) -> int:
             return EXIT_INTERRUPTED
         print(run_summary(run), flush=True)
     return 0
+
+
+def _check_sizes(args, settings) -> None:
+    """Split and batch sizes the dataset cannot supply, refused before any data is loaded, in the options' terms."""
+    from ..cifar10 import SPLIT_SIZES
+    from ..data import FALLBACK, split_capacity
+
+    def value(option: str, field: str) -> str:
+        number = getattr(settings, field)
+        came = "" if getattr(args, field) is not None else f" (the {settings.profile} profile's)"
+        return f"{option} {number:,}{came}"
+
+    capacity = split_capacity(settings.dataset)
+    supplier = (f"CIFAR-10 or the {FALLBACK} stand-in" if settings.dataset == "auto" else settings.dataset)
+    train, val, test = settings.train_size, settings.val_size, settings.test_size
+    if train is not None and train + val > capacity["train"]:
+        raise UsageError(f"{value('--train-size', 'train_size')} + {value('--val-size', 'val_size')} = {train + val:,} "
+                         f"training images, more than {supplier} supplies ({capacity['train']:,}); lower --train-size "
+                         "or --val-size")
+    drawn = SPLIT_SIZES["train"]  # without a training size: CIFAR-10's whole split, or as many stand-in images
+    if train is None and val >= drawn:
+        raise UsageError(f"{value('--val-size', 'val_size')} holds out every training image (of the {drawn:,} drawn "
+                         "without --train-size); lower --val-size")
+    if test is not None and test > capacity["test"]:
+        raise UsageError(f"{value('--test-size', 'test_size')} is more than {supplier} supplies "
+                         f"({capacity['test']:,} test images); lower --test-size")
+    if train is not None and settings.batch_size > train:
+        raise UsageError(f"{value('--batch-size', 'batch_size')} is larger than the training set: "
+                         f"{value('--train-size', 'train_size')}; lower --batch-size or raise --train-size")
+    if train is None and settings.batch_size > drawn - val:
+        raise UsageError(f"{value('--batch-size', 'batch_size')} is larger than the training set: {drawn - val:,} "
+                         f"images ({drawn:,} less {value('--val-size', 'val_size')}); lower --batch-size or --val-size")
 
 
 def run_summary(run) -> str:
