@@ -167,10 +167,30 @@ def test_run_folder_of_another_latent_size_is_refused_and_kept(runs, capsys):
     assert main(SMOKE + ["--run-dir", str(folder)]) == 0
     before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
     capsys.readouterr()
-    assert main(SMOKE + ["--run-dir", str(folder), "--latent-dim", "1000"]) == 1
-    err = one_line_error(capsys)
-    assert "holds another run" in err and "latent_dim=200 there, 1000 asked" in err
+    err = usage_error(SMOKE + ["--run-dir", str(folder), "--latent-dim", "1000"], capsys)
+    assert f"--run-dir {folder} holds another run (--latent-dim: 200 there, 1000 asked); to keep it, pass --run-dir " \
+           "with another folder" in err and f"to start over, delete {folder}" in err
     assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
+
+
+@pytest.mark.parametrize("dataset", ["shapes10", "auto"])
+def test_other_settings_for_an_existing_run_are_refused_before_training_in_option_terms(dataset, runs, offline_cifar,
+                                                                                        capsys, monkeypatch):
+    import convae_utils.runs as runs_module
+
+    tiny = SMOKE + ["--dataset", dataset, "--train-size", "64", "--val-size", "20", "--test-size", "20", "--epochs", "1",
+                    "--batch-size", "32"]
+    assert main(tiny) == 0
+    folder = next(runs.iterdir())
+    capsys.readouterr()
+
+    def fit(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(runs_module, "fit", fit)
+    err = usage_error(tiny + ["--seed", "3", "--lr", "0.01"], capsys)  # the same folder name, another run
+    assert f"the run folder {folder} holds another run (--lr: 0.001 there, 0.01 asked; --seed: 0 there, 3 asked)" in err
+    assert "lr=" not in err and "seed=" not in err  # never the Python names
 
 
 def test_unwritable_output_folder(tmp_path, capsys, monkeypatch):

@@ -180,8 +180,11 @@ def _train(args) -> int:
         code_activation=None if args.code_activation == "none" else args.code_activation,
         output_activation=None if args.output_activation == "none" else args.output_activation)
     _check_sizes(args, base)
+    _check_run_folders(args, base, None if base.dataset == "auto" else base.dataset)
     tune_allocator()  # before the data is loaded: its buffers come from the tuned heap too
     data = prepare_data(**base.data_options(), root=args.data_dir)  # once for the whole sweep
+    if base.dataset == "auto":  # settled now: the run folders it names can be checked before training
+        _check_run_folders(args, base, data.dataset)
     for latent_dim in args.latent_dim:
         run = train_or_load(base.replace(latent_dim=latent_dim), data=data, run_dir=args.run_dir,
                             runs_root=args.runs_dir, device=args.device, progress=not args.no_progress)
@@ -223,6 +226,47 @@ def _check_sizes(args, settings) -> None:
     if train is None and settings.batch_size > drawn - val:
         raise UsageError(f"{value('--batch-size', 'batch_size')} is larger than the training set: {drawn - val:,} "
                          f"images ({drawn:,} less {value('--val-size', 'val_size')}); lower --batch-size or --val-size")
+
+
+# The run settings the train command sets, by the option that sets each (RunSettings' fields).
+SETTING_OPTIONS = {"profile": "--profile", "dataset": "--dataset", "train_size": "--train-size",
+                   "val_size": "--val-size", "test_size": "--test-size", "num_epochs": "--epochs",
+                   "batch_size": "--batch-size", "lr": "--lr", "seed": "--seed", "latent_dim": "--latent-dim",
+                   "code_activation": "--code-activation", "output_activation": "--output-activation"}
+
+
+def _as_typed(field: str, value) -> str:
+    """A recorded setting as the option would take it (None: no activation, or the whole split)."""
+    if value is None:
+        return "none" if field.endswith("activation") else "(the whole split)"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _check_run_folders(args, base, dataset: str | None) -> None:
+    """A run folder that already holds a run made with other settings is refused before anything is trained.
+
+    ``dataset`` is the one the run uses, ``None`` while ``auto`` is not settled: then only ``--run-dir``
+    can be checked (the default folder's name holds the dataset), and the caller checks again once the
+    data is prepared.
+    """
+    from ..runs import config_differences
+    from ..settings import runs_dir
+
+    for latent_dim in args.latent_dim:
+        settings = base.replace(latent_dim=latent_dim)
+        if args.run_dir is not None:
+            folder, option = Path(args.run_dir).expanduser(), f"--run-dir {args.run_dir}"
+        elif dataset is not None:
+            folder = runs_dir(args.runs_dir) / settings.folder_name(dataset)
+            option = f"the run folder {folder}"
+        else:
+            return
+        differences = config_differences(folder, settings, dataset)
+        if differences:
+            said = "; ".join(f"{SETTING_OPTIONS.get(field, field)}: {_as_typed(field, there)} there, "
+                             f"{_as_typed(field, asked)} asked" for field, (there, asked) in sorted(differences.items()))
+            raise UsageError(f"{option} holds another run ({said}); to keep it, pass --run-dir with another folder "
+                             f"(or ask for the same settings to load it); to start over, delete {folder}")
 
 
 def run_summary(run) -> str:
