@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def runs(tmp_path, monkeypatch):
     monkeypatch.setenv("CONVAE_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("CONVAE_DATA_DIR", str(tmp_path / "data"))  # nothing lands in the checkout's data/
     monkeypatch.delenv("CONVAE_PROFILE", raising=False)
     monkeypatch.delenv("CONVAE_DATASET", raising=False)
     return tmp_path / "runs"
@@ -61,6 +62,10 @@ def usage_error(argv, capsys) -> str:
     (["train", "--lr", "100"], 2, "argument --lr: expected a number > 0 and <= 10, got 100"),
     (["download", "--retries", "50"], 2, "argument --retries: expected a number from 1 to 20, got 50"),
     (["download", "--timeout", "7200"], 2, "argument --timeout: expected a number > 0 and <= 3600, got 7200"),
+    (["download", "--url", "example.com/cifar-10-python.tar.gz"], 2,
+     "argument --url: expected an http(s), ftp or file URL of cifar-10-python.tar.gz, got "
+     "'example.com/cifar-10-python.tar.gz'; did you mean https://example.com/cifar-10-python.tar.gz?"),
+    (["download", "--url", "htps://example.com/c.tar.gz"], 2, "expected an http(s), ftp or file URL"),
     (["frobnicate"], 2, "invalid choice: 'frobnicate'"),
 ])
 def test_usage_errors_are_one_line_with_what_is_accepted(argv, code, fragment, runs, capsys):
@@ -262,6 +267,7 @@ def test_a_failed_download_suggests_a_retry_that_keeps_the_users_url(tmp_path, c
 
     from convae_utils import cifar10
 
+    monkeypatch.setenv("CONVAE_DATA_DIR", str(tmp_path / "data"))  # the default folder, but not the checkout's
     monkeypatch.setattr(cifar10, "_BACKOFF_S", 0.01)
     with serve(503) as server:  # a mirror that is down: transient, retried, then given up
         url = server.url() + "?mirror=eu&format=tgz"  # a query string must survive the shell

@@ -25,7 +25,7 @@ from pathlib import Path
 from ..cifar10 import MAX_DOWNLOAD_TIMEOUT_S, MAX_DOWNLOAD_TRIES
 from ..settings import DATASETS, PROFILE_CHOICES
 from .arguments import (OneLineParser, UsageError, available_device, latent_sizes, learning_rate, number,
-                        output_folder, setting, whole_number)
+                        output_folder, setting, url, whole_number)
 
 EXIT_ERROR, EXIT_INTERRUPTED = 1, 130
 
@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Download and verify CIFAR-10 (163 MB) into the data folder, so "
                                           "later runs work offline. Copy that folder to other machines.")
     download.add_argument("--data-dir", default=None, help="target folder (default: $CONVAE_DATA_DIR or <project>/data)")
-    download.add_argument("--url", default=None, help="mirror URL of cifar-10-python.tar.gz (default: the official one)")
+    download.add_argument("--url", type=url, default=None, help="mirror URL of cifar-10-python.tar.gz (default: the official one)")
     download.add_argument("--timeout", type=number(0.0, MAX_DOWNLOAD_TIMEOUT_S), default=20.0, help="seconds without data before a try fails (default %(default)g)")
     download.add_argument("--retries", type=whole_number(1, MAX_DOWNLOAD_TRIES), default=3, help="tries before giving up (default %(default)s)")
 
