@@ -19,7 +19,7 @@ from . import cifar10
 from .checks import check_choice, check_float, check_int
 from .errors import DataError, warn
 from .images import ImageSet
-from .photos import make_photos10
+from .photos import PHOTOS10_MAX_IMAGES, make_photos10
 from .settings import DATASET_ENV, DATASETS, MAX_IMAGES, PHOTOS, SHAPES, STANDIN, data_dir
 from .shapes import make_shapes10
 
@@ -71,6 +71,20 @@ def class_exemplars(dataset: ImageSet) -> ImageSet:
 # Each offline stand-in is a generator of ``n`` images: (n, *, seed, split) -> ImageSet.
 STANDINS = {PHOTOS: make_photos10, SHAPES: make_shapes10}
 FALLBACK = STANDIN  # what "auto" falls back to without CIFAR-10: photos10, real photographs
+
+
+def split_capacity(name: str) -> dict[str, int]:
+    """The most images a split of dataset ``name`` can supply: CIFAR-10's split sizes, a stand-in's generator limit.
+
+    For ``auto`` it is the most either choice could supply; whether a request fits is settled once
+    ``auto`` is (:func:`prepare_data` checks again then).
+    """
+    name = check_choice("dataset", name, DATASETS)
+    if name == "auto":
+        choices = [split_capacity(choice) for choice in ("cifar10", FALLBACK)]
+        return {split: max(c[split] for c in choices) for split in SPLITS}
+    most = {"cifar10": None, PHOTOS: PHOTOS10_MAX_IMAGES, SHAPES: MAX_IMAGES}[name]
+    return dict(cifar10.SPLIT_SIZES) if most is None else {split: most for split in SPLITS}
 
 
 def resolve_auto(root: str | os.PathLike | None = None, download: bool = True) -> tuple[str, str | None]:
@@ -135,6 +149,24 @@ def load_dataset(name: str = "auto", split: str = "train", *, root: str | os.Pat
     return dataset
 
 
+def _check_capacity(name: str, pool_size: int | None, val_size: int, test_size: int | None) -> None:
+    """Refuse split sizes the dataset cannot supply, naming the settings to lower (both spellings)."""
+    capacity = split_capacity(name)
+    source = f"the {name} stand-in makes at most" if name in STANDINS else f"the {name} training split has only"
+    if pool_size is not None and pool_size > capacity["train"]:
+        raise ValueError(f"the settings ask for train_size + val_size = {pool_size:,} training images but {source} "
+                         f"{capacity['train']:,}; lower train_size or val_size (--train-size/--val-size on the "
+                         "command line)")
+    drawn = cifar10.SPLIT_SIZES["train"]  # without a train_size: CIFAR-10's whole split, or as many stand-in images
+    if pool_size is None and val_size >= drawn:
+        raise ValueError(f"the settings hold out val_size = {val_size:,} validation images, which leaves no training "
+                         f"images of the {drawn:,} drawn; lower val_size (--val-size on the command line)")
+    if test_size is not None and test_size > capacity["test"]:
+        source = source.replace("training", "test")
+        raise ValueError(f"the settings ask for test_size = {test_size:,} images but {source} {capacity['test']:,}; "
+                         "lower test_size (--test-size on the command line)")
+
+
 @dataclass(frozen=True)
 class DataBundle:
     """Everything a notebook trains and evaluates on; all splits come from one dataset."""
@@ -161,19 +193,20 @@ def prepare_data(dataset: str = "auto", *, train_size: int | None = None, val_si
             check_int(field_name, value, maximum=MAX_IMAGES)
     name, reason = _resolve(dataset, root, download=True)
     pool_size = None if train_size is None else train_size + val_size
+    _check_capacity(name, pool_size, val_size, test_size)  # before anything is read or generated
     pool = _load_resolved(name, "train", root, pool_size, seed, True)
-    if len(pool) < (pool_size or val_size + 1):
+    if len(pool) < (pool_size or val_size + 1):  # a CIFAR-10 folder may hold fewer images than the real one
         wanted = (f"train_size + val_size = {pool_size:,}" if pool_size is not None
                   else f"more than val_size = {val_size:,}")
-        raise ValueError(f"the settings ask for {wanted} training images but the {name} "
-                         f"training split has only {len(pool):,}; lower train_size or val_size")
+        raise ValueError(f"the settings ask for {wanted} training images but the {name} training split has only "
+                         f"{len(pool):,}; lower train_size or val_size (--train-size/--val-size on the command line)")
     # A stand-in is drawn at the size asked for, but with at least one image per class (its
     # classes are balanced) so the exemplars exist; CIFAR-10's test split is read whole anyway.
     test_pool_size = None if test_size is None else max(test_size, 10)
     full_test = _load_resolved(name, "test", root, test_pool_size if name in STANDINS else None, seed, True)
     if test_size is not None and len(full_test) < test_size:
-        raise ValueError(f"the settings ask for test_size = {test_size:,} images but the {name} "
-                         f"test split has only {len(full_test):,}; lower test_size")
+        raise ValueError(f"the settings ask for test_size = {test_size:,} images but the {name} test split has only "
+                         f"{len(full_test):,}; lower test_size (--test-size on the command line)")
     if reason:
         pool.meta["fallback"] = reason
         full_test.meta["fallback"] = reason

@@ -95,18 +95,32 @@ def _recorded(settings: RunSettings, dataset: str) -> dict:
     return {**asdict(settings), "dataset": dataset}
 
 
-def _check_config(run_dir: Path, settings: RunSettings, dataset: str) -> None:
+def config_differences(run_dir: str | os.PathLike, settings: RunSettings, dataset: str | None = None) -> dict:
+    """What the run saved in ``run_dir`` was made with where it differs from ``settings``: {field: (there, asked)}.
+
+    Empty when the folder holds no run (no ``config.json``) or the same run (``num_epochs`` may differ: a
+    run can be trained further). ``dataset`` is the dataset the run would use (``None``: not settled
+    yet, e.g. ``auto`` before it is resolved; then it is not compared).
+    """
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.exists():
+        return {}
+    have = _read_json(path).get("config", {})
     want = _recorded(settings, dataset)
+    return {k: (have.get(k), v) for k, v in want.items()
+            if k != "num_epochs" and not (k == "dataset" and dataset is None) and have.get(k) != v}
+
+
+def _check_config(run_dir: Path, settings: RunSettings, dataset: str) -> None:
     path = run_dir / CONFIG_FILE
     if path.exists():
-        have = _read_json(path).get("config", {})
-        diff = {k: (have.get(k), v) for k, v in want.items() if k != "num_epochs" and have.get(k) != v}
+        diff = config_differences(run_dir, settings, dataset)
         if diff:
             detail = ", ".join(f"{k}={a!r} there, {b!r} asked" for k, (a, b) in sorted(diff.items()))
             raise RunFolderError(f"the run folder {run_dir} holds another run ({detail}); choose another "
                                  "folder or delete this one to start over")
         return  # keep the versions that produced the run; loading it again must not rewrite them
-    write_json(path, {"config": want, "versions": versions()})
+    write_json(path, {"config": _recorded(settings, dataset), "versions": versions()})
 
 
 def _record_epochs(run_dir: Path, num_epochs: int) -> None:

@@ -146,6 +146,10 @@ def test_an_unknown_revision_is_a_clear_error(tmp_path):
 @pytest.mark.parametrize("argv, said", [
     (["--baseline", "no-such-revision-here"], "--baseline 'no-such-revision-here': not a revision"),
     (["--device", "gpu0"], "--device must be auto, cpu, cuda, cuda:N or mps, got 'gpu0'"),
+    (["--steps", "100000", "--batch-size", "64"], "(--warmup 1 + --steps 100,000) x --batch-size 64 = 6,400,064 "
+                                                  "training images, more than the 1,000,000 the stand-in generator makes"),
+    (["--eval-batch-size", "60000", "--eval-steps", "20"], "(--warmup 1 + --eval-steps 20) x --eval-batch-size 60,000 "
+                                                           "= 1,260,000 evaluation images"),
 ])
 def test_values_found_wrong_after_parsing_are_usage_errors_from_either_command_line(argv, said, capsys):
     from convae_utils.tools import cli

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def runs(tmp_path, monkeypatch):
     monkeypatch.setenv("CONVAE_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("CONVAE_DATA_DIR", str(tmp_path / "data"))  # nothing lands in the checkout's data/
     monkeypatch.delenv("CONVAE_PROFILE", raising=False)
     monkeypatch.delenv("CONVAE_DATASET", raising=False)
     return tmp_path / "runs"
@@ -61,6 +62,10 @@ def usage_error(argv, capsys) -> str:
     (["train", "--lr", "100"], 2, "argument --lr: expected a number > 0 and <= 10, got 100"),
     (["download", "--retries", "50"], 2, "argument --retries: expected a number from 1 to 20, got 50"),
     (["download", "--timeout", "7200"], 2, "argument --timeout: expected a number > 0 and <= 3600, got 7200"),
+    (["download", "--url", "example.com/cifar-10-python.tar.gz"], 2,
+     "argument --url: expected an http(s), ftp or file URL of cifar-10-python.tar.gz, got "
+     "'example.com/cifar-10-python.tar.gz'; did you mean https://example.com/cifar-10-python.tar.gz?"),
+    (["download", "--url", "htps://example.com/c.tar.gz"], 2, "expected an http(s), ftp or file URL"),
     (["frobnicate"], 2, "invalid choice: 'frobnicate'"),
 ])
 def test_usage_errors_are_one_line_with_what_is_accepted(argv, code, fragment, runs, capsys):
@@ -110,6 +115,31 @@ def test_missing_gpu_says_how_to_fall_back(runs, capsys):
     assert not runs.exists()
 
 
+@pytest.mark.parametrize("options, said", [
+    (["--val-size", "1000000"], "--train-size 256 (the smoke profile's) + --val-size 1,000,000 = 1,000,256 training "
+                                "images, more than shapes10 supplies (1,000,000); lower --train-size or --val-size"),
+    (["--dataset", "photos10", "--train-size", "300000"], "= 300,064 training images, more than photos10 supplies (200,000)"),
+    (["--test-size", "300000", "--dataset", "photos10"], "--test-size 300,000 is more than photos10 supplies (200,000 test "
+                                                         "images); lower --test-size"),
+    (["--batch-size", "1000"], "--batch-size 1,000 is larger than the training set: --train-size 256 (the smoke "
+                               "profile's); lower --batch-size or raise --train-size"),
+    (["--profile", "full", "--dataset", "shapes10", "--val-size", "49990"],
+     "--batch-size 64 (the full profile's) is larger than the training set: 10 images (50,000 less --val-size 49,990)"),
+    (["--profile", "full", "--dataset", "shapes10", "--val-size", "50000"], "--val-size 50,000 holds out every training image"),
+])
+def test_sizes_the_data_cannot_supply_are_usage_errors_before_any_data(options, said, runs, tmp_path, capsys, monkeypatch):
+    from convae_utils import data
+
+    def make(*args, **kwargs):
+        raise AssertionError("images were generated")
+
+    for name in data.STANDINS:
+        monkeypatch.setitem(data.STANDINS, name, make)
+    err = usage_error(SMOKE + ["--data-dir", str(tmp_path / "data")] + options, capsys)
+    assert said in err
+    assert not runs.exists() and not (tmp_path / "data").exists()
+
+
 def test_a_device_name_and_contradicting_options_are_usage_errors(runs, capsys):
     assert "--device must be auto, cpu, cuda, cuda:N or mps, got 'gpu0'" in usage_error(SMOKE + ["--device", "gpu0"], capsys)
     err = usage_error(SMOKE + ["--run-dir", str(runs / "one"), "--latent-dim", "50,200"], capsys)
@@ -142,10 +172,30 @@ def test_run_folder_of_another_latent_size_is_refused_and_kept(runs, capsys):
     assert main(SMOKE + ["--run-dir", str(folder)]) == 0
     before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
     capsys.readouterr()
-    assert main(SMOKE + ["--run-dir", str(folder), "--latent-dim", "1000"]) == 1
-    err = one_line_error(capsys)
-    assert "holds another run" in err and "latent_dim=200 there, 1000 asked" in err
+    err = usage_error(SMOKE + ["--run-dir", str(folder), "--latent-dim", "1000"], capsys)
+    assert f"--run-dir {folder} holds another run (--latent-dim: 200 there, 1000 asked); to keep it, pass --run-dir " \
+           "with another folder" in err and f"to start over, delete {folder}" in err
     assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
+
+
+@pytest.mark.parametrize("dataset", ["shapes10", "auto"])
+def test_other_settings_for_an_existing_run_are_refused_before_training_in_option_terms(dataset, runs, offline_cifar,
+                                                                                        capsys, monkeypatch):
+    import convae_utils.runs as runs_module
+
+    tiny = SMOKE + ["--dataset", dataset, "--train-size", "64", "--val-size", "20", "--test-size", "20", "--epochs", "1",
+                    "--batch-size", "32"]
+    assert main(tiny) == 0
+    folder = next(runs.iterdir())
+    capsys.readouterr()
+
+    def fit(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(runs_module, "fit", fit)
+    err = usage_error(tiny + ["--seed", "3", "--lr", "0.01"], capsys)  # the same folder name, another run
+    assert f"the run folder {folder} holds another run (--lr: 0.001 there, 0.01 asked; --seed: 0 there, 3 asked)" in err
+    assert "lr=" not in err and "seed=" not in err  # never the Python names
 
 
 def test_unwritable_output_folder(tmp_path, capsys, monkeypatch):
@@ -217,6 +267,7 @@ def test_a_failed_download_suggests_a_retry_that_keeps_the_users_url(tmp_path, c
 
     from convae_utils import cifar10
 
+    monkeypatch.setenv("CONVAE_DATA_DIR", str(tmp_path / "data"))  # the default folder, but not the checkout's
     monkeypatch.setattr(cifar10, "_BACKOFF_S", 0.01)
     with serve(503) as server:  # a mirror that is down: transient, retried, then given up
         url = server.url() + "?mirror=eu&format=tgz"  # a query string must survive the shell

@@ -463,6 +463,25 @@ def test_prepare_data_rejects_sizes_the_dataset_cannot_fill(cifar_root, monkeypa
         prepare_data("smoke")
 
 
+@pytest.mark.parametrize("sizes, said", [
+    (dict(dataset="photos10", train_size=300_000, val_size=64),
+     "train_size \\+ val_size = 300,064 training images but the photos10 stand-in makes at most 200,000; "
+     "lower train_size or val_size \\(--train-size/--val-size on the command line\\)"),
+    (dict(dataset="shapes10", train_size=256, val_size=1_000_000), "= 1,000,256 .* makes at most 1,000,000"),
+    (dict(dataset="shapes10", val_size=60_000), "val_size = 60,000 .* leaves no training images of the 50,000"),
+    (dict(dataset="photos10", train_size=10, val_size=10, test_size=300_000),
+     "test_size = 300,000 images but the photos10 stand-in makes at most 200,000; lower test_size \\(--test-size"),
+])
+def test_sizes_a_dataset_cannot_supply_are_refused_before_anything_is_made(sizes, said, monkeypatch):
+    def make(*args, **kwargs):
+        raise AssertionError("images were generated")
+
+    monkeypatch.setitem(data.STANDINS, sizes["dataset"], make)
+    with pytest.raises(ValueError, match=said):
+        prepare_data(**sizes)
+    assert data.split_capacity("auto")["train"] == data.split_capacity("photos10")["train"]  # the most either gives
+
+
 def test_shapes10_colour_belongs_to_the_class():
     """Random colours per image were reconstructed in grey (issue 10): each class has its own hue now."""
     import matplotlib.colors

@@ -12,6 +12,7 @@ import argparse
 import os
 import shlex
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ..settings import LIMITS, LR_RANGE, pick_device
 
@@ -73,6 +74,20 @@ def number(above: float = 0.0, at_most: float = float("inf")):
 
 positive_float = number(0.0)
 learning_rate = number(*LR_RANGE)  # what RunSettings and training.fit accept
+
+
+URL_SCHEMES = ("http", "https", "ftp", "file")  # what urllib, which downloads, can open
+
+
+def url(text: str) -> str:
+    """An argparse ``type``: a URL the download can open, else a one-line usage error (not a failed download)."""
+    text = text.strip()
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in URL_SCHEMES or not parts.path:
+        hint = f"; did you mean https://{text}?" if "://" not in text and text else ""
+        raise argparse.ArgumentTypeError(f"expected an http(s), ftp or file URL of cifar-10-python.tar.gz, "
+                                         f"got {text!r}{hint}")
+    return text
 
 
 def latent_sizes(text: str) -> list[int]:

@@ -63,6 +63,7 @@ from ..article import article_loader  # noqa: F401  (the tests check it serves f
 from ..cpu_speed import native_bf16, tune_allocator
 from ..images import ImageSet
 from ..models import build_autoencoder, count_parameters
+from ..settings import MAX_IMAGES
 from ..shapes import make_shapes10
 from . import bench_worker
 from .agreement import STEPS, StepFn, article_step, check_agreement, package_step
@@ -600,6 +601,16 @@ def _check_variants(args: argparse.Namespace, device: torch.device) -> None:
     _variants(args, device)
 
 
+def _check_image_counts(settings: dict) -> None:
+    """Each phase draws (warm-up + timed steps) x batch stand-in images: no more than the generator makes."""
+    for phase, steps, batch in (("training", "steps", "batch_size"), ("evaluation", "eval_steps", "eval_batch_size")):
+        count = (settings["warmup"] + settings[steps]) * settings[batch]
+        if count > MAX_IMAGES:
+            options = [f"--{name.replace('_', '-')} {settings[name]:,}" for name in ("warmup", steps, batch)]
+            raise UsageError(f"({options[0]} + {options[1]}) x {options[2]} = {count:,} {phase} images, more than "
+                             f"the {MAX_IMAGES:,} the stand-in generator makes; lower one of them")
+
+
 def _cpu_name() -> str:
     with contextlib.suppress(OSError):
         with open("/proc/cpuinfo") as fh:
@@ -669,6 +680,7 @@ def run(args: argparse.Namespace) -> dict:
     device = available_device(getattr(args, "device", "auto"))
     settings = _settings(args, device)
     _check_variants(args, device)
+    _check_image_counts(settings)
     json_target = getattr(args, "json", None)
     if json_target and json_target != "-":
         output_file("--json", json_target, example="bench.json")  # now, not after the whole benchmark

@@ -25,7 +25,7 @@ from pathlib import Path
 from ..cifar10 import MAX_DOWNLOAD_TIMEOUT_S, MAX_DOWNLOAD_TRIES
 from ..settings import DATASETS, PROFILE_CHOICES
 from .arguments import (OneLineParser, UsageError, available_device, latent_sizes, learning_rate, number,
-                        output_folder, setting, whole_number)
+                        output_folder, setting, url, whole_number)
 
 EXIT_ERROR, EXIT_INTERRUPTED = 1, 130
 
@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Download and verify CIFAR-10 (163 MB) into the data folder, so "
                                           "later runs work offline. Copy that folder to other machines.")
     download.add_argument("--data-dir", default=None, help="target folder (default: $CONVAE_DATA_DIR or <project>/data)")
-    download.add_argument("--url", default=None, help="mirror URL of cifar-10-python.tar.gz (default: the official one)")
+    download.add_argument("--url", type=url, default=None, help="mirror URL of cifar-10-python.tar.gz (default: the official one)")
     download.add_argument("--timeout", type=number(0.0, MAX_DOWNLOAD_TIMEOUT_S), default=20.0, help="seconds without data before a try fails (default %(default)g)")
     download.add_argument("--retries", type=whole_number(1, MAX_DOWNLOAD_TRIES), default=3, help="tries before giving up (default %(default)s)")
 
@@ -179,8 +179,12 @@ def _train(args) -> int:
         args.profile, **{k: v for k, v in given.items() if v is not None},
         code_activation=None if args.code_activation == "none" else args.code_activation,
         output_activation=None if args.output_activation == "none" else args.output_activation)
+    _check_sizes(args, base)
+    _check_run_folders(args, base, None if base.dataset == "auto" else base.dataset)
     tune_allocator()  # before the data is loaded: its buffers come from the tuned heap too
     data = prepare_data(**base.data_options(), root=args.data_dir)  # once for the whole sweep
+    if base.dataset == "auto":  # settled now: the run folders it names can be checked before training
+        _check_run_folders(args, base, data.dataset)
     for latent_dim in args.latent_dim:
         run = train_or_load(base.replace(latent_dim=latent_dim), data=data, run_dir=args.run_dir,
                             runs_root=args.runs_dir, device=args.device, progress=not args.no_progress)
@@ -190,6 +194,79 @@ def _train(args) -> int:
             return EXIT_INTERRUPTED
         print(run_summary(run), flush=True)
     return 0
+
+
+def _check_sizes(args, settings) -> None:
+    """Split and batch sizes the dataset cannot supply, refused before any data is loaded, in the options' terms."""
+    from ..cifar10 import SPLIT_SIZES
+    from ..data import FALLBACK, split_capacity
+
+    def value(option: str, field: str) -> str:
+        number = getattr(settings, field)
+        came = "" if getattr(args, field) is not None else f" (the {settings.profile} profile's)"
+        return f"{option} {number:,}{came}"
+
+    capacity = split_capacity(settings.dataset)
+    supplier = (f"CIFAR-10 or the {FALLBACK} stand-in" if settings.dataset == "auto" else settings.dataset)
+    train, val, test = settings.train_size, settings.val_size, settings.test_size
+    if train is not None and train + val > capacity["train"]:
+        raise UsageError(f"{value('--train-size', 'train_size')} + {value('--val-size', 'val_size')} = {train + val:,} "
+                         f"training images, more than {supplier} supplies ({capacity['train']:,}); lower --train-size "
+                         "or --val-size")
+    drawn = SPLIT_SIZES["train"]  # without a training size: CIFAR-10's whole split, or as many stand-in images
+    if train is None and val >= drawn:
+        raise UsageError(f"{value('--val-size', 'val_size')} holds out every training image (of the {drawn:,} drawn "
+                         "without --train-size); lower --val-size")
+    if test is not None and test > capacity["test"]:
+        raise UsageError(f"{value('--test-size', 'test_size')} is more than {supplier} supplies "
+                         f"({capacity['test']:,} test images); lower --test-size")
+    if train is not None and settings.batch_size > train:
+        raise UsageError(f"{value('--batch-size', 'batch_size')} is larger than the training set: "
+                         f"{value('--train-size', 'train_size')}; lower --batch-size or raise --train-size")
+    if train is None and settings.batch_size > drawn - val:
+        raise UsageError(f"{value('--batch-size', 'batch_size')} is larger than the training set: {drawn - val:,} "
+                         f"images ({drawn:,} less {value('--val-size', 'val_size')}); lower --batch-size or --val-size")
+
+
+# The run settings the train command sets, by the option that sets each (RunSettings' fields).
+SETTING_OPTIONS = {"profile": "--profile", "dataset": "--dataset", "train_size": "--train-size",
+                   "val_size": "--val-size", "test_size": "--test-size", "num_epochs": "--epochs",
+                   "batch_size": "--batch-size", "lr": "--lr", "seed": "--seed", "latent_dim": "--latent-dim",
+                   "code_activation": "--code-activation", "output_activation": "--output-activation"}
+
+
+def _as_typed(field: str, value) -> str:
+    """A recorded setting as the option would take it (None: no activation, or the whole split)."""
+    if value is None:
+        return "none" if field.endswith("activation") else "(the whole split)"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _check_run_folders(args, base, dataset: str | None) -> None:
+    """A run folder that already holds a run made with other settings is refused before anything is trained.
+
+    ``dataset`` is the one the run uses, ``None`` while ``auto`` is not settled: then only ``--run-dir``
+    can be checked (the default folder's name holds the dataset), and the caller checks again once the
+    data is prepared.
+    """
+    from ..runs import config_differences
+    from ..settings import runs_dir
+
+    for latent_dim in args.latent_dim:
+        settings = base.replace(latent_dim=latent_dim)
+        if args.run_dir is not None:
+            folder, option = Path(args.run_dir).expanduser(), f"--run-dir {args.run_dir}"
+        elif dataset is not None:
+            folder = runs_dir(args.runs_dir) / settings.folder_name(dataset)
+            option = f"the run folder {folder}"
+        else:
+            return
+        differences = config_differences(folder, settings, dataset)
+        if differences:
+            said = "; ".join(f"{SETTING_OPTIONS.get(field, field)}: {_as_typed(field, there)} there, "
+                             f"{_as_typed(field, asked)} asked" for field, (there, asked) in sorted(differences.items()))
+            raise UsageError(f"{option} holds another run ({said}); to keep it, pass --run-dir with another folder "
+                             f"(or ask for the same settings to load it); to start over, delete {folder}")
 
 
 def run_summary(run) -> str:
