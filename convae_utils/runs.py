@@ -132,12 +132,13 @@ def _record_epochs(run_dir: Path, num_epochs: int) -> None:
         write_json(path, recorded)
 
 
-def _finished_at(run_dir: Path, state: dict) -> bool:
+def _finished_at(run_dir: Path, state: dict, asked: int) -> bool:
     """Whether the checkpoint ``state`` is the end of a finished run: a whole number of epochs, the test
-    metrics written, and ``config.json`` recording those epochs (it is updated only once training is done)."""
+    metrics written, and those epochs the ones asked or the ones ``config.json`` records (it is
+    updated only once training further is done)."""
     if state["step"] != 0 or not (run_dir / METRICS_FILE).exists():
         return False
-    return _read_json(run_dir / CONFIG_FILE).get("config", {}).get("num_epochs") == state["epoch"]
+    return state["epoch"] == asked or _read_json(run_dir / CONFIG_FILE).get("config", {}).get("num_epochs") == state["epoch"]
 
 
 def train_or_load(settings: RunSettings, *, data=None, run_dir: str | os.PathLike | None = None,
@@ -178,8 +179,7 @@ def train_or_load(settings: RunSettings, *, data=None, run_dir: str | os.PathLik
         if ckpt.exists():
             state = load_checkpoint(ckpt)
             done, asked = state["epoch"], settings.num_epochs
-            if done == asked and state["step"] == 0 and (run_dir / METRICS_FILE).exists() or (
-                    done > asked and _finished_at(run_dir, state)):
+            if done >= asked and _finished_at(run_dir, state, asked):
                 load_weights(model, ckpt)
                 model.to(pick_device(device)).eval()
                 if done > asked:  # trained further, e.g. `train --epochs 10` before a 5-epoch workshop

@@ -148,8 +148,11 @@ def output_file(option: str, given: str, *, example: str) -> Path:
 
 
 def output_folder(option: str, path: Path, what: str, *, source: str | None = None,
-                  error: type[ValueError] = UsageError, file_hint: str = "pass a folder (a new one is created)") -> Path:
+                  error: type[ValueError] = UsageError, file_hint: str = "pass a folder (a new one is created)",
+                  writable: bool = True) -> Path:
     """``path`` if it can be the output folder an option names (``what`` goes there), else ``error`` saying why.
+
+    A file is always refused; ``writable`` also refuses a place this process cannot write.
 
     ``source`` is how the message names where the path came from (default: the option itself; e.g.
     "the default of --runs-dir ($CONVAE_RUNS_DIR ...)" when it came from the environment).
@@ -157,7 +160,7 @@ def output_folder(option: str, path: Path, what: str, *, source: str | None = No
     source = source or option
     if path.exists() and not path.is_dir():
         raise error(f"{source} must be a folder ({what}), got the file {path}; {file_hint}")
-    reason = cannot_write(path)
+    reason = cannot_write(path) if writable else None
     if reason:
         raise error(f"{source} {path} cannot be written: {reason}; choose a writable folder")
     return path

@@ -49,14 +49,9 @@ def _folder_option(option: str, given: str | None, what: str, default=None, env:
         return None
     path = Path(given).expanduser() if given is not None else default()
     source = option if given is not None else f"the default of {option} (${env} or the project's folder)"
-    error = _refusal(given)
-    if path.is_file():
-        hint = (f"pass the folder that holds it: {option} {shlex.quote(str(path.parent))}" if path.name == ARCHIVE_NAME
-                else "pass a folder (a new one is created)")
-        raise error(f"{source} must be a folder ({what}), got the file {path}; {hint}")
-    if written:
-        output_folder(option, path, what, source=source, error=error)
-    return path
+    hint = (f"pass the folder that holds it: {option} {shlex.quote(str(path.parent))}" if path.name == ARCHIVE_NAME
+            else "pass a folder (a new one is created)")
+    return output_folder(option, path, what, source=source, error=_refusal(given), file_hint=hint, writable=written)
 
 
 def _refusal(given) -> type[ValueError]:
