@@ -1,7 +1,7 @@
 """Scoring a denoiser: PSNR of the corrupted input, the denoiser's output and the plain autoencoder's.
 
 Introduced in notebook 07 (what the codes are for). A denoising autoencoder is the article's
-architecture trained with ``training.fit(..., corrupt=...)`` (:mod:`convae_utils.corruptions`): the
+architecture trained with ``training.fit(..., step=training.denoising_step(corrupt))`` (:mod:`convae_utils.corruptions`): the
 encoder sees a corrupted image, the loss compares the output with the clean one. To judge it, the
 **test** images are corrupted once with a fixed seed and three things are scored against the clean
 images, on the [0, 1] pixel scale (:mod:`convae_utils.metrics`):

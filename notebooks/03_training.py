@@ -91,23 +91,38 @@ print(f"{len(bundle.train):,} training images, {len(bundle.val):,} validation im
 # the validation images (without learning from them) and reconstructs the ten exemplars, so we can
 # watch progress.
 #
-# Here is that step, whole, as the package runs it: `training.train_step`. The optional `corrupt`
-# argument is for the denoising autoencoder later in the series; without it the input is the target.
+# Here it is, whole, as the package runs it, in two parts. The model's **step** says what to minimise
+# on one batch: for the article, the MSE between reconstruction and original (`training.mse_step`). It
+# returns the loss and anything else worth logging (nothing here; later models log more).
+
+# %%
+print(inspect.getsource(training.mse_step))
+
+# %% [markdown]
+# `training.train_step` does the rest of the four points: normalise the batch, ask the step for the
+# loss, compute the gradients, let Adam update the weights. It works for any step: notebook 07's
+# denoisers, notebook 08's model and notebook 09's variational autoencoder each bring their own step,
+# and this code does not change.
 
 # %%
 print(inspect.getsource(training.train_step))
 
 # %% [markdown]
-# An epoch is nothing more than that step over every batch of a shuffled order, `training.train_epoch`:
+# An epoch is nothing more than that update over every batch of a shuffled order, `training.train_epoch`:
 
 # %%
 print(inspect.getsource(training.train_epoch))
 
 # %% [markdown]
-# `training.fit` wraps these two with what a real run needs and a lesson does not: argument checks,
-# checkpoints after every epoch, resuming, the Stop button, progress bars, NaN checks, the validation
-# loss, and *callbacks* after each epoch (one of them reconstructs the ten exemplars, so we can watch
-# progress). Read it with `training.fit??` if you are curious; nothing in it changes what a step does.
+# And `training.fit` is the whole loop: epochs of updates, the validation loss after each, and
+# **callbacks**: small objects called at fixed moments (the start, after each step, after each
+# epoch, on interruption) that add what a real run needs without changing what a step does:
+# checkpoints and exact resume, the Stop button, NaN checks, progress bars, the exemplars' pictures
+# after each epoch (`convae_utils.callbacks`, `convae_utils.checkpoints`). What only makes it faster
+# (memory layout, the fused Adam, GPU graphs) lives apart, in `convae_utils.speed`.
+
+# %%
+print(inspect.getsource(training.fit))
 
 # %% [markdown]
 # Three things in it differ from the article, on purpose:

@@ -53,7 +53,7 @@ import pandas as pd
 from IPython.display import display
 
 from convae_utils import (anomaly, baselines, corruptions, data, denoising, exercises, metrics, plotting, probes,
-                          runs, settings, side_runs)
+                          runs, settings, training)
 
 # %% [markdown]
 # ## Parameters
@@ -100,15 +100,15 @@ print(f"plain autoencoder: {'loaded from' if plain_run.loaded else 'trained into
 #
 # A **denoising autoencoder** is the same network with one change in training: the encoder sees a
 # *corrupted* image, and the loss compares the output with the *clean* one. It cannot copy its input any
-# more; it has to know what images look like to undo the damage. `training.fit(..., corrupt=...)` does
-# exactly that (the validation loss, too, scores corrupted inputs against clean targets):
+# more; it has to know what images look like to undo the damage. Only the model's *step* changes (notebook
+# 03's loop does not): `training.denoising_step(corrupt)` makes one that feeds the corrupted batch to the
+# model and scores the output against the clean batch (the validation loss, too, scores corrupted inputs
+# against clean targets):
 
 # %%
 import inspect
 
-from convae_utils import training
-
-print(inspect.getsource(training.train_step).split('"""')[2])
+print(inspect.getsource(training.denoising_step).split('"""')[2])
 
 # %% [markdown]
 # Three corruptions, each seeded so that a run repeats: Gaussian noise at two levels (the standard
@@ -117,7 +117,8 @@ print(inspect.getsource(training.train_step).split('"""')[2])
 #
 # To keep within the workshop's time, each denoiser **starts from the plain model's weights** and is
 # fine-tuned for a few epochs on corrupted images (a reduced budget, see the parameters cell). Each lives
-# in a run folder of its own, so running the notebook again loads it.
+# in a run folder of its own (a *named* run of `runs.train_or_load`, the same harness as every model in
+# the series), so running the notebook again loads it.
 
 # %%
 corruption_list = [*(corruptions.gaussian_noise(sigma, seed=SEED) for sigma in NOISE_LEVELS),
@@ -125,8 +126,8 @@ corruption_list = [*(corruptions.gaussian_noise(sigma, seed=SEED) for sigma in N
 denoise_config = config.replace(num_epochs=DENOISE_EPOCHS)
 denoisers = {}
 for corruption in corruption_list:
-    run = side_runs.train_side_run(denoise_config, extra_train, bundle.val, name=f"denoise-{corruption.tag}",
-                                   corrupt=corruption, start_from=plain)
+    run = runs.train_or_load(denoise_config, name=f"denoise-{corruption.tag}", train=extra_train, val=bundle.val,
+                             step=training.denoising_step(corruption), start_from=plain, evaluate=False)
     denoisers[corruption.label] = run.model
 
 # %% [markdown]
@@ -192,8 +193,8 @@ display(pd.Series({kind: len(pixels) for kind, pixels in test_anomalies.items()}
 
 # %%
 detector_config = config.replace(num_epochs=extra_epochs)
-detector = side_runs.train_side_run(detector_config, normal_train, normal_val, name=f"detector-no{HELD_OUT_CLASS}",
-                                    details={"held_out_class": HELD_OUT_CLASS}).model
+detector = runs.train_or_load(detector_config, name=f"detector-no{HELD_OUT_CLASS}", train=normal_train,
+                              val=normal_val, details={"held_out_class": HELD_OUT_CLASS}, evaluate=False).model
 
 # %% [markdown]
 # Each image's **anomaly score** is its reconstruction error (MSE on [0, 1] pixels). The ROC curve plots,
@@ -263,8 +264,9 @@ pool = torch.cat(list(train_anomalies.values()))
 detectors = {"clean training data": detector}
 for share in CONTAMINATION:
     dirty = anomaly.contaminate(normal_train, pool, share, seed=SEED)
-    run = side_runs.train_side_run(detector_config, dirty, normal_val, name=f"detector-no{HELD_OUT_CLASS}-dirty{share:g}",
-                                   details={"held_out_class": HELD_OUT_CLASS, "contamination": share})
+    run = runs.train_or_load(detector_config, name=f"detector-no{HELD_OUT_CLASS}-dirty{share:g}", train=dirty,
+                             val=normal_val, details={"held_out_class": HELD_OUT_CLASS, "contamination": share},
+                             evaluate=False)
     detectors[f"{share:.0%} anomalies"] = run.model
 contamination_table = anomaly.auroc_table(detectors, normal_test, test_anomalies)
 display(contamination_table.round(3))
@@ -347,7 +349,7 @@ display(probe_results.round(3))
 # ## Summary
 #
 # - A denoising autoencoder is the article's network trained with corrupted inputs and clean targets
-#   (`fit(corrupt=...)`); on corrupted test images it beats doing nothing, and beats the plain
+#   (`training.denoising_step`); on corrupted test images it beats doing nothing, and beats the plain
 #   autoencoder where the corruption is heavy (check the table: at light noise the gain can vanish).
 # - Anomaly detection by reconstruction error is judged by ROC curves and AUROC, with the threshold
 #   chosen on validation data; precision depends on how rare anomalies are, and inputs simpler than the
