@@ -193,3 +193,26 @@ def test_profile_switch_reaches_the_kernel(monkeypatch, tmp_path):
         assert not reprs, f"cell {index} shows a Figure as text instead of a picture: {reprs}"
         images += len(shown)
     assert images >= 3, "the class grid, the exemplars and the histograms should be drawn"
+
+
+# -- numbers the text states, held to what decides them (issue 20) ----------------------------------
+
+def test_workshop_time_in_each_header_matches_the_readme_table():
+    """Notebook 01's header said 16 s where the README's table (from build/timings.json) said 14 s."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = dict(re.findall(r"^\| \[(\d\d) [^\]]+\]\(notebooks/[^)]+\) \| [^|]+ \| ([^|]+?) \|$", readme, re.MULTILINE))
+    assert len(table) == len(SOURCES), f"README's series table lists {sorted(table)}"
+    for source in SOURCES:
+        header = jupytext.read(source).cells[0].source
+        found = re.search(r"^\| `workshop` \| [^|]+ \| ([\d.]+ (?:s|min)) \(measured", header, re.MULTILINE)
+        if found:  # notebooks whose header gives a measured workshop time
+            assert found.group(1) == table[source.name[:2]], (
+                f"{source.name}: header says {found.group(1)}, README's table {table[source.name[:2]]}")
+
+
+def test_the_float32_latent_200_code_is_as_much_smaller_as_notebook_06_says():
+    from convae_utils import bits
+
+    text = markdown(NOTEBOOKS / "06_rate_distortion.py")
+    ratio = bits.bits_summary(200)["compression"]
+    assert f"{ratio:.1f} times smaller" in text and bits.bits_summary(200)["smaller_than_image"]

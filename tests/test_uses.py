@@ -273,3 +273,49 @@ def test_named_run_can_start_from_a_trained_model(splits, tmp_path):
     to_start = sum(float((tuned[k] - reference[k]).norm()) for k in tuned)
     to_fresh = sum(float((tuned[k] - fresh.state_dict()[k]).norm()) for k in tuned)
     assert to_start < to_fresh
+
+
+# -- the classical baselines of notebook 07 (issue 20) --------------------------------------------------
+
+def test_blur_is_a_normalised_gaussian_and_sigma_zero_leaves_images_alone():
+    from scipy.ndimage import gaussian_filter
+
+    images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    assert torch.equal(denoising.gaussian_blur(images, 0.0), images)
+    flat = torch.full((1, 3, 32, 32), 0.25)
+    assert torch.allclose(denoising.gaussian_blur(flat, 1.4), flat, atol=1e-6)   # weights sum to 1
+    blurred = denoising.gaussian_blur(images, 1.0)
+    # A second implementation (SciPy), away from the borders where the two pad differently.
+    reference = torch.from_numpy(gaussian_filter(images.numpy(), sigma=(0, 0, 1.0, 1.0), truncate=3.0))
+    assert torch.allclose(blurred[..., 4:-4, 4:-4], reference[..., 4:-4, 4:-4], atol=1e-5)
+    with pytest.raises(ValueError):
+        denoising.gaussian_blur(images, -1.0)
+
+
+def test_tuned_blur_helps_on_noise_and_is_chosen_on_validation_images():
+    val = make_shapes10(64, seed=3, split="train")
+    noisy = corruptions.gaussian_noise(0.2, seed=0)
+    tuned = denoising.tune_blur(val, noisy, seed=1)
+    assert set(tuned["psnr"]) == {float(s) for s in denoising.BLUR_SIGMAS}
+    assert tuned["psnr"][tuned["sigma"]] == max(tuned["psnr"].values())
+    assert tuned["sigma"] > 0 and tuned["psnr"][tuned["sigma"]] > tuned["psnr"][0.0]   # blurring beats doing nothing
+    clean = make_shapes10(16, seed=3, split="train")
+    assert denoising.tune_blur(clean, corruptions.gaussian_noise(0.0, seed=0))["sigma"] == 0.0  # nothing to remove
+
+
+def test_pca_errors_are_zero_in_the_subspace_and_flag_what_lies_outside():
+    from convae_utils import baselines
+
+    normal = make_shapes10(200, seed=0, split="train")
+    pca = baselines.fit_pca(normal, 20, solver="exact")
+    inside = normal.images[:50]
+    noise = torch.randint(0, 256, (50, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    inside_scores = baselines.pca_reconstruction_errors(pca, inside)
+    noise_scores = baselines.pca_reconstruction_errors(pca, noise)
+    assert inside_scores.shape == (50,) and inside_scores.dtype == torch.float32
+    assert anomaly.roc(inside_scores, noise_scores).auroc > 0.99
+    # The same number as reconstructing by hand and scoring with the package's metric.
+    by_hand = ((pca.reconstruct(inside).clamp(-1, 1) - normalize(inside)) / 2).pow(2).flatten(1).mean(1)
+    assert torch.allclose(inside_scores, by_hand, atol=1e-6)
+    full = baselines.fit_pca(normal, 200, solver="exact")                      # as many components as images
+    assert float(baselines.pca_reconstruction_errors(full, normal.images[:20]).max()) < 1e-6
