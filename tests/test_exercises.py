@@ -211,7 +211,7 @@ def test_step_solution_trains_in_the_packages_loop():
     images = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
     batch = images.float() / 127.5 - 1
     first, logs = exercises.mse_step(model, batch)
-    assert logs == {} and float(first) == pytest.approx(float(training.mse_step(model, batch)[0]))
+    assert logs == {} and float(first.detach()) == pytest.approx(float(training.mse_step(model, batch)[0].detach()))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     for _ in range(20):  # the learner's step plugs into the package's update unchanged
         training.train_step(model, optimizer, images, step=exercises.mse_step)
