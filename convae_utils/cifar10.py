@@ -255,7 +255,35 @@ def _ensure_archive(root: Path, url: str, *, timeout: float, retries: int, progr
         return
     if state == "damaged":
         _drop_damaged_archive(root)
-    _fetch_archive(root, url, timeout, retries, progress)
+    _fetch_repair(root, url, timeout, retries, progress)
+
+
+def on_disk_problem(root: Path) -> str:
+    """What is wrong with CIFAR-10 in ``root`` when it cannot be used as it is, in one clause.
+
+    Either "CIFAR-10 is not in the data folder <root>", or, when an extracted folder is there, which of
+    its files are damaged or missing: a learner who copied a broken folder learns which file to replace,
+    whatever happens next (a failed download, a fallback to the stand-in).
+    """
+    folder = root / _cifar10_class().base_folder
+    if not folder.exists():
+        return f"CIFAR-10 is not in the data folder {root}"
+    missing, damaged = _bad_batch_files(root)
+    said = ", ".join([*(f"{name} damaged" for name in damaged), *(f"{name} missing" for name in missing)])
+    return (f"CIFAR-10 files in {folder} failed torchvision's md5 check ({said}) and there is no verified "
+            f"archive ({_archive_path(root).name}) to extract them from")
+
+
+def _fetch_repair(root: Path, url: str, timeout: float, tries: int, progress: bool) -> None:
+    """``_fetch_archive``, whose failure also says what was wrong on disk (a damaged file, not only "offline")."""
+    problem = on_disk_problem(root)
+    try:
+        _fetch_archive(root, url, timeout, tries, progress)
+    except DataError as exc:
+        if not (root / _cifar10_class().base_folder).exists():
+            raise
+        head, _, ways_out = str(exc).partition("\n")
+        raise DataError(f"{problem}; the download that would repair them failed ({head}).\n{ways_out}") from exc
 
 
 def cifar10_available(root: str | os.PathLike | None = None) -> bool:
@@ -325,14 +353,12 @@ def load_cifar10(split: str = "train", root: str | os.PathLike | None = None, *,
                 notes.append(_drop_damaged_archive(root))
             if state != "ok":
                 if not download:
-                    problem = (f"CIFAR-10 files in {folder} are damaged or missing ({', '.join(broken)}) and "
-                               "there is no verified archive to extract them from" if incomplete
-                               else f"CIFAR-10 is not in the data folder {root}")
+                    problem = on_disk_problem(root)
                     notes.append("download=False, so nothing was fetched")
                     raise DataError(f"{problem}; {'; '.join(notes)}. Call again with download=True, "
                                     f"or delete {folder} and fetch the archive yourself.\n"
                                     + _ways_out(root, url))
-                _fetch_archive(root, url, timeout, retries, download_kwargs.get("progress", True))
+                _fetch_repair(root, url, timeout, retries, download_kwargs.get("progress", True))
             if incomplete:
                 warn(f"CIFAR-10 files in {folder} failed torchvision's md5 check or are missing "
                               f"({', '.join(broken)}); extracting them afresh from the verified archive")
