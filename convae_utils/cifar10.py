@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 
 from .checks import check_choice, check_float, check_int
-from .errors import DataError, warn
-from .fileio import folder_lock
+from .errors import DataError, DiskFullError, warn
+from .fileio import disk_full, folder_lock
 from .images import ImageSet
 from .settings import DATA_DIR_ENV, DATASET_ENV, STANDIN, data_dir
 from .settings import cifar10_url as _url_setting
@@ -36,6 +36,18 @@ _CHUNK_BYTES = 1 << 20
 _BACKOFF_S = 0.5  # first pause between tries; doubles each time (tests may shrink it)
 _LOCK_TIMEOUT_S = 1800.0  # another process may be downloading 170 MB on a slow line
 _USER_AGENT = "convae-utils (+https://github.com/pytorch/vision)"
+ARCHIVE_BYTES = 170_498_071  # cifar-10-python.tar.gz; extracting it takes about as much again
+
+
+def _disk_full_error(root: Path, doing: str) -> DiskFullError:
+    """The data folder's disk filled up while ``doing``: what CIFAR-10 needs there, and the way out."""
+    free = shutil.disk_usage(root).free if root.exists() else None
+    left = f"; {free / 1e6:,.0f} MB free there now" if free is not None else ""
+    return DiskFullError(f"the disk holding the data folder {root} is full: {doing} stopped (CIFAR-10 needs "
+                         f"{ARCHIVE_BYTES / 1e6:,.0f} MB for the archive and about as much again extracted{left}). "
+                         f"Free some space on that disk, or choose a data folder on another disk (--data-dir, "
+                         f"${DATA_DIR_ENV}), then try again; or work offline with --dataset {STANDIN}",
+                         root, 2 * ARCHIVE_BYTES)
 
 
 class _ShortRead(ConnectionError):
@@ -213,6 +225,8 @@ def _fetch_archive(root: Path, url: str, timeout: float, tries: int, progress: b
                             + _ways_out(root, url))
         os.replace(part, archive)  # atomic: the final name only ever holds a verified archive
         return
+    if disk_full(last_error):
+        raise _disk_full_error(root, "downloading the archive") from last_error
     tried = f" ({attempt} tries)" if attempt > 1 else ""
     raise DataError(f"could not download CIFAR-10 from {url}{tried}: {_describe(last_error)}.\n"
                     + _ways_out(root, url)) from last_error
@@ -366,6 +380,11 @@ def load_cifar10(split: str = "train", root: str | os.PathLike | None = None, *,
         try:
             # The archive is verified, so torchvision's download() finds it and only extracts.
             ds = CIFAR10(root, train=train, download=bool(missing or damaged))
+        except OSError as exc:
+            if disk_full(exc):
+                shutil.rmtree(folder, ignore_errors=True)  # half an extraction is never used
+                raise _disk_full_error(root, "extracting the archive") from exc
+            raise
         except RuntimeError as exc:
             raise DataError(f"CIFAR-10 in {folder} is still incomplete or damaged after extracting the "
                             f"verified archive ({exc}). Delete {folder} and {_archive_path(root)}, then "

@@ -80,3 +80,94 @@ def test_auto_falls_back_naming_the_damaged_batch(fake_cifar, tmp_path, monkeypa
         name, reason = resolve_auto(root, download=download)
         assert name == "photos10" and "data_batch_3 damaged" in reason, reason
     assert "is not in" in resolve_auto(tmp_path / "empty", download=False)[1]  # nothing there: said as before
+
+
+# -- 2. a full disk is said as such, wherever a file is written ------------------------------------
+
+def _enospc() -> OSError:
+    import errno
+    import os
+
+    return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def _write_then_fill(handle):
+    handle.write(b"x" * 3000)
+    raise _enospc()
+
+
+def _torch_write_then_fill(handle):
+    """torch.save on a full disk: its own RuntimeError, the OSError only in the chain."""
+    handle.write(b"x" * 3000)
+    try:
+        raise _enospc()
+    except OSError as exc:
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 3000 vs 2990") from exc
+
+
+@pytest.mark.parametrize("write", [_write_then_fill, _torch_write_then_fill])
+def test_a_full_disk_is_named_and_the_previous_file_survives(tmp_path, write):
+    from convae_utils.errors import DiskFullError
+    from convae_utils.fileio import atomic_write
+
+    target = tmp_path / "run" / "checkpoint.pt"
+    atomic_write(target, lambda handle: handle.write(b"previous" * 1000))
+    with pytest.raises(DiskFullError) as info:
+        atomic_write(target, write, durable=True)
+    message = str(info.value)
+    assert f"the disk holding {target.parent} is full" in message
+    assert "stopped after 0.0 MB" in message and "previous version, kept unchanged, is 0.0 MB" in message
+    assert "Free some space on that disk, or choose a folder on another disk" in message
+    assert info.value.folder == target.parent and info.value.needed_bytes == 8000
+    assert target.read_bytes() == b"previous" * 1000  # the previous file survives
+    assert sorted(p.name for p in target.parent.iterdir()) == ["checkpoint.pt"]  # no temporary file left
+
+
+def test_other_write_errors_are_not_called_a_full_disk(tmp_path):
+    from convae_utils.fileio import atomic_write
+
+    def fail(handle):
+        raise RuntimeError("unexpected pos")  # the same words without a full disk behind them
+    with pytest.raises(RuntimeError, match="unexpected pos"):
+        atomic_write(tmp_path / "x.pt", fail)
+
+
+def test_train_on_a_full_disk_ends_in_one_line_and_keeps_the_last_checkpoint(tmp_path, monkeypatch, capsys):
+    from convae_utils import training
+    from convae_utils.tools.cli import main
+
+    monkeypatch.setenv("CONVAE_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("CONVAE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("CONVAE_PROFILE", raising=False)
+    monkeypatch.delenv("CONVAE_DATASET", raising=False)
+    real_save, saves = torch.save, []
+
+    def save_until_full(obj, handle, *args, **kwargs):
+        saves.append(1)
+        if len(saves) > 1:  # the first epoch's checkpoint fits; the second finds the disk full
+            return _torch_write_then_fill(handle)
+        return real_save(obj, handle, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", save_until_full)
+    assert main(["train", "--profile", "smoke", "--no-progress"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    folder = tmp_path / "runs" / "smoke-shapes10-latent200"
+    assert f"error: the disk holding {folder} is full: writing checkpoint.pt" in err
+    monkeypatch.setattr(torch, "save", real_save)
+    assert training.load_checkpoint(folder / "checkpoint.pt")["epoch"] == 1
+
+
+def test_a_full_disk_while_downloading_cifar10_is_named_with_what_it_needs(tmp_path, monkeypatch):
+    from convae_utils import cifar10
+    from convae_utils.errors import DiskFullError
+
+    def stream_until_full(url, part, timeout, progress):
+        part.write_bytes(b"x" * 100)
+        raise _enospc()
+
+    monkeypatch.setattr(cifar10, "_stream_once", stream_until_full)
+    with pytest.raises(DiskFullError, match=r"the disk holding the data folder .* is full: downloading the archive "
+                                            r"stopped \(CIFAR-10 needs 170 MB for the archive.*--data-dir"):
+        cifar10.download_cifar10(tmp_path / "data", progress=False, retries=3)
+    assert list((tmp_path / "data").glob("*.part")) == []

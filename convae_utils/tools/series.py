@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .. import settings as run_settings
 from ..errors import ConvaeError
+from ..fileio import atomic_write, write_json
 from ..settings import (DATA_DIR_ENV, DATASET_ENV, DATASETS, PROFILE_CHOICES, PROFILE_ENV, RUNS_DIR_ENV,
                         pick_device, project_root, versions)
 from ..training import REPORT_PREFIX
@@ -93,17 +94,25 @@ def execute(path: Path, out_dir: Path, *, timeout: int = 3600) -> tuple[Path, Pa
     try:
         client.execute()
     except CellExecutionError as exc:
-        nbformat.write(nb, executed)  # keep what ran, with the error in it
+        _write_notebook(nb, executed)  # keep what ran, with the error in it
         last = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()[-1]  # no terminal colours
         raise ConvaeError(f"{path.name} failed: {last} (the executed notebook, with the error, is "
                           f"{executed})") from exc
     finally:
         bar.close()
     seconds = time.perf_counter() - start
-    nbformat.write(nb, executed)
+    _write_notebook(nb, executed)
     html_path = out_dir / f"{path.stem}.html"
-    html_path.write_text(notebook_html(nb, HTMLExporter), encoding="utf-8")
+    html = notebook_html(nb, HTMLExporter)
+    atomic_write(html_path, lambda handle: handle.write(html.encode("utf-8")))  # a full disk: said as such
     return executed, html_path, seconds
+
+
+def _write_notebook(nb, path: Path) -> None:
+    import nbformat
+
+    text = nbformat.writes(nb)
+    atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
 
 
 # Said in a page whose widget library could not be loaded (it comes from a CDN: offline, it cannot).
@@ -228,7 +237,7 @@ def run(args) -> int:
         total += seconds
         timings["seconds"][nb_path.stem] = round(seconds, 1)
         # Written after every notebook: the README's run-time table is read off this file.
-        (out_dir / "timings.json").write_text(json.dumps(timings, indent=2))
+        write_json(out_dir / "timings.json", timings)
         print(f"    done in {seconds:.0f} s -> {html}", flush=True)
     print(f"Ran {_notebooks(len(notebooks))} in {total / 60:.1f} min. Open {out_dir / notebooks[0].stem}.html "
           f"(or the executed .ipynb files in {out_dir}).", flush=True)
