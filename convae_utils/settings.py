@@ -14,6 +14,11 @@ for the kernels it starts:
 - ``CONVAE_DATA_DIR`` = where CIFAR-10 lives (default ``<project>/data``)
 - ``CONVAE_RUNS_DIR`` = where training runs are saved (default ``<project>/runs``)
 - ``CONVAE_CIFAR10_URL`` = where CIFAR-10 is downloaded from (default: torchvision's URL)
+
+A relative path in ``CONVAE_DATA_DIR`` or ``CONVAE_RUNS_DIR`` is relative to the project root (the
+folder holding ``pyproject.toml``), not to the current folder: the command line runs from the root and
+the notebooks' kernels from ``notebooks/``, and both must find the same folder. A folder given as an
+argument (``--data-dir``, ``root=...``) is the caller's own and is taken as given.
 """
 
 from __future__ import annotations
@@ -244,17 +249,30 @@ def project_root(start: str | os.PathLike | None = None) -> Path:
     return here
 
 
+def _folder_from_env(name: str, default: str) -> Path:
+    """``$name`` as a folder, a relative one taken from the project root; unset or empty: ``<project>/default``."""
+    value = os.environ.get(name, "").strip()
+    folder = Path(value).expanduser() if value else Path(default)
+    return folder if folder.is_absolute() else project_root() / folder
+
+
 def data_dir(root: str | os.PathLike | None = None) -> Path:
-    """Where CIFAR-10 lives: the argument, else ``$CONVAE_DATA_DIR``, else ``<project>/data``."""
+    """Where CIFAR-10 lives: the argument, else ``$CONVAE_DATA_DIR``, else ``<project>/data``.
+
+    A relative ``$CONVAE_DATA_DIR`` is relative to the project root, wherever the caller runs.
+    """
     if root is None:
-        root = os.environ.get(DATA_DIR_ENV) or project_root() / "data"
+        return _folder_from_env(DATA_DIR_ENV, "data")
     return Path(root).expanduser()
 
 
 def runs_dir(root: str | os.PathLike | None = None) -> Path:
-    """Where training runs are saved: the argument, else ``$CONVAE_RUNS_DIR``, else ``<project>/runs``."""
+    """Where training runs are saved: the argument, else ``$CONVAE_RUNS_DIR``, else ``<project>/runs``.
+
+    A relative ``$CONVAE_RUNS_DIR`` is relative to the project root, wherever the caller runs.
+    """
     if root is None:
-        root = os.environ.get(RUNS_DIR_ENV) or project_root() / "runs"
+        return _folder_from_env(RUNS_DIR_ENV, "runs")
     return Path(root).expanduser()
 
 

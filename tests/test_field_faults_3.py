@@ -171,3 +171,34 @@ def test_a_full_disk_while_downloading_cifar10_is_named_with_what_it_needs(tmp_p
                                             r"stopped \(CIFAR-10 needs 170 MB for the archive.*--data-dir"):
         cifar10.download_cifar10(tmp_path / "data", progress=False, retries=3)
     assert list((tmp_path / "data").glob("*.part")) == []
+
+
+# -- 4. a relative folder in the environment means one place, whoever reads it -------------------
+
+def test_relative_folder_variables_mean_one_place_from_any_working_folder(monkeypatch):
+    from pathlib import Path
+
+    from convae_utils.settings import data_dir, project_root, runs_dir
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.setenv("CONVAE_RUNS_DIR", "runs-shared")
+    monkeypatch.setenv("CONVAE_DATA_DIR", "usb-data")
+    seen = set()
+    for cwd in (root, root / "notebooks", root / "convae_utils" / "tools"):  # the CLI's, a kernel's, another
+        monkeypatch.chdir(cwd)
+        assert project_root() == root
+        seen.add((runs_dir(), data_dir()))
+    assert seen == {(root / "runs-shared", root / "usb-data")}
+    monkeypatch.setenv("CONVAE_RUNS_DIR", "/abs/runs")  # absolute and given folders are taken as they are
+    assert runs_dir() == Path("/abs/runs") and runs_dir("mine") == Path("mine")
+    monkeypatch.setenv("CONVAE_RUNS_DIR", "")
+    assert runs_dir() == root / "runs"
+
+
+def test_readme_says_where_relative_folder_variables_point():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for name in ("CONVAE_DATA_DIR", "CONVAE_RUNS_DIR"):
+        (row,) = [line for line in readme.splitlines() if line.startswith(f"| `{name}` |")]
+        assert "relative to the project root" in row
