@@ -25,7 +25,7 @@ from .checks import check_choice, check_float, check_int
 from .errors import DataError, DiskFullError, warn
 from .fileio import disk_full, folder_lock
 from .images import ImageSet
-from .settings import DATA_DIR_ENV, DATASET_ENV, STANDIN, data_dir
+from .settings import DATA_DIR_ENV, DATASET_ENV, STANDIN, data_dir, python_command
 from .settings import cifar10_url as _url_setting
 
 SPLITS = ("train", "test")
@@ -117,10 +117,12 @@ def download_command(root: str | os.PathLike, url: str) -> str:
 
     ``--data-dir`` and ``--url`` are written out whenever they differ from what the bare command
     would use (``$CONVAE_DATA_DIR``/``$CONVAE_CIFAR10_URL`` or the defaults), so a retry goes to the
-    same folder and the same mirror; values are quoted for a POSIX shell. Every download error's
+    same folder and the same mirror; values are quoted for a POSIX shell. It starts with the Python
+    this runs in (:func:`~convae_utils.settings.python_command`), so it works typed in a terminal where
+    the project's environment is not activated. Every download error's
     "ways out" (notebook 01) starts with it.
     """
-    command = ["python", "-m", "convae_utils", "download"]
+    command = [python_command(), "-m", "convae_utils", "download"]  # the Python this runs in: it has torch
     if Path(root) != data_dir():
         command += ["--data-dir", str(root)]
     if url != cifar10_url():

@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import platform
 import random
+import shutil
 import sys
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -274,6 +275,19 @@ def runs_dir(root: str | os.PathLike | None = None) -> Path:
     if root is None:
         return _folder_from_env(RUNS_DIR_ENV, "runs")
     return Path(root).expanduser()
+
+
+def python_command() -> str:
+    """How to start this Python from a terminal: ``python`` when that is the one on ``PATH``, else its full path.
+
+    ``make`` installs the project into ``.venv`` and a notebook's kernel runs there, but a terminal's bare
+    ``python`` is another interpreter (without torch) unless the environment is activated; a hint
+    the package prints ("run ... download") must work as it is typed.
+    """
+    on_path = shutil.which("python")
+    if on_path and os.path.normcase(os.path.abspath(on_path)) == os.path.normcase(os.path.abspath(sys.executable)):
+        return "python"  # compared without following links: a venv's python links to the system's
+    return sys.executable or "python"
 
 
 def cifar10_url(url: str | None = None, default: str | None = None) -> str | None:

@@ -202,3 +202,35 @@ def test_readme_says_where_relative_folder_variables_point():
     for name in ("CONVAE_DATA_DIR", "CONVAE_RUNS_DIR"):
         (row,) = [line for line in readme.splitlines() if line.startswith(f"| `{name}` |")]
         assert "relative to the project root" in row
+
+
+# -- 10. every command a user is told to type works as typed after the README's set-up -----------
+
+def test_readme_activates_the_environment_before_its_first_bare_python_command():
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    activate = readme.index("source .venv/bin/activate")
+    assert ".venv\\Scripts\\Activate.ps1" in readme  # PowerShell too
+    bare = [m.start() for m in re.finditer(r"(?<![\w/.\\-])(python|pip) (-m |benchmarks/|install)", readme)]
+    assert bare, "the README's commands were not found"
+    early = [readme[i:i + 60] for i in bare if i < activate]
+    assert early == [], f"bare python/pip before the README says to activate .venv: {early}"
+
+
+def test_printed_hints_name_the_python_they_run_in(monkeypatch):
+    import shutil
+    import sys
+
+    from convae_utils import settings
+    from convae_utils.cifar10 import download_command
+
+    venv_python = "/home/learner/convae/.venv/bin/python"
+    monkeypatch.setattr(sys, "executable", venv_python)
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/python")  # a terminal without the venv
+    assert settings.python_command() == venv_python
+    assert download_command(settings.data_dir(), "https://x/cifar-10-python.tar.gz").startswith(
+        f"{venv_python} -m convae_utils download")
+    monkeypatch.setattr(shutil, "which", lambda name: venv_python)  # the venv is active: plain python works
+    assert settings.python_command() == "python"
