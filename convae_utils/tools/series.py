@@ -95,9 +95,8 @@ def execute(path: Path, out_dir: Path, *, timeout: int = 3600) -> tuple[Path, Pa
         client.execute()
     except CellExecutionError as exc:
         _write_notebook(nb, executed)  # keep what ran, with the error in it
-        last = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()[-1]  # no terminal colours
-        raise ConvaeError(f"{path.name} failed: {last} (the executed notebook, with the error, is "
-                          f"{executed})") from exc
+        raise ConvaeError(f"{path.name} failed: {_whole_error(exc)}\n(the executed notebook, with the error, "
+                          f"is {executed})") from exc
     finally:
         bar.close()
     seconds = time.perf_counter() - start
@@ -106,6 +105,14 @@ def execute(path: Path, out_dir: Path, *, timeout: int = 3600) -> tuple[Path, Pa
     html = notebook_html(nb, HTMLExporter)
     atomic_write(html_path, lambda handle: handle.write(html.encode("utf-8")))  # a full disk: said as such
     return executed, html_path, seconds
+
+
+def _whole_error(exc) -> str:
+    """The kernel's exception as its type and whole message: a message with its ways out on later lines
+    (``DataError``'s) must not be cut to its last line. No terminal colours."""
+    ename, evalue = getattr(exc, "ename", None), getattr(exc, "evalue", None)
+    text = f"{ename}: {evalue}" if ename and evalue is not None else str(exc).strip().splitlines()[-1]
+    return re.sub(r"\x1b\[[0-9;]*m", "", text).strip()
 
 
 def _write_notebook(nb, path: Path) -> None:
