@@ -296,3 +296,15 @@ def test_a_json_path_that_cannot_be_written_is_refused_before_measuring(tmp_path
         assert info.value.code == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and said in err, err
+
+
+def test_targets_for_other_settings_are_not_judged(quick):
+    """Issue 19: --quick and the latent-1000 block printed 'met/MISSED' against targets set for other settings."""
+    result, _, stderr = quick
+    [block] = result["results"]
+    assert block["targets"]["applies"] is False
+    assert all(t["met"] is None for name, t in block["targets"].items() if name != "applies")
+    assert "MISSED" not in stderr and "met)" not in stderr
+    batch = result["settings"]["batch_size"]
+    assert ("not judged against the targets (set for latent 200, batch 64, without --quick; this is latent 200, "
+            f"batch {batch}, --quick); measured: train_speedup") in stderr
