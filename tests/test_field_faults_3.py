@@ -234,3 +234,57 @@ def test_printed_hints_name_the_python_they_run_in(monkeypatch):
         f"{venv_python} -m convae_utils download")
     monkeypatch.setattr(shutil, "which", lambda name: venv_python)  # the venv is active: plain python works
     assert settings.python_command() == "python"
+
+
+# -- 13. leftovers and duplicates ------------------------------------------------------------------
+
+def test_the_notebook_tests_runs_folder_reaches_the_tests_and_is_removed_after(tmp_path):
+    """notebooks/conftest.py's temporary runs folder is there during the session and gone after it."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    shutil.copy(root / "notebooks" / "conftest.py", folder / "conftest.py")
+    (folder / "test_sees_runs.py").write_text(
+        "import os, pathlib\n"
+        "def test_runs_folder():\n"
+        "    runs = pathlib.Path(os.environ['CONVAE_RUNS_DIR'])\n"
+        "    assert runs.is_dir() and runs.name.startswith('convae-nbtest-runs-')\n"
+        "    (runs / 'run' ).mkdir(); (runs / 'run' / 'checkpoint.pt').write_bytes(b'x' * 1000)\n")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "CONVAE_RUNS_DIR"}
+    env.update(TMPDIR=str(temp), PYTHONPATH=str(root))
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(folder)],
+                          env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert list(temp.glob("convae-nbtest-runs-*")) == []
+
+
+def test_make_uses_an_active_conda_environment_instead_of_a_second_venv(tmp_path):
+    import os
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    root = Path(__file__).resolve().parents[1]
+    conda = tmp_path / "envs" / "convae"
+    (conda / "bin").mkdir(parents=True)
+    (conda / "bin" / "python").write_text("")
+
+    def dry_run(**env) -> str:
+        done = subprocess.run(["make", "-n", "-C", str(root), "test"], capture_output=True, text=True,
+                              env={**os.environ, **env})
+        return done.stdout + done.stderr
+
+    planned = dry_run(CONDA_PREFIX=str(conda), CONDA_DEFAULT_ENV="convae")
+    assert "-m venv" not in planned and f"{conda}/bin/python -m pytest tests" in planned, planned
+    planned = dry_run(CONDA_PREFIX=str(conda), CONDA_DEFAULT_ENV="base")  # never into conda's base
+    assert ".venv/bin/python -m pytest tests" in planned, planned
