@@ -288,3 +288,64 @@ def test_make_uses_an_active_conda_environment_instead_of_a_second_venv(tmp_path
     assert "-m venv" not in planned and f"{conda}/bin/python -m pytest tests" in planned, planned
     planned = dry_run(CONDA_PREFIX=str(conda), CONDA_DEFAULT_ENV="base")  # never into conda's base
     assert ".venv/bin/python -m pytest tests" in planned, planned
+
+
+# -- 5. an old or missing widget library: one line with the version needed, and Run all goes on -----
+
+def _history(epochs: int = 3):
+    import numpy as np
+
+    from convae_utils.history import History
+
+    g = torch.Generator().manual_seed(0)
+    return History(batches_per_epoch=2, train_batch_loss=list(np.linspace(0.5, 0.1, 2 * epochs)),
+                   train_epoch_loss=[0.3 / e for e in range(1, epochs + 1)],
+                   val_epoch_loss=[0.25 / e for e in range(1, epochs + 1)],
+                   reconstructions=[torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8, generator=g)
+                                    for _ in range(epochs)],
+                   exemplars=torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8, generator=g),
+                   classes=["a", "b"])
+
+
+@pytest.mark.parametrize("library, said", [("7.8.1", "ipywidgets 7.8.1 is installed"),
+                                           (None, "ipywidgets is not installed")])
+def test_epoch_scrubber_without_ipywidgets_8_is_one_line_and_the_player_still_works(monkeypatch, library, said):
+    import types
+
+    import ipywidgets
+
+    from convae_utils import widgets
+
+    if library is None:
+        monkeypatch.setattr(widgets, "widgets", None)
+    else:  # ipywidgets 7: everything the scrubber uses but Stack
+        old = types.SimpleNamespace(**{name: getattr(ipywidgets, name) for name in ("VBox", "HBox", "Play",
+                                       "IntSlider", "Image", "HTML", "Layout", "jslink")}, __version__=library)
+        monkeypatch.setattr(widgets, "widgets", old)
+    shown = widgets.epoch_scrubber(_history())  # no AttributeError: "Run all" goes on
+    text = repr(shown)
+    assert len(text.splitlines()) == 1
+    assert text.startswith("The epoch slider needs ipywidgets 8.0 or newer (" + said + ")")
+    assert 'pip install "ipywidgets>=8.0"' in text and "convae-widget-note" in shown._repr_html_()
+    assert "convae-animation" in widgets.animation_html(_history())  # the player beside it needs no widgets
+    with pytest.raises(ValueError):  # bad input is still refused where it enters
+        widgets.epoch_scrubber(_history(), interval_ms=0)
+
+
+# -- 6. keys on a focused control belong to that control ------------------------------------------
+
+def test_the_scrubbers_controls_keep_their_keys_and_the_script_comes_first(monkeypatch):
+    from IPython.display import Javascript
+
+    from convae_utils import widgets
+
+    scrubber = widgets.epoch_scrubber(_history())
+    controls = scrubber.children[0]
+    assert widgets.KEYS_CLASS in controls._dom_classes and scrubber.slider in controls.children
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda *objs, **kw: shown.append((objs, kw)))
+    scrubber._ipython_display_()
+    (first, _), (second, kw) = shown
+    assert isinstance(first[0], Javascript) and "stopPropagation" in first[0].data
+    assert f'".{widgets.KEYS_CLASS}"' in first[0].data or f".{widgets.KEYS_CLASS}" in first[0].data
+    assert kw == {"raw": True} and "application/vnd.jupyter.widget-view+json" in second[0]
