@@ -161,6 +161,60 @@ _PLAY_BUTTON_CSS = """<style>
 </style>"""
 
 
+_DISPLAY_MATH = re.compile(r"\$\$(.+?)\$\$", re.S)
+_WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+_WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+_PROGRESS_MODELS = ("FloatProgressModel", "IntProgressModel")
+
+
+def math_as_mathml(markdown: str) -> str:
+    """Display formulas (``$$...$$``) in ``markdown`` as MathML, which browsers draw with no script.
+
+    nbconvert's page typesets TeX with MathJax from a CDN, so offline a formula stayed raw ``$$...$$``.
+    MathML needs nothing from the network; MathJax, where it loads, has no TeX left to do.
+    """
+    from latex2mathml.converter import convert
+
+    def mathml(match: re.Match) -> str:
+        tex = re.sub(r"\\text\{([^}]*)\}", lambda m: "\\text{" + m.group(1).replace("\\_", "_") + "}",
+                     match.group(1).strip())
+        return "\n" + convert(tex, display="block") + "\n"
+    return _DISPLAY_MATH.sub(mathml, markdown)
+
+
+def progress_bars_as_text(nb) -> int:
+    """Replace each stored progress-bar widget (tqdm's, in the notebook) by its last state as one line of text.
+
+    A page without the widget library (offline) would show a "widget not shown" note for every bar;
+    a finished bar says all it has to say as text ("epoch 2/2: 100% 5/5 [00:01<00:00]"). Returns how
+    many were replaced; other widgets are left to the widget library.
+    """
+    state = nb.metadata.get("widgets", {}).get(_WIDGET_STATE, {}).get("state", {})
+
+    def model(ref: str) -> dict:
+        return state.get(str(ref).removeprefix("IPY_MODEL_"), {})
+
+    replaced = 0
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).get(_WIDGET_VIEW)
+            box = model(view["model_id"]) if view else {}
+            children = [model(ref) for ref in box.get("state", {}).get("children", [])]
+            bars = [c for c in children if c.get("model_name") in _PROGRESS_MODELS]
+            if box.get("model_name") != "HBoxModel" or len(bars) != 1:
+                continue
+            bar = bars[0]["state"]
+            parts = []
+            for child in children:
+                if child.get("model_name") == "HTMLModel":
+                    parts.append(re.sub(r"<[^>]+>", "", child["state"].get("value", "")).replace("&nbsp;", " ").strip())
+                elif child is bars[0] and bar.get("max"):
+                    parts.append(f"{100 * bar.get('value', 0) / bar['max']:.0f}%")
+            output["data"] = {"text/plain": " ".join(p for p in parts if p)}
+            replaced += 1
+    return replaced
+
+
 def notebook_html(nb, exporter_class=None) -> str:
     """An executed notebook as one HTML page (nbconvert's lab template) that degrades clearly offline.
 
@@ -168,10 +222,19 @@ def notebook_html(nb, exporter_class=None) -> str:
     (``@jupyter-widgets/html-manager`` 1.x), which nbconvert's page loads from a CDN; no pip package
     ships it, so offline a widget cannot render and its place says so instead of staying empty; the
     Play widget's buttons get text symbols, since the manager's icon font is not found from a page on
-    disk. Everything else in the page (pictures, the ``widgets.animation_html`` player) needs no network.
+    disk. Everything else in the page (pictures, the ``widgets.animation_html`` player) needs no network:
+    progress bars become their last line of text (:func:`progress_bars_as_text`) and formulas MathML
+    (:func:`math_as_mathml`).
     """
     if exporter_class is None:
         from nbconvert import HTMLExporter as exporter_class
+    import copy
+
+    nb = copy.deepcopy(nb)  # the executed .ipynb keeps its widgets and TeX; only the page changes
+    progress_bars_as_text(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = math_as_mathml(cell.source)
     exporter = exporter_class(html_manager_semver_range="^1.0.0")  # the major version ipywidgets 8 speaks
     html, _ = exporter.from_notebook_node(nb)
     if "widgets" in nb.metadata and "<head>" in html:
