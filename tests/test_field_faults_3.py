@@ -349,3 +349,70 @@ def test_the_scrubbers_controls_keep_their_keys_and_the_script_comes_first(monke
     assert isinstance(first[0], Javascript) and "stopPropagation" in first[0].data
     assert f'".{widgets.KEYS_CLASS}"' in first[0].data or f".{widgets.KEYS_CLASS}" in first[0].data
     assert kw == {"raw": True} and "application/vnd.jupyter.widget-view+json" in second[0]
+
+
+# -- 7. a lesson that makes a point on purpose says so, and the warning does not undo it ------------
+
+def test_code_size_warning_states_the_condition_instead_of_ordering_a_smaller_code():
+    import re
+    import warnings
+
+    from convae_utils.bits import CodeSizeWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        build_autoencoder(1000, base_channels=4)
+    [warning] = [w for w in caught if issubclass(w.category, CodeSizeWarning)]
+    message = str(warning.message)
+    assert "compresses nothing" in message and "fine for comparing bottlenecks" in message
+    assert "to compress, use a latent size of at most 767" in message
+    assert not re.search(r"(^|\. )Use a latent size", message)  # no order to undo the lesson
+
+
+def _notebook_sources():
+    from pathlib import Path
+
+    import jupytext
+
+    for path in sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.py")):
+        nb = jupytext.read(path)
+        yield path.name, nb.cells
+
+
+def test_notebooks_that_build_a_code_larger_than_the_image_say_the_warning_is_on_purpose():
+    import re
+
+    from convae_utils.bits import FLOAT32_BITS, IMAGE_BITS
+
+    checked = []
+    for name, cells in _notebook_sources():
+        code = "\n".join(c.source for c in cells if c.cell_type == "code")
+        latents = {int(n) for line in code.splitlines() if re.match(r"\s*\w*LATENT\w* = ", line)
+                   for n in re.findall(r"\b\d{2,5}\b", line.split("#")[0])}
+        if any(n * FLOAT32_BITS >= IMAGE_BITS for n in latents):
+            text = "\n".join(c.source for c in cells if c.cell_type == "markdown")
+            assert "`CodeSizeWarning`" in text, f"{name} builds a code larger than the image without saying why"
+            checked.append(name)
+    assert {"02_architecture.py", "04_bottleneck.py", "06_rate_distortion.py"} <= set(checked)
+
+
+# -- 9. text that describes what is shown holds for what is shown --------------------------------
+
+def test_stand_in_descriptions_name_the_stand_in_they_describe():
+    import re
+
+    for name, cells in _notebook_sources():
+        for cell in cells:
+            if cell.cell_type != "markdown":
+                continue
+            for sentence in re.split(r"(?<=[.;:])\s", " ".join(cell.source.replace("#", " ").split())):
+                if "patches of ten photographs" in sentence and "stand-in" in sentence:
+                    assert "photos10" in sentence, f"{name}: {sentence!r} holds only for photos10"
+
+
+def test_the_scrubbers_heading_says_how_it_shows_two_models():
+    for name, cells in _notebook_sources():
+        for index, cell in enumerate(cells):
+            if cell.cell_type == "code" and "epoch_scrubber(histories)" in cell.source:
+                before = cells[index - 1].source
+                assert "side by side" not in before and "one above the other" in before, name
