@@ -138,7 +138,9 @@ else:
 
 # %% [markdown]
 # The same without widgets (offline, or in a viewer that shows none): a static strip (one row per
-# epoch, the two models side by side) and a small player that needs no kernel and no network.
+# epoch, the two models side by side) and a small player that needs no kernel and no network. (A
+# reopened notebook whose kernel has gone shows "Error displaying widget: model not found" in the
+# slider's place: re-run the cell above to bring it back.)
 
 # %%
 if all_complete:

@@ -416,3 +416,21 @@ def test_the_scrubbers_heading_says_how_it_shows_two_models():
             if cell.cell_type == "code" and "epoch_scrubber(histories)" in cell.source:
                 before = cells[index - 1].source
                 assert "side by side" not in before and "one above the other" in before, name
+
+
+# -- 8. a reopened notebook's "model not found" is explained where the learner meets it ----------
+
+def test_model_not_found_is_explained_next_to_every_slider_and_in_troubleshooting():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    trouble = readme[readme.index("## Troubleshooting"):]
+    assert "model not found" in trouble and "re-run that cell" in trouble
+    sliders = 0
+    for name, cells in _notebook_sources():
+        for index, cell in enumerate(cells):
+            if cell.cell_type == "code" and "epoch_scrubber(" in cell.source:
+                sliders += 1
+                after = next(c.source for c in cells[index + 1:] if c.cell_type == "markdown")
+                assert "model not found" in after and "re-run the cell above" in after, name
+    assert sliders >= 2
