@@ -431,6 +431,6 @@ def test_model_not_found_is_explained_next_to_every_slider_and_in_troubleshootin
         for index, cell in enumerate(cells):
             if cell.cell_type == "code" and "epoch_scrubber(" in cell.source:
                 sliders += 1
-                after = next(c.source for c in cells[index + 1:] if c.cell_type == "markdown")
+                after = " ".join(next(c.source for c in cells[index + 1:] if c.cell_type == "markdown").split())
                 assert "model not found" in after and "re-run the cell above" in after, name
     assert sliders >= 2
