@@ -367,8 +367,29 @@ def versions() -> dict[str, str]:
     }
 
 
+TABLE_ROWS = 200  # a table the series shows is read whole; a longer one is a data file, not a table
+
+
+def show_tables_whole() -> None:
+    """Let pandas show every column and whole cell texts, and up to :data:`TABLE_ROWS` rows.
+
+    pandas' defaults cut text at 50 characters and wide tables in the middle with "...": the licences
+    of photos10, notebook 04's code-size column and the sources of notebook 06's published references
+    were lost from the tables whose text says each row shows them. Called by :func:`banner`.
+    """
+    import pandas as pd
+
+    for option, value in (("display.max_colwidth", None), ("display.max_columns", None),
+                          ("display.width", 250), ("display.max_rows", TABLE_ROWS)):
+        pd.set_option(option, value)
+
+
 def banner(settings: RunSettings, dataset: str, device: torch.device, *, file=None) -> str:
-    """The setup banner every notebook prints: profile, dataset, device, seed and versions."""
+    """The setup banner every notebook prints: profile, dataset, device, seed and versions.
+
+    Printing it is each notebook's set-up step, so it also sets how tables show (:func:`show_tables_whole`).
+    """
+    show_tables_whole()
     v = versions()
     lines = [
         f"profile : {settings.profile} ({settings.description})",

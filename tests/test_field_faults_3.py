@@ -451,3 +451,35 @@ def test_readme_bf16_claim_points_at_its_measurement():
     rows = {line.split()[1]: line.split() for line in result.splitlines() if re.match(r"\s+200\s+(package|article)", line)}
     train_amp, train_f32 = int(rows["package+amp"][2]), int(rows["package"][2])
     assert f"training at {train_amp} images/s against float32's {train_f32}" in " ".join(readme.split())
+
+
+# -- 12. the exported HTML as a reader meets it ------------------------------------------------------
+
+def test_exported_pages_link_to_pages_not_to_notebook_json():
+    import re
+    from pathlib import Path
+
+    import nbformat
+
+    from convae_utils.tools.series import notebook_html
+
+    nb = nbformat.read(Path(__file__).resolve().parents[1] / "notebooks" / "02_architecture.ipynb", as_version=4)
+    page = notebook_html(nb)
+    hrefs = re.findall(r'href="([^"]+)"', page)
+    assert "03_training.html" in hrefs and "01_data.html" in hrefs
+    assert [h for h in hrefs if h.endswith(".ipynb") and "://" not in h] == []
+    assert "03_training.ipynb" in "".join(c.source for c in nb.cells)  # the notebook itself is untouched
+
+
+def test_tables_are_shown_whole_after_the_setup_banner(capsys):
+    import pandas as pd
+
+    from convae_utils import settings
+
+    long_source = "Ballé et al., End-to-end optimized image compression, ICLR 2017, Table 2 and Figure 8 (Kodak)"
+    table = pd.DataFrame({f"column {i}": [f"value {i}"] * 3 for i in range(25)}).assign(source=long_source)
+    with pd.option_context("display.max_colwidth", 50, "display.max_columns", 20):  # pandas' defaults
+        assert "..." in table._repr_html_()
+        settings.banner(settings.preset("smoke"), "shapes10", torch.device("cpu"))
+        shown = table._repr_html_()
+    assert "..." not in shown and long_source in shown and "column 24" in shown

@@ -182,6 +182,18 @@ def math_as_mathml(markdown: str) -> str:
     return _DISPLAY_MATH.sub(mathml, markdown)
 
 
+_NOTEBOOK_LINK = re.compile(r"\]\((?![a-zA-Z][\w+.-]*:)([^()\s/]+)\.ipynb(#[^()\s]*)?\)")
+
+
+def links_to_pages(markdown: str) -> str:
+    """Links to a sibling notebook (``[02](02_architecture.ipynb)``) point at its page (``02_architecture.html``).
+
+    The series writes every page into one folder; a browser shows a linked ``.ipynb`` as raw JSON.
+    Links with a scheme (``https://...``) or a folder are left alone.
+    """
+    return _NOTEBOOK_LINK.sub(lambda m: f"]({m.group(1)}.html{m.group(2) or ''})", markdown)
+
+
 def progress_bars_as_text(nb) -> int:
     """Replace each stored progress-bar widget (tqdm's, in the notebook) by its last state as one line of text.
 
@@ -234,7 +246,7 @@ def notebook_html(nb, exporter_class=None) -> str:
     progress_bars_as_text(nb)
     for cell in nb.cells:
         if cell.cell_type == "markdown":
-            cell.source = math_as_mathml(cell.source)
+            cell.source = links_to_pages(math_as_mathml(cell.source))
     exporter = exporter_class(html_manager_semver_range="^1.0.0")  # the major version ipywidgets 8 speaks
     html, _ = exporter.from_notebook_node(nb)
     if "widgets" in nb.metadata and "<head>" in html:
