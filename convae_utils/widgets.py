@@ -155,6 +155,7 @@ def epoch_frames(histories: dict[str, History], *, show_names: bool) -> list[byt
                 break
             fig.set_figwidth(fig.get_figwidth() + (overflow + 10) / fig.dpi)
         fig.set_layout_engine("none")  # ... then keep that layout for every frame
+        _room_above_titles(fig, panels, epochs)
         frames = []
         for epoch in range(epochs):
             for grids, titles, image, title in panels:
@@ -164,6 +165,33 @@ def epoch_frames(histories: dict[str, History], *, show_names: bool) -> list[byt
         return frames
     finally:
         plt.close(fig)  # pyplot keeps every figure alive until it is closed
+
+
+TITLE_MARGIN_PX = 10  # clear pixels above the highest title of any epoch: a frame's title never touches its top
+
+
+def _room_above_titles(fig, panels, epochs: int) -> None:
+    """Grow the figure at the top until every epoch's title has :data:`TITLE_MARGIN_PX` clear above it.
+
+    The layout was made for the longest title; another epoch's may reach higher (taller glyphs), and
+    constrained layout leaves only a few pixels, so a title could touch or lose the top of the frame.
+    Axes keep their pixel positions (measured from the bottom); only room is added above.
+    """
+    highest = 0.0
+    for epoch in range(epochs):
+        for grids, titles, image, title in panels:
+            title.set_text(titles[epoch])
+        fig.canvas.draw()
+        highest = max(highest, *(title.get_window_extent().y1 for *_, title in panels))
+    missing = highest + TITLE_MARGIN_PX * fig.dpi / FRAME_DPI - fig.bbox.height
+    if missing <= 0:
+        return
+    old_height = fig.get_figheight()
+    positions = [(ax, ax.get_position()) for ax in fig.axes]
+    fig.set_figheight(old_height + missing / fig.dpi)
+    scale = old_height / fig.get_figheight()
+    for ax, box in positions:
+        ax.set_position([box.x0, box.y0 * scale, box.width, box.height * scale])
 
 
 def _classes(history: History):

@@ -483,3 +483,20 @@ def test_tables_are_shown_whole_after_the_setup_banner(capsys):
         settings.banner(settings.preset("smoke"), "shapes10", torch.device("cpu"))
         shown = table._repr_html_()
     assert "..." not in shown and long_source in shown and "column 24" in shown
+
+
+def test_every_frame_has_clear_room_above_its_title():
+    """The player's frame titles were drawn 4-5 px under the frame's top edge, and read as clipped."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from convae_utils import widgets
+
+    for histories, named in (({"latent 200": _history(4), "latent 1000 (linear code)": _history(4)}, True),
+                             ({"x": _history(4)}, False)):
+        for frame in widgets.epoch_frames(histories, show_names=named):
+            pixels = np.asarray(Image.open(io.BytesIO(frame)).convert("L"))
+            first_ink = int(np.where((pixels < 200).any(axis=1))[0][0])
+            assert first_ink >= 8, f"the title starts {first_ink} px under the frame's top"
