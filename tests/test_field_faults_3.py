@@ -133,7 +133,7 @@ def test_other_write_errors_are_not_called_a_full_disk(tmp_path):
 
 
 def test_train_on_a_full_disk_ends_in_one_line_and_keeps_the_last_checkpoint(tmp_path, monkeypatch, capsys):
-    from convae_utils import training
+    from convae_utils import checkpoints
     from convae_utils.tools.cli import main
 
     monkeypatch.setenv("CONVAE_RUNS_DIR", str(tmp_path / "runs"))
@@ -155,7 +155,7 @@ def test_train_on_a_full_disk_ends_in_one_line_and_keeps_the_last_checkpoint(tmp
     folder = tmp_path / "runs" / "smoke-shapes10-latent200"
     assert f"error: the disk holding {folder} is full: writing checkpoint.pt" in err
     monkeypatch.setattr(torch, "save", real_save)
-    assert training.load_checkpoint(folder / "checkpoint.pt")["epoch"] == 1
+    assert checkpoints.load_checkpoint(folder / "checkpoint.pt")["epoch"] == 1
 
 
 def test_a_full_disk_while_downloading_cifar10_is_named_with_what_it_needs(tmp_path, monkeypatch):

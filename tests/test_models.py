@@ -79,12 +79,17 @@ def test_switches_for_the_fixed_choices():
 def test_mismatched_latent_sizes_and_bad_settings_are_refused():
     with pytest.raises(ValueError, match="latent_dim"):
         Autoencoder(Encoder(latent_dim=200), Decoder(latent_dim=100))
+    # sizes and names are checked once, where a learner's values enter: build_autoencoder
     with pytest.raises(ValueError, match="latent_dim must be at least 1"):
-        Encoder(latent_dim=0)
+        build_autoencoder(latent_dim=0)
     with pytest.raises(TypeError, match="latent_dim must be an integer"):
-        Encoder(latent_dim=2.5)
+        build_autoencoder(latent_dim=2.5)
+    with pytest.raises(ValueError, match="base_channels must be at least 1"):
+        build_autoencoder(base_channels=0)
     with pytest.raises(ValueError, match="activation must be one of"):
-        Encoder(activation="sigmoidish")
+        build_autoencoder(activation="sigmoidish")
+    with pytest.raises(ValueError, match="activation must be one of"):
+        build_autoencoder(code_activation="sigmoidish")
 
 
 def test_article_initialisation_and_seeded_builds():

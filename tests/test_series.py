@@ -32,7 +32,7 @@ def folder(tmp_path, monkeypatch):
 
 def test_runs_notebooks_in_order_with_the_profile_and_writes_html_and_timings(folder, tmp_path, capsys):
     write_notebook(folder / "02_second.ipynb", "import os\nprint('profile', os.environ['CONVAE_PROFILE'])")
-    write_notebook(folder / "01_first.ipynb", "from convae_utils.training import report\n"
+    write_notebook(folder / "01_first.ipynb", "from convae_utils.callbacks import report\n"
                    "report('any wording at all: 0.5000')\nprint('epoch 1/1: train loss 0.7 (a plain print)')")
     write_notebook(folder / "notes.ipynb", "raise RuntimeError('not part of the series')")
     assert [p.name for p in series.find_notebooks(folder)] == ["01_first.ipynb", "02_second.ipynb"]
