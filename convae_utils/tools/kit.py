@@ -414,7 +414,9 @@ def _cpu_torch(platform: Platform, python: str, dest: Path, torch_index_url: str
                                    env=_isolated_env())
     if status != 0:
         raise KitError(f"{platform.name}: no CPU build of torch and torchvision for Python {python} "
-                       f"({_last_error(output)}). " + _torch_ways_out(platform, python, torch_index_url))
+                       f"({_last_error(output)}); both are needed, PyPI's torchvision does not load with a CPU "
+                       "torch (RuntimeError: operator torchvision::nms does not exist). "
+                       + _torch_ways_out(platform, python, torch_index_url))
     wheels = read_wheels(dest)
     torch, vision = wheels.get("torch"), wheels.get("torchvision")
     if torch is None or vision is None:  # pragma: no cover - pip succeeded, so both are there
@@ -493,7 +495,8 @@ def data_stage(out: Path, dataset: str, source: Path) -> dict:
     dest.mkdir(parents=True, exist_ok=True)
     if dataset != "cifar10":
         (dest / "README.txt").write_text(PHOTOS10_NOTE)
-        say(f"    {dataset} needs nothing: {PHOTOS10_NOTE.splitlines()[0]}")
+        say(f"    {dataset} needs no data (its photographs ship inside scikit-image and scikit-learn); "
+            f"{dest / 'README.txt'} says so")
         return {"dataset": dataset, "bytes": 0}
     from ..cifar10 import cifar10_available, download_cifar10
 
