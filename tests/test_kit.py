@@ -115,7 +115,8 @@ def stand_in_wheels(pypi: Path, torch_index: Path) -> None:
     """A stand-in for every dependency, with the traps of the real index.
 
     - ``torch`` on the main index is the "CUDA build": on Linux it needs ``nvidia-stub``; the torch
-      index holds ``+cpu`` builds of torch and torchvision without it.
+      index holds ``+cpu`` builds of torch and torchvision without it, and a newer torch than its
+      torchvision accepts.
     - ``tqdm`` needs ``wincolour`` on Windows only and ``posixonly`` elsewhere: markers that pip,
       left alone, would evaluate for this Linux machine.
     """
@@ -129,6 +130,7 @@ def stand_in_wheels(pypi: Path, torch_index: Path) -> None:
     for name in ("nvidia-stub", "wincolour", "posixonly"):
         make_wheel(pypi / "files", name, "1.0")
     make_wheel(torch_index / "files", "torch", "99.0+cpu")
+    make_wheel(torch_index / "files", "torch", "100.0+cpu")  # newer than the torchvision there allows
     make_wheel(torch_index / "files", "torchvision", "99.0+cpu", ("torch==99.0",))
     write_index(pypi)
     write_index(torch_index)

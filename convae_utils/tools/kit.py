@@ -145,7 +145,7 @@ def add_arguments(parser) -> None:
                              "linux_x86_64 (glibc 2.28+), linux_aarch64, or wheel platform tags "
                              "(default %(default)s)")
     parser.add_argument("--python", type=python_version, default=f"{sys.version_info.major}.{sys.version_info.minor}",
-                        help="the laptops' Python version, e.g. 3.11 (default: this Python's, %(default)s)")
+                        help="the laptops' Python version, e.g. 3.11; this Python's when not given (default %(default)s)")
     parser.add_argument("--profile", choices=KIT_PROFILES, default="workshop",
                         help="the profile the laptops will run: the runs are trained with it (default %(default)s)")
     parser.add_argument("--dataset", choices=KIT_DATASETS, default="photos10",
@@ -156,7 +156,7 @@ def add_arguments(parser) -> None:
                              "PyPI's CUDA build (several GB) (default %(default)s)")
     parser.add_argument("--index-url", default=None,
                         help="the package index for everything else (default: pip's own configuration, PyPI)")
-    parser.add_argument("--find-links", action="append", default=[], metavar="DIR",
+    parser.add_argument("--find-links", action="append", default=None, metavar="DIR",
                         help="a folder of wheels pip may take from, e.g. CPU wheels of torch and torchvision "
                              "downloaded elsewhere; may be given more than once (default: none)")
     parser.add_argument("--data-dir", default=None,
@@ -385,6 +385,17 @@ def is_cuda_build(wheel: Path, platform: Platform, python: str) -> bool:
     return False
 
 
+def _torch_wanted_by(vision: WheelInfo):
+    """The torch versions a torchvision wheel asks for (a ``SpecifierSet``), or ``None`` if it names none."""
+    from packaging.requirements import Requirement
+
+    for line in vision.requires:
+        requirement = Requirement(line)
+        if requirement.name == "torch" and requirement.specifier:
+            return requirement.specifier
+    return None
+
+
 def _torch_ways_out(platform: Platform, python: str, url: str) -> str:
     tag = python.replace(".", "")
     return ("Ways out: (1) build the kit where that index can be reached, or pass --torch-index-url a mirror of it; "
@@ -421,6 +432,16 @@ def _cpu_torch(platform: Platform, python: str, dest: Path, torch_index_url: str
     torch, vision = wheels.get("torch"), wheels.get("torchvision")
     if torch is None or vision is None:  # pragma: no cover - pip succeeded, so both are there
         raise KitError(f"{platform.name}: pip reported success but torch or torchvision is not in {dest}")
+    wanted = _torch_wanted_by(vision)  # --no-deps took the newest of each; torchvision pins its torch
+    if wanted is not None and not wanted.contains(torch.version, prereleases=True):
+        say(f"    torchvision {vision.version} needs torch{wanted}, not {torch.version}: fetching that one")
+        status, output = _pip_download([f"torch{wanted}"], platform, python, dest, index=index, no_deps=True,
+                                       env=_isolated_env())
+        torch.path.unlink()
+        torch = read_wheels(dest).get("torch")
+        if status != 0 or torch is None:
+            raise KitError(f"{platform.name}: no CPU build of torch{wanted} for torchvision {vision.version} "
+                           f"({_last_error(output)}). " + _torch_ways_out(platform, python, torch_index_url))
     if is_cuda_build(torch.path, platform, python):
         raise KitError(f"{platform.name}: {torch.path.name} from {' '.join(index)} is a CUDA build (it needs nvidia-* "
                        "wheels), not a CPU build. " + _torch_ways_out(platform, python, torch_index_url))
@@ -671,7 +692,7 @@ def run(args) -> int:
                     say(f"    built {package_wheel.name}")
                 record = wheels_stage(out, platform, args.python, package_wheel=package_wheel,
                                       torch_index_url=args.torch_index_url, index_url=args.index_url,
-                                      find_links=args.find_links)
+                                      find_links=args.find_links or [])
                 mark_finished(out, stage, record)
                 cuda = (f"; {megabytes(record['nvidia_bytes'])} of it nvidia-* wheels" if record["nvidia_bytes"] else "")
                 say(f"  {platform.name}: {record['wheels']} wheels, {megabytes(record['bytes'])} "
