@@ -326,3 +326,22 @@ def test_platform_aliases_widen_to_the_tags_pip_takes():
     assert mac.marker_environment("3.11")["sys_platform"] == "darwin"
     with pytest.raises(UsageError):
         kit.parse_platforms(" , ")
+
+
+# -- the data stage ------------------------------------------------------------------------------------
+
+def test_cifar10_goes_into_the_kit_verified_and_a_damaged_archive_is_not_carried(fake_cifar, tmp_path, offline_cifar):
+    from cifar_fixtures import ARCHIVE_NAME
+
+    source = fake_cifar.install(tmp_path / "here", extracted=False)
+    record = kit.data_stage(tmp_path / "kit", "cifar10", source)
+    assert (tmp_path / "kit" / "data" / ARCHIVE_NAME).read_bytes() == fake_cifar.archive
+    assert record["dataset"] == "cifar10" and record["bytes"] == len(fake_cifar.archive)
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / ARCHIVE_NAME).write_bytes(fake_cifar.archive[:-100])
+    # removed as damaged, then fetching it fails (the URL is a closed port): the ways out, and photos10's
+    with pytest.warns(UserWarning, match="truncated or damaged"), pytest.raises(
+            kit.KitError, match=r"(?s)CIFAR-10 for the kit: could not download.*--dataset photos10 \(nothing to carry\)"):
+        kit.data_stage(tmp_path / "kit2", "cifar10", damaged)
+    assert not (tmp_path / "kit2" / "data" / ARCHIVE_NAME).exists()
