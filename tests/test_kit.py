@@ -199,10 +199,17 @@ def built(tmp_path_factory):
             torch_index.fetched.clear()
             assert kit.run(kit_args(out, **given)) == 0
             second_fetch = list(pypi.fetched) + list(torch_index.fetched)
+            # Interrupted inside a platform's download: no marker, one wheel missing. Only that one is fetched.
+            (out / kit.MARKERS / f"wheels-win_amd64-py{PYTHON}.json").unlink()
+            next((out / "wheels" / "win_amd64").glob("jupyterlab-*.whl")).unlink()
+            pypi.fetched.clear()
+            torch_index.fetched.clear()
+            assert kit.run(kit_args(out, **given, platform="win_amd64", skip_runs=True)) == 0
+            third_fetch = list(pypi.fetched) + list(torch_index.fetched)
     finally:
         pypi.close()
         torch_index.close()
-    return Namespace(out=out, base=base, first_fetch=first_fetch, second_fetch=second_fetch,
+    return Namespace(out=out, base=base, first_fetch=first_fetch, second_fetch=second_fetch, third_fetch=third_fetch,
                      markers_after_interrupt=markers_after_interrupt)
 
 
@@ -233,6 +240,7 @@ def test_an_interrupted_kit_resumes_without_fetching_again(built):
     assert {f"wheels-{p}-py{PYTHON}.json" for p in PLATFORMS.split(",")} <= set(built.markers_after_interrupt)
     assert not any(name.startswith("runs-") for name in built.markers_after_interrupt)
     assert built.second_fetch == []  # the second call fetched nothing
+    assert built.third_fetch == ["jupyterlab-99.0-py3-none-any.whl"]  # a half-fetched platform: only what is missing
     assert (built.out / kit.MARKERS / "runs-smoke-photos10.json").is_file()
 
 

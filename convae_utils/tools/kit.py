@@ -660,6 +660,29 @@ def participant_readme(python: str, platforms: list[dict], data: dict | None, ru
 
 # -- the command ---------------------------------------------------------------------------------
 
+def kit_contents(out: Path, python: str, profile: str, dataset: str) -> tuple[list[dict], dict | None, dict | None]:
+    """The finished stages in ``out``: every platform's wheels for ``python``, the data, the runs.
+
+    The data and runs of ``profile`` and ``dataset`` when they are finished, else the latest ones.
+    """
+    import json
+
+    def records(pattern: str) -> list[dict]:
+        found = []
+        for path in sorted((out / MARKERS).glob(pattern)):
+            try:
+                found.append(json.loads(path.read_text()))
+            except (OSError, ValueError):
+                continue
+        return found
+
+    platforms = [r for r in records(f"wheels-*-py{python}.json") if (out / "wheels" / r["platform"]).is_dir()]
+    data = finished(out, f"data-{dataset}") or max(records("data-*.json"), key=lambda r: r["finished"], default=None)
+    runs = finished(out, f"runs-{profile}-{dataset}") or max(records("runs-*.json"), key=lambda r: r["finished"],
+                                                               default=None)
+    return platforms, data, runs
+
+
 def run(args) -> int:
     """Build (or resume) the kit in ``args.out``; each finished stage is skipped when asked again."""
     from .. import settings as run_settings
@@ -722,6 +745,8 @@ def run(args) -> int:
             mark_finished(out, stage, runs_record)
             say(f"  {len(runs_record['runs'])} runs, {megabytes(runs_record['bytes'])}; filled notebooks "
                 f"{megabytes(runs_record['filled_bytes'])}")
+    # The README and kit.json describe the whole kit: what this call did and what earlier calls finished.
+    wheel_records, data_record, runs_record = kit_contents(out, args.python, args.profile, args.dataset)
     (out / "README.md").write_text(participant_readme(args.python, wheel_records, data_record, runs_record),
                                    encoding="utf-8")
     write_json(out / "kit.json", {"python": args.python, "platforms": wheel_records, "data": data_record,
