@@ -612,7 +612,9 @@ def participant_readme(python: str, platforms: list[dict], data: dict | None, ru
     if platforms:
         lines += ["## Sizes", "", "| platform | wheels | size | torch |", "|---|---|---|---|"]
         for p in platforms:
-            lines.append(f"| {p['platform']} | {p['wheels']} | {megabytes(p['bytes'])} | {p['torch']} ({p['torch_build']} build) |")
+            build = (f"CUDA build, runs on a CPU too; {megabytes(p['nvidia_bytes'])} of the size are nvidia-* wheels"
+                     if p["torch_build"] == "CUDA" else "CPU build")
+            lines.append(f"| {p['platform']} | {p['wheels']} | {megabytes(p['bytes'])} | {p['torch']} ({build}) |")
         lines.append("")
     lines += ["## 1. Install (no internet needed)", ""]
     by_name = {p["platform"]: p for p in platforms}
@@ -639,8 +641,9 @@ def participant_readme(python: str, platforms: list[dict], data: dict | None, ru
               "export CONVAE_RUNS_DIR=\"$HOME/convae-kit/runs\" CONVAE_DATA_DIR=\"$HOME/convae-kit/data\"",
               ".venv/bin/jupyter lab project/notebooks", "```", "",
               "A notebook that finds its run in `runs/` says `Loaded the finished run ...: nothing was trained.` "
-              "To run the whole series headless instead: `python -m convae_utils series` from inside `project/` "
-              "(with the same variables set).", "",
+              "To run the whole series headless instead, with the same variables set, from inside `project/`: "
+              "`../.venv/bin/python -m convae_utils series` (Windows: `..\\.venv\\Scripts\\python -m convae_utils "
+              "series`); the executed notebooks go to `project/build/`.", "",
               "## When something fails", "",
               "- **`No matching distribution found`** during the install: your Python is not "
               f"{python}, or you chose another platform's folder. Check `python --version`; install Python {python}, "
