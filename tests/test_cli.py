@@ -227,19 +227,24 @@ def test_interrupted_train_exits_130_and_the_rerun_resumes(runs, capsys, monkeyp
     import convae_utils.runs as runs_module
     from convae_utils import training
 
+    from convae_utils.callbacks import Callback
+    from convae_utils.checkpoints import load_checkpoint
+
     real_fit = training.fit
 
-    def fit_then_stop(*args, **kwargs):
-        def stop(epoch, step):
-            if (epoch, step) == (1, 0):
+    class StopInEpoch2(Callback):
+        def on_step_end(self, loop):
+            if (loop.epoch, loop.completed) == (1, 1):
                 raise KeyboardInterrupt
-        return real_fit(*args, on_batch_end=stop, **kwargs)
+
+    def fit_then_stop(*args, callbacks=(), **kwargs):
+        return real_fit(*args, callbacks=[*callbacks, StopInEpoch2()], **kwargs)
 
     monkeypatch.setattr(runs_module, "fit", fit_then_stop)
     assert main(SMOKE) == 130
     assert "Run the same command to resume" in capsys.readouterr().err
     folder = runs / "smoke-shapes10-latent200"
-    assert training.load_checkpoint(folder / "checkpoint.pt")["epoch"] == 1
+    assert load_checkpoint(folder / "checkpoint.pt")["epoch"] == 1
     assert not (folder / "metrics.json").exists()
     monkeypatch.setattr(runs_module, "fit", real_fit)
     assert main(SMOKE) == 0
@@ -324,3 +329,13 @@ def test_a_real_process_prints_no_traceback(tmp_path):
                           capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "--device must be" in proc.stderr
+
+
+def test_a_diverged_first_run_does_not_block_the_retry_it_advises(runs, capsys):
+    """`train --lr 10` diverges; the retry with the default learning rate trains, it is not 'another run'."""
+    assert main([*SMOKE, "--lr", "10"]) != 0
+    said = capsys.readouterr()
+    assert "Lower the learning rate" in said.err + said.out
+    assert main(SMOKE) == 0
+    out = capsys.readouterr().out
+    assert "holds another run" not in out and "Trained and saved" in out

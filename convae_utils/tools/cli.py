@@ -270,13 +270,13 @@ def _check_run_folders(args, base, dataset: str | None) -> None:
             said = "; ".join(f"{SETTING_OPTIONS.get(field, field)}: {_as_typed(field, there)} there, "
                              f"{_as_typed(field, asked)} asked" for field, (there, asked) in sorted(differences.items()))
             raise UsageError(f"{option} holds another run ({said}); to keep it, pass --run-dir with another folder "
-                             f"(or ask for the same settings to load it); to start over, delete {folder}")
+                             f"(or ask for the same settings to load or resume it); to start over, delete {folder}")
 
 
 def run_summary(run) -> str:
     """The lines ``train`` prints about a finished run: the data, test metrics, the code.
 
-    They follow the package's own line about the run (``training.report``: "Trained and saved <folder>."
+    They follow the package's own line about the run (``callbacks.report``: "Trained and saved <folder>."
     or "Loaded the finished run <folder> ..."), which says where it is and whether anything was
     trained; they do not say it a second time.
     """
