@@ -353,3 +353,45 @@ def test_cifar10_goes_into_the_kit_verified_and_a_damaged_archive_is_not_carried
             kit.KitError, match=r"(?s)CIFAR-10 for the kit: could not download.*--dataset photos10 \(nothing to carry\)"):
         kit.data_stage(tmp_path / "kit2", "cifar10", damaged)
     assert not (tmp_path / "kit2" / "data" / ARCHIVE_NAME).exists()
+
+
+# -- the target's markers, checked without pip ----------------------------------------------------------
+
+def test_unmet_requirements_follow_the_targets_markers_extras_and_versions(tmp_path):
+    folder = tmp_path / "wheels"
+    make_wheel(folder, "convae-utils", "0.0.1", ("tqdm>=4", 'jupyterlab; extra == "lab"'))
+    make_wheel(folder, "tqdm", "3.0", ('wincolour; platform_system == "Windows"', 'posixonly; platform_system != "Windows"'))
+    make_wheel(folder, "posixonly", "1.0")
+    windows, linux = kit.parse_platforms("win_amd64,linux_x86_64")
+    on_windows = kit.unmet_requirements(folder, windows, "3.11")
+    assert on_windows.missing == ["jupyterlab", "wincolour"]  # the extra asked for, and Windows' own
+    assert on_windows.wrong == ["tqdm>=4 (the folder has 3.0)"]
+    assert "posixonly" not in on_windows.needed
+    on_linux = kit.unmet_requirements(folder, linux, "3.11", root="convae-utils")  # no extra: no jupyterlab
+    assert on_linux.missing == [] and "posixonly" in on_linux.needed
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pip's own markers are Windows' here: nothing to top up")
+def test_with_pip_left_to_its_own_markers_the_kit_tops_up_and_drops_what_the_target_never_installs(
+        tmp_path, monkeypatch, capsys):
+    """The fallback for a pip whose marker environment cannot be set: the check finds and fixes the difference."""
+    offline_pip_environment(monkeypatch)
+    files = tmp_path / "pypi" / "files"
+    make_wheel(files, "tqdm", "99.0", ('wincolour; platform_system == "Windows"', 'posixonly; platform_system != "Windows"'))
+    make_wheel(files, "wincolour", "1.0")
+    make_wheel(files, "posixonly", "1.0")
+    write_index(tmp_path / "pypi")
+    monkeypatch.setattr(kit, "_PIP_WITH_TARGET_MARKERS",
+                        "import sys\nsys.argv.pop(1)\nfrom pip._internal.cli.main import main\nsys.exit(main())\n")
+    monkeypatch.setattr(kit, "build_package_wheel", lambda dest: make_wheel(dest, "convae-utils", "0.0.1", ("tqdm",)))
+    index = StubIndex(tmp_path / "pypi")
+    try:
+        kit.run(kit_args(tmp_path / "out", platform="win_amd64", index_url=f"{index.url}/simple", skip_runs=True,
+                         skip_data=True))
+    finally:
+        index.close()
+    found = wheel_names(tmp_path / "out" / "wheels" / "win_amd64")
+    assert "wincolour" in found and "posixonly" not in found
+    printed = capsys.readouterr().out
+    assert f"win_amd64 needs what pip does not fetch from a {sys.platform} machine: wincolour" in printed
+    assert "left out, win_amd64 does not install them: posixonly-1.0-py3-none-any.whl" in printed

@@ -570,9 +570,10 @@ def runs_stage(out: Path, profile: str, dataset: str, notebooks: Path, timeout: 
         series.run(Namespace(profile=profile, dataset=dataset, notebooks=str(notebooks), out=str(out / "filled"),
                              only=None, timeout=timeout))
     timings = json.loads((out / "filled" / "timings.json").read_text())
-    runs = sorted(p.name for p in (out / "runs").iterdir() if p.is_dir()) if (out / "runs").is_dir() else []
-    return {"profile": profile, "dataset": dataset, "notebooks": names, "runs": runs,
-            "seconds": timings.get("seconds", {}), "bytes": folder_size(out / "runs"),
+    # The run folders of this profile and dataset (a kit may also hold another profile's from an earlier call).
+    runs = sorted(p for p in (out / "runs").glob(f"{profile}-{dataset}-*") if p.is_dir())
+    return {"profile": profile, "dataset": dataset, "notebooks": names, "runs": [p.name for p in runs],
+            "seconds": timings.get("seconds", {}), "bytes": sum(folder_size(p) for p in runs),
             "filled_bytes": folder_size(out / "filled")}
 
 
