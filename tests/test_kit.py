@@ -395,3 +395,30 @@ def test_with_pip_left_to_its_own_markers_the_kit_tops_up_and_drops_what_the_tar
     printed = capsys.readouterr().out
     assert f"win_amd64 needs what pip does not fetch from a {sys.platform} machine: wincolour" in printed
     assert "left out, win_amd64 does not install them: posixonly-1.0-py3-none-any.whl" in printed
+
+
+def test_a_changed_package_replaces_its_wheel_and_fetches_only_a_new_dependency(tmp_path, monkeypatch):
+    """Notebooks 08 and 09 bring code, maybe a dependency: a finished kit carries the new package, not a stale one."""
+    offline_pip_environment(monkeypatch)
+    files = tmp_path / "pypi" / "files"
+    make_wheel(files, "tqdm", "99.0")
+    make_wheel(files, "newdep", "1.0")
+    write_index(tmp_path / "pypi")
+    index = StubIndex(tmp_path / "pypi")
+    out = tmp_path / "out"
+    given = dict(platform="win_amd64", index_url=f"{index.url}/simple", skip_runs=True, skip_data=True)
+    try:
+        monkeypatch.setattr(kit, "package_digest", lambda: "before")
+        monkeypatch.setattr(kit, "build_package_wheel", lambda dest: make_wheel(dest, "convae-utils", "0.0.1", ("tqdm",)))
+        kit.run(kit_args(out, **given))
+        index.fetched.clear()
+        monkeypatch.setattr(kit, "package_digest", lambda: "after")
+        monkeypatch.setattr(kit, "build_package_wheel",
+                            lambda dest: make_wheel(dest, "convae-utils", "0.0.1", ("tqdm", "newdep")))
+        kit.run(kit_args(out, **given))
+    finally:
+        index.close()
+    assert index.fetched == ["newdep-1.0-py3-none-any.whl"]
+    carried = kit.read_wheels(out / "wheels" / "win_amd64")
+    assert carried["convae-utils"].requires == ["tqdm", "newdep"]
+    assert json.loads((out / kit.MARKERS / f"wheels-win_amd64-py{PYTHON}.json").read_text())["package"] == "after"

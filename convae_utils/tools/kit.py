@@ -203,6 +203,22 @@ def mark_finished(out: Path, stage: str, record: dict) -> None:
     write_json(_marker(out, stage), {**record, "finished": time.strftime("%Y-%m-%d %H:%M:%S")})
 
 
+def digest(files: list[Path], root: Path) -> str:
+    """A short sha256 over the names (relative to ``root``) and bytes of ``files``: what a stage was made from."""
+    import hashlib
+
+    total = hashlib.sha256()
+    for path in sorted(files):
+        total.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return total.hexdigest()[:16]
+
+
+def package_digest() -> str:
+    """What this checkout's package is made of (its source and pyproject.toml): a wheel built from it matches."""
+    root = project_root()
+    return digest([*(root / "convae_utils").rglob("*.py"), root / "pyproject.toml"], root)
+
+
 # -- wheels -------------------------------------------------------------------------------------
 
 def build_package_wheel(dest: Path) -> Path:
@@ -500,6 +516,25 @@ def wheels_stage(out: Path, platform: Platform, python: str, *, package_wheel: P
             "nvidia_bytes": sum(w.path.stat().st_size for k, w in wheels.items() if k.startswith("nvidia-"))}
 
 
+def refresh_package(out: Path, platform: Platform, python: str, package_wheel: Path) -> dict | None:
+    """Put ``package_wheel`` in a finished platform's folder; its record if every requirement is still met, else None.
+
+    ``None`` sends the platform through :func:`wheels_stage` again, which fetches only what is missing.
+    """
+    dest = out / "wheels" / platform.name
+    for old in dest.glob("convae_utils-*.whl"):
+        old.unlink()
+    shutil.copy2(package_wheel, dest / package_wheel.name)
+    closure = unmet_requirements(dest, platform, python)
+    if closure.missing or closure.wrong:
+        say(f"    its requirements changed ({', '.join(closure.missing + closure.wrong)}): fetching what is missing")
+        return None
+    record = finished(out, f"wheels-{platform.name}-py{python}")
+    record = {**record, "package": package_digest(), "bytes": folder_size(dest)}
+    mark_finished(out, f"wheels-{platform.name}-py{python}", record)
+    return record
+
+
 # -- data ----------------------------------------------------------------------------------------
 
 PHOTOS10_NOTE = """\
@@ -700,21 +735,30 @@ def run(args) -> int:
     wheel_records = []
     if not args.skip_wheels:
         say("[wheels]")
-        package_wheel = None
+        package_wheel, source = None, package_digest()
+
+        def built_wheel() -> Path:
+            nonlocal package_wheel
+            if package_wheel is None:
+                package_wheel = build_package_wheel(out / MARKERS / "package")
+                say(f"    built {package_wheel.name} from this checkout")
+            return package_wheel
+
         for platform in platforms:
             stage = f"wheels-{platform.name}-py{args.python}"
             record = finished(out, stage, python=args.python, tags=list(platform.tags))
+            if record and record.get("package") != source:
+                # The package changed since (a new notebook's code, a new dependency): the kit carries this one.
+                say(f"  {platform.name}: the package changed since its wheels were fetched; replacing its wheel")
+                record = refresh_package(out, platform, args.python, built_wheel())
             if record:
                 say(f"  {platform.name}: done before ({record['wheels']} wheels, {megabytes(record['bytes'])}); "
                     "nothing fetched")
             else:
                 say(f"  {platform.name} (Python {args.python}):")
-                if package_wheel is None:
-                    package_wheel = build_package_wheel(out / MARKERS / "package")
-                    say(f"    built {package_wheel.name}")
-                record = wheels_stage(out, platform, args.python, package_wheel=package_wheel,
-                                      torch_index_url=args.torch_index_url, index_url=args.index_url,
-                                      find_links=args.find_links or [])
+                record = {**wheels_stage(out, platform, args.python, package_wheel=built_wheel(),
+                                         torch_index_url=args.torch_index_url, index_url=args.index_url,
+                                         find_links=args.find_links or []), "package": source}
                 mark_finished(out, stage, record)
                 cuda = (f"; {megabytes(record['nvidia_bytes'])} of it nvidia-* wheels" if record["nvidia_bytes"] else "")
                 say(f"  {platform.name}: {record['wheels']} wheels, {megabytes(record['bytes'])} "
@@ -733,14 +777,16 @@ def run(args) -> int:
     project_stage(out, notebooks)
     if not args.skip_runs:
         say("[runs and filled notebooks] the series itself: each notebook trains the runs it uses, or loads them")
-        names = [p.stem for p in series.find_notebooks(notebooks)]
+        found = series.find_notebooks(notebooks)
+        names = [p.stem for p in found]
+        made_from = digest(found, notebooks) + "-" + package_digest()  # an edited notebook or package runs it again
         stage = f"runs-{args.profile}-{args.dataset}"
-        runs_record = finished(out, stage, notebooks=names)
+        runs_record = finished(out, stage, notebooks=names, made_from=made_from)
         if runs_record:
             say(f"  done before ({len(runs_record['runs'])} runs, {megabytes(runs_record['bytes'])}; "
                 f"notebooks {', '.join(names)})")
         else:
-            runs_record = runs_stage(out, args.profile, args.dataset, notebooks, args.timeout)
+            runs_record = {**runs_stage(out, args.profile, args.dataset, notebooks, args.timeout), "made_from": made_from}
             mark_finished(out, stage, runs_record)
             say(f"  {len(runs_record['runs'])} runs, {megabytes(runs_record['bytes'])}; filled notebooks "
                 f"{megabytes(runs_record['filled_bytes'])}")
