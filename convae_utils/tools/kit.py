@@ -308,7 +308,8 @@ def index_reachable(url: str, timeout: float = 10.0) -> str | None:
     if not url.startswith(("http://", "https://")):
         return None if Path(url.removeprefix("file://")).exists() else f"{url} does not exist"
     try:
-        with urllib.request.urlopen(url.rstrip("/") + "/torch/", timeout=timeout) as response:
+        # A fresh opener, with the proxies of the environment now: urlopen's global one would keep them for good.
+        with urllib.request.build_opener().open(url.rstrip("/") + "/torch/", timeout=timeout) as response:
             return None if response.status < 400 else f"HTTP {response.status}"
     except urllib.error.HTTPError as exc:
         return f"HTTP {exc.code} {exc.reason}"
