@@ -10,14 +10,21 @@ PY := $(VENV)/bin/python
 TORCH ?=
 PROFILE ?=
 DATASET ?=
+# make kit: the workshop kit (python -m convae_utils kit --help); KIT_ARGS for more options.
+KIT ?= kit
+PLATFORMS ?= win_amd64,macosx_arm64,linux_x86_64
+KIT_PYTHON ?= 3.11
+KIT_ARGS ?=
 
-.PHONY: run test install bench sync clean help
+.PHONY: run test install bench sync kit clean help
 help:
 	@echo "make run      set up .venv, then execute every notebook headless into build/ (HTML too)"
 	@echo "make test     set up .venv, then the import layers, unit tests, every notebook under pytest --nbmake (smoke)"
 	@echo "make bench    the training/evaluation benchmark against the article's loop"
 	@echo "make sync     write every notebook's breadcrumb, then re-pair notebooks/*.py and *.ipynb with jupytext"
+	@echo "make kit      a workshop kit in kit/: wheels per platform, data, trained runs, filled notebooks"
 	@echo "Options: PROFILE=full|workshop|smoke|auto  DATASET=cifar10|photos10|shapes10|auto  PYTHON=python3.11"
+	@echo "         make kit KIT=folder PLATFORMS=$(PLATFORMS) KIT_PYTHON=$(KIT_PYTHON) KIT_ARGS='--skip-runs'"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +47,10 @@ test: install
 
 bench: install
 	$(PY) -m convae_utils bench
+
+# PROFILE and DATASET here are the laptops' (kit: workshop and photos10 unless given).
+kit: install
+	$(PY) -m convae_utils kit $(KIT) --platform $(PLATFORMS) --python $(KIT_PYTHON) $(if $(PROFILE),--profile $(PROFILE)) $(if $(DATASET),--dataset $(DATASET)) $(KIT_ARGS)
 
 sync: install
 	$(PY) -m convae_utils.tools.breadcrumbs notebooks

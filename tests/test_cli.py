@@ -85,13 +85,13 @@ def test_help_explains_every_option():
         assert action.help, f"{action.option_strings} has no help"
 
 
-@pytest.mark.parametrize("command", ["train", "download", "bench", "series"])
+@pytest.mark.parametrize("command", ["train", "download", "bench", "series", "kit"])
 def test_help_states_every_options_default(command):
     """Every option that takes a value says what it is when not given (a flag is simply off)."""
     parser = build_parser().commands[command]
     formatter = parser._get_formatter()
     for action in parser._actions:
-        if action.nargs == 0:  # --help and on/off flags
+        if action.nargs == 0 or not action.option_strings:  # --help, on/off flags, required positionals
             continue
         text = formatter._expand_help(action)
         assert "default" in text, f"{command} {action.option_strings}: {text!r}"

@@ -1,4 +1,4 @@
-"""Command line: ``python -m convae_utils {train,download,bench,series} ...``.
+"""Command line: ``python -m convae_utils {train,download,bench,series,kit} ...``.
 
 Every failure a user can cause (a bad option, an unknown profile, a run folder of another latent
 size, an unwritable folder, a missing dataset) ends in one line on stderr and a non-zero exit,
@@ -152,6 +152,15 @@ def build_parser() -> argparse.ArgumentParser:
                                    description="Execute the notebooks in order, headless, writing executed "
                                                "notebooks and HTML under the output folder.")
     series.add_arguments(series_parser)
+
+    from . import kit
+
+    kit_parser = sub.add_parser("kit", help="prepare a workshop kit: wheels, data, trained runs, filled notebooks",
+                                description="Write a folder to copy to a USB stick, so that laptops install and "
+                                            "run the series without the internet: wheels per platform (pip "
+                                            "download), the data, the runs the series trains (by executing it) "
+                                            "and the executed notebooks. An interrupted kit resumes.")
+    kit.add_arguments(kit_parser)
     parser.commands = sub.choices  # each command's parser, for usage errors found after parsing
     return parser
 
@@ -312,6 +321,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "series":
             from . import series
             return series.run(args)
+        if args.command == "kit":
+            from . import kit
+            return kit.run(args)
         return handlers[args.command](args)
     except KeyboardInterrupt:
         print(f"{parser.prog} {args.command}: interrupted; files already written are kept", file=sys.stderr)
