@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -29,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .checks import check_float, check_image_batch, check_int
+from .settings import RunSettings
 from .spatial import CODE_SIZE, SpatialDecoder, SpatialEncoder
 
 IMAGE_VALUES = 3 * 32 * 32          # values per image: the KL is divided by it to sit beside the MSE per value
@@ -362,6 +364,48 @@ def fill_in(name: str, fn: Callable) -> Callable:
     print(f"[{name}] ✗ Not yet: {message}. Using the package's reference for now; "
           f"vae.solution({name!r}) shows one answer.")
     return reference
+
+
+# -- the beta sweep of notebook 09 and tools.vae_sweep: one plan per profile ------------------------------
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """What a beta sweep trains: the KL weights, the model's width, and the (reduced) training budget."""
+
+    betas: tuple[float, ...]
+    width: int
+    settings: RunSettings      # the runs' settings: data sizes, epochs, seed; latent_dim = code values per image
+
+    @property
+    def code_channels(self) -> int:
+        return self.settings.latent_dim // (CODE_SIZE * CODE_SIZE)
+
+    def run_name(self, beta: float) -> str:
+        """The run folder's suffix for one beta, e.g. ``vae-w16-beta0.1``."""
+        return f"vae-w{self.width}-beta{beta:g}"
+
+
+# Per profile: betas, encoder/decoder width, and the training budget (None: the profile's own).
+# The full profile trains notebook 08's reference width (32) on the profile's data; the workshop
+# sweep is cut to fit a notebook's minutes on a CPU (narrower layers, fewer images and epochs).
+SWEEPS = {
+    "full": dict(betas=(0.003, 0.01, 0.03, 0.1, 0.3, 1.0), width=32, train_size=None, num_epochs=None),
+    "workshop": dict(betas=(0.01, 0.1, 1.0), width=16, train_size=3_000, num_epochs=2),
+    "smoke": dict(betas=(0.1, 1.0), width=8, train_size=None, num_epochs=None),
+}
+
+
+def sweep_plan(config: RunSettings, *, code_channels: int = 4) -> SweepPlan:
+    """The beta sweep for ``config``'s profile (:data:`SWEEPS`): betas, width and the runs' settings."""
+    if not isinstance(config, RunSettings):
+        raise TypeError(f"config must be a RunSettings (settings.from_env()), got {type(config).__name__}")
+    plan = SWEEPS[config.profile]
+    changes = {"latent_dim": code_channels * CODE_SIZE * CODE_SIZE, "code_activation": None,
+               "output_activation": "tanh"}
+    for name in ("train_size", "num_epochs"):
+        if plan[name] is not None:
+            changes[name] = plan[name] if getattr(config, name) is None else min(plan[name], getattr(config, name))
+    return SweepPlan(tuple(plan["betas"]), plan["width"], config.replace(**changes))
 
 
 # -- TEMPORARY, until the harness (issue 18) lands: a plain loop around vae_step ------------------------

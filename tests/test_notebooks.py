@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 SOURCES = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
 TITLES = {"01": "Data", "02": "Architecture", "03": "Training", "04": "Bottleneck", "05": "Beyond",
-          "06": "Rate and distortion", "07": "Codes"}
+          "06": "Rate and distortion", "07": "Codes", "09": "Generating"}
 PARAMETERS_TAG = "parameters"
 PARAMETERS_MARK = "# Parameters"
 

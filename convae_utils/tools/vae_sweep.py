@@ -1,0 +1,100 @@
+"""Notebook 09's beta sweep, headless: ``python -m convae_utils.tools.vae_sweep --profile workshop|full``
+
+Trains one VAE per KL weight beta (the plan of ``vae.sweep_plan``: the workshop profile's reduced
+budget, or the full one) and prints, per beta: the rate (KL in bits per image), the distortion (PSNR
+of the test set from the posterior means, as notebook 06 scores a codec), the inactive code values
+(posterior collapse) and the offline generation measures of 500 prior samples
+(``generation.GenerationScorer``: a small classifier stands in for Inception; the numbers are not
+comparable with published FIDs). The same calls as the notebook, so the numbers match it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import pandas as pd
+
+from .. import generation, vae
+from ..data import prepare_data
+from ..errors import ConvaeError
+from ..settings import DATASETS, PROFILE_CHOICES, from_env, runs_dir, seed_everything
+
+CLASSIFIER = dict(images=4_000, num_epochs=3)   # the yardstick classifier: trained on this many training images
+SAMPLES = 500                                    # prior samples scored per beta
+
+COLUMNS = ["beta", "rate_bits", "psnr_of_mean_mse", "mean_psnr", "ssim", "inactive_dims", "latent_dim",
+           "sample_confidence", "sample_class_entropy_bits", "sample_nearest_train_rmse", "sample_mmd"]
+
+
+def classifier_for(bundle, config):
+    """The yardstick classifier for this data, trained once and kept in the runs folder."""
+    train = bundle.train.head(CLASSIFIER["images"])
+    path = runs_dir() / f"{config.profile}-{bundle.dataset}-classifier.pt"
+    return generation.load_or_train_classifier(path, train, num_epochs=CLASSIFIER["num_epochs"], seed=config.seed)
+
+
+def train_vaes(plan: vae.SweepPlan, bundle, *, progress: bool = False) -> dict[float, vae.VariationalAutoencoder]:
+    """One trained VAE per beta of ``plan``."""
+    models = {}
+    for beta in plan.betas:
+        start = time.perf_counter()
+        model = vae.build_vae(plan.code_channels, plan.width, seed=plan.settings.seed)
+        vae.plain_fit(model, bundle.train.head(plan.settings.train_size), vae.vae_step(beta),
+                      num_epochs=plan.settings.num_epochs, batch_size=plan.settings.batch_size,
+                      lr=plan.settings.lr, seed=plan.settings.seed)
+        if progress:
+            print(f"trained beta={beta:g} in {time.perf_counter() - start:.0f} s", flush=True)
+        models[beta] = model
+    return models
+
+
+def study(profile: str | None = None, dataset: str | None = None, *, progress: bool = False) -> pd.DataFrame:
+    """The sweep's table for one profile and dataset: one row per beta (columns :data:`COLUMNS`)."""
+    config = from_env(profile, **({"dataset": dataset} if dataset else {}))
+    seed_everything(config.seed)
+    bundle = prepare_data(**config.data_options())
+    plan = vae.sweep_plan(config)
+    scorer = generation.GenerationScorer(classifier_for(bundle, config), bundle.test, bundle.train)
+    rows = []
+    for beta, model in train_vaes(plan, bundle, progress=progress).items():
+        row = generation.vae_measures(model, bundle.test, label=f"beta={beta:g}", scorer=scorer, samples=SAMPLES,
+                                      seed=config.seed)
+        rows.append({"beta": beta, **row})
+    real = scorer.score(bundle.val.images[:SAMPLES])
+    table = pd.DataFrame(rows)[COLUMNS]
+    table.attrs.update(dataset=bundle.dataset, profile=config.profile, width=plan.width,
+                       train_size=len(bundle.train.head(plan.settings.train_size)), num_epochs=plan.settings.num_epochs,
+                       real_validation_images={k: v for k, v in real.items() if k != "images"})
+    return table
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m convae_utils.tools.vae_sweep", description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", choices=PROFILE_CHOICES, default=None, help="default: $CONVAE_PROFILE or auto")
+    parser.add_argument("--dataset", choices=DATASETS, default=None, help="default: $CONVAE_DATASET or the profile's")
+    parser.add_argument("--csv", default=None, help="also write the table as CSV")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    try:
+        table = study(args.profile, args.dataset, progress=True)
+    except (ConvaeError, ValueError, OSError) as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 1
+    info = table.attrs
+    print(f"\n{info['profile']} profile, {info['dataset']}: VAEs of width {info['width']} trained on "
+          f"{info['train_size']:,} images for {info['num_epochs']} epochs each; {time.perf_counter() - start:.0f} s in all")
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(table.round(4).to_string(index=False))
+        print("real validation images, same measures:",
+              ", ".join(f"{k} {v:.4g}" for k, v in info["real_validation_images"].items()))
+    if info["dataset"] != "cifar10":
+        print("Stand-in results, not CIFAR-10 results.")
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
