@@ -281,7 +281,7 @@ def class_entropy_bits(probs: torch.Tensor) -> float:
     counts = torch.bincount(probs.argmax(dim=1), minlength=probs.shape[1]).double()
     share = counts / counts.sum()
     share = share[share > 0]
-    return float(-(share * share.log2()).sum())
+    return max(0.0, float(-(share * share.log2()).sum()))  # max: no "-0.0" for a single class
 
 
 class GenerationScorer:

@@ -165,9 +165,8 @@ def vae_step(beta: float = 1.0, *, reparameterize_fn: Callable = reparameterize,
     """The training step of a VAE with KL weight ``beta``: ``step(model, batch) -> (loss, logs)``.
 
     ``batch`` is float (B, 3, 32, 32) in [-1, 1] on the model's device. ``loss`` (0-d) is
-    ``mse + beta * kl_nats / 3072`` (see the module docstring); ``logs`` hold ``mse`` (distortion, per
-    value, [-1, 1] scale), ``kl_bits`` (rate, bits per image) and ``active_fraction`` is left to the
-    evaluation. In eval mode the code is the posterior mean (deterministic validation); in training
+    ``mse + beta * kl_nats / 3072`` (see the module docstring); ``logs`` hold ``mse`` (the distortion,
+    per value, [-1, 1] scale) and ``kl_bits`` (the rate, bits per image, batch mean). In eval mode the code is the posterior mean (deterministic validation); in training
     mode it is sampled with ``reparameterize_fn``. ``beta`` >= 0 (0: a plain autoencoder with a noisy code).
     """
     beta = check_float("beta", beta, low=0.0, high=1e6, low_inclusive=True)
@@ -390,7 +389,7 @@ class SweepPlan:
 # sweep is cut to fit a notebook's minutes on a CPU (narrower layers, fewer images and epochs).
 SWEEPS = {
     "full": dict(betas=(0.003, 0.01, 0.03, 0.1, 0.3, 1.0), width=32, train_size=None, num_epochs=None),
-    "workshop": dict(betas=(0.01, 0.1, 1.0), width=16, train_size=3_000, num_epochs=2),
+    "workshop": dict(betas=(0.01, 0.1, 1.0), width=16, train_size=4_000, num_epochs=3),
     "smoke": dict(betas=(0.1, 1.0), width=8, train_size=None, num_epochs=None),
 }
 
