@@ -96,3 +96,27 @@ def test_classifier_training_is_seeded(tmp_path):
     loaded = generation.load_or_train_classifier(path, train, num_epochs=1, seed=5)
     assert path.exists()
     assert all(torch.equal(p, q) for p, q in zip(saved.state_dict().values(), loaded.state_dict().values()))
+
+
+def test_vae_measures_report_the_kl_as_the_rate():
+    from convae_utils import vae
+
+    model = vae.build_vae(code_channels=1, width=4, depth=0)
+    test = make_shapes10(20, seed=0, split="test")
+    row = generation.vae_measures(model, test, label="beta=1")
+    mean, logvar = vae.posterior_stats(model, test.images)
+    assert row["rate_bits"] == pytest.approx(float(vae.kl_divergence(mean, logvar).mean()) / 0.6931471805599453)
+    assert row["bits_per_image"] == pytest.approx(max(row["rate_bits"], 1e-6))
+    assert 0 <= row["inactive_dims"] <= row["latent_dim"] == 16
+    assert 0 < row["psnr_of_mean_mse"] < 100
+
+
+def test_code_maps_draws_one_panel_per_map_and_refuses_a_wrong_shape():
+    import numpy as np
+    from convae_utils import plotting
+
+    labels = np.arange(20) % 10
+    fig = plotting.code_maps({"a": np.zeros((20, 2)), "b": np.ones((20, 2))}, labels, [str(i) for i in range(10)])
+    assert len(fig.axes) == 2
+    with pytest.raises(ValueError, match="shape"):
+        plotting.code_maps({"a": np.zeros((19, 2))}, labels, [str(i) for i in range(10)])

@@ -133,3 +133,17 @@ def test_fill_in_falls_back_to_the_reference_and_says_so(capsys):
     assert vae.fill_in("reparameterize", vae.reparameterize) is vae.reparameterize
     assert "Right" in capsys.readouterr().out
     assert "def kl_divergence" in vae.solution("kl_divergence")
+
+
+def test_sweep_plan_cuts_the_workshop_budget_and_keeps_the_full_one():
+    from convae_utils import settings
+
+    workshop = vae.sweep_plan(settings.preset("workshop"))
+    assert workshop.settings.train_size < settings.preset("workshop").train_size
+    assert workshop.settings.latent_dim == 64 and workshop.code_channels == 4
+    assert list(workshop.betas) == sorted(workshop.betas) and len(set(workshop.betas)) == len(workshop.betas)
+    full = vae.sweep_plan(settings.preset("full"))
+    assert full.width == 32 and full.settings.num_epochs == settings.preset("full").num_epochs
+    assert workshop.run_name(0.1) != workshop.run_name(1.0)
+    with pytest.raises(TypeError):
+        vae.sweep_plan("workshop")
