@@ -39,7 +39,8 @@
 # - how to measure generated images without the Inception network, and what such numbers can and cannot say;
 # - posterior collapse and blur: the VAE's known weaknesses, counted in this run.
 #
-# **Run time** (the fixed model of notebook 05 is reused; the VAEs are trained here, on a reduced budget)
+# **Run time** (the fixed model of notebook 05 is reused, or trained first if notebook 05 has not run: about
+# 2.4 more minutes in the workshop profile; the VAEs are trained here, on a reduced budget)
 #
 # | profile | for | time |
 # |---|---|---|
@@ -99,6 +100,8 @@ banner = settings.banner(config, bundle.dataset, device)
 
 # %%
 plain_run = runs.train_or_load(fixed_config, data=bundle)
+if not plain_run.complete:
+    raise RuntimeError("Training was interrupted: run this cell again to resume it.")
 plain = plain_run.model.to(device).eval()
 train_codes = metrics.encode(plain, bundle.train)                      # (N, 200)
 plain_samples = {kind: generation.decode_codes(plain, generation.fit_code_density(
@@ -366,8 +369,8 @@ print(f"Most inactive code values: beta={most:g}, {collapse.loc[most, 'inactive_
 #   06's axes. The VAE is a compression model whose rate is counted by its own loss.
 # - Generated images were measured offline with a classifier of our own (confidence, class balance, nearest
 #   training image, MMD): useful to rank samplers here, not comparable with published FIDs.
-# - The VAE's weaknesses showed in this run: samples less sharp than real images, and inactive code values
-#   that grow in number with $\beta$ (posterior collapse).
+# - The VAE's known weaknesses, measured in Part 6: how much sharpness its samples lose against real images
+#   (blur), and how many code values go inactive as $\beta$ grows (posterior collapse).
 
 # %% [markdown]
 # ## Exercises
