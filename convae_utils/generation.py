@@ -70,7 +70,10 @@ class CodeDensity:
         gen = torch.Generator().manual_seed(seed)
         component = torch.multinomial(self.weights, n, replacement=True, generator=gen)   # (n,)
         eps = torch.randn(n, self.dim, generator=gen, dtype=self.means.dtype)            # (n, D)
-        codes = self.means[component] + torch.einsum("nij,nj->ni", self.scales[component], eps)
+        codes = self.means[component].clone()                                            # (n, D)
+        for k in component.unique().tolist():     # one matrix product per component, not an (n, D, D) gather
+            chosen = component == k
+            codes[chosen] += eps[chosen] @ self.scales[k].T
         return codes.float()
 
 
