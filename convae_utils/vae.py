@@ -20,7 +20,6 @@ notebooks report it in bits per image beside the bit counts of notebook 06.
 
 from __future__ import annotations
 
-import inspect
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -247,7 +246,7 @@ def interpolate(model: VariationalAutoencoder, first: torch.Tensor, second: torc
         model.train(was_training)
 
 
-# -- the fill-in exercise of notebook 09: checks in the learner's terms ----------------------------------
+# -- the fill-in exercises of notebook 09 (registered in convae_utils.exercises as 09.1 and 09.2) -----------
 
 def _probe(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     gen = torch.Generator().manual_seed(seed)
@@ -328,43 +327,6 @@ def check_kl_divergence(fn: Callable) -> tuple[bool, str]:
                    "term (exp(logvar) is the variance, not its square root)")
 
 
-EXERCISES = {"reparameterize": (check_reparameterize, reparameterize),
-             "kl_divergence": (check_kl_divergence, kl_divergence)}
-
-
-def solution(name: str) -> str:
-    """Print and return the reference solution of notebook 09's fill-in ``name`` (its source)."""
-    if name not in EXERCISES:
-        raise KeyError(f"no fill-in exercise {name!r}; known: {', '.join(EXERCISES)}")
-    text = inspect.getsource(EXERCISES[name][1])
-    print(text)
-    return text
-
-
-def fill_in(name: str, fn: Callable) -> Callable:
-    """Check the learner's ``fn`` for exercise ``name``; return it if right, else the package's reference.
-
-    Prints what happened in the learner's terms: right; not written yet (``NotImplementedError``: an
-    unattended run falls back to the reference and says so); or what is wrong, with the way to the
-    solution (``vae.solution(name)``). Never raises for the learner's mistakes.
-    """
-    if name not in EXERCISES:
-        raise KeyError(f"no fill-in exercise {name!r}; known: {', '.join(EXERCISES)}")
-    check, reference = EXERCISES[name]
-    try:
-        ok, message = check(fn)
-    except NotImplementedError:
-        print(f"[{name}] Not written yet: using the package's reference convae_utils.vae.{name} instead. "
-              f"Fill in the cell above and run it again; vae.solution({name!r}) shows one answer.")
-        return reference
-    if ok:
-        print(f"[{name}] ✓ Right: {message}.")
-        return fn
-    print(f"[{name}] ✗ Not yet: {message}. Using the package's reference for now; "
-          f"vae.solution({name!r}) shows one answer.")
-    return reference
-
-
 # -- the beta sweep of notebook 09 and tools.vae_sweep: one plan per profile ------------------------------
 
 @dataclass(frozen=True)
@@ -406,21 +368,3 @@ def sweep_plan(config: RunSettings, *, code_channels: int = 4) -> SweepPlan:
             changes[name] = plan[name] if getattr(config, name) is None else min(plan[name], getattr(config, name))
     return SweepPlan(tuple(plan["betas"]), plan["width"], config.replace(**changes))
 
-
-# -- TEMPORARY, until the harness (issue 18) lands: a plain loop around vae_step ------------------------
-
-def plain_fit(model: nn.Module, train, step: Callable, *, num_epochs: int, batch_size: int = 64,
-              lr: float = 1e-3, seed: int = 0) -> nn.Module:
-    """Train ``model`` with ``step`` on a uint8 ImageSet; a stand-in for ``runs.train_or_load(step=...)``."""
-    from .images import normalize
-
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    model.train()
-    for epoch in range(num_epochs):
-        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
-        for start in range(0, len(order), batch_size):
-            loss, _ = step(model, normalize(train.images[order[start:start + batch_size]]))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-    return model.eval()

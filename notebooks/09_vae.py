@@ -59,7 +59,7 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from convae_utils import baselines, data, generation, images, metrics, plotting, runs, settings, vae
+from convae_utils import baselines, data, exercises, generation, images, metrics, plotting, runs, settings, vae
 
 # %% [markdown]
 # ## Parameters
@@ -71,6 +71,7 @@ config = settings.from_env(seed=SEED)
 fixed_config = config.replace(latent_dim=200, code_activation=None, output_activation="tanh")  # notebook 05's fixed model
 plan = vae.sweep_plan(config)                 # betas, width and the reduced training budget of the VAE sweep
 SHOWN = 10                                    # pictures per row
+VAL_IMAGES = 500                              # validation images scored after each epoch of a VAE
 SCORED = 500 if config.profile != "smoke" else 128   # generated images per row of the measures table
 MAP_IMAGES = 600 if config.profile != "smoke" else 128  # test images on the 2-D maps of the codes
 MIXTURE_COMPONENTS = 5                        # Gaussians in the mixture fitted to the plain codes
@@ -154,7 +155,7 @@ def reparameterize(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     raise NotImplementedError("Exercise 09.1: write z = mean + sigma * eps with sigma computed from logvar")
 
 
-reparameterize = vae.fill_in("reparameterize", reparameterize)
+reparameterize = exercises.check_code("09.1", reparameterize)
 
 
 # %%
@@ -165,7 +166,7 @@ def kl_divergence(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     raise NotImplementedError("Exercise 09.2: write the closed-form KL, summed over each image's code values")
 
 
-kl_divergence = vae.fill_in("kl_divergence", kl_divergence)
+kl_divergence = exercises.check_code("09.2", kl_divergence)
 
 # %% [markdown]
 # <details><summary>Solutions (click)</summary>
@@ -178,11 +179,11 @@ kl_divergence = vae.fill_in("kl_divergence", kl_divergence)
 # def kl_divergence(mean, logvar):
 #     return 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).flatten(1).sum(dim=1)
 # ```
-# The package's versions: `vae.solution("reparameterize")`, `vae.solution("kl_divergence")`.
+# The package's versions: `exercises.solution("09.1")`, `exercises.solution("09.2")`.
 # </details>
 #
-# The training step uses the same two functions (the package's copies, which the checks just compared
-# yours with). It follows the series' step seam, `step(model, batch) -> (loss, logs)`, so the training loop
+# The training step uses the package's copies of the two functions (the checks just compared yours with
+# them). It follows the series' step seam, `step(model, batch) -> (loss, logs)`, so the training loop
 # of notebook 03 trains a VAE unchanged; in evaluation mode it uses the mean, so validation is deterministic:
 
 # %%
@@ -205,11 +206,13 @@ print(inspect.getsource(vae.vae_step))
 print(f"beta sweep: {plan.betas}; width {plan.width}; {plan.settings.latent_dim} code values per image; "
       f"{len(bundle.train.head(plan.settings.train_size)):,} training images x {plan.settings.num_epochs} epochs per beta")
 vaes = {}
-for beta in plan.betas:
-    model = vae.build_vae(plan.code_channels, plan.width, seed=SEED)
-    vaes[beta] = vae.plain_fit(model, bundle.train.head(plan.settings.train_size), vae.vae_step(beta),
-                               num_epochs=plan.settings.num_epochs, batch_size=plan.settings.batch_size,
-                               lr=plan.settings.lr, seed=SEED)
+for beta in plan.betas:      # one named run per beta: trained once, loaded afterwards (re-run to resume)
+    run = runs.train_or_load(plan.settings, name=plan.run_name(beta), data=bundle,
+                             train=bundle.train.head(plan.settings.train_size), val=bundle.val.head(VAL_IMAGES),
+                             build=vae.vae_builder(plan.code_channels, plan.width), step=vae.vae_step(beta))
+    if not run.complete:
+        raise RuntimeError("Training was interrupted: run this cell again to resume it.")
+    vaes[beta] = run.model
 
 # %% [markdown]
 # Each VAE is scored as a codec: encode the test images, decode the posterior means, measure PSNR; the rate

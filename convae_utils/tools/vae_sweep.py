@@ -19,10 +19,12 @@ import pandas as pd
 from .. import generation, vae
 from ..data import prepare_data
 from ..errors import ConvaeError
+from ..runs import train_or_load
 from ..settings import DATASETS, PROFILE_CHOICES, from_env, runs_dir, seed_everything
 
 CLASSIFIER = dict(images=4_000, num_epochs=3)   # the yardstick classifier: trained on this many training images
 SAMPLES = 500                                    # prior samples scored per beta
+VAL_IMAGES = 500                                 # validation images scored after each epoch
 
 COLUMNS = ["beta", "rate_bits", "psnr_of_mean_mse", "mean_psnr", "ssim", "inactive_dims", "latent_dim",
            "sample_confidence", "sample_class_entropy_bits", "sample_nearest_train_rmse", "sample_mmd"]
@@ -36,17 +38,16 @@ def classifier_for(bundle, config):
 
 
 def train_vaes(plan: vae.SweepPlan, bundle, *, progress: bool = False) -> dict[float, vae.VariationalAutoencoder]:
-    """One trained VAE per beta of ``plan``."""
+    """One trained VAE per beta of ``plan``, each a named run (loaded when it is already there)."""
     models = {}
     for beta in plan.betas:
-        start = time.perf_counter()
-        model = vae.build_vae(plan.code_channels, plan.width, seed=plan.settings.seed)
-        vae.plain_fit(model, bundle.train.head(plan.settings.train_size), vae.vae_step(beta),
-                      num_epochs=plan.settings.num_epochs, batch_size=plan.settings.batch_size,
-                      lr=plan.settings.lr, seed=plan.settings.seed)
-        if progress:
-            print(f"trained beta={beta:g} in {time.perf_counter() - start:.0f} s", flush=True)
-        models[beta] = model
+        run = train_or_load(plan.settings, name=plan.run_name(beta), data=bundle,
+                            train=bundle.train.head(plan.settings.train_size), val=bundle.val.head(VAL_IMAGES),
+                            build=vae.vae_builder(plan.code_channels, plan.width), step=vae.vae_step(beta),
+                            progress=progress)
+        if not run.complete:
+            raise ConvaeError(f"the run for beta={beta:g} was interrupted; run the command again to resume it")
+        models[beta] = run.model
     return models
 
 
