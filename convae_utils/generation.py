@@ -225,6 +225,18 @@ def load_or_train_classifier(path, train: ImageSet, **options) -> SmallClassifie
     return model
 
 
+CLASSIFIER_IMAGES, CLASSIFIER_EPOCHS = 4_000, 3   # the yardstick of notebook 09 and tools.vae_sweep
+
+
+def yardstick_classifier(train: ImageSet, runs_folder, profile: str, *, seed: int = 0) -> SmallClassifier:
+    """The classifier notebook 09 scores generated images with: trained on the first ``CLASSIFIER_IMAGES``
+    training images for ``CLASSIFIER_EPOCHS`` epochs, kept as ``<runs_folder>/<profile>-<dataset>-classifier.pt``."""
+    from pathlib import Path
+
+    path = Path(runs_folder) / f"{profile}-{train.name}-classifier.pt"
+    return load_or_train_classifier(path, train.head(CLASSIFIER_IMAGES), num_epochs=CLASSIFIER_EPOCHS, seed=seed)
+
+
 def accuracy(classifier: SmallClassifier, dataset: ImageSet) -> float:
     """Share of ``dataset``'s images the classifier labels correctly, in [0, 1]."""
     probs, _ = classify(classifier, dataset.images)
@@ -338,10 +350,14 @@ def decode_codes(model: nn.Module, codes: torch.Tensor, *, batch_size: int = 500
 def tsne_map(codes: torch.Tensor, *, seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
     """A 2-D t-SNE map (scikit-learn) of codes (N, ...): (N, 2). PCA-initialised and seeded."""
     from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
 
     flat = _flat_codes(codes).float().numpy()
     perplexity = min(perplexity, (len(flat) - 1) / 3)
-    return TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(flat)
+    # One thread: Barnes-Hut's OpenMP threads contend on a small or busy CPU (600 codes on a loaded
+    # 2-core machine: 207 s with the default threads, 28 s with one).
+    with threadpool_limits(1):
+        return TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(flat)
 
 
 # -- a VAE measured as a compressor and as a generator (notebook 09, tools.vae_sweep) ----------------------

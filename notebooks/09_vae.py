@@ -73,7 +73,7 @@ plan = vae.sweep_plan(config)                 # betas, width and the reduced tra
 SHOWN = 10                                    # pictures per row
 VAL_IMAGES = 500                              # validation images scored after each epoch of a VAE
 SCORED = 500 if config.profile != "smoke" else 128   # generated images per row of the measures table
-MAP_IMAGES = 600 if config.profile != "smoke" else 128  # test images on the 2-D maps of the codes
+MAP_IMAGES = 500 if config.profile != "smoke" else 128  # test images on the 2-D maps of the codes
 MIXTURE_COMPONENTS = 5                        # Gaussians in the mixture fitted to the plain codes
 ENDPOINTS = (1, 7)                            # exemplar indices to interpolate between (as in notebook 05)
 COLLAPSE_NATS = 0.01                          # a code value whose mean KL is below this carries nothing
@@ -220,13 +220,11 @@ for beta in plan.betas:      # one named run per beta: trained once, loaded afte
 # plain model of Part 1 with its code quantised to 8 bits per value (a real bit count).
 
 # %%
-classifier = generation.load_or_train_classifier(
-    settings.runs_dir() / f"{config.profile}-{bundle.dataset}-classifier.pt",
-    bundle.train.head(4_000), num_epochs=3, seed=SEED)
+classifier = generation.yardstick_classifier(bundle.train, settings.runs_dir(), config.profile, seed=SEED)  # Part 4
 scorer = generation.GenerationScorer(classifier, bundle.test, bundle.train)
 sweep = pd.DataFrame([generation.vae_measures(model, bundle.test, label=f"beta={beta:g}", scorer=scorer,
                                               samples=SCORED, seed=SEED, threshold_nats=COLLAPSE_NATS)
-                      for beta in plan.betas], index=pd.Index(plan.betas, name="beta"))
+                      for beta, model in vaes.items()], index=pd.Index(list(vaes), name="beta"))
 display(sweep[["rate_bits", "psnr_of_mean_mse", "ssim", "inactive_dims"]].round(3))
 
 # %%

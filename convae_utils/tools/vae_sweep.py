@@ -22,19 +22,11 @@ from ..errors import ConvaeError
 from ..runs import train_or_load
 from ..settings import DATASETS, PROFILE_CHOICES, from_env, runs_dir, seed_everything
 
-CLASSIFIER = dict(images=4_000, num_epochs=3)   # the yardstick classifier: trained on this many training images
 SAMPLES = 500                                    # prior samples scored per beta
 VAL_IMAGES = 500                                 # validation images scored after each epoch
 
 COLUMNS = ["beta", "rate_bits", "psnr_of_mean_mse", "mean_psnr", "ssim", "inactive_dims", "latent_dim",
            "sample_confidence", "sample_class_entropy_bits", "sample_nearest_train_rmse", "sample_mmd"]
-
-
-def classifier_for(bundle, config):
-    """The yardstick classifier for this data, trained once and kept in the runs folder."""
-    train = bundle.train.head(CLASSIFIER["images"])
-    path = runs_dir() / f"{config.profile}-{bundle.dataset}-classifier.pt"
-    return generation.load_or_train_classifier(path, train, num_epochs=CLASSIFIER["num_epochs"], seed=config.seed)
 
 
 def train_vaes(plan: vae.SweepPlan, bundle, *, progress: bool = False) -> dict[float, vae.VariationalAutoencoder]:
@@ -57,7 +49,8 @@ def study(profile: str | None = None, dataset: str | None = None, *, progress: b
     seed_everything(config.seed)
     bundle = prepare_data(**config.data_options())
     plan = vae.sweep_plan(config)
-    scorer = generation.GenerationScorer(classifier_for(bundle, config), bundle.test, bundle.train)
+    classifier = generation.yardstick_classifier(bundle.train, runs_dir(), config.profile, seed=config.seed)
+    scorer = generation.GenerationScorer(classifier, bundle.test, bundle.train)
     rows = []
     for beta, model in train_vaes(plan, bundle, progress=progress).items():
         row = generation.vae_measures(model, bundle.test, label=f"beta={beta:g}", scorer=scorer, samples=SAMPLES,
