@@ -329,3 +329,13 @@ def test_a_real_process_prints_no_traceback(tmp_path):
                           capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "--device must be" in proc.stderr
+
+
+def test_a_diverged_first_run_does_not_block_the_retry_it_advises(runs, capsys):
+    """`train --lr 10` diverges; the retry with the default learning rate trains, it is not 'another run'."""
+    assert main([*SMOKE, "--lr", "10"]) != 0
+    said = capsys.readouterr()
+    assert "Lower the learning rate" in said.err + said.out
+    assert main(SMOKE) == 0
+    out = capsys.readouterr().out
+    assert "holds another run" not in out and "Trained and saved" in out
