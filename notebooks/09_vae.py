@@ -199,8 +199,9 @@ print(inspect.getsource(vae.vae_step))
 #
 # The weight $\beta$ sets the exchange rate between the two terms. A small $\beta$ lets the code spend
 # bits and buys sharp reconstructions; a large one makes bits dear. One VAE per $\beta$, on a **reduced
-# budget** (the sweep trains several models, so each gets fewer images and epochs than notebook 08's
-# model; the plan is printed below):
+# budget**: the sweep trains several models, so each gets fewer images and epochs than notebook 08's model,
+# and in the workshop profile half its channels (width 16 instead of 32; same layers, same 4 × 4 code). The
+# plan is printed below; `python -m convae_utils.tools.vae_sweep --profile full` trains the full one.
 
 # %%
 print(f"beta sweep: {plan.betas}; width {plan.width}; {plan.settings.latent_dim} code values per image; "
