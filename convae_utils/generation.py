@@ -20,7 +20,8 @@ measures what can be computed offline, with a small classifier trained on the tr
 - ``class_entropy_bits``: entropy of the histogram of predicted classes (log2(10) = 3.32 bits when the
   classes come out evenly; 0 when every sample is the same class);
 - ``nearest_train_rmse``: median distance ([0, 1] pixels, RMSE) from each sample to its nearest
-  training image; far below the real test images' value means copying;
+  training image; far below the real held-out images' value means copying, or blur (a smooth picture
+  lies near many smooth training images);
 - ``mmd``: the kernel two-sample distance (squared MMD, unbiased) between samples and real test
   images in the classifier's feature space, with KID's fixed cubic kernel; about 0 for real images.
 

@@ -288,7 +288,9 @@ fig = plotting.labelled_grid(torch.cat(list(walks.values())), nrow=SHOWN, row_la
 #
 # - **confidence**: its mean top-class probability on the samples (does a sample look like *some* class?);
 # - **class entropy** (bits): how evenly the predicted classes come out (3.32 bits = all ten equally often);
-# - **nearest training image** (RMSE, [0, 1] pixels): a sample far closer than real test images are would be a copy;
+# - **nearest training image** (RMSE, [0, 1] pixels): a sample much closer to a training image than real
+#   held-out images are is a copy, *or* a blur (a smooth picture lies near many smooth training images):
+#   look at the pictures before calling it copying;
 # - **MMD**: a kernel two-sample distance between the samples' and the real test images' classifier features
 #   (KID's fixed cubic kernel): about 0 for real images, larger the more the sets differ.
 #
