@@ -38,7 +38,7 @@ from .errors import RunFolderError, TrainingDiverged
 from .fileio import folder_lock, write_json
 from .history import History
 from .models import build_autoencoder
-from .settings import RunSettings, pick_device, runs_dir, versions
+from .settings import RunSettings, pick_device, python_command, runs_dir, versions
 from .training import Step, fit, mse_step, step_name
 
 if TYPE_CHECKING:
@@ -397,7 +397,7 @@ def load_run(run_dir: str | os.PathLike, *, build: Callable[[RunSettings], nn.Mo
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG_FILE).exists():
         raise RunFolderError(f"{run_dir} is not a run folder (no {CONFIG_FILE}); train one with "
-                             "`python -m convae_utils train`")
+                             f"`{python_command()} -m convae_utils train`")
     recorded = _read_json(run_dir / CONFIG_FILE)
     saved = _as_recorded(recorded)["config"]
     dataset = saved["dataset"]

@@ -264,7 +264,8 @@ def test_download_failure_is_one_line_with_the_ways_out(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "Traceback" not in err and "photos10" in err and "cifar-10-python.tar.gz" in err
     # the retry it suggests goes to the same folder and the same mirror
-    assert f"try again later: python -m convae_utils download --data-dir {tmp_path} --url {url}\n" in err
+    python = settings.python_command()  # the interpreter this runs in: the hint works typed in any terminal
+    assert f"try again later: {python} -m convae_utils download --data-dir {tmp_path} --url {url}\n" in err
 
 
 def test_a_failed_download_suggests_a_retry_that_keeps_the_users_url(tmp_path, capsys, monkeypatch):
@@ -280,9 +281,10 @@ def test_a_failed_download_suggests_a_retry_that_keeps_the_users_url(tmp_path, c
         assert server.gets == 2
     err = capsys.readouterr().err
     assert "HTTP 503" in err
-    assert f"try again later: python -m convae_utils download --url '{url}'\n" in err  # no --data-dir: none given
+    python = settings.python_command()
+    assert f"try again later: {python} -m convae_utils download --url '{url}'\n" in err  # no --data-dir: none given
     # with nothing given, the plain command is the retry
-    assert cifar10.download_command(settings.data_dir(), cifar10.cifar10_url()) == "python -m convae_utils download"
+    assert cifar10.download_command(settings.data_dir(), cifar10.cifar10_url()) == f"{python} -m convae_utils download"
 
 
 @pytest.mark.parametrize("command", [["download"], SMOKE])
