@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import anomaly, baselines, metrics, models, training
+from . import anomaly, baselines, metrics, models, training, vae
 from .bits import IMAGE_BITS, IMAGE_VALUES
 
 
@@ -685,3 +685,22 @@ def _check_threshold(candidate: Callable) -> None:
 add_code_exercise(
     "07.7", "Write threshold_from_validation(val_scores, false_alarm_rate): the score above which that share of "
             "the normal validation images lie.", threshold_from_validation, _check_threshold)
+
+
+# 09.1 and 09.2: the variational autoencoder's two new pieces (the checks live beside the model in vae.py) ------
+
+def _raising(check: Callable[[Callable], tuple[bool, str]]) -> Callable[[Callable], None]:
+    """A ``(ok, message)`` check of :mod:`convae_utils.vae` as this module's kind: raise Wrong at a problem."""
+    def run(candidate: Callable) -> None:
+        ok, message = check(candidate)
+        if not ok:
+            raise Wrong(message)
+    return run
+
+
+add_code_exercise(
+    "09.1", "Write reparameterize(mean, logvar): a draw z = mean + sigma * eps, sigma from the log-variance, "
+            "eps ~ N(0, I) shaped like mean.", vae.reparameterize, _raising(vae.check_reparameterize))
+add_code_exercise(
+    "09.2", "Write kl_divergence(mean, logvar): KL(N(mean, exp(logvar)) || N(0, I)) of each image in nats, "
+            "summed over its code values.", vae.kl_divergence, _raising(vae.check_kl_divergence))

@@ -730,3 +730,30 @@ def retrieval_gallery(queries: torch.Tensor, neighbours: dict[str, torch.Tensor]
     if title:
         fig.suptitle(title)
     return fig
+
+
+def code_maps(maps: dict, labels, classes, *, title: str | None = None) -> Figure:
+    """Side-by-side 2-D maps of codes (e.g. t-SNE), points coloured by class. Introduced in notebook 09.
+
+    ``maps``: {panel title: (N, 2) array}, the same N images in each; ``labels``: (N,) class indices;
+    ``classes``: the class names (index = label).
+    """
+    if not isinstance(maps, dict) or not maps:
+        raise ValueError("maps must be a non-empty dict {title: (N, 2) array}")
+    labels = np.asarray(labels)
+    for name, points in maps.items():
+        if np.ndim(points) != 2 or np.shape(points)[1] != 2 or len(points) != len(labels):
+            raise ValueError(f"map {name!r} must have shape ({len(labels)}, 2), got {np.shape(points)}")
+    palette = sns.color_palette("tab10", n_colors=len(classes))
+    fig, axes = plt.subplots(1, len(maps), figsize=(4.8 * len(maps) + 1.6, 4.6), layout="constrained", squeeze=False)
+    for ax, (name, points) in zip(axes[0], maps.items()):
+        points = np.asarray(points)
+        for label, class_name in enumerate(classes):
+            chosen = labels == label
+            ax.scatter(points[chosen, 0], points[chosen, 1], s=7, color=palette[label], label=str(class_name), alpha=0.8)
+        ax.set_title(name)
+        ax.set_xticks([]), ax.set_yticks([])
+    axes[0][-1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), markerscale=2)
+    if title:
+        fig.suptitle(title)
+    return fig

@@ -143,6 +143,10 @@ MISTAKES = {
              (lambda x, mean, c: ((x - mean) @ c.T, (x - mean) @ c.T @ c), "mean image")],
     "07.7": [(lambda scores, rate: float(np.quantile(scores, rate)), "(1 - rate) quantile"),
              (lambda scores, rate: float(np.quantile(scores, 0.95)), "20%")],
+    "09.1": [(lambda mean, logvar: mean + torch.exp(logvar) * torch.randn_like(mean), "variance"),
+             (lambda mean, logvar: mean, "noise")],
+    "09.2": [(lambda mean, logvar: 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar), "sum them"),
+             (lambda mean, logvar: (mean.pow(2) + logvar.exp() - 1 - logvar).flatten(1).sum(dim=1), "1/2")],
 }
 
 

@@ -1,0 +1,389 @@
+"""Generating images from a code space, and measuring the results offline.
+
+Defined in notebook 09 (from rebuilding to generating).
+
+**Sampling a plain autoencoder's code space.** A plain autoencoder has no prior: to generate, fit a
+density to the codes of the training images and decode draws from it ("ex-post density estimation",
+Ghosh et al., ICLR 2020). :func:`fit_code_density` fits three:
+
+- ``"independent"``: each code value its own Gaussian (mean and spread per unit), correlations
+  ignored: what notebook 05's "random codes" did;
+- ``"gaussian"``: one Gaussian with a full covariance matrix;
+- ``"mixture"``: a small Gaussian mixture (scikit-learn's ``GaussianMixture``, full covariances).
+
+**Measuring generated images without Inception.** The usual score, FID, compares Inception-v3
+features of samples and real images; its weights cannot be downloaded here, so :class:`GenerationScorer`
+measures what can be computed offline, with a small classifier trained on the training split
+(:func:`train_classifier`) standing in for Inception:
+
+- ``confidence``: the classifier's mean top-class probability on the samples (recognisable as *some* class);
+- ``class_entropy_bits``: entropy of the histogram of predicted classes (log2(10) = 3.32 bits when the
+  classes come out evenly; 0 when every sample is the same class);
+- ``nearest_train_rmse``: median distance ([0, 1] pixels, RMSE) from each sample to its nearest
+  training image; far below the real held-out images' value means copying, or blur (a smooth picture
+  lies near many smooth training images);
+- ``mmd``: the kernel two-sample distance (squared MMD, unbiased) between samples and real test
+  images in the classifier's feature space, with KID's fixed cubic kernel; about 0 for real images.
+
+These numbers depend on this classifier and this data: they are **not comparable with published FIDs**
+or with numbers from another classifier.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .checks import check_choice, check_int, describe_shape
+from .images import ImageSet, denormalize, normalize
+
+DENSITIES = ("independent", "gaussian", "mixture")
+DENSITY_LABELS = {"independent": "independent per unit (as notebook 05)",
+                  "gaussian": "full-covariance Gaussian", "mixture": "Gaussian mixture"}
+
+
+# -- densities over codes ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CodeDensity:
+    """A Gaussian mixture over codes: weights (K,), means (K, D), Cholesky factors of the covariances (K, D, D).
+
+    ``kind`` says how it was fitted; one component with a diagonal factor is the per-unit model.
+    """
+
+    kind: str
+    weights: torch.Tensor
+    means: torch.Tensor
+    scales: torch.Tensor
+
+    @property
+    def dim(self) -> int:
+        return self.means.shape[1]
+
+    def sample(self, n: int, *, seed: int = 0) -> torch.Tensor:
+        """``n`` codes (n, D), float32; the same ``seed`` gives the same codes."""
+        n = check_int("n", n)
+        gen = torch.Generator().manual_seed(seed)
+        component = torch.multinomial(self.weights, n, replacement=True, generator=gen)   # (n,)
+        eps = torch.randn(n, self.dim, generator=gen, dtype=self.means.dtype)            # (n, D)
+        codes = self.means[component].clone()                                            # (n, D)
+        for k in component.unique().tolist():     # one matrix product per component, not an (n, D, D) gather
+            chosen = component == k
+            codes[chosen] += eps[chosen] @ self.scales[k].T
+        return codes.float()
+
+
+def _flat_codes(codes) -> torch.Tensor:
+    if not isinstance(codes, torch.Tensor) or codes.ndim < 2 or len(codes) < 2:
+        got = describe_shape(codes) if isinstance(codes, torch.Tensor) else type(codes).__name__
+        raise ValueError(f"expected codes of shape (N, ...) with N >= 2 (from metrics.encode), got {got}")
+    flat = codes.detach().flatten(1).double().cpu()
+    if not bool(torch.isfinite(flat).all()):
+        raise ValueError("codes contain NaN or infinite values")
+    return flat
+
+
+def fit_code_density(codes: torch.Tensor, kind: str = "gaussian", *, components: int = 10, seed: int = 0,
+                     max_images: int = 5_000, ridge: float = 1e-4) -> CodeDensity:
+    """Fit a density of ``kind`` (``independent``, ``gaussian``, ``mixture``) to codes (N, ...) of training images.
+
+    Codes of any shape are flattened to (N, D). ``ridge`` (times the mean variance) is added to each
+    covariance's diagonal, so a code with a dead or constant unit still has a usable factor. The
+    mixture has ``components`` full-covariance Gaussians, fitted by EM on at most ``max_images``
+    codes (a seeded subset: EM's cost grows with N x K x D^2), seeded by ``seed``.
+    """
+    kind = check_choice("kind", kind, DENSITIES)
+    flat = _flat_codes(codes)
+    n, dim = flat.shape
+    jitter = ridge * float(flat.var(dim=0).mean().clamp_min(1e-12))
+    if kind == "independent":
+        std = flat.std(dim=0).clamp_min(math.sqrt(jitter))
+        return CodeDensity(kind, torch.ones(1, dtype=torch.float64), flat.mean(dim=0, keepdim=True),
+                           torch.diag(std).unsqueeze(0))
+    if kind == "gaussian":
+        cov = torch.cov(flat.T) + jitter * torch.eye(dim, dtype=torch.float64)
+        return CodeDensity(kind, torch.ones(1, dtype=torch.float64), flat.mean(dim=0, keepdim=True),
+                           torch.linalg.cholesky(cov).unsqueeze(0))
+    from sklearn.mixture import GaussianMixture
+
+    components = check_int("components", components, maximum=max(1, n))
+    max_images = check_int("max_images", max_images, minimum=2)
+    if n > max_images:
+        flat = flat[torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:max_images]]
+    mixture = GaussianMixture(components, covariance_type="full", reg_covar=jitter, random_state=seed,
+                              max_iter=100).fit(flat.numpy())
+    return CodeDensity(kind, torch.from_numpy(mixture.weights_), torch.from_numpy(mixture.means_),
+                       torch.linalg.cholesky(torch.from_numpy(mixture.covariances_)))
+
+
+def sample_codes(codes: torch.Tensor, n: int, *, seed: int = 0, **fit_options) -> dict[str, torch.Tensor]:
+    """Codes drawn three ways from densities fitted to ``codes``: {kind: (n, *code shape)} in :data:`DENSITIES` order."""
+    shape = tuple(codes.shape[1:])
+    return {kind: fit_code_density(codes, kind, seed=seed, **fit_options).sample(n, seed=seed).view(n, *shape)
+            for kind in DENSITIES}
+
+
+# -- a small classifier: the stand-in for Inception -------------------------------------------------
+
+class SmallClassifier(nn.Module):
+    """Image (N, 3, 32, 32) in [-1, 1] -> class logits (N, K); ``features(x)`` -> (N, 4 x width) before the last layer.
+
+    Three strided convolutions (32 -> 16 -> 8 -> 4) and an average: small enough to train in seconds
+    on a CPU, which is all a yardstick for generated images needs here.
+    """
+
+    def __init__(self, num_classes: int = 10, width: int = 16):
+        super().__init__()
+        c = check_int("width", width, maximum=512)
+        self.body = nn.Sequential(
+            nn.Conv2d(3, c, 3, stride=2, padding=1), nn.BatchNorm2d(c), nn.ReLU(inplace=True),              # 16x16
+            nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.BatchNorm2d(2 * c), nn.ReLU(inplace=True),      # 8x8
+            nn.Conv2d(2 * c, 4 * c, 3, stride=2, padding=1), nn.BatchNorm2d(4 * c), nn.ReLU(inplace=True),  # 4x4
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(),                                                         # (N, 4c)
+        )
+        self.head = nn.Linear(4 * c, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+def train_classifier(train: ImageSet, *, num_epochs: int = 4, batch_size: int = 128, lr: float = 3e-3,
+                     seed: int = 0, flip: bool = True) -> SmallClassifier:
+    """Train :class:`SmallClassifier` on the labelled training split (uint8 ImageSet); returns it in eval mode, on the CPU.
+
+    Seeded (initial weights and batch order). Random horizontal flips (``flip``) make it see the
+    same photographs a little more widely. A few epochs are enough for a yardstick: it is only
+    asked which class a picture looks like, and scored against the real test images in the same table.
+    """
+    if not isinstance(train, ImageSet):
+        raise TypeError(f"train must be a convae_utils.images.ImageSet, got {type(train).__name__}")
+    num_epochs = check_int("num_epochs", num_epochs)
+    batch_size = check_int("batch_size", batch_size)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = SmallClassifier(len(train.classes))
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    model.train()
+    for _ in range(num_epochs):
+        order = torch.randperm(len(train), generator=gen)
+        for start in range(0, len(train), batch_size):
+            index = order[start:start + batch_size]
+            x = normalize(train.images[index])
+            if flip:
+                mirrored = torch.rand(len(index), generator=gen) < 0.5
+                x = torch.where(mirrored.view(-1, 1, 1, 1), x.flip(-1), x)
+            loss = F.cross_entropy(model(x), train.labels[index])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    return model.eval()
+
+
+@torch.inference_mode()
+def classify(classifier: SmallClassifier, pixels: torch.Tensor, *, batch_size: int = 500
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Class probabilities (N, K) and features (N, F) of images in [-1, 1] (N, 3, 32, 32) or uint8 pixels."""
+    x = _model_scale(pixels)
+    classifier.eval()
+    probs, feats = [], []
+    for batch in x.split(batch_size):
+        f = classifier.features(batch)
+        feats.append(f)
+        probs.append(classifier.head(f).softmax(dim=1))
+    return torch.cat(probs), torch.cat(feats)
+
+
+def load_or_train_classifier(path, train: ImageSet, **options) -> SmallClassifier:
+    """The classifier saved at ``path`` if it was trained on the same data with the same options, else train and save it.
+
+    The file records the dataset's name, size and first labels and the options, so a file made for
+    other data is retrained rather than used. ``options`` go to :func:`train_classifier`.
+    """
+    from pathlib import Path
+
+    from .fileio import atomic_write
+
+    path = Path(path)
+    key = {"dataset": train.name, "images": len(train), "labels": train.labels[:64].tolist(),
+           "classes": list(train.classes), **{k: v for k, v in sorted(options.items())}}
+    if path.exists():
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        if saved.get("key") == key:
+            model = SmallClassifier(len(train.classes))
+            model.load_state_dict(saved["state"])
+            return model.eval()
+    model = train_classifier(train, **options)
+    atomic_write(path, lambda handle: torch.save({"key": key, "state": model.state_dict()}, handle))
+    return model
+
+
+CLASSIFIER_IMAGES, CLASSIFIER_EPOCHS = 4_000, 3   # the yardstick of notebook 09 and tools.vae_sweep
+
+
+def yardstick_classifier(train: ImageSet, runs_folder, profile: str, *, seed: int = 0) -> SmallClassifier:
+    """The classifier notebook 09 scores generated images with: trained on the first ``CLASSIFIER_IMAGES``
+    training images for ``CLASSIFIER_EPOCHS`` epochs, kept as ``<runs_folder>/<profile>-<dataset>-classifier.pt``."""
+    from pathlib import Path
+
+    path = Path(runs_folder) / f"{profile}-{train.name}-classifier.pt"
+    return load_or_train_classifier(path, train.head(CLASSIFIER_IMAGES), num_epochs=CLASSIFIER_EPOCHS, seed=seed)
+
+
+def accuracy(classifier: SmallClassifier, dataset: ImageSet) -> float:
+    """Share of ``dataset``'s images the classifier labels correctly, in [0, 1]."""
+    probs, _ = classify(classifier, dataset.images)
+    return float((probs.argmax(dim=1) == dataset.labels).float().mean())
+
+
+# -- the measures ------------------------------------------------------------------------------------------
+
+def _model_scale(pixels) -> torch.Tensor:
+    if not isinstance(pixels, torch.Tensor) or pixels.ndim != 4 or tuple(pixels.shape[1:]) != (3, 32, 32):
+        got = describe_shape(pixels) if isinstance(pixels, torch.Tensor) else type(pixels).__name__
+        raise ValueError(f"expected images of shape (N, 3, 32, 32), got {got}")
+    x = normalize(pixels) if pixels.dtype == torch.uint8 else pixels.float()
+    return x.cpu().clamp(-1.0, 1.0)   # a generated pixel beyond [-1, 1] is shown (and scored) clipped
+
+
+def polynomial_kernel(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """KID's fixed kernel ``(x . y / d + 1) ** 3`` between rows of (N, d) and (M, d): (N, M)."""
+    return (x @ y.T / x.shape[1] + 1.0) ** 3
+
+
+def mmd_squared(x: torch.Tensor, y: torch.Tensor) -> float:
+    """Unbiased squared maximum mean discrepancy between feature sets (N, d) and (M, d), N, M >= 2.
+
+    About 0 (it can be slightly negative) when both come from one distribution; larger the more they
+    differ. Kernel: :func:`polynomial_kernel` (as KID, Binkowski et al. 2018).
+    """
+    if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1] or len(x) < 2 or len(y) < 2:
+        raise ValueError(f"expected two feature sets (N, d) and (M, d) with N, M >= 2, got "
+                         f"{describe_shape(x)} and {describe_shape(y)}")
+    x, y = x.double(), y.double()
+    n, m = len(x), len(y)
+    kxx, kyy, kxy = polynomial_kernel(x, x), polynomial_kernel(y, y), polynomial_kernel(x, y)
+    within_x = (kxx.sum() - kxx.diagonal().sum()) / (n * (n - 1))
+    within_y = (kyy.sum() - kyy.diagonal().sum()) / (m * (m - 1))
+    return float(within_x + within_y - 2 * kxy.mean())
+
+
+def nearest_rmse(samples: torch.Tensor, reference: torch.Tensor, *, batch_size: int = 256) -> torch.Tensor:
+    """For each sample, the RMSE ([0, 1] pixels) to its nearest image of ``reference``: (N,).
+
+    Both are images (uint8 or [-1, 1] floats) of shape (N, 3, 32, 32).
+    """
+    # float32 is enough: squared distances of ~10-1,000 from norms of ~1,000 keep 4 significant digits
+    a = denormalize(_model_scale(samples)).flatten(1)
+    b = denormalize(_model_scale(reference)).flatten(1)
+    b_norms = b.pow(2).sum(dim=1)
+    nearest = []
+    for part in a.split(batch_size):
+        d2 = part.pow(2).sum(dim=1, keepdim=True) - 2 * part @ b.T + b_norms       # (n, M) squared distances
+        nearest.append(d2.min(dim=1).values.clamp_min(0.0))
+    return (torch.cat(nearest) / a.shape[1]).sqrt().float()
+
+
+def class_entropy_bits(probs: torch.Tensor) -> float:
+    """Entropy, in bits, of the histogram of predicted classes (argmax of ``probs`` (N, K)); 0..log2(K)."""
+    counts = torch.bincount(probs.argmax(dim=1), minlength=probs.shape[1]).double()
+    share = counts / counts.sum()
+    share = share[share > 0]
+    return max(0.0, float(-(share * share.log2()).sum()))  # max: no "-0.0" for a single class
+
+
+class GenerationScorer:
+    """Scores sets of images against fixed real references: the classifier, the test images, the training images.
+
+    Build once per notebook (the reference features are computed here), then call :meth:`score` on each
+    set: real held-out images give the ceiling; samples are judged against them.
+
+    Args:
+        classifier: from :func:`train_classifier`.
+        real: real images the samples are compared with (the test split), uint8 (N, 3, 32, 32) or an ImageSet.
+        train: the training images, for the nearest-neighbour distance.
+    """
+
+    def __init__(self, classifier: SmallClassifier, real, train):
+        self.classifier = classifier.eval()
+        self.real = real.images if isinstance(real, ImageSet) else real
+        self.train = train.images if isinstance(train, ImageSet) else train
+        _, self.real_features = classify(classifier, self.real)
+
+    def score(self, images: torch.Tensor) -> dict[str, float]:
+        """``confidence``, ``class_entropy_bits``, ``nearest_train_rmse`` (median) and ``mmd`` for (N, 3, 32, 32) images."""
+        probs, features = classify(self.classifier, images)
+        return {
+            "images": len(probs),
+            "confidence": float(probs.max(dim=1).values.mean()),
+            "class_entropy_bits": class_entropy_bits(probs),
+            "nearest_train_rmse": float(nearest_rmse(images, self.train).median()),
+            "mmd": mmd_squared(features, self.real_features),
+        }
+
+    def table(self, sets: dict[str, torch.Tensor]):
+        """One row per named set of images (a pandas DataFrame indexed by name)."""
+        import pandas as pd
+
+        return pd.DataFrame({name: self.score(images) for name, images in sets.items()}).T.rename_axis("images of")
+
+
+def decode_codes(model: nn.Module, codes: torch.Tensor, *, batch_size: int = 500) -> torch.Tensor:
+    """Decode codes (N, ...) with ``model.decode`` in eval mode: images (N, 3, 32, 32) in [-1, 1] on the CPU."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            return torch.cat([model.decode(c.to(device)).float().cpu() for c in codes.split(batch_size)])
+    finally:
+        model.train(was_training)
+
+
+def tsne_map(codes: torch.Tensor, *, seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
+    """A 2-D t-SNE map (scikit-learn) of codes (N, ...): (N, 2). PCA-initialised and seeded."""
+    from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
+
+    flat = _flat_codes(codes).float().numpy()
+    perplexity = min(perplexity, (len(flat) - 1) / 3)
+    # One thread: Barnes-Hut's OpenMP threads contend on a small or busy CPU (600 codes on a loaded
+    # 2-core machine: 207 s with the default threads, 28 s with one).
+    with threadpool_limits(1):
+        return TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(flat)
+
+
+# -- a VAE measured as a compressor and as a generator (notebook 09, tools.vae_sweep) ----------------------
+
+def vae_measures(model, test: ImageSet, *, label: str, scorer: GenerationScorer | None = None,
+                 samples: int = 500, seed: int = 0, threshold_nats: float = 0.01) -> dict:
+    """One row about a trained VAE: rate, distortion, collapse, and (with a ``scorer``) its prior samples.
+
+    ``rate_bits``: mean KL per test image, in bits (what the code costs, see :mod:`convae_utils.vae`);
+    ``psnr_of_mean_mse`` / ``mean_psnr`` / ``ssim``: reconstructions from the posterior mean, [0, 1]
+    scale, as notebook 06 scores a codec; ``inactive_dims``: code values whose mean KL is below
+    ``threshold_nats`` (posterior collapse). The generation measures are those of
+    :meth:`GenerationScorer.score` on ``samples`` draws from the prior (seeded).
+    """
+    from .baselines import score_reconstructions
+    from .vae import inactive_dimensions, kl_divergence, posterior_stats
+
+    mean, logvar = posterior_stats(model, test.images)                     # (N, D) each
+    rate_bits = float(kl_divergence(mean, logvar).mean()) / math.log(2.0)
+    reconstructions = decode_codes(model, mean.view(len(mean), *model.code_shape))
+    row = score_reconstructions("VAE (KL as the rate)", label, reconstructions, test.images,
+                                bits_per_image=max(rate_bits, 1e-6)).iloc[0].to_dict()
+    row.update(rate_bits=rate_bits, latent_dim=model.latent_dim,
+               inactive_dims=inactive_dimensions(mean, logvar, threshold_nats=threshold_nats))
+    if scorer is not None:
+        row.update({f"sample_{k}": v for k, v in scorer.score(model.sample(samples, seed=seed)).items()
+                    if k != "images"})
+    return row

@@ -1,0 +1,122 @@
+"""Sampling a code space three ways, and the offline generation measures of notebook 09."""
+
+import pytest
+import torch
+
+from convae_utils import generation
+from convae_utils.shapes import make_shapes10
+
+
+def _correlated_codes(n=3_000, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    base = torch.randn(n, 1, generator=gen)
+    return torch.cat([base, 2 * base + 0.1 * torch.randn(n, 1, generator=gen), torch.randn(n, 2, generator=gen)], dim=1)
+
+
+@pytest.mark.parametrize("kind", generation.DENSITIES)
+def test_densities_sample_seeded_codes_of_the_right_shape(kind):
+    codes = _correlated_codes()
+    density = generation.fit_code_density(codes, kind, components=3)
+    first, again, other = density.sample(500, seed=1), density.sample(500, seed=1), density.sample(500, seed=2)
+    assert first.shape == (500, 4) and first.dtype == torch.float32
+    assert torch.equal(first, again) and not torch.equal(first, other)
+    assert torch.allclose(first.mean(dim=0), codes.mean(dim=0), atol=0.25)
+
+
+def test_full_covariance_keeps_correlations_the_per_unit_model_loses():
+    codes = _correlated_codes()
+    independent = generation.fit_code_density(codes, "independent").sample(4_000)
+    gaussian = generation.fit_code_density(codes, "gaussian").sample(4_000)
+    correlation = lambda c: float(torch.corrcoef(c[:, :2].T)[0, 1])  # noqa: E731
+    assert correlation(codes) > 0.99
+    assert correlation(gaussian) > 0.95 and abs(correlation(independent)) < 0.1
+
+
+def test_sample_codes_keeps_the_code_shape():
+    codes = torch.randn(200, 2, 4, 4)
+    drawn = generation.sample_codes(codes, 7, components=2)
+    assert list(drawn) == list(generation.DENSITIES)
+    assert all(c.shape == (7, 2, 4, 4) for c in drawn.values())
+
+
+def test_bad_codes_are_refused():
+    with pytest.raises(ValueError, match="N >= 2"):
+        generation.fit_code_density(torch.randn(1, 5))
+    with pytest.raises(ValueError, match="kind"):
+        generation.fit_code_density(torch.randn(10, 5), "flow")
+
+
+def test_mmd_is_about_zero_for_one_distribution_and_grows_with_a_shift():
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(400, 16, generator=gen), torch.randn(400, 16, generator=gen)
+    same, shifted = generation.mmd_squared(x, y), generation.mmd_squared(x, y + 0.5)
+    assert abs(same) < 0.02
+    assert shifted > 10 * abs(same) and shifted > generation.mmd_squared(x, y + 0.25) > same
+
+
+def test_nearest_rmse_finds_copies():
+    reference = torch.randint(0, 256, (50, 3, 32, 32), dtype=torch.uint8)
+    distances = generation.nearest_rmse(reference[:5], reference)
+    assert distances.shape == (5,) and float(distances.max()) < 1e-3
+    fresh = torch.randint(0, 256, (5, 3, 32, 32), dtype=torch.uint8)
+    assert float(generation.nearest_rmse(fresh, reference).min()) > 0.3
+
+
+def test_class_entropy_bits():
+    even = torch.eye(4).repeat(5, 1)                   # every class predicted equally often
+    assert generation.class_entropy_bits(even) == pytest.approx(2.0)
+    assert generation.class_entropy_bits(torch.eye(4)[[0] * 8]) == 0.0
+
+
+@pytest.fixture(scope="module")
+def classifier_and_data():
+    train = make_shapes10(600, seed=0)
+    test = make_shapes10(200, seed=0, split="test")
+    return generation.train_classifier(train, num_epochs=3, seed=0), train, test
+
+
+def test_the_classifier_tells_real_images_from_noise(classifier_and_data):
+    classifier, train, test = classifier_and_data
+    assert generation.accuracy(classifier, test) > 0.5                       # 10 classes: chance is 0.1
+    scorer = generation.GenerationScorer(classifier, test, train)
+    real = scorer.score(make_shapes10(200, seed=1, split="test").images)
+    noise = scorer.score(torch.rand(200, 3, 32, 32) * 2 - 1)
+    assert real["class_entropy_bits"] > 3.0                                   # the classes come out evenly
+    assert noise["mmd"] > 10 * max(real["mmd"], 1e-3)
+    assert noise["nearest_train_rmse"] > real["nearest_train_rmse"]
+
+
+def test_classifier_training_is_seeded(tmp_path):
+    train = make_shapes10(128, seed=0)
+    a = generation.train_classifier(train, num_epochs=1, seed=5)
+    b = generation.train_classifier(train, num_epochs=1, seed=5)
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    path = tmp_path / "classifier.pt"
+    saved = generation.load_or_train_classifier(path, train, num_epochs=1, seed=5)
+    loaded = generation.load_or_train_classifier(path, train, num_epochs=1, seed=5)
+    assert path.exists()
+    assert all(torch.equal(p, q) for p, q in zip(saved.state_dict().values(), loaded.state_dict().values()))
+
+
+def test_vae_measures_report_the_kl_as_the_rate():
+    from convae_utils import vae
+
+    model = vae.build_vae(code_channels=1, width=4, depth=0)
+    test = make_shapes10(20, seed=0, split="test")
+    row = generation.vae_measures(model, test, label="beta=1")
+    mean, logvar = vae.posterior_stats(model, test.images)
+    assert row["rate_bits"] == pytest.approx(float(vae.kl_divergence(mean, logvar).mean()) / 0.6931471805599453)
+    assert row["bits_per_image"] == pytest.approx(max(row["rate_bits"], 1e-6))
+    assert 0 <= row["inactive_dims"] <= row["latent_dim"] == 16
+    assert 0 < row["psnr_of_mean_mse"] < 100
+
+
+def test_code_maps_draws_one_panel_per_map_and_refuses_a_wrong_shape():
+    import numpy as np
+    from convae_utils import plotting
+
+    labels = np.arange(20) % 10
+    fig = plotting.code_maps({"a": np.zeros((20, 2)), "b": np.ones((20, 2))}, labels, [str(i) for i in range(10)])
+    assert len(fig.axes) == 2
+    with pytest.raises(ValueError, match="shape"):
+        plotting.code_maps({"a": np.zeros((19, 2))}, labels, [str(i) for i in range(10)])

@@ -1,0 +1,150 @@
+"""The VAE of notebook 09: KL against its closed form and torch.distributions, sampling, the step, the fill-in checks."""
+
+import math
+
+import pytest
+import torch
+from torch.distributions import Normal, kl_divergence as torch_kl
+
+from convae_utils import vae
+
+
+def _posterior(seed=0, shape=(5, 4, 4, 4)):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(shape, generator=gen, dtype=torch.float64), torch.randn(shape, generator=gen, dtype=torch.float64)
+
+
+def test_kl_matches_torch_distributions_and_a_monte_carlo_estimate():
+    mean, logvar = _posterior()
+    ours = vae.kl_divergence(mean, logvar)
+    reference = torch_kl(Normal(mean, torch.exp(0.5 * logvar)), Normal(0.0, 1.0)).flatten(1).sum(dim=1)
+    assert ours.shape == (5,)
+    assert torch.allclose(ours, reference, rtol=1e-10)
+    # Monte Carlo: E_q[log q(z) - log p(z)] for the first image
+    q = Normal(mean[0], torch.exp(0.5 * logvar[0]))
+    z = q.sample((200_000,))
+    estimate = (q.log_prob(z) - Normal(0.0, 1.0).log_prob(z)).flatten(1).sum(dim=1).mean()
+    assert abs(float(estimate) - float(ours[0])) < 0.02 * float(ours[0]) + 0.5
+
+
+def test_kl_is_zero_for_the_prior_and_bits_are_nats_over_ln2():
+    zeros = torch.zeros(3, 8)
+    assert torch.equal(vae.kl_divergence(zeros, zeros), torch.zeros(3))
+    assert vae.nats_to_bits(math.log(2.0)) == pytest.approx(1.0)
+
+
+def test_reparameterize_has_the_right_moments_and_passes_gradients():
+    mean = torch.full((100_000, 1), 2.0, requires_grad=True)
+    logvar = torch.full((100_000, 1), math.log(0.25), requires_grad=True)
+    z = vae.reparameterize(mean, logvar, generator=torch.Generator().manual_seed(0))
+    assert abs(float(z.detach().mean()) - 2.0) < 0.01 and abs(float(z.detach().std()) - 0.5) < 0.01
+    z.sum().backward()
+    assert mean.grad is not None and logvar.grad is not None
+
+
+def test_model_shapes_sampling_range_and_seeding():
+    model = vae.build_vae(code_channels=2, width=8, depth=0)
+    assert model.latent_dim == 32 and model.code_shape == (2, 4, 4)
+    x = torch.rand(3, 3, 32, 32) * 2 - 1
+    mean, logvar = model.posterior(x)
+    assert mean.shape == logvar.shape == (3, 2, 4, 4)
+    assert model(x).shape == (3, 3, 32, 32)
+    first, again, other = model.sample(4, seed=1), model.sample(4, seed=1), model.sample(4, seed=2)
+    assert first.shape == (4, 3, 32, 32) and float(first.abs().max()) <= 1.0
+    assert torch.equal(first, again) and not torch.equal(first, other)
+    assert vae.interpolate(model, x[:1], x[1:2], steps=5).shape == (5, 3, 32, 32)
+
+
+def test_same_seed_same_weights():
+    a, b = vae.build_vae(width=8, seed=3), vae.build_vae(width=8, seed=3)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+
+
+def test_step_loss_is_distortion_plus_beta_rate_and_eval_is_deterministic():
+    model = vae.build_vae(code_channels=2, width=8, depth=0)
+    x = torch.rand(4, 3, 32, 32) * 2 - 1
+    step = vae.vae_step(beta=0.5)
+    model.eval()
+    loss, logs = step(model, x)
+    again, _ = step(model, x)
+    assert torch.equal(loss, again)                                           # eval: the mean, no sampling
+    mean, logvar = model.posterior(x)
+    kl_nats = vae.kl_divergence(mean, logvar).mean()
+    mse = torch.nn.functional.mse_loss(model.decode(mean), x)
+    assert torch.allclose(logs["mse"], mse)
+    assert torch.allclose(logs["kl_bits"], kl_nats / math.log(2.0))
+    assert torch.allclose(loss, mse + 0.5 * kl_nats / 3072)
+    model.train()
+    torch.manual_seed(0)
+    first, _ = step(model, x)
+    second, _ = step(model, x)
+    assert not torch.equal(first, second)                                     # training: a sampled code
+    assert "beta=0.5" in step.describe()
+    with pytest.raises(ValueError):
+        vae.vae_step(beta=-1)
+
+
+def test_inactive_dimensions_counts_collapsed_values():
+    mean = torch.zeros(10, 6)
+    logvar = torch.zeros(10, 6)
+    mean[:, :2] = torch.randn(10, 2) * 3                                      # two values carry information
+    assert vae.inactive_dimensions(mean, logvar) == 4
+
+
+# -- the fill-in checks: accept the reference, reject the classic mistakes, in the learner's terms -----------
+
+def test_checks_accept_the_reference():
+    assert vae.check_reparameterize(vae.reparameterize)[0]
+    assert vae.check_kl_divergence(vae.kl_divergence)[0]
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (lambda m, lv: m + torch.exp(lv) * torch.randn_like(m), "variance"),
+    (lambda m, lv: m + lv * torch.randn_like(m), "spread"),
+    (lambda m, lv: m, "noise"),
+    (lambda m, lv: torch.normal(m.detach(), torch.exp(0.5 * lv.detach())), "gradient"),
+])
+def test_reparameterize_check_rejects_mistakes(wrong, words):
+    ok, message = vae.check_reparameterize(wrong)
+    assert not ok and words in message
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (lambda m, lv: 0.5 * (m.pow(2) + lv.exp() - 1 - lv), "sum them"),            # no sum over dimensions
+    (lambda m, lv: 0.5 * (m.pow(2) + lv.exp() - 1 - lv).flatten(1).mean(dim=1), "averages over the code"),
+    (lambda m, lv: (m.pow(2) + lv.exp() - 1 - lv).flatten(1).sum(dim=1), "1/2"),
+    (lambda m, lv: 0.5 * (m.pow(2) + lv.exp() - 1 - lv).sum(), "sums over the images"),
+    (lambda m, lv: 0.5 * (m.pow(2) + (0.5 * lv).exp() - 1 - lv).flatten(1).sum(dim=1), "closed form"),
+])
+def test_kl_check_rejects_mistakes(wrong, words):
+    ok, message = vae.check_kl_divergence(wrong)
+    assert not ok and words in message
+
+
+def test_the_exercises_09_fall_back_to_the_reference_and_say_so(capsys):
+    from convae_utils import exercises
+
+    def unwritten(mean, logvar):
+        raise NotImplementedError("write it")
+
+    assert exercises.check_code("09.2", unwritten) is vae.kl_divergence
+    assert "Not written yet" in capsys.readouterr().out
+    assert exercises.check_code("09.1", lambda m, lv: m) is vae.reparameterize
+    assert "noise" in capsys.readouterr().out
+    assert exercises.check_code("09.1", vae.reparameterize) is vae.reparameterize
+    assert "Right" in capsys.readouterr().out
+    assert "def kl_divergence" in exercises.solution("09.2")
+
+
+def test_sweep_plan_cuts_the_workshop_budget_and_keeps_the_full_one():
+    from convae_utils import settings
+
+    workshop = vae.sweep_plan(settings.preset("workshop"))
+    assert workshop.settings.train_size < settings.preset("workshop").train_size
+    assert workshop.settings.latent_dim == 64 and workshop.code_channels == 4
+    assert list(workshop.betas) == sorted(workshop.betas) and len(set(workshop.betas)) == len(workshop.betas)
+    full = vae.sweep_plan(settings.preset("full"))
+    assert full.width == 32 and full.settings.num_epochs == settings.preset("full").num_epochs
+    assert workshop.run_name(0.1) != workshop.run_name(1.0)
+    with pytest.raises(TypeError):
+        vae.sweep_plan("workshop")
