@@ -1,0 +1,187 @@
+"""A convolutional autoencoder whose code is a small feature map: the model that wins (notebook 08).
+
+Contract (stable; notebook 09's variational autoencoder builds on it):
+- ``SpatialEncoder(code_channels, width)``: images (B, 3, 32, 32) in [-1, 1] -> code (B, code_channels, 4, 4), linear (no activation).
+- ``SpatialDecoder(code_channels, width)``: code (B, code_channels, 4, 4) -> images (B, 3, 32, 32) in [-1, 1] (tanh).
+- ``SpatialAutoencoder(code_channels, width)``: ``encode``, ``decode``, ``forward`` and ``latent_dim`` (= 16 x code_channels values per image).
+- Strided 3x3 convolutions down (32 -> 16 -> 8 -> 4), GELU between layers, no BatchNorm; upsampling by
+  nearest-neighbour x2 + 3x3 conv (``upsample="transposed"`` gives the article's checkerboard-prone layer).
+- Constructor arguments only ever gain new ones with defaults; the defaults are the notebook's reference model.
+
+Why this shape beats the article's model (measured in notebook 08): the article puts about 92 % of its
+parameters into two Linear layers between a flat 4,096-value feature vector and the code, so every code
+value depends on every pixel through one huge matrix that 10 epochs cannot fit. Here the code keeps its
+spatial layout: each of the 4 x 4 positions describes an 8 x 8 patch and its surroundings, the
+convolutions are shared across positions, and the parameters go into filters that see every image many
+times per batch.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .checks import check_choice, check_image_batch, check_int
+from .models import make_activation
+
+CODE_SIZE = 4  # the code's side: 32 -> 16 -> 8 -> 4 after three stride-2 convolutions
+UPSAMPLING = ("nearest", "pixelshuffle", "transposed")
+OUTPUT_ACTIVATIONS = ("tanh", "clamp", None)
+
+
+def _stage_channels(width: int) -> tuple[int, int, int, int]:
+    """Channels at 32x32, 16x16, 8x8 and 4x4: cheap where the map is large, wide where it is small."""
+    return width, width, 2 * width, 2 * width
+
+
+class ResidualBlock(nn.Module):
+    """``x + conv(act(conv(act(x))))`` at one resolution; starts near the identity (second conv scaled down)."""
+
+    def __init__(self, channels: int, activation: str = "gelu"):
+        super().__init__()
+        self.body = nn.Sequential(
+            make_activation(activation), nn.Conv2d(channels, channels, 3, padding=1),
+            make_activation(activation), nn.Conv2d(channels, channels, 3, padding=1),
+        )
+        with torch.no_grad():
+            self.body[-1].weight.mul_(0.1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class Clamp(nn.Module):
+    """Clamp to [-1, 1]: bounded outputs without tanh's flat tails (gradients pass inside the range)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.clamp(-1.0, 1.0)
+
+
+def _output_activation(name: str | None) -> nn.Module:
+    check_choice("output_activation", name, OUTPUT_ACTIVATIONS)
+    if name == "clamp":
+        return Clamp()
+    return make_activation(name)
+
+
+class SpatialEncoder(nn.Module):
+    """Images (B, 3, 32, 32) in [-1, 1] -> linear code (B, code_channels, 4, 4).
+
+    Args:
+        code_channels: channels of the 4x4 code; the code holds ``16 * code_channels`` values.
+        width: channels of the first layer (the 8x8 and 4x4 stages use ``2 * width``).
+        depth: residual blocks at each of the 8x8 and 4x4 stages (0 = plain strided convs).
+        activation: between layers (``"gelu"``; any name of :data:`convae_utils.models.ACTIVATIONS`).
+    """
+
+    def __init__(self, code_channels: int = 4, width: int = 32, depth: int = 1, activation: str = "gelu"):
+        super().__init__()
+        self.code_channels = check_int("code_channels", code_channels, maximum=1024)
+        self.width = check_int("width", width, maximum=1024)
+        self.depth = check_int("depth", depth, minimum=0, maximum=16)
+        c32, c16, c8, c4 = _stage_channels(self.width)
+        act = lambda: make_activation(activation)  # noqa: E731
+        self.features = nn.Sequential(
+            nn.Conv2d(3, c32, 3, padding=1), act(),              # 3x32x32 -> c32 x32x32
+            nn.Conv2d(c32, c16, 3, stride=2, padding=1), act(),  # 32x32 -> 16x16
+            nn.Conv2d(c16, c8, 3, stride=2, padding=1),          # 16x16 -> 8x8
+            *[ResidualBlock(c8, activation) for _ in range(self.depth)],
+            act(), nn.Conv2d(c8, c4, 3, stride=2, padding=1),    # 8x8 -> 4x4
+            *[ResidualBlock(c4, activation) for _ in range(self.depth)],
+            act(),
+        )
+        self.to_code = nn.Conv2d(c4, self.code_channels, 3, padding=1)  # c4 x4x4 -> code x4x4, linear
+
+    @property
+    def latent_dim(self) -> int:
+        return self.code_channels * CODE_SIZE * CODE_SIZE
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_image_batch(x)
+        return self.to_code(self.features(x))
+
+
+def _upsample(c_in: int, c_out: int, how: str) -> list[nn.Module]:
+    """Double the side: 4 -> 8, 8 -> 16 or 16 -> 32."""
+    if how == "nearest":  # every output pixel sees the same number of inputs: no checkerboard
+        return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, padding=1)]
+    if how == "pixelshuffle":  # a conv makes 4 sub-pixel maps at low resolution, then they interleave
+        return [nn.Conv2d(c_in, 4 * c_out, 3, padding=1), nn.PixelShuffle(2)]
+    # the article's layer: 3x3 kernel, stride 2 -> outputs alternately covered by 1 and 2 kernel taps
+    return [nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=1)]
+
+
+class SpatialDecoder(nn.Module):
+    """Code (B, code_channels, 4, 4) -> images (B, 3, 32, 32) in [-1, 1].
+
+    Args mirror :class:`SpatialEncoder`, plus ``upsample`` (``"nearest"`` + conv, ``"pixelshuffle"``,
+    or ``"transposed"``: stride-2 transposed convolutions, as in the article) and
+    ``output_activation`` (``"tanh"``, ``"clamp"`` or ``None``).
+    """
+
+    def __init__(self, code_channels: int = 4, width: int = 32, depth: int = 1, activation: str = "gelu",
+                 upsample: str = "nearest", output_activation: str | None = "tanh"):
+        super().__init__()
+        self.code_channels = check_int("code_channels", code_channels, maximum=1024)
+        self.width = check_int("width", width, maximum=1024)
+        self.depth = check_int("depth", depth, minimum=0, maximum=16)
+        self.upsample = check_choice("upsample", upsample, UPSAMPLING)
+        c32, c16, c8, c4 = _stage_channels(self.width)
+        act = lambda: make_activation(activation)  # noqa: E731
+        self.features = nn.Sequential(
+            nn.Conv2d(self.code_channels, c4, 3, padding=1),     # code x4x4 -> c4 x4x4
+            *[ResidualBlock(c4, activation) for _ in range(self.depth)],
+            act(), *_upsample(c4, c8, upsample),                 # 4x4 -> 8x8
+            *[ResidualBlock(c8, activation) for _ in range(self.depth)],
+            act(), *_upsample(c8, c16, upsample), act(),         # 8x8 -> 16x16
+            *_upsample(c16, c32, upsample), act(),               # 16x16 -> 32x32
+            nn.Conv2d(c32, 3, 3, padding=1),                     # c32 x32x32 -> 3x32x32
+        )
+        self.output_activation = _output_activation(output_activation)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.code_channels * CODE_SIZE * CODE_SIZE
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        expected = (self.code_channels, CODE_SIZE, CODE_SIZE)
+        if not isinstance(z, torch.Tensor) or z.ndim != 4 or tuple(z.shape[1:]) != expected:
+            got = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
+            raise ValueError(f"expected codes of shape (B, {self.code_channels}, {CODE_SIZE}, {CODE_SIZE}), "
+                             f"got {got}")
+        return self.output_activation(self.features(z))
+
+
+class SpatialAutoencoder(nn.Module):
+    """Encoder + decoder with a (code_channels, 4, 4) code; ``forward`` returns the reconstruction.
+
+    ``encode(x)`` -> (B, code_channels, 4, 4); ``decode(z)`` -> (B, 3, 32, 32) in [-1, 1];
+    ``latent_dim`` = values per image (16 x code_channels: 64 for the default 4 channels).
+    With a ``seed`` the initial weights are the same on every run (the global generator is untouched).
+    """
+
+    def __init__(self, code_channels: int = 4, width: int = 32, depth: int = 1, activation: str = "gelu",
+                 upsample: str = "nearest", output_activation: str | None = "tanh", seed: int | None = 0):
+        super().__init__()
+        with torch.random.fork_rng(devices=[], enabled=seed is not None):
+            if seed is not None:
+                torch.manual_seed(seed)
+            self.encoder = SpatialEncoder(code_channels, width, depth, activation)
+            self.decoder = SpatialDecoder(code_channels, width, depth, activation, upsample, output_activation)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.encoder.latent_dim
+
+    @property
+    def code_shape(self) -> tuple[int, int, int]:
+        return (self.encoder.code_channels, CODE_SIZE, CODE_SIZE)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))

@@ -1,0 +1,48 @@
+"""The spatial-code autoencoder (notebook 08): shapes, ranges, parameter count, errors."""
+
+import pytest
+import torch
+
+from convae_utils.models import count_parameters
+from convae_utils.spatial import SpatialAutoencoder, SpatialDecoder, SpatialEncoder
+
+
+@pytest.mark.parametrize("upsample", ["nearest", "pixelshuffle", "transposed"])
+@pytest.mark.parametrize("code_channels", [1, 3, 4])
+def test_shapes_and_output_range(upsample, code_channels):
+    model = SpatialAutoencoder(code_channels, width=8, upsample=upsample)
+    x = torch.rand(5, 3, 32, 32) * 2 - 1
+    z = model.encode(x)
+    assert z.shape == (5, code_channels, 4, 4)
+    assert model.latent_dim == 16 * code_channels == z[0].numel()
+    # a large code drives the decoder into its bounds: outputs stay in [-1, 1]
+    y = model.decode(z * 1e3)
+    assert y.shape == (5, 3, 32, 32) and float(y.abs().max()) <= 1.0
+
+
+def test_parameter_count_matches_layers():
+    # width 32, depth 1: hand count of every conv (weights + biases)
+    def conv(cin, cout, k=3):
+        return cin * cout * k * k + cout
+    enc = conv(3, 32) + conv(32, 32) + conv(32, 64) + 2 * conv(64, 64) + conv(64, 64) + 2 * conv(64, 64) + conv(64, 4)
+    dec = conv(4, 64) + 2 * conv(64, 64) + conv(64, 64) + 2 * conv(64, 64) + conv(64, 32) + conv(32, 32) + conv(32, 3)
+    assert count_parameters(SpatialEncoder(4, 32, 1)) == enc
+    assert count_parameters(SpatialDecoder(4, 32, 1)) == dec
+
+
+def test_seed_fixes_weights_and_leaves_global_generator():
+    state = torch.random.get_rng_state()
+    a, b = SpatialAutoencoder(seed=3), SpatialAutoencoder(seed=3)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_bad_inputs_are_refused_with_the_expected_shape():
+    model = SpatialAutoencoder(3, width=8)
+    with pytest.raises(ValueError, match=r"\(N, 3, 32, 32\)"):
+        model(torch.zeros(2, 3, 64, 64))
+    with pytest.raises(ValueError, match=r"\(B, 3, 4, 4\)"):
+        model.decode(torch.zeros(2, 48))
+    with pytest.raises(ValueError, match="upsample"):
+        SpatialDecoder(3, 8, upsample="bilinear")
