@@ -25,7 +25,7 @@ def test_parameter_count_matches_layers():
     def conv(cin, cout, k=3):
         return cin * cout * k * k + cout
     enc = conv(3, 32) + conv(32, 32) + conv(32, 64) + 2 * conv(64, 64) + conv(64, 64) + 2 * conv(64, 64) + conv(64, 4)
-    dec = conv(4, 64) + 2 * conv(64, 64) + conv(64, 64) + 2 * conv(64, 64) + conv(64, 32) + conv(32, 32) + conv(32, 3)
+    dec = conv(4, 64) + 2 * conv(64, 64) + conv(64, 64) + 2 * conv(64, 64) + conv(64, 32) + conv(32, 3)
     assert count_parameters(SpatialEncoder(4, 32, 1)) == enc
     assert count_parameters(SpatialDecoder(4, 32, 1)) == dec
 
