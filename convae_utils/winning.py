@@ -19,7 +19,11 @@ The spatial-code model itself is :mod:`convae_utils.spatial`.
 
 from __future__ import annotations
 
+import inspect
 import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -30,8 +34,10 @@ from torch import nn
 from . import entropy
 from .baselines import PCAModel, score_reconstructions
 from .checks import check_float, check_image_batch, check_int
+from .fileio import atomic_write
 from .images import ImageSet, normalize
 from .models import Autoencoder
+from .settings import RunSettings, runs_dir, seed_everything
 from .spatial import CODE_SIZE, SpatialDecoder, SpatialEncoder
 
 StepOutput = tuple[torch.Tensor, dict[str, torch.Tensor]]
@@ -414,3 +420,60 @@ def check_exercise(candidate):
         return build_spatial_autoencoder
     print("[08.1] ✓ Right: the cells below train your model.")
     return candidate
+
+
+# -- training a notebook-08 model through the run folders ---------------------------------------------
+
+class OneCycleSchedule:
+    """A harness callback that sets the learning rate from the global step (:func:`one_cycle_lr`)."""
+
+    def __init__(self, max_lr: float):
+        self.max_lr = check_float("max_lr", max_lr, low=0.0, high=10.0, high_inclusive=True)
+
+    def on_step_start(self, loop) -> None:
+        lr = one_cycle_lr(loop.global_step, loop.total_steps, self.max_lr)
+        for group in loop.optimizer.param_groups:
+            group["lr"] = lr
+
+
+@dataclass
+class TrainedModel:
+    """What :func:`train_or_load` returns: the model, whether it was loaded, its folder and seconds spent."""
+
+    model: nn.Module
+    loaded: bool
+    run_dir: Path
+    seconds: float
+    complete: bool = True
+
+
+def train_or_load(settings: RunSettings, *, name: str, build, data, step=reconstruction_step,
+                  weight_decay: float = 1e-4, progress: bool = True) -> TrainedModel:
+    """Train one of notebook 08's models (AdamW, one-cycle schedule peaking at ``settings.lr``) or load it.
+
+    ``build(settings) -> nn.Module``; ``data`` a :class:`~convae_utils.data.DataBundle` for ``settings``.
+    Goes through the run harness (``runs.train_or_load(..., build=, step=, optimizer=, callbacks=)``,
+    issue 18) when the package has it: checkpoints, exact resume, the Stop button. Until then it
+    trains with :func:`train_plain` and keeps the weights in the same run folder
+    (``<runs>/<settings.folder_name(dataset)>-<name>/model.pt``), so a second run loads them.
+    """
+    from . import runs
+
+    started = time.perf_counter()
+    if "build" in inspect.signature(runs.train_or_load).parameters:  # the harness has landed
+        run = runs.train_or_load(settings, name=name, data=data, build=build, step=step,
+                                 optimizer=make_adamw(weight_decay), callbacks=[OneCycleSchedule(settings.lr)],
+                                 progress=progress)
+        return TrainedModel(run.model.eval(), run.loaded, run.run_dir, time.perf_counter() - started, run.complete)
+    folder = runs_dir() / f"{settings.folder_name(data.dataset)}-{name}"
+    path = folder / "model.pt"
+    model = build(settings)
+    if path.exists():
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        return TrainedModel(model.eval(), True, folder, time.perf_counter() - started)
+    seed_everything(settings.seed)
+    train_plain(model, data.train, num_epochs=settings.num_epochs, batch_size=settings.batch_size,
+                max_lr=settings.lr, seed=settings.seed, step=step, weight_decay=weight_decay)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda handle: torch.save(model.state_dict(), handle))
+    return TrainedModel(model.eval(), False, folder, time.perf_counter() - started)
