@@ -13,7 +13,7 @@ help:
 	@echo "make run      set up .venv, then execute every notebook headless into build/ (HTML too)"
 	@echo "make test     set up .venv, then the import layers, unit tests, every notebook under pytest --nbmake (smoke)"
 	@echo "make bench    the training/evaluation benchmark against the article's loop"
-	@echo "make sync     re-pair notebooks/*.py and *.ipynb with jupytext after editing one side"
+	@echo "make sync     write every notebook's breadcrumb, then re-pair notebooks/*.py and *.ipynb with jupytext"
 	@echo "Options: PROFILE=full|workshop|smoke|auto  DATASET=cifar10|photos10|shapes10|auto  PYTHON=python3.11"
 
 $(PY):
@@ -39,6 +39,7 @@ bench: install
 	$(PY) -m convae_utils bench
 
 sync: install
+	$(PY) -m convae_utils.tools.breadcrumbs notebooks
 	$(VENV)/bin/jupytext --sync notebooks/[0-9][0-9]_*.py
 
 clean:

@@ -68,6 +68,7 @@ def child(variant: str, latent_dim: int, batch_size: int, warmup: int, steps: in
 
     from convae_utils.models import build_autoencoder
     from convae_utils.shapes import make_shapes10
+    from convae_utils.callbacks import Callback
     from convae_utils.training import fit
 
     if settings and os.environ.get("_ALLOC_LATE"):
@@ -78,13 +79,14 @@ def child(variant: str, latent_dim: int, batch_size: int, warmup: int, steps: in
     model = build_autoencoder(latent_dim, seed=0)
     marks: list[tuple[float, int]] = []
 
-    def on_batch_end(_epoch: int, step: int) -> None:
-        if step >= warmup - 1:
-            use = resource.getrusage(resource.RUSAGE_SELF)
-            marks.append((time.perf_counter(), use.ru_minflt, use.ru_utime, use.ru_stime))
+    class Marks(Callback):
+        def on_step_end(self, loop) -> None:
+            if loop.completed - 1 >= warmup - 1:
+                use = resource.getrusage(resource.RUSAGE_SELF)
+                marks.append((time.perf_counter(), use.ru_minflt, use.ru_utime, use.ru_stime))
 
     history = fit(model, train, val, num_epochs=1, batch_size=batch_size, seed=0, device="cpu",
-                  progress=False, on_batch_end=on_batch_end)
+                  progress=False, callbacks=[Marks()])
     digest = hashlib.sha256()
     for tensor in model.state_dict().values():
         digest.update(tensor.detach().contiguous().numpy().tobytes())

@@ -33,7 +33,8 @@ import torch.nn.functional as F
 from convae_utils.data import normalize
 from convae_utils.models import build_autoencoder
 from convae_utils.shapes import make_shapes10
-from convae_utils.training import epoch_order, make_adam
+from convae_utils.speed import make_adam
+from convae_utils.training import epoch_order
 
 WORKSHOP_EPOCH_IMAGES = 20_000
 

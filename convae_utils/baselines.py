@@ -208,6 +208,19 @@ def fit_pca(train_images, n_components: int, *, solver: str = "auto", seed: int 
     return PCAModel(mean.contiguous(), components.contiguous(), variance.contiguous(), n_train, solver)
 
 
+def pca_reconstruction_errors(pca: PCAModel, images, *, batch_size: int = 1000) -> torch.Tensor:
+    """Each image's MSE ([0, 1] pixel scale) after PCA's round trip: float32 (N,), an anomaly score.
+
+    The classical counterpart of ``anomaly.reconstruction_errors`` (notebook 07): fit PCA on the
+    normal training images with as many components as the autoencoder's code has values, and an
+    image far from the normal images' subspace gets a high score.
+    """
+    pixels = _uint8_images(images, "images")
+    check_int("batch_size", batch_size)
+    scores = [per_image_mse(pca.reconstruct(part), normalize(part)) for part in pixels.split(batch_size)]
+    return torch.cat(scores).float()
+
+
 # -- JPEG -----------------------------------------------------------------------------------------
 
 def _check_quality(quality) -> int:

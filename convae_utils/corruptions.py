@@ -2,7 +2,7 @@
 
 Introduced in notebook 07 (what the codes are for). A corruption is a callable that maps a batch of
 clean images on the model's [-1, 1] scale, float (B, 3, 32, 32), to corrupted ones of the same shape
-and scale; ``training.fit(..., corrupt=corruption)`` feeds the corrupted batch to the encoder and keeps
+and scale; ``training.denoising_step(corruption)`` feeds the corrupted batch to the encoder and keeps
 the clean batch as the target. Levels are given on the [0, 1] pixel scale, the scale image-quality
 numbers are quoted on (:mod:`convae_utils.metrics`):
 

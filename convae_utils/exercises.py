@@ -1,23 +1,52 @@
-"""Exercises that check themselves: right or wrong, with a hint, and a worked solution one call away.
+"""Exercises that check themselves: numbers to work out, and code to write (Neuromatch style).
 
-Used in the Exercises sections of notebooks 01, 02, 06 and 07. Where an exercise has a definite
-answer (a number), the learner writes it into a ``check_...`` call (or :func:`check` with the
-exercise's id, e.g. ``"02.2"`` = notebook 02, exercise 2) and is told whether it is right; a wrong
-answer gets a hint, not the answer. :func:`solution` prints the worked solution, so it stays hidden
-until asked for (as in Neuromatch Academy's tutorials).
+Used in the Exercises sections of notebooks 01-07, and inline where a notebook asks you to write code.
+Two kinds, one module:
 
-The answers are computed here from the formulas the exercises teach (the convolution arithmetic, the
-bit counts, the PSNR definition); ``tests/test_exercises.py`` checks each against an independent
+**Numbers.** Where an exercise has a definite answer, the learner writes it into a ``check_...`` call
+(or :func:`check` with the exercise's id, e.g. ``"02.2"`` = notebook 02, exercise 2) and is told
+whether it is right; a wrong answer gets a hint, not the answer. The answers are computed here from
+the formulas the exercises teach; ``tests/test_exercises.py`` checks each against an independent
 reference (running the layer, torchmetrics, ``baselines.convert_units``).
+
+**Code.** The learner completes a function in a notebook cell, which ships unfinished::
+
+    def count_dead_units(codes: torch.Tensor) -> int:
+        ...
+        raise NotImplementedError("Exercise 05.6: count the code units that are zero for every image")
+
+    count_dead_units = exercises.check_code("05.6", count_dead_units)
+
+:func:`check_code` runs the learner's function on a small input, compares it with the package's own
+answer and says what is wrong in the learner's terms (which layer has the wrong shape, "you summed
+instead of averaging", ...). It returns the function the rest of the notebook should use: the
+learner's once it passes, otherwise the worked solution, and it says which. A cell left as shipped
+raises ``NotImplementedError``; the check then says "not written yet" and hands back the solution,
+so an unattended run (``pytest --nbmake``, ``make run``) goes through the whole notebook on the
+solutions. :func:`solution` prints a solution's source, one call away.
+
+Adding a code exercise (notebooks 08 and 09 do it the same way): write the worked solution as a plain
+function, and a check ``check(candidate) -> None`` that runs ``candidate`` on a small input and raises
+:class:`Wrong` with a message in the learner's terms at the first problem; register both with
+:func:`add_code_exercise`. Give the learner's cell the solution's name and signature, and a test in
+``tests/test_exercises.py`` that the check accepts the solution and rejects a typical mistake.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass
 from numbers import Real
+from typing import Callable
 
-IMAGE_VALUES = 3 * 32 * 32  # values of one image (kept here: this module imports nothing of the package)
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import anomaly, baselines, metrics, models, training
+from .bits import IMAGE_BITS, IMAGE_VALUES
 
 
 # -- the formulas the exercises teach ------------------------------------------------------------
@@ -76,12 +105,24 @@ _add(Exercise(
     "so Flatten yields 5,184 values, not 4,096, and the Linear layer refuses it: the model only takes 32x32.",
     unit="pixels"))
 _add(Exercise(
-    "02.4", "How large would latent_dim have to be for the network to be able to copy a 32x32 colour image "
-            "exactly, in principle?",
+    "02.4", "How large would latent_dim have to be for a *linear* code (encoder and decoder without "
+            "non-linearities, like PCA) to copy every 32x32 colour image exactly?",
     IMAGE_VALUES,
-    "Count the numbers one image holds: channels x height x width.",
-    "3 x 32 x 32 = 3,072. With a code of 3,072 numbers (or more) the bottleneck no longer forces any "
-    "compression, and the network could learn the identity.", unit="values"))
+    "A linear map cannot pass more independent directions than the code has numbers. How many numbers "
+    "does one image hold: channels x height x width?",
+    "3 x 32 x 32 = 3,072: a linear code needs one number per independent direction of the images, and "
+    "photographs use all 3,072. That answers the linear question only. Counted in bits, 768 float32 values "
+    "(exercise 02.4b) already hold all 24,576 bits of a uint8 image, so a non-linear encoder could copy it "
+    "through a code of 768; and in principle a single real number of unlimited precision can hold any "
+    "image (digits interleaved). So the count of code numbers alone does not stop a network from copying; "
+    "what a real encoder can learn depends on its architecture and training.", unit="values"))
+_add(Exercise(
+    "02.4b", "How many float32 code values hold as many bits as one uint8 32x32 colour image?",
+    IMAGE_BITS / 32,
+    "An image is 3,072 values of 8 bits; a float32 value is 32 bits.",
+    "3,072 x 8 = 24,576 bits; / 32 = 768 float32 values. A code of 768 or more float32 values can hold "
+    "every bit of the image (the package warns when you build one), although it is four times fewer "
+    "numbers than the image's 3,072.", unit="values"))
 _add(Exercise(
     "02.5", "Parameters of nn.Linear(4096, 200) (weights plus biases)?",
     4096 * 200 + 200,
@@ -138,7 +179,7 @@ _add(Exercise(
 
 def _exercise(exercise_id: str) -> Exercise:
     if exercise_id not in EXERCISES:
-        raise KeyError(f"no checked exercise {exercise_id!r}; known: {', '.join(EXERCISES)}")
+        raise KeyError(f"no checked exercise {exercise_id!r}; known: {', '.join([*EXERCISES, *CODE_EXERCISES])}")
     return EXERCISES[exercise_id]
 
 
@@ -172,9 +213,13 @@ def check(exercise_id: str, answer) -> bool:
 
 
 def solution(exercise_id: str) -> str:
-    """Print and return the worked solution of an exercise (hidden until you ask)."""
-    exercise = _exercise(exercise_id)
-    text = f"[{exercise_id}] {exercise.question}\nSolution: {exercise.solution}"
+    """Print and return the worked solution of an exercise (hidden until you ask): text, or code."""
+    if exercise_id in CODE_EXERCISES:
+        exercise = CODE_EXERCISES[exercise_id]
+        text = f"# [{exercise_id}] {exercise.task}\n{inspect.getsource(exercise.solution)}"
+    else:
+        exercise = _exercise(exercise_id)
+        text = f"[{exercise_id}] {exercise.question}\nSolution: {exercise.solution}"
     print(text)
     return text
 
@@ -190,8 +235,13 @@ def check_conv_output_size(answer) -> bool:
 
 
 def check_copy_latent_dim(answer) -> bool:
-    """Notebook 02, exercise 4: the code size that could copy the image exactly."""
+    """Notebook 02, exercise 4: the size of a *linear* code that could copy the image exactly."""
     return check("02.4", answer)
+
+
+def check_float32_values_for_image_bits(answer) -> bool:
+    """Notebook 02, exercise 4b: float32 values that hold the image's 24,576 bits."""
+    return check("02.4b", answer)
 
 
 def check_linear_parameters(answer) -> bool:
@@ -235,6 +285,403 @@ def check_precision(answer) -> bool:
 
 
 CHECKERS = {"01.2": check_to_uint8_clipping, "02.2": check_conv_output_size, "02.4": check_copy_latent_dim,
+            "02.4b": check_float32_values_for_image_bits,
             "02.5": check_linear_parameters, "02.6": check_transposed_output_size, "06.2": check_code_bits,
             "06.3": check_psnr_conversion, "07.1": check_perfect_auroc, "07.2": check_random_auroc,
             "07.3": check_noise_psnr, "07.4": check_precision}
+
+
+# -- code to write ------------------------------------------------------------------------------------
+
+class Wrong(Exception):
+    """Raised by a code exercise's check at the first problem; the message is shown to the learner."""
+
+
+@dataclass(frozen=True)
+class CodeExercise:
+    """A function the learner writes: what to write, the worked solution, and the check that runs it.
+
+    ``check(candidate)`` runs ``candidate`` on a small input and raises :class:`Wrong` (a message in
+    the learner's terms) at the first problem; it returns None when the candidate is right. A
+    ``NotImplementedError`` from the candidate means "not written yet".
+    """
+
+    id: str
+    task: str
+    solution: Callable
+    check: Callable[[Callable], None]
+
+
+CODE_EXERCISES: dict[str, CodeExercise] = {}
+
+
+def add_code_exercise(exercise_id: str, task: str, solution: Callable, check: Callable[[Callable], None]) -> None:
+    """Register a code exercise (ids as for the number exercises: ``"NN.k"``)."""
+    if exercise_id in CODE_EXERCISES or exercise_id in EXERCISES:
+        raise ValueError(f"exercise {exercise_id!r} is registered already")
+    CODE_EXERCISES[exercise_id] = CodeExercise(exercise_id, task, solution, check)
+
+
+def code_problem(exercise_id: str, candidate: Callable) -> str | None:
+    """The first problem the check finds in ``candidate`` (None: it passes). No printing.
+
+    A ``NotImplementedError`` raised by the candidate propagates: the exercise is not written yet.
+    Any other error the candidate raises is a problem, reported with its type and message.
+    """
+    if exercise_id not in CODE_EXERCISES:
+        raise KeyError(f"no code exercise {exercise_id!r}; known: {', '.join(CODE_EXERCISES)}")
+    if not callable(candidate):
+        return f"expected a function, got {type(candidate).__name__}: pass the function itself, not its result"
+    try:
+        CODE_EXERCISES[exercise_id].check(candidate)
+    except (Wrong, NotImplementedError) as problem:
+        if isinstance(problem, NotImplementedError):
+            raise
+        return str(problem)
+    except Exception as error:  # the learner's code failed: say how, in its own words
+        return f"your code raised {type(error).__name__}: {error}"
+    return None
+
+
+def check_code(exercise_id: str, candidate: Callable) -> Callable:
+    """Check the learner's function and return the one the notebook should go on with.
+
+    Prints one line: right (the learner's function is returned), not written yet (it still raises
+    ``NotImplementedError``: the worked solution is returned, and the line says so, which is what
+    unattended runs see), or what is wrong (the solution is returned, so the cells below still run,
+    until the learner's version passes).
+    """
+    exercise = CODE_EXERCISES.get(exercise_id)
+    try:
+        problem = code_problem(exercise_id, candidate)
+    except NotImplementedError:
+        print(f"[{exercise_id}] Not written yet: {exercise.task} The cells below use the worked solution "
+              f"(exercises.solution({exercise_id!r}) shows it); write yours and run this cell again.")
+        return exercise.solution
+    if problem is None:
+        print(f"[{exercise_id}] ✓ Right: the cells below use your {getattr(candidate, '__name__', 'function')}.")
+        return candidate
+    print(f"[{exercise_id}] ✗ Not yet: {problem}\n"
+          f"The cells below use the worked solution until yours passes (exercises.solution({exercise_id!r})).")
+    return exercise.solution
+
+
+def _close(a: torch.Tensor, b: torch.Tensor, tol: float = 1e-4) -> bool:
+    return a.shape == b.shape and bool(torch.allclose(a.double(), b.double(), rtol=tol, atol=tol))
+
+
+def _tensor(value, what: str) -> torch.Tensor:
+    if isinstance(value, np.ndarray):
+        value = torch.from_numpy(value)
+    if not isinstance(value, torch.Tensor):
+        raise Wrong(f"{what} should be a tensor, got {type(value).__name__}")
+    return value.detach()
+
+
+# 02.7: the encoder, checked layer by layer ------------------------------------------------------------
+
+def build_encoder(latent_dim: int) -> nn.Sequential:
+    """The article's encoder: image (N, 3, 32, 32) in [-1, 1] -> code (N, latent_dim)."""
+    return nn.Sequential(
+        nn.Conv2d(3, 16, kernel_size=3, padding=1), nn.ReLU(),              # 3x32x32 -> 16x32x32
+        nn.Conv2d(16, 16, kernel_size=3, padding=1), nn.ReLU(),             # 16x32x32
+        nn.Conv2d(16, 32, kernel_size=3, stride=2, padding=1), nn.ReLU(),   # 32x32 -> 16x16
+        nn.Conv2d(32, 32, kernel_size=3, padding=1), nn.ReLU(),             # 32x16x16
+        nn.Conv2d(32, 64, kernel_size=3, stride=2, padding=1), nn.ReLU(),   # 16x16 -> 8x8
+        nn.Conv2d(64, 64, kernel_size=3, padding=1), nn.ReLU(),             # 64x8x8
+        nn.Flatten(),                                                       # 64 x 8 x 8 = 4,096
+        nn.Linear(64 * 8 * 8, latent_dim), nn.ReLU(),                       # the code (ReLU, as in the article)
+    )
+
+
+_WEIGHTED = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
+_ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.ELU, nn.Tanh, nn.Sigmoid)
+
+
+def _trace(module: nn.Module, x: torch.Tensor) -> tuple[list[tuple[nn.Module, tuple]], BaseException | None]:
+    """The leaf layers in the order they run, with each output's shape (without N); and the error, if any."""
+    steps, hooks = [], []
+    for leaf in module.modules():
+        if not list(leaf.children()):
+            hooks.append(leaf.register_forward_hook(lambda m, _i, out: steps.append((m, tuple(out.shape[1:])))))
+    error = None
+    try:
+        with torch.no_grad():
+            module(x)
+    except Exception as caught:  # reported layer by layer below
+        error = caught
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return steps, error
+
+
+def _layer(module: nn.Module) -> str:
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        return f"{type(module).__name__}({module.in_channels} -> {module.out_channels}, stride {module.stride[0]})"
+    if isinstance(module, nn.Linear):
+        return f"Linear({module.in_features:,} -> {module.out_features:,})"
+    return type(module).__name__
+
+
+def _shape(shape: tuple) -> str:
+    return " x ".join(f"{n:,}" for n in shape)
+
+
+def _check_encoder(candidate: Callable) -> None:
+    latent_dim = 50  # not the article's 200, so a hard-coded size shows
+    encoder = candidate(latent_dim)
+    if not isinstance(encoder, nn.Module):
+        raise Wrong(f"build_encoder({latent_dim}) should return an nn.Module such as nn.Sequential(...), "
+                    f"got {type(encoder).__name__}")
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    reference, _ = _trace(models.Encoder(latent_dim), x)
+    steps, error = _trace(encoder, x)
+    want = [(m, shape) for m, shape in reference if isinstance(m, _WEIGHTED)]
+    got = [(m, shape) for m, shape in steps if isinstance(m, _WEIGHTED)]
+    for number, ((ref, ref_shape), (mine, shape)) in enumerate(zip(want, got), start=1):
+        if type(mine) is not type(ref) or shape != ref_shape:
+            hint = ""
+            if len(shape) == 3 and len(ref_shape) == 3 and shape[1] == 2 * ref_shape[1]:
+                hint = " Did you forget stride=2 here? It halves the height and width."
+            elif len(shape) == 3 and len(ref_shape) == 3 and shape[1] == ref_shape[1] - 2:
+                hint = " Did you forget padding=1? Without it a 3x3 convolution loses a pixel on each side."
+            elif len(shape) == 3 and len(ref_shape) == 3 and shape[0] != ref_shape[0]:
+                hint = f" The channels here should be {ref_shape[0]}."
+            raise Wrong(f"layer {number} with weights, {_layer(mine)}, gives {_shape(shape)}; the article's "
+                        f"encoder has {_layer(ref)} giving {_shape(ref_shape)} there.{hint}")
+    if error is not None:
+        last = f"after {_layer(got[-1][0])} giving {_shape(got[-1][1])}" if got else "at the first layer"
+        flat = "; nn.Flatten() turns 64 x 8 x 8 into 4,096 values for nn.Linear(64 * 8 * 8, latent_dim)"
+        raise Wrong(f"the forward pass failed {last}: {type(error).__name__}: {error}"
+                    f"{flat if isinstance(error, RuntimeError) else ''}")
+    if len(got) != len(want):
+        raise Wrong(f"your encoder has {len(got)} layers with weights; the article's has {len(want)} "
+                    "(six 3x3 convolutions, then one Linear layer to the code)")
+    for position, (module, _) in enumerate(steps):
+        if isinstance(module, nn.Conv2d):
+            following = steps[position + 1][0] if position + 1 < len(steps) else None
+            if not isinstance(following, _ACTIVATIONS):
+                raise Wrong(f"{_layer(module)} is not followed by an activation: without a ReLU between them, "
+                            "stacked convolutions collapse into one linear map")
+    mine, theirs = models.count_parameters(encoder), models.count_parameters(models.Encoder(latent_dim))
+    if mine != theirs:
+        raise Wrong(f"the shapes are right, but your encoder has {mine:,} parameters and the article's "
+                    f"{theirs:,}: check kernel_size=3 and the biases")
+
+
+add_code_exercise(
+    "02.7", "Build the article's encoder: six 3x3 convolutions with ReLUs (two of them stride 2), Flatten, "
+            "and a Linear layer to latent_dim values.", build_encoder, _check_encoder)
+
+
+# 03.6: the training step ---------------------------------------------------------------------------
+
+def mse_step(model: nn.Module, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The loss of one batch: the MSE between the model's reconstruction and the batch itself.
+
+    batch: float (B, 3, 32, 32) in [-1, 1]. Returns the loss to minimise (a 0-d tensor with a
+    gradient) and what to log. The training loop does zero_grad, backward and the optimiser step.
+    """
+    reconstruction = model(batch)                      # (B, 3, 32, 32)
+    loss = F.mse_loss(reconstruction, batch)           # the mean over every value of the batch
+    return loss, {}                                    # the loss is all there is to log here
+
+
+def _reference_mse(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
+    return training.mse_step(model, batch)[0]  # the package's own step is the reference
+
+
+def _check_step(candidate: Callable) -> None:
+    model = models.build_autoencoder(8, base_channels=2, seed=0)
+    batch = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    result = candidate(model, batch)
+    if any(p.grad is not None for p in model.parameters()):
+        raise Wrong("your step called backward(): the step only computes the loss; the training loop calls "
+                    "zero_grad(), backward() and optimizer.step()")
+    if not isinstance(result, tuple) or len(result) != 2:
+        raise Wrong(f"return a pair (loss, logs), e.g. `return loss, {{'mse': loss.detach()}}`, got "
+                    f"{type(result).__name__}")
+    loss, logs = result
+    if not isinstance(loss, torch.Tensor):
+        raise Wrong(f"the loss should be a tensor, got {type(loss).__name__}: did you call .item()? The loop needs "
+                    "the tensor to call backward() on")
+    if loss.ndim != 0:
+        raise Wrong(f"the loss should be one number (a 0-d tensor), got shape {tuple(loss.shape)}: average over "
+                    "every value of the batch (F.mse_loss does, with its default reduction='mean')")
+    if not loss.requires_grad:
+        raise Wrong("the loss has no gradient: was it computed under torch.no_grad(), or detached? "
+                    "backward() could not train anything")
+    with torch.no_grad():
+        expected = float(_reference_mse(model, batch))
+    value = float(loss.detach())
+    if not math.isclose(value, expected, rel_tol=1e-4):
+        if math.isclose(value, expected * batch.numel(), rel_tol=1e-4):
+            raise Wrong(f"your loss {value:.4g} is the sum of the squared errors; the step averages them "
+                        f"({expected:.4g}): reduction='mean', F.mse_loss's default")
+        if math.isclose(value, expected / 4, rel_tol=1e-4):
+            raise Wrong(f"your loss {value:.4g} is the MSE on the [0, 1] scale; training compares the batch "
+                        f"and its reconstruction as they are, on [-1, 1] ({expected:.4g})")
+        if math.isclose(value, math.sqrt(expected), rel_tol=1e-4):
+            raise Wrong(f"your loss {value:.4g} is the root of the MSE ({expected:.4g}): drop the square root")
+        raise Wrong(f"your loss is {value:.4g}, the MSE between model(batch) and batch is {expected:.4g}: the target "
+                    "of an autoencoder is its own input")
+    if not isinstance(logs, dict) or not all(isinstance(v, torch.Tensor) and v.ndim == 0 for v in logs.values()):
+        raise Wrong(f"logs should be a dict of names to 0-d tensors (an empty dict {{}} is fine here), got {logs!r}")
+
+
+add_code_exercise(
+    "03.6", "Write the training step step(model, batch) -> (loss, logs): the MSE between model(batch) and the "
+            "batch, and a dict of what else to log (nothing here: {}).", mse_step, _check_step)
+
+
+# 04.5: PSNR per image ------------------------------------------------------------------------------
+
+def psnr_per_image(reconstructions: torch.Tensor, originals: torch.Tensor) -> torch.Tensor:
+    """PSNR (dB, [0, 1] pixel scale, peak 1) of each image; inputs (N, 3, 32, 32) in [-1, 1]; returns (N,)."""
+    reconstructions01 = (reconstructions.clamp(-1, 1) + 1) / 2        # [-1, 1] -> [0, 1]
+    originals01 = (originals + 1) / 2
+    mse = (reconstructions01 - originals01).pow(2).flatten(1).mean(dim=1)   # (N,): one MSE per image
+    return 10 * torch.log10(1 / mse)
+
+
+def _check_psnr(candidate: Callable) -> None:
+    generator = torch.Generator().manual_seed(0)
+    originals = torch.rand(5, 3, 32, 32, generator=generator) * 2 - 1
+    noise = torch.randn(5, 1, 1, 1, generator=generator).abs() * 0.2 + 0.05
+    reconstructions = (originals + noise * torch.randn(5, 3, 32, 32, generator=generator)).clamp(-1, 1)
+    got = _tensor(candidate(reconstructions, originals), "the PSNRs").double()
+    expected = metrics.per_image_psnr(reconstructions, originals).double()
+    if got.ndim == 0 or got.numel() == 1:
+        raise Wrong("you returned one number for the whole batch; return one PSNR per image, shape (N,): "
+                    "average the squared error over each image's values only (dims 1, 2, 3)")
+    if got.shape != expected.shape:
+        raise Wrong(f"expected one PSNR per image, shape {tuple(expected.shape)}, got shape {tuple(got.shape)}")
+    if _close(got, expected, 1e-3):
+        return
+    difference = got - expected
+    if _close(difference, torch.full_like(difference, -10 * math.log10(4)), 1e-3):
+        raise Wrong("every value is 6.02 dB too low: you computed the MSE on the [-1, 1] scale, where it is 4 times "
+                    "larger; map both images to [0, 1] first ((x + 1) / 2)")
+    if _close(got, 2 * expected, 1e-3):
+        raise Wrong("every value is twice too large: PSNR is 10 log10(1 / MSE), or 20 log10(1 / RMSE), "
+                    "not 20 log10(1 / MSE)")
+    if _close(got, -expected, 1e-3):
+        raise Wrong("the signs are flipped: PSNR = 10 log10(1 / MSE) = -10 log10(MSE), higher is better")
+    raise Wrong(f"for images with per-image PSNRs {', '.join(f'{v:.2f}' for v in expected.tolist())} dB you gave "
+                f"{', '.join(f'{v:.2f}' for v in got.tolist())}")
+
+
+add_code_exercise(
+    "04.5", "Write psnr_per_image(reconstructions, originals): one PSNR in dB per image, on the [0, 1] pixel "
+            "scale, from images on [-1, 1].", psnr_per_image, _check_psnr)
+
+
+# 05.6: dead code units -----------------------------------------------------------------------------
+
+def count_dead_units(codes: torch.Tensor) -> int:
+    """Code units (columns of ``codes``, (N, latent_dim)) that are zero for every image (row)."""
+    return int((codes == 0).all(dim=0).sum())
+
+
+def _check_dead_units(candidate: Callable) -> None:
+    codes = torch.tensor([[0.0, 0.0, 1.5, 0.0, 0.2, 0.0],
+                          [0.0, 0.0, 0.0, 0.3, 0.0, 0.0],
+                          [0.0, 0.7, 0.4, 0.0, 0.0, 0.0],
+                          [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]])        # units 0 and 5 are dead; image 3 is all zeros
+    got = candidate(codes)
+    if isinstance(got, torch.Tensor) and got.numel() == 1:
+        got = got.item()
+    if isinstance(got, bool) or not isinstance(got, (int, np.integer, float)):
+        raise Wrong(f"return a whole number (the count of dead units), got {type(got).__name__}")
+    if got == count_dead_units(codes):
+        return
+    if got == int((codes == 0).any(dim=0).sum()):
+        raise Wrong(f"you counted {got} units that are zero for *some* image; a dead unit is zero for *every* "
+                    "image: .all(dim=0), not .any(dim=0)")
+    if got == int((codes == 0).all(dim=1).sum()):
+        raise Wrong(f"you counted the {got} image(s) (rows) whose whole code is zero; count the units (columns): "
+                    "reduce over dim=0, the images")
+    raise Wrong(f"in a batch of 4 codes of 6 units where units 0 and 5 are zero throughout, you counted {got}")
+
+
+add_code_exercise(
+    "05.6", "Write count_dead_units(codes): how many code units are zero for every image.",
+    count_dead_units, _check_dead_units)
+
+
+# 06.5: PCA, encode and decode ----------------------------------------------------------------------
+
+def pca_round_trip(x: torch.Tensor, mean: torch.Tensor,
+                   components: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """PCA codes and reconstructions of flattened images.
+
+    x: (N, 3072) images on [-1, 1]; mean: (3072,) the mean training image; components: (k, 3072)
+    orthonormal rows. Returns codes (N, k) and reconstructions (N, 3072).
+    """
+    codes = (x - mean) @ components.T                  # (N, 3072) -> (N, k): centre, then project
+    reconstructions = codes @ components + mean        # (N, k) -> (N, 3072): back, then un-centre
+    return codes, reconstructions
+
+
+def _check_pca(candidate: Callable) -> None:
+    generator = torch.Generator().manual_seed(0)
+    pixels = (torch.rand(40, 3, 32, 32, generator=generator) * 120 + 60).to(torch.uint8)
+    pca = baselines.fit_pca(pixels[:32], 5, solver="exact")
+    x = (pixels[32:].float() / 127.5 - 1).flatten(1)               # (8, 3072) on [-1, 1]
+    result = candidate(x, pca.mean, pca.components)
+    if not isinstance(result, tuple) or len(result) != 2:
+        raise Wrong(f"return a pair (codes, reconstructions), got {type(result).__name__}")
+    codes, reconstructions = (_tensor(value, what) for value, what in zip(result, ("codes", "reconstructions")))
+    want_codes = pca.encode(pixels[32:])
+    want_reconstructions = pca.decode(want_codes).flatten(1)
+    if codes.shape != want_codes.shape:
+        raise Wrong(f"codes should have shape (N, k) = {tuple(want_codes.shape)}, got {tuple(codes.shape)}: "
+                    "components holds one component per row, so project with x @ components.T")
+    if not _close(codes, want_codes):
+        if _close(codes, x @ pca.components.T):
+            raise Wrong("your codes skip the centring: subtract the mean image before projecting, (x - mean) @ components.T")
+        raise Wrong("your codes differ from PCA's: codes = (x - mean) @ components.T")
+    if reconstructions.shape != want_reconstructions.shape:
+        raise Wrong(f"reconstructions should have shape (N, 3072) = {tuple(want_reconstructions.shape)}, got "
+                    f"{tuple(reconstructions.shape)}: go back with codes @ components")
+    if not _close(reconstructions, want_reconstructions):
+        if _close(reconstructions + pca.mean, want_reconstructions):
+            raise Wrong("your reconstructions lack the mean image: add it back after codes @ components")
+        raise Wrong("your reconstructions differ from PCA's: codes @ components + mean")
+
+
+add_code_exercise(
+    "06.5", "Write pca_round_trip(x, mean, components) -> (codes, reconstructions): PCA's encoder and decoder.",
+    pca_round_trip, _check_pca)
+
+
+# 07.7: an alarm threshold from validation scores -------------------------------------------------------
+
+def threshold_from_validation(val_scores: torch.Tensor, false_alarm_rate: float) -> float:
+    """The anomaly score above which a share ``false_alarm_rate`` of the normal validation images lie."""
+    return float(np.quantile(np.asarray(val_scores, dtype=np.float64), 1 - false_alarm_rate))
+
+
+def _check_threshold(candidate: Callable) -> None:
+    scores = torch.rand(1000, generator=torch.Generator().manual_seed(0)).pow(3) * 0.05   # MSE-like, skewed
+    for rate in (0.05, 0.2):
+        value = candidate(scores.clone(), rate)
+        if isinstance(value, (torch.Tensor, np.ndarray)) and np.size(value) == 1:
+            value = float(value)
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
+            raise Wrong(f"return one number, the threshold; got {type(value).__name__}")
+        flagged = float((scores > value).double().mean())
+        if abs(flagged - rate) <= 2 / len(scores):
+            continue
+        if abs(flagged - (1 - rate)) <= 2 / len(scores):
+            raise Wrong(f"with false_alarm_rate={rate} your threshold flags {flagged:.0%} of the validation images: "
+                        f"take the (1 - rate) quantile, so that only {rate:.0%} lie above it")
+        reference = anomaly.false_alarm_threshold(scores, rate)
+        raise Wrong(f"with false_alarm_rate={rate} your threshold {value:.4g} flags {flagged:.1%} of the validation "
+                    f"images, not {rate:.0%} (a threshold near {reference:.4g} does)")
+
+
+add_code_exercise(
+    "07.7", "Write threshold_from_validation(val_scores, false_alarm_rate): the score above which that share of "
+            "the normal validation images lie.", threshold_from_validation, _check_threshold)

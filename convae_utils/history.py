@@ -7,6 +7,7 @@ widget modules without importing the training code.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -14,12 +15,14 @@ import torch
 
 @dataclass
 class History:
-    """Everything a training run logs. Losses are MSE on the [-1, 1] scale (the training loss).
+    """Everything a training run logs. Losses are the step's loss: MSE on the [-1, 1] scale for the article's.
 
     Attributes:
         train_batch_loss: loss of every training batch, in order (``batches_per_epoch`` per epoch).
         train_epoch_loss: mean training loss of each epoch (the article printed the last batch's).
         val_epoch_loss: mean validation loss after each epoch.
+        train_batch_logs, train_logs, val_logs: what the step logs beside its loss (e.g. a VAE's KL
+            in bits), per batch, as epoch means, and on the validation split after each epoch.
         reconstructions: per epoch, the exemplars' reconstructions as uint8 (K, 3, 32, 32).
         exemplars: the exemplar originals, uint8 (K, 3, 32, 32), or None.
         classes: class names of the exemplars (one per exemplar).
@@ -36,6 +39,9 @@ class History:
     classes: tuple[str, ...] = ()
     epoch_seconds: list[float] = field(default_factory=list)
     meta: dict = field(default_factory=dict)
+    train_batch_logs: dict[str, list[float]] = field(default_factory=dict)
+    train_logs: dict[str, list[float]] = field(default_factory=dict)
+    val_logs: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def epochs_done(self) -> int:
@@ -44,6 +50,24 @@ class History:
     @property
     def interrupted(self) -> bool:
         return bool(self.meta.get("interrupted", False))
+
+    def record_batches(self, records: dict[str, torch.Tensor], first: int, stop: int) -> None:
+        """Append batches ``first`` to ``stop - 1`` of the current epoch from ``records`` (name -> per-batch values)."""
+        for name, values in records.items():
+            done = values[first:stop].tolist()
+            (self.train_batch_loss if name == "loss" else self.train_batch_logs.setdefault(name, [])).extend(done)
+
+    def end_epoch(self, val: dict[str, float], *, seconds: float) -> None:
+        """Close an epoch whose batches are all recorded: epoch means of its batches, and ``val``'s values."""
+        n, start = self.batches_per_epoch, self.epochs_done * self.batches_per_epoch
+        self.train_epoch_loss.append(math.fsum(self.train_batch_loss[start:start + n]) / n)
+        for name, values in self.train_batch_logs.items():
+            self.train_logs.setdefault(name, []).append(math.fsum(values[start:start + n]) / n)
+        self.val_epoch_loss.append(val["loss"])
+        for name, value in val.items():
+            if name != "loss":
+                self.val_logs.setdefault(name, []).append(value)
+        self.epoch_seconds.append(seconds)
 
     def to_json(self) -> dict:
         """Losses and timings as plain JSON (images are left out: they live in the checkpoint/PNGs)."""

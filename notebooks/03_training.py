@@ -52,7 +52,7 @@ import inspect
 import pandas as pd
 from IPython.display import HTML, display
 
-from convae_utils import colour, data, metrics, plotting, runs, settings, training, widgets
+from convae_utils import colour, data, exercises, images, metrics, models, plotting, runs, settings, training, widgets
 
 # %% [markdown]
 # ## Parameters
@@ -90,24 +90,63 @@ print(f"{len(bundle.train):,} training images, {len(bundle.val):,} validation im
 # One pass over all training images is an **epoch**. After each epoch the loop measures the loss on
 # the validation images (without learning from them) and reconstructs the ten exemplars, so we can
 # watch progress.
-#
-# Here is that step, whole, as the package runs it: `training.train_step`. The optional `corrupt`
-# argument is for the denoising autoencoder later in the series; without it the input is the target.
+
+# %% [markdown]
+# **Your turn (exercise 03.6, about 5 minutes).** The loop does the bookkeeping (zero the gradients,
+# `backward()`, the optimiser's step); what is specific to *this* model is only how a batch becomes a
+# loss. Write that part as a **step**, `step(model, batch) -> (loss, logs)`: the MSE between the model's
+# reconstruction of the batch and the batch itself, and a dict of anything else worth logging (nothing
+# here: `{}`). Written this way, another model with another loss (a denoiser, a VAE) brings its own step
+# and the loop stays as it is. The check runs your step on a tiny model and a random batch, and compares
+# it with the package's loss; the package's own step is printed right after.
+
+# %%
+def mse_step(model, batch):
+    """batch: float (B, 3, 32, 32) in [-1, 1]. Returns (loss: a 0-d tensor to minimise, logs: a dict)."""
+    # 1. reconstruct the batch with the model; 2. the mean squared error against the batch itself;
+    # 3. return the loss and an empty dict (nothing else to log). No backward() here: the loop does it.
+    ...
+    raise NotImplementedError("Exercise 03.6: compute the MSE between model(batch) and batch, return (loss, logs)")
+
+
+mse_step = exercises.check_code("03.6", mse_step)
+first_batch = images.normalize(bundle.train.images[:config.batch_size])       # (B, 3, 32, 32) in [-1, 1]
+loss, logs = mse_step(models.build_autoencoder(LATENT_DIM, seed=SEED), first_batch)
+print(f"an untrained model's loss on one batch: {loss.item():.4f} (the start of the loss curve below)")
+
+# %% [markdown]
+# Here it is, whole, as the package runs it, in two parts. The model's **step** says what to minimise
+# on one batch: for the article, the MSE between reconstruction and original (`training.mse_step`). It
+# returns the loss and anything else worth logging (nothing here; later models log more).
+
+# %%
+print(inspect.getsource(training.mse_step))
+
+# %% [markdown]
+# `training.train_step` does the rest of the four points: normalise the batch, ask the step for the
+# loss, compute the gradients, let Adam update the weights. It works for any step: notebook 07's
+# denoisers, notebook 08's model and notebook 09's variational autoencoder each bring their own step,
+# and this code does not change.
 
 # %%
 print(inspect.getsource(training.train_step))
 
 # %% [markdown]
-# An epoch is nothing more than that step over every batch of a shuffled order, `training.train_epoch`:
+# An epoch is nothing more than that update over every batch of a shuffled order, `training.train_epoch`:
 
 # %%
 print(inspect.getsource(training.train_epoch))
 
 # %% [markdown]
-# `training.fit` wraps these two with what a real run needs and a lesson does not: argument checks,
-# checkpoints after every epoch, resuming, the Stop button, progress bars, NaN checks, the validation
-# loss, and *callbacks* after each epoch (one of them reconstructs the ten exemplars, so we can watch
-# progress). Read it with `training.fit??` if you are curious; nothing in it changes what a step does.
+# And `training.fit` is the whole loop: epochs of updates, the validation loss after each, and
+# **callbacks**: small objects called at fixed moments (the start, after each step, after each
+# epoch, on interruption) that add what a real run needs without changing what a step does:
+# checkpoints and exact resume, the Stop button, NaN checks, progress bars, the exemplars' pictures
+# after each epoch (`convae_utils.callbacks`, `convae_utils.checkpoints`). What only makes it faster
+# (memory layout, the fused Adam, GPU graphs) lives apart, in `convae_utils.speed`.
+
+# %%
+print(inspect.getsource(training.fit))
 
 # %% [markdown]
 # Three things in it differ from the article, on purpose:
@@ -347,8 +386,12 @@ else:
 # 3. Train with a learning rate ten times higher, into a folder of its own so it does not clash with
 #    the run above:
 #    `runs.train_or_load(config.replace(lr=1e-2), data=bundle, run_dir=settings.runs_dir() / "lr-1e-2")`. Compare the loss curves. What happens with
-#    `lr=1e-1`?
+#    `lr=1e-1`? (About 2 minutes per run on the workshop profile. Look for: does the loss fall faster at
+#    first, then level off higher or jump about? Does it still fall at all at `lr=1e-1`, and do the
+#    reconstructions still differ from image to image, or collapse to one flat colour?)
 # 4. Which class has the lowest PSNR in the test table? Look at its exemplar in the strip and explain
 #    why it might be hard to reconstruct.
 # 5. Open `epochs/epoch_01.png` and the last epoch's PNG from the run folder side by side. Which
 #    details appear only late in training?
+# 6. (Code, above the training cell.) Write the training step `mse_step(model, batch) -> (loss, logs)`;
+#    the check compares it with the package's loss and tells you what differs.

@@ -59,7 +59,7 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from convae_utils import data, images, metrics, plotting, runs, settings
+from convae_utils import data, exercises, images, metrics, plotting, runs, settings
 
 # %% [markdown]
 # ## Parameters
@@ -87,9 +87,11 @@ banner = settings.banner(config, bundle.dataset, device)
 # ### Two questionable choices
 #
 # - **A ReLU on the code.** ReLU replaces every negative number by zero. If, during training, a code
-#   unit's input becomes negative for every image, the unit outputs zero for all of them, its gradient is
-#   zero too, and nothing will ever revive it: a **dead unit**. Each dead unit is a slot of the bottleneck
-#   that carries no information, so a "200-number" code may really be smaller.
+#   unit's input becomes negative for every image, the unit outputs zero for all of them and its gradient is
+#   zero too, so its own weights no longer change: a **dead unit**. It can only come back if the layers
+#   before it change enough to make its input positive for some image again; often that does not happen.
+#   Each dead unit is a slot of the bottleneck that carries no information, so a "200-number" code may
+#   really be smaller.
 # - **No activation on the output.** The targets lie in [-1, 1], but a final convolution can output any
 #   number. Values outside the range are wasted effort (they are clipped when displayed), and the
 #   network has to learn the limits itself. `tanh` builds them in.
@@ -103,7 +105,21 @@ if not article_run.complete:
     print("Training was interrupted: re-run this cell to resume.")
 
 # %% [markdown]
-# To look inside, we encode every test image and keep both the codes and the reconstructions:
+# To look inside, we encode every test image and keep both the codes and the reconstructions.
+#
+# **Your turn (exercise 05.6, about 3 minutes).** Write the count of dead units: given the codes of many
+# images, one row per image and one column per code unit, how many units are zero for *every* image? The
+# check tries your function on a small table of codes with a known answer; the next cell then uses it on
+# the test set's codes.
+
+# %%
+def count_dead_units(codes):
+    """codes: (N, latent_dim), one row per image. Returns how many units (columns) are zero in every row."""
+    ...
+    raise NotImplementedError("Exercise 05.6: count the columns of codes that are zero for every image (row)")
+
+
+count_dead_units = exercises.check_code("05.6", count_dead_units)
 
 # %%
 @torch.inference_mode()
@@ -121,7 +137,7 @@ def encode_split(model, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
 
 article_codes, article_outputs = encode_split(article_run.model, bundle.test.images)
 active_share = (article_codes > 0).float().mean(dim=0)                   # per unit: share of images where it is non-zero
-dead = int((active_share == 0).sum())
+dead = count_dead_units(article_codes)
 print(f"codes of {len(article_codes):,} test images: {tuple(article_codes.shape)}")
 print(f"dead code units (zero for every test image): {dead} of {LATENT_DIM} ({dead / LATENT_DIM:.0%})")
 print(f"output values outside [-1, 1]: {(article_outputs.abs() > 1).float().mean().item():.2%}")
@@ -157,10 +173,10 @@ if ready:
     fixed_codes, fixed_outputs = encode_split(fixed_run.model, bundle.test.images)
     health = pd.DataFrame({
         "article (ReLU code, no output activation)": {
-            "dead code units": int(((article_codes == 0).all(dim=0)).sum()),
+            "dead code units": count_dead_units(article_codes),
             "outputs outside [-1, 1]": f"{(article_outputs.abs() > 1).float().mean().item():.2%}"},
         "fixed (linear code, tanh output)": {
-            "dead code units": int(((fixed_codes == 0).all(dim=0)).sum()),
+            "dead code units": count_dead_units(fixed_codes),
             "outputs outside [-1, 1]": f"{(fixed_outputs.abs() > 1).float().mean().item():.2%}"},
     })
     display(health)
@@ -263,16 +279,19 @@ if ready:
 #   spread of the noise itself, whatever the model (computed below). It is flagged only if that is more
 #   than the error of the worst-reconstructed *normal* images.
 # - **The hardest normal images set the threshold.** If the model reconstructs some normal class badly
-#   (on the stand-ins, fine textures such as galaxies or checkerboards are the usual culprits), those images make up the
+#   (the cell below prints which classes lie above the threshold on your run), those images make up the
 #   top of the validation errors, the threshold rises to their level, and unusual inputs with a similar
 #   error slip under it. A better-trained model, or one threshold per kind of image, helps.
 # - **Simple inputs can look *more* normal than normal.** Flat colours are as far from a photograph as
 #   noise is, yet they carry almost no information: a model that has learnt to paint smooth pictures
-#   paints a flat one easily, so their error can end up *below* that of real images and an error
-#   threshold waves them through. This is a well-known failure, reported for much stronger models too:
-#   reconstruction error (and even likelihood) measures how *complex* an input is as much as how
-#   *unfamiliar* it is. (A model that has not yet learnt colours well, as after a short run, may still
-#   flag them: check your table.)
+#   can paint a flat one easily, so their error *can* end up below that of real images, and then an error
+#   threshold waves them through. Whether it does depends on the model: one that has not learnt colours
+#   well, as after a short run, still flags many of them. The cell below says which way your run fell.
+#   The failure itself is well documented for much stronger models: deep generative models can give
+#   *higher* likelihood to simpler out-of-distribution images than to their own test images (Nalisnick et
+#   al., "Do Deep Generative Models Know What They Don't Know?", ICLR 2019), and the score tracks the
+#   input's complexity (Serrà et al., "Input Complexity and Out-of-distribution Detection with
+#   Likelihood-based Generative Models", ICLR 2020).
 #
 # Inverted images depend on the data: on photographs (CIFAR-10 or `photos10`) a colour-flipped picture
 # looks odd, while on `shapes10` light-on-dark and dark-on-light shapes are both normal, so inversion
@@ -286,6 +305,11 @@ if ready:
     above = test_scores.loc[test_scores["mse"] > threshold, "class"].astype(str).value_counts(normalize=True)
     print("normal test images above the threshold, by class:",
           ", ".join(f"{name} {share:.0%}" for name, share in above.head(3).items()))
+    flat_flagged = float((errors["flat colours"] > threshold).mean())
+    flat_verdict = ("most are waved through" if flat_flagged < 0.5 else "most are still flagged: this model has "
+                    "not learnt to paint them better than real images")
+    print(f"flat colours flagged: {flat_flagged:.0%} ({flat_verdict}); median error {np.median(errors['flat colours']):.4f} "
+          f"against {np.median(errors['test (normal)']):.4f} for normal test images")
 
 # %% [markdown]
 # So reconstruction error is a useful signal, cheap to compute, but not a complete detector: test it
@@ -298,7 +322,10 @@ if ready:
 # cross-fades the two pictures pixel by pixel.
 #
 # A third row decodes **random codes**, drawn with the same mean and spread per unit as the codes of the
-# test images: if the autoencoder were a generator, these would look like new pictures.
+# test images: if the autoencoder were a generator, these would look like new pictures. This test is
+# rough: it draws every unit on its own and so ignores how code units vary together; a code drawn this
+# way can be far from every real code even when the code space holds good pictures. Notebook 09 gives
+# the fair test, with a model trained so that its codes follow a known distribution.
 
 # %%
 if ready:
@@ -324,7 +351,7 @@ if ready:
 
 # %% [markdown]
 # The middle of the code-space walk is rarely a convincing picture of anything: often a murky mix, much
-# like the pixel cross-fade, sometimes a shape that belongs to neither end. The random codes look worse.
+# like the pixel cross-fade, sometimes a shape that belongs to neither end. The random codes usually look worse.
 #
 # The reason is what the training asked for. The encoder only ever had to place *real* images somewhere
 # useful for the decoder, and nothing asked it to fill the space between them. The codes of real images
@@ -332,8 +359,9 @@ if ready:
 # or a random point, soon leaves it, and the decoder has never learnt what to do there.
 #
 # Making the code space something you can sample from takes an extra ingredient: a **variational
-# autoencoder** (VAE) pushes the codes to follow a known distribution, so that random draws and paths
-# between images decode to plausible pictures. GANs and diffusion models, mentioned in notebook 04, are
+# autoencoder** (VAE, notebook 09) pushes the codes to follow a known distribution, so that random draws
+# and paths between images decode to pictures of the data's kind; on CIFAR-like images those are still
+# blurry, for the reasons of notebook 04. GANs and diffusion models, mentioned in notebook 04, are
 # the other route to generating images.
 
 # %% [markdown]
@@ -343,8 +371,9 @@ if ready:
 #   in practice; without an output activation, outputs spill outside the targets' range [-1, 1]. Fixed here
 #   with `code_activation=None` and `output_activation="tanh"`; the tables above compare both models.
 # - Reconstruction error flags inputs unlike the training data, with a threshold chosen on validation
-#   images. Noise is caught; simple inputs such as flat colours can be reconstructed *well* and slip
-#   through (how many did on your run is in the table: a model that has learnt colours well lets more through).
+#   images. Noise is caught; simple inputs such as flat colours *can* be reconstructed well enough to slip
+#   through (the cell above says how many did on your run: a model that has learnt colours well lets more
+#   through).
 # - Decoding a straight line between two codes, or random codes, rarely gives realistic pictures: a plain
 #   autoencoder organises its codes for reconstruction, not for generation. VAEs, GANs and diffusion models
 #   are built for that.
@@ -358,10 +387,13 @@ if ready:
 # 1. Train the article model and the fixed variant with two more seeds each
 #    (`article_config.replace(seed=1)`, and `seed=1` for
 #    `fixed_config`'s settings). Is the PSNR difference between them larger than the spread across seeds?
+#    (Four runs, about 9 minutes on the workshop profile. Look for: the seed-to-seed spread of each model
+#    against the article-to-fixed difference, and the dead-unit count per seed.)
 # 2. Try `code_activation=None` with `output_activation=None` (only one fix at a time). Which of the two
-#    fixes matters more on your data?
+#    fixes matters more on your data? (One run, about 2 minutes. Look for the dead units and the PSNR.)
 # 3. Add another set of unusual inputs to the anomaly table: test images rotated by 90° (`torch.rot90`),
 #    or the test images of one class only. Which are caught?
 # 4. Lower `FALSE_ALARM_RATE` to 0.01. How many noise images are still flagged? What is the trade-off?
 # 5. Change `ENDPOINTS` to two exemplars of very different colour. Does the code-space walk pass through
 #    anything the pixel cross-fade does not?
+# 6. (Code, in Part 1 above.) Write `count_dead_units`; the check tries it on codes with a known answer.

@@ -52,7 +52,9 @@
 import pandas as pd
 from IPython.display import display
 
-from convae_utils import baselines, bits, data, plotting, runs, settings
+import torch
+
+from convae_utils import baselines, bits, data, exercises, images, plotting, runs, settings
 
 # %% [markdown]
 # ## Parameters
@@ -95,9 +97,10 @@ print(f"one image: {bits.IMAGE_BITS:,} bits")
 sizes
 
 # %% [markdown]
-# The article's latent-1000 code, stored as floats, is **larger than the image**. Even latent 200 is a
-# quarter of it. A code only becomes compression when it is quantised: that is what the "8-bit" and
-# "4-bit" rows below measure.
+# The article's latent-1000 code, stored as floats, is **larger than the image**. Latent 200 is already
+# a compression, 3.8 times smaller than the image, but a wasteful one: float32 spends 32 bits on every
+# value, far more precision than the decoder can use. Quantising to 8 or 4 bits per value keeps the
+# values and drops most of that waste: the "8-bit" and "4-bit" rows below measure what it costs.
 #
 # ## The units card
 #
@@ -156,12 +159,42 @@ if all_trained:
 # only its entropy-coded scan data (the ~600-byte header of quantisation and Huffman tables dominates a
 # 32×32 image, but a real codec would share it between images). The **thumbnail** stores `s × s` uint8
 # pixels.
+#
+# One difference in how bits are counted: JPEG's scan data is **entropy-coded** (frequent symbols get
+# short codes), while the codes of PCA and the autoencoder are counted at a **fixed length** (every value
+# 8 or 32 bits, however predictable). An entropy coder would shrink the quantised codes too, so the
+# comparison below flatters JPEG against them; notebook 08 counts both the same way.
 
 # %%
 pca_rows = baselines.pca_sweep(bundle.train, bundle.test, PCA_COMPONENTS, quantize_bits=QUANTIZE_BITS)
 jpeg_rows = baselines.jpeg_sweep(bundle.test, JPEG_QUALITIES)
 thumbnail_rows = baselines.resample_sweep(bundle.test, THUMBNAIL_SIZES)
 display(pca_rows.round(3))
+
+# %% [markdown]
+# **Your turn (exercise 06.5, about 5 minutes).** PCA's encoder and decoder are one line each. Write them:
+# given flattened images `x` (N, 3072) on [-1, 1], the mean training image and the `k` components (one
+# per row, orthonormal), return the codes (N, k) and the reconstructions (N, 3072). The check compares
+# yours with `baselines.PCAModel` and says which step differs; the cell then fits PCA with the sweep's
+# smallest size and scores your round trip on the test images, beside the table's number.
+
+# %%
+def pca_round_trip(x, mean, components):
+    """x: (N, 3072) on [-1, 1]; mean: (3072,); components: (k, 3072). Returns (codes (N, k), reconstructions (N, 3072))."""
+    # encode: centre x on the mean, then project onto the components; decode: the reverse.
+    ...
+    raise NotImplementedError("Exercise 06.5: return (codes, reconstructions) of PCA with these components")
+
+
+pca_round_trip = exercises.check_code("06.5", pca_round_trip)
+smallest = PCA_COMPONENTS[0]
+pca = baselines.fit_pca(bundle.train, smallest, seed=SEED)
+flat_test = images.normalize(bundle.test.images).flatten(1)                    # (N, 3072)
+_, rebuilt = pca_round_trip(flat_test, pca.mean, pca.components)
+mse = ((rebuilt.clamp(-1, 1) - flat_test) / 2).pow(2).mean(dim=1).mean()      # [0, 1] scale, mean over images
+row = pca_rows[(pca_rows["method"] == "PCA (float32)") & (pca_rows["setting"] == f"k={smallest}")]
+print(f"PCA with {smallest} values, your round trip: {-10 * torch.log10(mse).item():.2f} dB; "
+      f"the table: {float(row['psnr_of_mean_mse'].iloc[0]):.2f} dB (PSNR of the mean MSE)")
 
 # %% [markdown]
 # ## The rate-distortion curves
@@ -217,21 +250,29 @@ if all_trained:
 #
 # - **PCA is the optimum for linear codes and MSE**, reached in closed form. The autoencoder must *find*
 #   a code by gradient descent, with a few epochs on a fraction of the data: it has not converged
-#   (notebook 03's losses were still falling).
+#   (notebook 03's losses were still falling), which is also why a code five times larger gained so
+#   little in notebook 04.
 # - **The article's code goes through a ReLU**, so part of it is dead (notebook 05): a latent-200 code
 #   may really be a 130-value code. A linear code (`code_activation=None`) fixes that.
 # - **MSE favours blur** (notebook 04), and so does PCA: on MSE, the two compete on PCA's home ground.
 #
-# What it would take for the autoencoder to win: many more epochs (the UvA tutorial trains for 500),
-# a linear code, a deeper model, and a loss that rewards what people see rather than the mean
-# squared error. And remember what the autoencoder offers that PCA does not: a *non-linear* code that
-# can keep structure a linear one cannot, which notebook 07 puts to work.
+# What it would take for the autoencoder to win: above all, **no fully connected bottleneck**. The
+# article squeezes 4,096 convolutional features through one `Linear` layer, which throws away where
+# things are and is slow to learn; the codecs that beat JPEG keep a *spatial* code (a few channels on a
+# small grid) and quantise and entropy-code it. A linear code (exercise 1) fixes the dead units but closes
+# only part of the gap; many more epochs help too (the UvA tutorial trains for 500). Notebook 08 builds
+# an autoencoder that wins: a spatial code, its bits entropy-coded and counted like JPEG's. A loss that
+# rewards what people see (a perceptual loss) is *not* on this list: it can make pictures look better,
+# but this plot measures PSNR, which is MSE, and nothing beats MSE at minimising MSE. And remember what
+# the autoencoder offers that PCA does not: a *non-linear* code that can keep structure a linear one
+# cannot, which notebook 07 puts to work.
 
 # %% [markdown]
 # ## Summary
 #
 # - An image is 24,576 bits; a float32 code of `latent_dim` values is `32 × latent_dim` bits, so the
-#   article's latent-1000 code is larger than the image. Only a quantised code is a compression.
+#   article's latent-1000 code is larger than the image; latent 200 is 3.8 times smaller but spends 32
+#   bits per value, most of them wasted: quantised to 8 bits it keeps nearly the same quality.
 # - Quantising to 8 bits per value costs little; what 4 bits cost depends on the method (compare the
 #   4-bit rows with the float32 rows: in our workshop run PCA lost several dB, the autoencoder a
 #   fraction of one).
@@ -243,7 +284,9 @@ if all_trained:
 # ## Exercises
 #
 # 1. Train the linear-code model of notebook 05 (`config.replace(code_activation=None, output_activation="tanh")`)
-#    and add it to the sweep with `baselines.autoencoder_sweep`. Does it close the gap to PCA?
+#    and add it to the sweep with `baselines.autoencoder_sweep`. Does it close the gap to PCA? (Seconds if
+#    notebook 05 trained it, loaded from its run folder; about 2 minutes otherwise. Look for the dB it
+#    gains at 200 values, against the gap to PCA in the verdict table.)
 # 2. Quantise the codes to 2 bits per value (`QUANTIZE_BITS = (8, 2)`). Where does the autoencoder's
 #    curve land now?
 # 3. The UvA tutorial reports a reconstruction error of about 50 for latent 128 after 500 epochs. Convert
@@ -251,6 +294,7 @@ if all_trained:
 #    model from it?
 # 4. JPEG's whole-file line starts above 5,000 bits even at quality 5. Why? (Hint: what is in the header,
 #    and would a codec for millions of thumbnails store it in every file?)
+# 5. (Code, in "The baselines" above.) Write PCA's encoder and decoder, `pca_round_trip`.
 #
 # Exercises 2 (the bits of a latent-200 code at 2 bits per value) and 3 (the dB) check themselves: put your
 # numbers in place of `None` and run the next cell; `exercises.solution("06.3")` shows a worked solution.

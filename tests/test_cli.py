@@ -227,19 +227,24 @@ def test_interrupted_train_exits_130_and_the_rerun_resumes(runs, capsys, monkeyp
     import convae_utils.runs as runs_module
     from convae_utils import training
 
+    from convae_utils.callbacks import Callback
+    from convae_utils.checkpoints import load_checkpoint
+
     real_fit = training.fit
 
-    def fit_then_stop(*args, **kwargs):
-        def stop(epoch, step):
-            if (epoch, step) == (1, 0):
+    class StopInEpoch2(Callback):
+        def on_step_end(self, loop):
+            if (loop.epoch, loop.completed) == (1, 1):
                 raise KeyboardInterrupt
-        return real_fit(*args, on_batch_end=stop, **kwargs)
+
+    def fit_then_stop(*args, callbacks=(), **kwargs):
+        return real_fit(*args, callbacks=[*callbacks, StopInEpoch2()], **kwargs)
 
     monkeypatch.setattr(runs_module, "fit", fit_then_stop)
     assert main(SMOKE) == 130
     assert "Run the same command to resume" in capsys.readouterr().err
     folder = runs / "smoke-shapes10-latent200"
-    assert training.load_checkpoint(folder / "checkpoint.pt")["epoch"] == 1
+    assert load_checkpoint(folder / "checkpoint.pt")["epoch"] == 1
     assert not (folder / "metrics.json").exists()
     monkeypatch.setattr(runs_module, "fit", real_fit)
     assert main(SMOKE) == 0

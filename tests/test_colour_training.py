@@ -12,7 +12,8 @@ from torch import nn
 
 from convae_utils.colour import colour_report
 from convae_utils.models import build_autoencoder
-from convae_utils.training import fit, reconstruct
+from convae_utils.callbacks import reconstruct
+from convae_utils.training import fit
 
 photos = pytest.importorskip("convae_utils.photos")
 pytest.importorskip("skimage")

@@ -181,24 +181,26 @@ def _tiny_fit(**options):
     from convae_utils.models import build_autoencoder
     from convae_utils.shapes import make_shapes10
 
+    from convae_utils.speed import Speed
+
     images = make_shapes10(8, seed=0)
     return training.fit(build_autoencoder(8, seed=0), images, images, num_epochs=1, batch_size=4,
-                        progress=False, device="cpu", **options)
+                        progress=False, device="cpu", speed=Speed(**options))
 
 
 def test_fit_tunes_the_allocator(monkeypatch):
-    from convae_utils import training
+    from convae_utils import speed
 
     calls = []
-    monkeypatch.setattr(training, "tune_allocator", lambda: calls.append(1) or {})
+    monkeypatch.setattr(speed, "tune_allocator", lambda: calls.append(1) or {})
     _tiny_fit()
     assert calls == [1]
 
 
 def test_fit_warns_about_emulated_bf16_on_a_cpu(monkeypatch):
-    from convae_utils import training
+    from convae_utils import speed
 
-    monkeypatch.setattr(training, "native_bf16", lambda: False)
+    monkeypatch.setattr(speed, "native_bf16", lambda: False)
     with pytest.warns(UserWarning, match="native bfloat16"):
         _tiny_fit(amp=True)
 

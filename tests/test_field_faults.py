@@ -23,7 +23,11 @@ from convae_utils.models import build_autoencoder
 from convae_utils.runs import load_run, train_or_load
 from convae_utils.settings import preset
 from convae_utils.shapes import make_shapes10
-from convae_utils.training import TrainingStalledWarning, fit, load_checkpoint, load_weights, save_checkpoint
+from convae_utils.callbacks import TrainingStalledWarning
+from convae_utils.checkpoints import load_checkpoint, load_weights, save_checkpoint
+from convae_utils.speed import Speed
+from convae_utils.training import fit
+from test_training import with_callbacks
 
 TINY = dict(latent_dim=16, base_channels=4)
 
@@ -69,8 +73,8 @@ def test_training_and_evaluation_never_need_float64(splits, tmp_path):
     model = build_autoencoder(**TINY, seed=0)
     exemplars = class_exemplars(make_shapes10(20, seed=2))
     with NoFloat64():
-        history = fit(model, train, val, num_epochs=2, batch_size=32, progress=False, exemplars=exemplars,
-                      checkpoint=tmp_path / "ckpt.pt")
+        history = fit(model, train, val, num_epochs=2, batch_size=32, progress=False,
+                      **with_callbacks(dict(exemplars=exemplars, checkpoint=tmp_path / "ckpt.pt")))
         table = metrics.evaluate(model, val)
         codes = metrics.encode(model, val)
     assert history.epochs_done == 2 and len(history.val_epoch_loss) == 2
@@ -89,9 +93,9 @@ def test_numpy_class_names_train_save_and_resume(splits, tmp_path):
                                          names, "shapes10", "test"))
     ckpt = tmp_path / "ckpt.pt"
     fit(build_autoencoder(**TINY, seed=0), train, val, num_epochs=1, batch_size=32, progress=False,
-        exemplars=exemplars, checkpoint=ckpt)
+        **with_callbacks(dict(exemplars=exemplars, checkpoint=ckpt)))
     resumed = fit(build_autoencoder(**TINY, seed=0), train, val, num_epochs=2, batch_size=32, progress=False,
-                  exemplars=exemplars, checkpoint=ckpt)  # before the fix: "damaged ... delete it"
+                  **with_callbacks(dict(exemplars=exemplars, checkpoint=ckpt)))  # before the fix: "damaged ... delete it"
     assert resumed.epochs_done == 2 and resumed.classes == tuple(str(c) for c in names)
 
 
@@ -154,11 +158,11 @@ def test_resume_at_the_end_of_an_epoch_names_no_batch_that_does_not_exist(splits
             raise KeyboardInterrupt
 
     model = build_autoencoder(**TINY, seed=0)
-    fit(model, train, val, num_epochs=2, batch_size=32, progress=False, checkpoint=ckpt,
-        on_batch_end=stop_after_last_batch)
+    fit(model, train, val, num_epochs=2, batch_size=32, progress=False,
+        **with_callbacks(dict(checkpoint=ckpt, on_batch_end=stop_after_last_batch)))
     assert "batch 3 of 3" in capsys.readouterr().out
     resumed = fit(build_autoencoder(**TINY, seed=0), train, val, num_epochs=2, batch_size=32, progress=False,
-                  checkpoint=ckpt)
+                  **with_callbacks(dict(checkpoint=ckpt)))
     said = capsys.readouterr().out
     assert "the end of epoch 1" in said and "batch 4" not in said
     straight = fit(build_autoencoder(**TINY, seed=0), train, val, num_epochs=2, batch_size=32, progress=False)
@@ -196,6 +200,7 @@ def test_a_collapsed_model_is_reported(tmp_path):
     assert len([w for w in caught if w.category is TrainingStalledWarning]) == 1  # once, not every epoch
     dead = run.summary["dead_code_units"]
     assert isinstance(dead, int) and dead == metrics.dead_code_units(metrics.encode(run.model, bundle.test))
+    assert dead > 0  # lr=0.03 kills code units behind the ReLU: the count is not trivially zero
     from convae_utils.tools.cli import run_summary
 
     assert re.search(rf"{dead} dead", run_summary(run))
@@ -221,7 +226,7 @@ def test_cuda_graphs_need_cuda(splits):
         pytest.skip("this machine has CUDA")
     with pytest.raises(ValueError, match="cuda_graph=True needs a CUDA device"):
         fit(build_autoencoder(**TINY, seed=0), train, val, num_epochs=1, batch_size=32, progress=False,
-            cuda_graph=True)
+            speed=Speed(cuda_graph=True))
 
 
 # -- warnings point at the learner's own line, not the package's internals -----------------------

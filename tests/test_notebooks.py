@@ -17,11 +17,13 @@ import jupytext
 import nbformat
 import pytest
 
+from convae_utils.tools import breadcrumbs
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 SOURCES = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
-TITLES = {"01": "Data", "02": "Architecture", "03": "Training", "04": "Bottleneck", "05": "Beyond",
-          "06": "Rate and distortion", "07": "Codes"}
+# each notebook names itself in its own breadcrumb; `make sync` writes the rest (tools/breadcrumbs.py)
+TITLES = {stem[:2]: title[3:] for stem, title in breadcrumbs.titles(NOTEBOOKS).items()}
 PARAMETERS_TAG = "parameters"
 PARAMETERS_MARK = "# Parameters"
 
@@ -43,7 +45,22 @@ def markdown(path: Path) -> str:
 
 
 def test_the_series_is_complete():
-    assert [p.name[:2] for p in SOURCES] == list(TITLES), f"expected notebooks 01..05, found {ids(SOURCES)}"
+    numbers = [p.name[:2] for p in SOURCES]
+    assert numbers == [f"{n:02d}" for n in range(1, len(SOURCES) + 1)], f"the series skips a number: {ids(SOURCES)}"
+    assert list(TITLES) == numbers
+
+
+def test_breadcrumbs_are_written_by_the_command(tmp_path: Path):
+    """A new notebook names only itself; `make sync` (tools/breadcrumbs.py) adds it everywhere."""
+    assert breadcrumbs.sync(NOTEBOOKS, check=True) == [], "breadcrumbs are out of date: run `make sync`"
+    for source in SOURCES:
+        (tmp_path / source.name).write_text(source.read_text())
+    (tmp_path / "99_new.py").write_text("# %% [markdown]\n# convae · **99 New model**\n#\n# # 99 · New\n")
+    assert len(breadcrumbs.sync(tmp_path, check=True)) == len(SOURCES) + 1
+    breadcrumbs.sync(tmp_path)
+    assert breadcrumbs.sync(tmp_path, check=True) == []
+    first = (tmp_path / SOURCES[0].name).read_text()
+    assert "[99 New model](99_new.ipynb)" in first and "**99 New model**" in (tmp_path / "99_new.py").read_text()
 
 
 # -- (1) pairing, and nothing executed is committed -----------------------------------------------
@@ -98,8 +115,8 @@ def test_skeleton(source: Path):
     breadcrumb = first.source.splitlines()[0]
     number = source.name[:2]
     assert first.cell_type == "markdown" and breadcrumb.startswith("convae ·"), "the first line is the breadcrumb"
-    for other, title in TITLES.items():
-        assert f"{other} {title}" in breadcrumb, f"breadcrumb lacks '{other} {title}'"
+    assert "# " + breadcrumb == breadcrumbs.breadcrumb(source.stem, breadcrumbs.titles(NOTEBOOKS)), (
+        "the breadcrumb lists every notebook with this one in bold: run `make sync`")
     assert f"**{number} {TITLES[number]}**" in breadcrumb, "the breadcrumb marks this notebook in bold"
     assert re.search(r"^# ", first.source, re.MULTILINE), "a title follows the breadcrumb"
     assert "What you will learn" in first.source
@@ -176,3 +193,26 @@ def test_profile_switch_reaches_the_kernel(monkeypatch, tmp_path):
         assert not reprs, f"cell {index} shows a Figure as text instead of a picture: {reprs}"
         images += len(shown)
     assert images >= 3, "the class grid, the exemplars and the histograms should be drawn"
+
+
+# -- numbers the text states, held to what decides them (issue 20) ----------------------------------
+
+def test_workshop_time_in_each_header_matches_the_readme_table():
+    """Notebook 01's header said 16 s where the README's table (from build/timings.json) said 14 s."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = dict(re.findall(r"^\| \[(\d\d) [^\]]+\]\(notebooks/[^)]+\) \| [^|]+ \| ([^|]+?) \|$", readme, re.MULTILINE))
+    assert len(table) == len(SOURCES), f"README's series table lists {sorted(table)}"
+    for source in SOURCES:
+        header = jupytext.read(source).cells[0].source
+        found = re.search(r"^\| `workshop` \| [^|]+ \| ([\d.]+ (?:s|min)) \(measured", header, re.MULTILINE)
+        if found:  # notebooks whose header gives a measured workshop time
+            assert found.group(1) == table[source.name[:2]], (
+                f"{source.name}: header says {found.group(1)}, README's table {table[source.name[:2]]}")
+
+
+def test_the_float32_latent_200_code_is_as_much_smaller_as_notebook_06_says():
+    from convae_utils import bits
+
+    text = markdown(NOTEBOOKS / "06_rate_distortion.py")
+    ratio = bits.bits_summary(200)["compression"]
+    assert f"{ratio:.1f} times smaller" in text and bits.bits_summary(200)["smaller_than_image"]

@@ -3,8 +3,10 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+import torch
 
 from convae_utils.data import prepare_data
 from convae_utils.errors import RunFolderError
@@ -56,10 +58,9 @@ def test_more_epochs_continue_the_same_run(bundle, tmp_path):
 
 def test_an_unfinished_run_past_the_epochs_asked_is_refused_with_the_way_out(bundle, tmp_path):
     two = train_or_load(config(num_epochs=2), data=bundle, runs_root=tmp_path, progress=False, save_figures=False)
-    # as if it had been started for 3 epochs and stopped at the end of epoch 2: config.json says 3
-    recorded = json.loads((two.run_dir / "config.json").read_text())
-    recorded["config"]["num_epochs"] = 3
-    (two.run_dir / "config.json").write_text(json.dumps(recorded))
+    # as if it had been started for 3 epochs and stopped at the end of epoch 2: the checkpoint says 3
+    state = torch.load(two.run_dir / "checkpoint.pt", weights_only=True)
+    torch.save({**state, "planned_epochs": 3}, two.run_dir / "checkpoint.pt")
     with pytest.raises(RunFolderError, match=r"unfinished run that has already done 2 epochs, more than the 1 asked"):
         train_or_load(config(num_epochs=1), data=bundle, runs_root=tmp_path, progress=False)
     finished = train_or_load(config(num_epochs=3), data=bundle, runs_root=tmp_path, progress=False, save_figures=False)
@@ -108,3 +109,93 @@ def test_unfinished_or_foreign_folders_are_explained(bundle, tmp_path):
 def test_bad_run_settings_fail_at_once(field, value, message):
     with pytest.raises(ValueError, match=message):
         config(**{field: value})
+
+
+# -- the harness's failing inputs from the field (issue 18) -----------------------------------------
+
+def test_a_diverged_first_attempt_does_not_claim_the_folder(bundle, tmp_path, capsys):
+    from convae_utils.errors import TrainingDiverged
+
+    with pytest.raises(TrainingDiverged, match="Lower the learning rate"):
+        train_or_load(config(lr=10.0), data=bundle, runs_root=tmp_path, progress=False, save_figures=False)
+    # the retry the message advises is trained, not refused as "holds another run (lr=10.0 there)"
+    retry = train_or_load(config(), data=bundle, runs_root=tmp_path, progress=False, save_figures=False)
+    assert retry.complete and not retry.loaded and retry.settings.lr == 1e-3
+    assert json.loads((retry.run_dir / "config.json").read_text())["config"]["lr"] == 1e-3
+
+
+def test_a_run_that_diverged_after_a_checkpoint_is_started_over_with_other_settings(bundle, tmp_path, capsys):
+    from convae_utils.errors import TrainingDiverged
+    from convae_utils.runs import _record, build_model
+    from convae_utils.training import mse_step
+
+    first = train_or_load(config(), data=bundle, runs_root=tmp_path, progress=False, save_figures=False)
+    recorded = json.loads((first.run_dir / "config.json").read_text())
+    (first.run_dir / "config.json").write_text(json.dumps({**recorded, "diverged": "lr=0.001"}))
+    (first.run_dir / "metrics.json").unlink()
+    again = train_or_load(config(seed=1), data=bundle, run_dir=first.run_dir, progress=False, save_figures=False)
+    assert not again.loaded and again.settings.seed == 1
+    assert (first.run_dir / "checkpoint-diverged.pt").exists()
+    assert "held a run that diverged" in capsys.readouterr().out
+
+
+def test_a_finished_run_without_its_metrics_is_loaded_and_scored_again(bundle, tmp_path, capsys):
+    first = train_or_load(config(num_epochs=2), data=bundle, runs_root=tmp_path, progress=False, save_figures=False)
+    (first.run_dir / "metrics.json").unlink()
+    capsys.readouterr()
+    opened = load_run(first.run_dir)  # finished, read from its checkpoint: not "not finished"
+    assert opened.summary is None and opened.history.epochs_done == 2
+    again = train_or_load(config(num_epochs=2), data=bundle, runs_root=tmp_path, progress=False, save_figures=False)
+    said = capsys.readouterr().out
+    assert again.loaded and "Resuming" not in said and "Trained and saved" not in said
+    assert "nothing was trained" in said
+    assert again.summary == json.loads((first.run_dir / "metrics.json").read_text())
+    # the same weights, the same scores (up to the float rounding of another memory layout)
+    for got, want in zip(again.summary["metrics"], first.summary["metrics"]):
+        assert got["class"] == want["class"] and got["psnr"] == pytest.approx(want["psnr"], abs=1e-5)
+
+
+def test_a_finished_named_run_loads_without_resuming(bundle, tmp_path, capsys):
+    # notebook 07 run a second time: every finished extra model loads, nothing "resumes"
+    for _ in range(2):
+        run = train_or_load(config(), name="extra", data=bundle, runs_root=tmp_path, evaluate=False, progress=False)
+    said = capsys.readouterr().out
+    assert run.loaded and "Resuming" not in said and said.count("Trained and saved") == 1
+
+
+RELEASE_RUNS = Path(__file__).parent / "data" / "runs-0.2.0"
+
+
+def test_run_folders_of_release_0_2_load_unchanged(tmp_path, capsys):
+    """Folders written by 0.2.0 (tests/data/runs-0.2.0, made by its train_or_load and train_side_run) load."""
+    import shutil
+
+    from convae_utils import corruptions
+    from convae_utils.training import denoising_step
+
+    shutil.copytree(RELEASE_RUNS, tmp_path, dirs_exist_ok=True)
+    def files():  # the lock file aside, which any load creates
+        return {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p.name != ".lock"}
+
+    before = files()
+    settings = preset("smoke", train_size=64, val_size=16, test_size=32, num_epochs=1, latent_dim=8, base_channels=2)
+    bundle = prepare_data(**settings.data_options())
+    main_run = train_or_load(settings, data=bundle, runs_root=tmp_path, progress=False)
+    assert main_run.loaded and main_run.complete and main_run.summary["test_images"] == 32
+    side = train_or_load(settings, name="denoise-test", train=bundle.train, val=bundle.val, evaluate=False,
+                         runs_root=tmp_path, progress=False)
+    assert side.loaded
+    assert "Resuming" not in capsys.readouterr().out
+    assert files() == before  # nothing rewritten
+    opened = load_run(main_run.run_dir)
+    assert opened.settings == settings and opened.summary == main_run.summary
+    # a setting added after 0.2 reads, in its config.json, as its default: simulate one the file lacks
+    recorded = json.loads((main_run.run_dir / "config.json").read_text())
+    del recorded["config"]["output_activation"]
+    (main_run.run_dir / "config.json").write_text(json.dumps(recorded))
+    assert train_or_load(settings, data=bundle, runs_root=tmp_path, progress=False).loaded
+    assert load_run(main_run.run_dir).settings == settings
+    # and the 0.2 side run's record (its corruption, none) is compared: another step is another run
+    with pytest.raises(RunFolderError, match="another run"):
+        train_or_load(settings, name="denoise-test", train=bundle.train, val=bundle.val, evaluate=False,
+                      step=denoising_step(corruptions.gaussian_noise(0.1)), runs_root=tmp_path, progress=False)

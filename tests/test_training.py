@@ -11,7 +11,10 @@ from convae_utils.data import class_exemplars
 from convae_utils.errors import CheckpointError, TrainingDiverged
 from convae_utils.models import build_autoencoder
 from convae_utils.shapes import make_shapes10
-from convae_utils.training import History, fit, load_checkpoint, load_weights, save_checkpoint
+from convae_utils.callbacks import Callback, NaNGuard, ReconstructExemplars
+from convae_utils.checkpoints import Checkpoint, load_checkpoint, load_weights, save_checkpoint
+from convae_utils.history import History
+from convae_utils.training import fit
 
 TINY = dict(latent_dim=16, base_channels=4)
 
@@ -30,11 +33,33 @@ def same_weights(a, b) -> bool:
     return all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
 
 
+class OnStep(Callback):
+    """Calls ``hook(epoch, step)`` after each optimiser step (epoch and step counted from 0)."""
+
+    def __init__(self, hook):
+        self.hook = hook
+
+    def on_step_end(self, loop):
+        self.hook(loop.epoch, loop.completed - 1)
+
+
+def with_callbacks(kw: dict) -> dict:
+    """fit's keywords with the tests' shorthands (checkpoint=, on_batch_end=, exemplars=) as callbacks."""
+    callbacks = list(kw.pop("callbacks", ()))
+    if "checkpoint" in kw:
+        callbacks.insert(0, Checkpoint(kw.pop("checkpoint")))
+    if "exemplars" in kw:
+        callbacks.append(ReconstructExemplars(kw.pop("exemplars")))
+    if "on_batch_end" in kw:
+        callbacks.append(OnStep(kw.pop("on_batch_end")))
+    return {**kw, "callbacks": callbacks}
+
+
 def run(splits, **kw):
     train, val = splits
     model = tiny_model(kw.pop("model_seed", 0))
     kw = {"num_epochs": 2, "batch_size": 32, "progress": False, **kw}
-    return model, fit(model, train, val, **kw)
+    return model, fit(model, train, val, **with_callbacks(kw))
 
 
 def test_one_batch_overfit_loss_falls_tenfold(splits):
@@ -130,8 +155,8 @@ def test_non_finite_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkp
                 next(model.parameters()).fill_(float("nan"))
 
     with pytest.raises(TrainingDiverged, match=r"NaN or infinite at epoch 2, batch 2.*last good checkpoint") as err:
-        fit(model, train, val, num_epochs=3, batch_size=32, progress=False, checkpoint=ckpt,
-            on_batch_end=poison, log_every=1)
+        fit(model, train, val, num_epochs=3, batch_size=32, progress=False,
+            **with_callbacks(dict(checkpoint=ckpt, on_batch_end=poison, callbacks=[NaNGuard(every=1)])))
     state = load_checkpoint(ckpt)
     assert state["epoch"] == 1 and state["step"] == 0  # end of epoch 1, untouched
     assert all(torch.isfinite(t).all() for t in state["model"].values())

@@ -4,13 +4,15 @@ import pytest
 import torch
 from torch import nn
 
-from convae_utils import anomaly, corruptions, denoising, probes, side_runs
+from convae_utils import anomaly, corruptions, denoising, probes
 from convae_utils.errors import RunFolderError
 from convae_utils.images import ImageSet, normalize
 from convae_utils.models import build_autoencoder
 from convae_utils.settings import preset
 from convae_utils.shapes import make_shapes10
-from convae_utils.training import fit
+from convae_utils.runs import CHECKPOINT_FILE, train_or_load
+from convae_utils.speed import Speed
+from convae_utils.training import denoising_step, fit
 
 TINY = dict(latent_dim=16, base_channels=4)
 
@@ -87,8 +89,8 @@ def test_levels_outside_their_range_are_refused(make, value):
 def test_denoising_training_never_feeds_the_clean_image(splits):
     train, val = splits
     recorder = Recorder(build_autoencoder(**TINY, seed=0))
-    fit(recorder, train, val, num_epochs=1, batch_size=32, progress=False, channels_last=False,
-        corrupt=corruptions.gaussian_noise(0.1))
+    fit(recorder, train, val, num_epochs=1, batch_size=32, progress=False, speed=Speed(channels_last=False),
+        step=denoising_step(corruptions.gaussian_noise(0.1)))
     assert len(recorder.inputs) >= 3 + 1  # three training steps and the validation pass
     clean = normalize(torch.cat([train.images, val.images]))
     assert not fed_a_clean_image(recorder.inputs, clean)
@@ -98,7 +100,7 @@ def test_the_recorder_would_catch_a_clean_input(splits):
     """The check above can fail: without corruption the clean images are fed and detected."""
     train, val = splits
     recorder = Recorder(build_autoencoder(**TINY, seed=0))
-    fit(recorder, train, val, num_epochs=1, batch_size=32, progress=False, channels_last=False)
+    fit(recorder, train, val, num_epochs=1, batch_size=32, progress=False, speed=Speed(channels_last=False))
     assert fed_a_clean_image(recorder.inputs, normalize(train.images))
 
 
@@ -226,46 +228,94 @@ def test_a_probe_on_one_class_is_refused():
         probes.probe_accuracy(features, torch.zeros(20), features, torch.zeros(20))
 
 
-# -- side runs ------------------------------------------------------------------------------------
+# -- named runs (the harness's extra models: denoisers, detectors) ------------------------------------
 
-def test_side_run_trains_once_then_loads_and_refuses_other_settings(splits, tmp_path):
+def test_named_run_trains_once_then_loads_and_refuses_other_settings(splits, tmp_path):
     train, val = splits
     settings = preset("smoke", num_epochs=1, batch_size=32, **TINY, dataset="shapes10").replace(latent_dim=16)
-    noise = corruptions.gaussian_noise(0.1)
-    first = side_runs.train_side_run(settings, train, val, name="denoise-x", corrupt=noise, runs_root=tmp_path,
-                                     progress=False)
-    assert not first.loaded and (first.run_dir / side_runs.CHECKPOINT_FILE).exists()
-    again = side_runs.train_side_run(settings, train, val, name="denoise-x", corrupt=corruptions.gaussian_noise(0.1),
-                                     runs_root=tmp_path, progress=False)
+    step = denoising_step(corruptions.gaussian_noise(0.1))
+    first = train_or_load(settings, name="denoise-x", train=train, val=val, step=step, evaluate=False,
+                          runs_root=tmp_path, progress=False)
+    assert not first.loaded and (first.run_dir / CHECKPOINT_FILE).exists()
+    assert first.run_dir.name == "smoke-shapes10-latent16-c4-denoise-x"
+    again = train_or_load(settings, name="denoise-x", train=train, val=val, evaluate=False, runs_root=tmp_path,
+                          step=denoising_step(corruptions.gaussian_noise(0.1)), progress=False)
     assert again.loaded
     assert all(torch.equal(a, b) for a, b in zip(first.model.state_dict().values(), again.model.state_dict().values()))
     with pytest.raises(RunFolderError, match="another run"):
-        side_runs.train_side_run(settings, train, val, name="denoise-x", corrupt=corruptions.gaussian_noise(0.2),
-                                 runs_root=tmp_path, progress=False)
+        train_or_load(settings, name="denoise-x", train=train, val=val, evaluate=False, runs_root=tmp_path,
+                      step=denoising_step(corruptions.gaussian_noise(0.2)), progress=False)
 
 
-def test_side_run_with_more_epochs_than_asked_is_loaded_as_it_is(splits, tmp_path, capsys):
+def test_named_run_with_more_epochs_than_asked_is_loaded_as_it_is(splits, tmp_path, capsys):
     # a learner lowers notebook 07's epochs after a longer run: the longer run is used, and it says so
     train, val = splits
     settings = preset("smoke", num_epochs=2, batch_size=32, **TINY, dataset="shapes10").replace(latent_dim=16)
-    longer = side_runs.train_side_run(settings, train, val, name="plain", runs_root=tmp_path, progress=False)
-    fewer = side_runs.train_side_run(settings.replace(num_epochs=1), train, val, name="plain", runs_root=tmp_path,
-                                     progress=False)
+    longer = train_or_load(settings, name="plain", train=train, val=val, evaluate=False, runs_root=tmp_path,
+                           progress=False)
+    fewer = train_or_load(settings.replace(num_epochs=1), name="plain", train=train, val=val, evaluate=False,
+                          runs_root=tmp_path, progress=False)
     assert fewer.loaded and fewer.history.epochs_done == 2
     assert all(torch.equal(a, b) for a, b in zip(longer.model.state_dict().values(), fewer.model.state_dict().values()))
     assert "holds 2 epochs, more than the 1 asked" in capsys.readouterr().out
 
 
-def test_side_run_can_start_from_a_trained_model(splits, tmp_path):
+def test_named_run_can_start_from_a_trained_model(splits, tmp_path):
     train, val = splits
     settings = preset("smoke", num_epochs=1, batch_size=32, **TINY, dataset="shapes10")
     start = build_autoencoder(**TINY, seed=7)
     reference = {k: v.clone() for k, v in start.state_dict().items()}
     fresh = build_autoencoder(**TINY, seed=settings.seed)
-    run = side_runs.train_side_run(settings, train, val, name="tuned", start_from=start, runs_root=tmp_path,
-                                   progress=False)
+    run = train_or_load(settings, name="tuned", train=train, val=val, evaluate=False, start_from=start,
+                        runs_root=tmp_path, progress=False)
     # one epoch of Adam moves the weights a little: closer to where they started than to a fresh model
     tuned = run.model.cpu().state_dict()
     to_start = sum(float((tuned[k] - reference[k]).norm()) for k in tuned)
     to_fresh = sum(float((tuned[k] - fresh.state_dict()[k]).norm()) for k in tuned)
     assert to_start < to_fresh
+
+
+# -- the classical baselines of notebook 07 (issue 20) --------------------------------------------------
+
+def test_blur_is_a_normalised_gaussian_and_sigma_zero_leaves_images_alone():
+    from scipy.ndimage import gaussian_filter
+
+    images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    assert torch.equal(denoising.gaussian_blur(images, 0.0), images)
+    flat = torch.full((1, 3, 32, 32), 0.25)
+    assert torch.allclose(denoising.gaussian_blur(flat, 1.4), flat, atol=1e-6)   # weights sum to 1
+    blurred = denoising.gaussian_blur(images, 1.0)
+    # A second implementation (SciPy), away from the borders where the two pad differently.
+    reference = torch.from_numpy(gaussian_filter(images.numpy(), sigma=(0, 0, 1.0, 1.0), truncate=3.0))
+    assert torch.allclose(blurred[..., 4:-4, 4:-4], reference[..., 4:-4, 4:-4], atol=1e-5)
+    with pytest.raises(ValueError):
+        denoising.gaussian_blur(images, -1.0)
+
+
+def test_tuned_blur_helps_on_noise_and_is_chosen_on_validation_images():
+    val = make_shapes10(64, seed=3, split="train")
+    noisy = corruptions.gaussian_noise(0.2, seed=0)
+    tuned = denoising.tune_blur(val, noisy, seed=1)
+    assert set(tuned["psnr"]) == {float(s) for s in denoising.BLUR_SIGMAS}
+    assert tuned["psnr"][tuned["sigma"]] == max(tuned["psnr"].values())
+    assert tuned["sigma"] > 0 and tuned["psnr"][tuned["sigma"]] > tuned["psnr"][0.0]   # blurring beats doing nothing
+    clean = make_shapes10(16, seed=3, split="train")
+    assert denoising.tune_blur(clean, corruptions.gaussian_noise(0.0, seed=0))["sigma"] == 0.0  # nothing to remove
+
+
+def test_pca_errors_are_zero_in_the_subspace_and_flag_what_lies_outside():
+    from convae_utils import baselines
+
+    normal = make_shapes10(200, seed=0, split="train")
+    pca = baselines.fit_pca(normal, 20, solver="exact")
+    inside = normal.images[:50]
+    noise = torch.randint(0, 256, (50, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    inside_scores = baselines.pca_reconstruction_errors(pca, inside)
+    noise_scores = baselines.pca_reconstruction_errors(pca, noise)
+    assert inside_scores.shape == (50,) and inside_scores.dtype == torch.float32
+    assert anomaly.roc(inside_scores, noise_scores).auroc > 0.99
+    # The same number as reconstructing by hand and scoring with the package's metric.
+    by_hand = ((pca.reconstruct(inside).clamp(-1, 1) - normalize(inside)) / 2).pow(2).flatten(1).mean(1)
+    assert torch.allclose(inside_scores, by_hand, atol=1e-6)
+    full = baselines.fit_pca(normal, 200, solver="exact")                      # as many components as images
+    assert float(baselines.pca_reconstruction_errors(full, normal.images[:20]).max()) < 1e-6

@@ -203,11 +203,12 @@ def package_step(*, seed: int = 0, channels_last: bool = True, device: str | tor
 
     ``fit_options`` (e.g. ``amp``, ``compile``) are passed on to ``fit``.
     """
+    from ..speed import Speed
     from ..training import fit
 
     def step(model: nn.Module, images: ImageSet, batch_size: int) -> list[float]:
         history = fit(model, images, images, num_epochs=1, batch_size=batch_size, lr=lr, seed=seed, device=device,
-                      progress=False, channels_last=channels_last, **fit_options)
+                      progress=False, speed=Speed(channels_last=channels_last, **fit_options))
         return history.train_batch_loss
 
     return step

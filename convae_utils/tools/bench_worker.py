@@ -164,6 +164,28 @@ def _cpu_seconds() -> float:
     return time.process_time()
 
 
+def call_fit(fit, model, train, val, *, options: dict, on_step=None, **kwargs):
+    """Call the ``fit`` of whichever release is on the path with ``options`` (layout, autocast, compile).
+
+    Releases up to 0.2 take them and ``on_batch_end(epoch, step)`` as keywords; later ones take a
+    ``speed.Speed`` and callbacks. ``on_step(step)`` gets each step's index within the epoch.
+    """
+    import inspect
+
+    if "speed" not in inspect.signature(fit).parameters:
+        extra = {"on_batch_end": lambda _epoch, step: on_step(step)} if on_step is not None else {}
+        return fit(model, train, val, **kwargs, **options, **extra)
+    from convae_utils.callbacks import Callback
+    from convae_utils.speed import Speed
+
+    class OnStep(Callback):
+        def on_step_end(self, loop) -> None:
+            on_step(loop.completed - 1)
+
+    return fit(model, train, val, **kwargs, speed=Speed(**options),
+               callbacks=[OnStep()] if on_step is not None else ())
+
+
 def run_steps(spec: dict) -> dict:
     """The agreement check's steps: one epoch of ``fit`` over the images given; saves the weights after."""
     import convae_utils
@@ -175,8 +197,8 @@ def run_steps(spec: dict) -> dict:
     images = ImageSet(data["train"], data["train_labels"], tuple(data["classes"]), data["name"], "train")
     model = build_autoencoder(spec["latent_dim"], seed=spec["seed"])
     model.load_state_dict(torch.load(spec["weights"], weights_only=True))
-    history = fit(model, images, images, num_epochs=1, batch_size=spec["batch_size"], seed=spec["seed"],
-                  device=spec["device"], progress=False, **spec.get("options", {}))
+    history = call_fit(fit, model, images, images, options=spec.get("options", {}), num_epochs=1,
+                       batch_size=spec["batch_size"], seed=spec["seed"], device=spec["device"], progress=False)
     torch.save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, spec["out_state"])
     return {"package": str(convae_utils.__file__), "losses": [float(x) for x in history.train_batch_loss]}
 
@@ -216,8 +238,8 @@ def run_spec(spec: dict) -> dict:
         from convae_utils.training import fit, mean_loss
 
         with train_probe:
-            history = fit(model, train, val, num_epochs=1, batch_size=batch, seed=seed, device=device,
-                          progress=False, on_batch_end=lambda _epoch, step: window(step), **options)
+            history = call_fit(fit, model, train, val, options=options, on_step=window, num_epochs=1,
+                               batch_size=batch, seed=seed, device=device, progress=False)
         losses = list(history.train_batch_loss)
     else:
         raise ValueError(f"unknown impl {impl!r}; expected 'fit' or 'article'")

@@ -267,7 +267,7 @@ def _check_run_folders(args, base, dataset: str | None) -> None:
 def run_summary(run) -> str:
     """The lines ``train`` prints about a finished run: the data, test metrics, the code.
 
-    They follow the package's own line about the run (``training.report``: "Trained and saved <folder>."
+    They follow the package's own line about the run (``callbacks.report``: "Trained and saved <folder>."
     or "Loaded the finished run <folder> ..."), which says where it is and whether anything was
     trained; they do not say it a second time.
     """

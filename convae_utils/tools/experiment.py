@@ -20,11 +20,13 @@ from pathlib import Path
 
 import torch
 
+from ..callbacks import ReconstructExemplars
 from ..data import class_exemplars, split_train_val
 from ..metrics import evaluate
 from ..models import build_autoencoder
 from ..settings import pick_device
 from ..shapes import make_shapes10
+from ..speed import Speed
 from ..training import fit
 from .arguments import whole_number
 
@@ -52,8 +54,8 @@ def run_experiment(device: torch.device, *, amp: bool = False, compile: bool = F
         model = build_autoencoder(latent_dim, seed=0)
         _sync(device)
         start = time.perf_counter()
-        history = fit(model, train, val, num_epochs=epochs, batch_size=BATCH_SIZE, device=device,
-                      exemplars=exemplars, progress=False, amp=amp, compile=compile)
+        history = fit(model, train, val, num_epochs=epochs, batch_size=BATCH_SIZE, device=device, progress=False,
+                      callbacks=[ReconstructExemplars(exemplars)], speed=Speed(amp=amp, compile=compile))
         table = evaluate(model, test, device=device)
         _sync(device)
         seconds = time.perf_counter() - start

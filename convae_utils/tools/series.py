@@ -19,7 +19,7 @@ from .. import settings as run_settings
 from ..errors import ConvaeError
 from ..settings import (DATA_DIR_ENV, DATASET_ENV, DATASETS, PROFILE_CHOICES, PROFILE_ENV, RUNS_DIR_ENV,
                         pick_device, project_root, versions)
-from ..training import REPORT_PREFIX
+from ..callbacks import REPORT_PREFIX
 from .arguments import UsageError, output_folder, whole_number
 
 
@@ -55,7 +55,7 @@ def _echoing_client(echo, **kwargs):
     """A NotebookClient that also prints the kernel's one-line training reports to this terminal.
 
     Cell-level progress alone would sit still for minutes during training; the progress lines the
-    package prints (``training.report``: epochs, resumes, loaded runs) show the run is alive and how
+    package prints (``callbacks.report``: epochs, resumes, loaded runs) show the run is alive and how
     it is doing. They are recognised by their prefix, not by their wording.
     """
     from nbclient import NotebookClient
