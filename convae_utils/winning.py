@@ -4,11 +4,10 @@ Defined in notebook 08 (an autoencoder that wins). What is here:
 
 - :class:`PCAInitAutoencoder`: starts as PCA's solution and learns a non-linear correction on top,
   so at step 0 it *is* PCA (never worse), and training can only move it from there;
-- the steps (``step(model, batch) -> (loss, logs)``, the harness's seam): :func:`reconstruction_step`
-  (MSE) and :func:`noisy_code_step` (uniform noise on the code, the differentiable stand-in for
-  rounding it before it is entropy-coded);
-- :func:`one_cycle_lr`: the learning rate as a pure function of the global step (warm-up, then a
-  cosine decay), so a resumed run continues on exactly the same schedule;
+- :func:`noisy_code_step`, a step for the harness (``step(model, batch) -> (loss, logs)``): uniform
+  noise on the code, the differentiable stand-in for rounding it before it is entropy-coded;
+- :func:`make_adamw` and :func:`train_or_load`: AdamW with the harness's one-cycle schedule
+  (:class:`convae_utils.callbacks.OneCycle`), a pure function of the step, so resume is exact;
 - the honest comparison: :func:`codec_curve` entropy-codes a model's quantised code at a sweep of
   steps (:mod:`convae_utils.entropy`), :func:`pca_codec_curve` does the same for PCA's coefficients,
   and :func:`compare_at_equal_bits` reads one curve off the other at equal bits per image;
@@ -19,11 +18,7 @@ The spatial-code model itself is :mod:`convae_utils.spatial`.
 
 from __future__ import annotations
 
-import inspect
 import math
-import time
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -34,13 +29,16 @@ from torch import nn
 from . import entropy
 from .baselines import PCAModel, score_reconstructions
 from .checks import check_float, check_image_batch, check_int
-from .fileio import atomic_write
+from .exercises import Wrong, add_code_exercise
+from .callbacks import OneCycle
 from .images import ImageSet, normalize
 from .models import Autoencoder
-from .settings import RunSettings, runs_dir, seed_everything
+from .settings import RunSettings
+from .training import mse_step
 from .spatial import CODE_SIZE, SpatialDecoder, SpatialEncoder
 
 StepOutput = tuple[torch.Tensor, dict[str, torch.Tensor]]
+CODEC_FIT_IMAGES = 8_000  # training images whose codes fit an entropy model
 
 
 # -- why the article's model loses ----------------------------------------------------------------
@@ -128,12 +126,6 @@ class PCAInitAutoencoder(nn.Module):
 
 # -- steps: the loss of one batch --------------------------------------------------------------------
 
-def reconstruction_step(model: nn.Module, batch: torch.Tensor) -> StepOutput:
-    """MSE on the [-1, 1] scale between ``model(batch)`` and ``batch`` (B, 3, 32, 32); logs ``mse``."""
-    loss = F.mse_loss(model(batch).float(), batch)
-    return loss, {"mse": loss.detach()}
-
-
 def noisy_code_step(step_size: float):
     """A step that trains the decoder for a code rounded to multiples of ``step_size``.
 
@@ -156,21 +148,6 @@ def noisy_code_step(step_size: float):
     return step
 
 
-def one_cycle_lr(step: int, total_steps: int, max_lr: float, *, warmup: float = 0.1,
-                 start: float = 0.04, end: float = 0.0) -> float:
-    """The learning rate at global ``step`` of ``total_steps``: linear warm-up, then a cosine decay.
-
-    Rises from ``start * max_lr`` to ``max_lr`` over the first ``warmup`` share of the steps, then
-    falls along half a cosine to ``end * max_lr`` at the last step. A pure function of the step.
-    """
-    total_steps = check_int("total_steps", total_steps)
-    warm = max(1, int(round(warmup * total_steps)))
-    if step < warm:
-        return max_lr * (start + (1.0 - start) * step / warm)
-    progress = min(1.0, (step - warm) / max(1, total_steps - warm))
-    return max_lr * (end + (1.0 - end) * 0.5 * (1.0 + math.cos(math.pi * progress)))
-
-
 def make_adamw(weight_decay: float = 1e-4):
     """An optimizer factory for the harness: ``(model, lr) -> AdamW`` (decay on weights, not on biases)."""
     def adamw(model: nn.Module, lr: float) -> torch.optim.Optimizer:
@@ -183,14 +160,15 @@ def make_adamw(weight_decay: float = 1e-4):
 
 
 def train_plain(model: nn.Module, train: ImageSet, *, num_epochs: int = 1, batch_size: int = 64,
-                max_lr: float = 3e-3, seed: int = 0, step=reconstruction_step, weight_decay: float = 1e-4,
+                max_lr: float = 3e-3, seed: int = 0, step=mse_step, weight_decay: float = 1e-4,
                 log_every: int = 0) -> list[float]:
-    """A bare training loop (AdamW, :func:`one_cycle_lr`), for the headless study; returns batch losses.
+    """A bare training loop (AdamW, the harness's one-cycle schedule), for the headless study; returns batch losses.
 
     The notebooks train through :func:`convae_utils.runs.train_or_load` (checkpoints, resume, Stop);
     this loop has none of that and exists so the study can run many short trials.
     """
     optimizer = make_adamw(weight_decay)(model, max_lr)
+    schedule = OneCycle(max_lr)
     n_batches = len(train) // batch_size
     total = num_epochs * n_batches
     generator = torch.Generator().manual_seed(seed)
@@ -201,7 +179,7 @@ def train_plain(model: nn.Module, train: ImageSet, *, num_epochs: int = 1, batch
         for i in range(n_batches):
             global_step = epoch * n_batches + i
             for group in optimizer.param_groups:
-                group["lr"] = one_cycle_lr(global_step, total, max_lr)
+                group["lr"] = schedule.rate(global_step, total)
             batch = normalize(train.images[order[i * batch_size:(i + 1) * batch_size]])
             loss, _ = step(model, batch)
             optimizer.zero_grad(set_to_none=True)
@@ -351,10 +329,6 @@ def build_spatial_autoencoder(code_channels: int = 4, width: int = 32) -> tuple[
     return encoder, decoder
 
 
-class Wrong(Exception):
-    """What the check found wrong, in the learner's terms."""
-
-
 def check_spatial_autoencoder(candidate) -> None:
     """Run ``candidate(code_channels=3, width=8)`` on a batch; raise :class:`Wrong` at the first problem.
 
@@ -393,87 +367,120 @@ def check_spatial_autoencoder(candidate) -> None:
         raise Wrong("the model has a Linear layer: keep the code a 4x4 feature map, made and read by convolutions")
 
 
-WINNER_TASK = ("write build_spatial_autoencoder(code_channels, width): an encoder that turns (B, 3, 32, 32) into "
+WINNER_TASK = ("Exercise 08.1: write build_spatial_autoencoder(code_channels, width): an encoder that turns (B, 3, 32, 32) into "
                "a linear (B, code_channels, 4, 4) code with stride-2 convolutions and GELU, and a decoder that "
                "takes it back with Upsample + Conv2d and ends in Tanh.")
 
 
-def check_exercise(candidate):
-    """Check the learner's ``build_spatial_autoencoder`` and return the function the notebook goes on with.
-
-    Prints one line: right (the learner's function is returned); not written yet (it raises
-    ``NotImplementedError``: the worked solution :func:`build_spatial_autoencoder` is returned, and the
-    line says so, which is what unattended runs see); or what is wrong (the solution is returned).
-    """
-    try:
-        check_spatial_autoencoder(candidate)
-    except NotImplementedError:
-        print(f"[08.1] Not written yet: {WINNER_TASK} The cells below use the worked solution "
-              "(winning.build_spatial_autoencoder; `??winning.build_spatial_autoencoder` shows it).")
-        return build_spatial_autoencoder
-    except Wrong as problem:
-        print(f"[08.1] ✗ Not yet: {problem}\nThe cells below use the worked solution until yours passes.")
-        return build_spatial_autoencoder
-    except Exception as error:  # the learner's code failed: say how
-        print(f"[08.1] ✗ Not yet: your code raised {type(error).__name__}: {error}\n"
-              "The cells below use the worked solution until yours passes.")
-        return build_spatial_autoencoder
-    print("[08.1] ✓ Right: the cells below train your model.")
-    return candidate
+add_code_exercise("08.1", WINNER_TASK, build_spatial_autoencoder, check_spatial_autoencoder)
 
 
 # -- training a notebook-08 model through the run folders ---------------------------------------------
 
-class OneCycleSchedule:
-    """A harness callback that sets the learning rate from the global step (:func:`one_cycle_lr`)."""
-
-    def __init__(self, max_lr: float):
-        self.max_lr = check_float("max_lr", max_lr, low=0.0, high=10.0, high_inclusive=True)
-
-    def on_step_start(self, loop) -> None:
-        lr = one_cycle_lr(loop.global_step, loop.total_steps, self.max_lr)
-        for group in loop.optimizer.param_groups:
-            group["lr"] = lr
-
-
-@dataclass
-class TrainedModel:
-    """What :func:`train_or_load` returns: the model, whether it was loaded, its folder and seconds spent."""
-
-    model: nn.Module
-    loaded: bool
-    run_dir: Path
-    seconds: float
-    complete: bool = True
-
-
-def train_or_load(settings: RunSettings, *, name: str, build, data, step=reconstruction_step,
-                  weight_decay: float = 1e-4, progress: bool = True) -> TrainedModel:
-    """Train one of notebook 08's models (AdamW, one-cycle schedule peaking at ``settings.lr``) or load it.
+def train_or_load(settings: RunSettings, *, name: str, build, data, step=mse_step,
+                  weight_decay: float = 1e-4, progress: bool = True):
+    """Train one of notebook 08's models through the run harness, or load it: AdamW, one-cycle to ``settings.lr``.
 
     ``build(settings) -> nn.Module``; ``data`` a :class:`~convae_utils.data.DataBundle` for ``settings``.
-    Goes through the run harness (``runs.train_or_load(..., build=, step=, optimizer=, callbacks=)``,
-    issue 18) when the package has it: checkpoints, exact resume, the Stop button. Until then it
-    trains with :func:`train_plain` and keeps the weights in the same run folder
-    (``<runs>/<settings.folder_name(dataset)>-<name>/model.pt``), so a second run loads them.
+    A thin wrapper of :func:`convae_utils.runs.train_or_load` (checkpoints, exact resume, the Stop
+    button, a run folder ``<profile>-<dataset>-latent<L>-<name>``); returns its ``Run``.
     """
     from . import runs
 
-    started = time.perf_counter()
-    if "build" in inspect.signature(runs.train_or_load).parameters:  # the harness has landed
-        run = runs.train_or_load(settings, name=name, data=data, build=build, step=step,
-                                 optimizer=make_adamw(weight_decay), callbacks=[OneCycleSchedule(settings.lr)],
-                                 progress=progress)
-        return TrainedModel(run.model.eval(), run.loaded, run.run_dir, time.perf_counter() - started, run.complete)
-    folder = runs_dir() / f"{settings.folder_name(data.dataset)}-{name}"
-    path = folder / "model.pt"
-    model = build(settings)
-    if path.exists():
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        return TrainedModel(model.eval(), True, folder, time.perf_counter() - started)
-    seed_everything(settings.seed)
-    train_plain(model, data.train, num_epochs=settings.num_epochs, batch_size=settings.batch_size,
-                max_lr=settings.lr, seed=settings.seed, step=step, weight_decay=weight_decay)
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda handle: torch.save(model.state_dict(), handle))
-    return TrainedModel(model.eval(), False, folder, time.perf_counter() - started)
+    return runs.train_or_load(settings, name=name, data=data, build=build, step=step,
+                              optimizer=make_adamw(weight_decay), callbacks=[OneCycle(settings.lr)],
+                              details={"optimizer": f"AdamW(weight_decay={weight_decay:g})",
+                                       "schedule": f"one-cycle to {settings.lr:g}"},
+                              progress=progress)
+
+
+# -- pictures and tables of notebook 08 ---------------------------------------------------------------
+
+def upsampling_coverage(upsample: str, stages: int = 2, size: int = 4) -> torch.Tensor:
+    """How many kernel taps reach each output pixel after ``stages`` x2 upsamplings: (size * 2**stages,)^2.
+
+    Every weight is 1 and the input a constant map, so any pattern in the output comes from the layer's
+    geometry alone. A stride-2 3x3 transposed convolution (``"transposed"``, the article's layer) covers
+    output pixels alternately by 1, 2 and 4 taps: the checkerboard of Odena et al. (2016); nearest
+    upsampling + a 3x3 convolution (``"nearest"``) covers every inner pixel alike.
+    """
+    from .spatial import _upsample
+
+    x = torch.ones(1, 1, size, size)
+    with torch.no_grad():
+        for _ in range(stages):
+            layers = nn.Sequential(*_upsample(1, 1, upsample))
+            for module in layers.modules():
+                if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+                    nn.init.ones_(module.weight)
+                    nn.init.zeros_(module.bias)
+            x = layers(x)
+    return x[0, 0]
+
+
+def checkerboard_figure(decoded: dict[str, torch.Tensor] | None = None):
+    """One picture: the tap coverage of each upsampling (:func:`upsampling_coverage`), and optionally images.
+
+    ``decoded`` maps a label to one image (3, 32, 32) in [-1, 1] to show beside the coverage maps
+    (e.g. what an untrained or briefly trained decoder of each kind draws). Returns the Figure.
+    """
+    import matplotlib.pyplot as plt
+
+    maps = {"stride-2 transposed conv": upsampling_coverage("transposed"),
+            "upsample + 3x3 conv": upsampling_coverage("nearest")}
+    panels = len(maps) + len(decoded or {})
+    fig, axes = plt.subplots(1, panels, figsize=(2.4 * panels, 2.6))
+    for ax, (label, coverage) in zip(axes, maps.items()):
+        inner = coverage[4:-4, 4:-4]  # the borders see fewer taps in both layers (zero padding)
+        ax.imshow(inner.numpy(), cmap="gray", vmin=0)
+        ax.set_title(f"{label}\ntaps per pixel {int(inner.min())}..{int(inner.max())}", fontsize=8)
+    for ax, (label, image) in zip(axes[len(maps):], (decoded or {}).items()):
+        ax.imshow(((image.detach().float().clamp(-1, 1) + 1) / 2).permute(1, 2, 0).cpu().numpy())
+        ax.set_title(label, fontsize=8)
+    for ax in axes:
+        ax.set_xticks([]), ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def relative_steps(model: nn.Module, train: ImageSet, factors=(0.05, 0.1, 0.2, 0.4, 0.8)) -> tuple[float, ...]:
+    """Quantisation steps for a model's code: ``factor x`` the standard deviation of its training codes.
+
+    A code's scale is the model's choice, so steps are set relative to it; the factors set the rate
+    (0.05 is about 6 bits per value, 0.8 about 2, for a Gaussian code).
+    """
+    sigma = float(codes_of(model, train.head(min(len(train), 4000))).std())
+    return tuple(round(f * sigma, 6) for f in factors)
+
+
+def ablation_row(name: str, model: nn.Module, train: ImageSet, test: ImageSet, *, pca_curve: pd.DataFrame,
+                 pca_psnr: dict[int, float], steps=None) -> tuple[dict, pd.DataFrame]:
+    """One row of notebook 08's ablation table, and the model's codec curve.
+
+    The entropy models are fitted on the first ``CODEC_FIT_IMAGES`` training images (their parameters
+    settle long before that; encoding all of a large training set would take longer than the rest).
+    Row: ``model``, ``values`` (per image), ``test dB`` (float32 code), ``vs PCA, equal values (dB)``
+    (``pca_psnr[values]``), and at the model's codec points (entropy-coded, :func:`codec_curve`):
+    ``bits`` and ``dB`` of the middle point, ``vs PCA, equal bits (dB)`` there (PCA's entropy-coded
+    curve interpolated, :func:`compare_at_equal_bits`) and ``rates won`` (points of the curve above
+    PCA's, of those inside PCA's range of bits).
+    """
+    fit_on = train.head(min(len(train), CODEC_FIT_IMAGES))
+    steps = relative_steps(model, fit_on) if steps is None else steps
+    was = model.training
+    model.eval()
+    with torch.inference_mode():
+        recon = torch.cat([model(normalize(b)).float().clamp(-1, 1) for b in test.images.split(500)])
+    model.train(was)
+    psnr = float(score_reconstructions(name, "float32", recon, test, bits_per_image=1)["psnr_of_mean_mse"].iloc[0])
+    values = int(model.latent_dim)
+    curve = codec_curve(name, model, fit_on, test, steps)
+    gains = compare_at_equal_bits(curve, pca_curve)
+    middle = len(curve) // 2
+    inside = gains["gain_db"].notna()
+    row = {"model": name, "values": values, "test dB": psnr,
+           "vs PCA, equal values (dB)": psnr - pca_psnr[values] if values in pca_psnr else float("nan"),
+           "bits": float(curve["bits_per_image"].iloc[middle]), "dB at those bits": float(curve["psnr_of_mean_mse"].iloc[middle]),
+           "vs PCA, equal bits (dB)": float(gains["gain_db"].iloc[middle]),
+           "rates won": f"{int((gains['gain_db'][inside] > 0).sum())} of {int(inside.sum())}"}
+    return row, curve
