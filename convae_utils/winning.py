@@ -161,14 +161,18 @@ def make_adamw(weight_decay: float = 1e-4):
 
 def train_plain(model: nn.Module, train: ImageSet, *, num_epochs: int = 1, batch_size: int = 64,
                 max_lr: float = 3e-3, seed: int = 0, step=mse_step, weight_decay: float = 1e-4,
-                log_every: int = 0) -> list[float]:
-    """A bare training loop (AdamW, the harness's one-cycle schedule), for the headless study; returns batch losses.
+                optimizer: str = "adamw", schedule: bool = True, log_every: int = 0) -> list[float]:
+    """A bare training loop for the headless study's many short trials; returns the batch losses.
 
-    The notebooks train through :func:`convae_utils.runs.train_or_load` (checkpoints, resume, Stop);
-    this loop has none of that and exists so the study can run many short trials.
+    ``optimizer`` ``"adamw"`` (:func:`make_adamw`) or ``"adam"`` (the article's); ``schedule`` True
+    follows the harness's one-cycle schedule to ``max_lr``, False keeps ``max_lr`` constant (the
+    article). The notebooks train through :func:`train_or_load` (checkpoints, resume, Stop) instead.
     """
-    optimizer = make_adamw(weight_decay)(model, max_lr)
-    schedule = OneCycle(max_lr)
+    if optimizer not in ("adamw", "adam"):
+        raise ValueError(f"optimizer must be 'adamw' or 'adam', got {optimizer!r}")
+    opt = (make_adamw(weight_decay)(model, max_lr) if optimizer == "adamw"
+           else torch.optim.Adam(model.parameters(), lr=max_lr))
+    rate = OneCycle(max_lr).rate
     n_batches = len(train) // batch_size
     total = num_epochs * n_batches
     generator = torch.Generator().manual_seed(seed)
@@ -178,13 +182,14 @@ def train_plain(model: nn.Module, train: ImageSet, *, num_epochs: int = 1, batch
         order = torch.randperm(len(train), generator=generator)
         for i in range(n_batches):
             global_step = epoch * n_batches + i
-            for group in optimizer.param_groups:
-                group["lr"] = schedule.rate(global_step, total)
+            if schedule:
+                for group in opt.param_groups:
+                    group["lr"] = rate(global_step, total)
             batch = normalize(train.images[order[i * batch_size:(i + 1) * batch_size]])
             loss, _ = step(model, batch)
-            optimizer.zero_grad(set_to_none=True)
+            opt.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
+            opt.step()
             losses.append(float(loss.detach()))
             if log_every and (global_step + 1) % log_every == 0:
                 print(f"step {global_step + 1}/{total}: loss {np.mean(losses[-log_every:]):.4f}", flush=True)

@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -117,3 +118,19 @@ def test_an_unwritten_exercise_falls_back_to_the_solution_and_says_so(capsys):
     assert "Not written yet" in capsys.readouterr().out
     assert exercises.check_code("08.1", winning.build_spatial_autoencoder) is winning.build_spatial_autoencoder
     assert "Right" in capsys.readouterr().out
+
+
+def test_the_headless_study_prints_mean_and_spread_over_seeds(monkeypatch, capsys):
+    from convae_utils.tools import winning as study
+
+    monkeypatch.setenv("CONVAE_DATASET", "shapes10")
+    assert study.main(["--profile", "smoke", "--seeds", "2", "--only", "transposed"]) == 0
+    out = capsys.readouterr().out
+    assert "stride-2 transposed convs" in out and "spread" in out and "2 seed(s)" in out
+    results = pd.DataFrame([{"model": "m", "seed": s, "test dB": db, "vs PCA, equal values (dB)": db - 20,
+                             "bits": 100.0, "dB at those bits": db, "vs PCA, equal bits (dB)": 0.0, "images/s": 1.0,
+                             "values": 64, "parameters": 1, "rates won": "0 of 1"} for s, db in ((0, 20.0), (1, 22.0))])
+    table = study.summary(results)
+    assert table.loc["m", "test dB"] == 21.0 and abs(table.loc["m", "test dB spread"] - 2 ** 0.5) < 1e-9
+    with pytest.raises(SystemExit):
+        study.main(["--seeds", "0"])
