@@ -312,7 +312,7 @@ jpeg_gap = best["dB at those bits"] - jpeg_psnr_at(best["bits"])
 print(f"against JPEG's scan data at {best['bits']:.0f} bits: {best_name} {jpeg_gap:+.2f} dB"
       if jpeg_gap == jpeg_gap else f"JPEG's scan data does not reach {best['bits']:.0f} bits: no comparison there")
 if win_bundle.dataset != "cifar10":
-    print("These are stand-in results (photos10), not CIFAR-10 results.")
+    print(f"These are stand-in results ({win_bundle.dataset}), not CIFAR-10 results.")
 
 # %% [markdown]
 # How to read it. At equal *values* a spatial code trained on more distinct patches closes most of the
