@@ -67,7 +67,7 @@ WIDTH = 8 if config.profile == "smoke" else 32     # channels of the first layer
 MORE_PATCHES = {"smoke": {}, "workshop": dict(train_size=48_000, num_epochs=1), "full": {}}[config.profile]
 win_config = config.replace(**MORE_PATCHES, lr=3e-3, latent_dim=16 * CODE_CHANNELS, base_channels=WIDTH)
 PCA_COMPONENTS = 256                               # PCA's largest code; the entropy coder zeroes the rest
-PCA_STEPS = (0.2, 0.45, 0.7, 1.0, 1.5, 2.5)        # PCA's quantisation steps, [-1, 1] pixel units
+PCA_STEPS = (0.2, 0.45, 0.7, 1.0, 1.5, 2.5, 4.0, 6.0)  # PCA's quantisation steps, [-1, 1] pixel units
 JPEG_QUALITIES = (5, 10, 20, 30, 50)
 
 # %%

@@ -30,7 +30,7 @@ from ..settings import DATASETS, PROFILE_CHOICES, from_env, seed_everything
 from ..spatial import SpatialAutoencoder
 
 BUDGETS = {"smoke": {}, "workshop": dict(train_size=48_000, num_epochs=1), "full": {}}
-PCA_STEPS = (0.2, 0.45, 0.7, 1.0, 1.5, 2.5)
+PCA_STEPS = (0.2, 0.45, 0.7, 1.0, 1.5, 2.5, 4.0, 6.0)  # wide enough to reach below every model's lowest rate
 CODE_VALUES = 64  # a 4x4x4 spatial code; the article's model has latent 50 here, its nearest size in notebook 06
 
 
