@@ -308,6 +308,9 @@ for label, gain, target in checks:
 most = max(won, key=won.get)
 print(f"rates where a model beats PCA's entropy-coded curve at equal bits: {won[most]} ({most}; target: 2) -> "
       f"{'met' if won[most] >= 2 else 'missed'}")
+most_curve = next(c for c in curves[1:] if c["method"].iloc[0] == most)
+gains = winning.compare_at_equal_bits(most_curve, pca_curve).dropna()
+print("  at " + ", ".join(f"{b:.0f} bits {g:+.2f} dB" for b, g in zip(gains["bits_per_image"], gains["gain_db"])))
 jpeg_gap = best["dB at those bits"] - jpeg_psnr_at(best["bits"])
 print(f"against JPEG's scan data at {best['bits']:.0f} bits: {best_name} {jpeg_gap:+.2f} dB"
       if jpeg_gap == jpeg_gap else f"JPEG's scan data does not reach {best['bits']:.0f} bits: no comparison there")
