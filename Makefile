@@ -1,7 +1,10 @@
 # Two commands for everything:  make run  (the series)   make test  (the test suite)
-# Both create .venv if missing and install the project into it first.
+# Both create .venv if missing and install the project into it first; inside an activated conda
+# environment other than base (README: "With conda") they use that environment instead of making a
+# second copy of PyTorch in .venv. VENV=.venv forces the venv.
 PYTHON ?= python3
-VENV ?= .venv
+CONDA_ENV := $(filter-out base,$(CONDA_DEFAULT_ENV))
+VENV ?= $(if $(and $(CONDA_ENV),$(CONDA_PREFIX)),$(CONDA_PREFIX),.venv)
 PY := $(VENV)/bin/python
 # Extra pip arguments for torch, e.g. TORCH="torch==2.14.1 torchvision==0.29.1" (see .ci/run).
 TORCH ?=

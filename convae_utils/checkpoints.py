@@ -116,9 +116,11 @@ def fingerprint(loop: Loop) -> dict:
 class Checkpoint(Callback):
     """Resume from ``path`` when the run starts; save there after each epoch and on interruption.
 
-    Put it first among the callbacks: it sets the position (epoch, step), the history and the
-    optimiser's state that the others continue from. A checkpoint made with other settings is
-    refused (:class:`CheckpointError`) unless ``resume=False``, which starts over and overwrites it.
+    Put it last among the callbacks: it saves what the others added to each epoch (the pictures, a
+    schedule's next learning rate). On resume it sets the position (epoch, step), the history and the
+    optimiser's state (learning rate included) that the run continues from; the progress bar and the
+    Stop button, which ``fit`` adds after it, start from there. A checkpoint made with other settings
+    is refused (:class:`CheckpointError`) unless ``resume=False``, which starts over and overwrites it.
     """
 
     def __init__(self, path: str | os.PathLike, *, resume: bool = True):

@@ -81,3 +81,27 @@ def check_image_batch(x, name: str = "images", *, check_values: bool = False) ->
                 "use convae_utils.images.normalize on uint8 pixels (0..255)"
             )
     return x
+
+
+def check_matches_weights(x: torch.Tensor, weight: torch.Tensor, name: str = "images") -> torch.Tensor:
+    """Check that ``x`` has the dtype and device of the layer ``weight`` it enters, as that layer requires.
+
+    Without this, float64 images or images on another device fail deep inside ``conv.py`` with
+    "Input type (double) and bias type (float) should be the same". Under ``torch.autocast`` the
+    layers cast their inputs themselves, so only the device is checked there.
+    """
+    if x.device != weight.device:
+        raise ValueError(f"expected {name} on {weight.device} (where the model is), got {name} on {x.device}; "
+                         f"move them with {name}.to({str(weight.device)!r}) or the model with model.to({str(x.device)!r})")
+    if x.dtype != weight.dtype and not _autocast_enabled(x.device.type):
+        dtype, got = (str(t).removeprefix("torch.") for t in (weight.dtype, x.dtype))
+        raise ValueError(f"expected {name} of dtype {dtype} (the model's weights), got {got}; "
+                         f"convert them with {name}.to(torch.{dtype}) or the model with model.to(torch.{got})")
+    return x
+
+
+def _autocast_enabled(device_type: str) -> bool:
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:  # torch before 2.4: no device argument
+        return torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()

@@ -22,10 +22,10 @@ from pathlib import Path
 import torch
 
 from .checks import check_choice, check_float, check_int
-from .errors import DataError, warn
-from .fileio import folder_lock
+from .errors import DataError, DiskFullError, warn
+from .fileio import disk_full, folder_lock
 from .images import ImageSet
-from .settings import DATA_DIR_ENV, DATASET_ENV, STANDIN, data_dir
+from .settings import DATA_DIR_ENV, DATASET_ENV, STANDIN, data_dir, python_command
 from .settings import cifar10_url as _url_setting
 
 SPLITS = ("train", "test")
@@ -36,6 +36,18 @@ _CHUNK_BYTES = 1 << 20
 _BACKOFF_S = 0.5  # first pause between tries; doubles each time (tests may shrink it)
 _LOCK_TIMEOUT_S = 1800.0  # another process may be downloading 170 MB on a slow line
 _USER_AGENT = "convae-utils (+https://github.com/pytorch/vision)"
+ARCHIVE_BYTES = 170_498_071  # cifar-10-python.tar.gz; extracting it takes about as much again
+
+
+def _disk_full_error(root: Path, doing: str) -> DiskFullError:
+    """The data folder's disk filled up while ``doing``: what CIFAR-10 needs there, and the way out."""
+    free = shutil.disk_usage(root).free if root.exists() else None
+    left = f"; {free / 1e6:,.0f} MB free there now" if free is not None else ""
+    return DiskFullError(f"the disk holding the data folder {root} is full: {doing} stopped (CIFAR-10 needs "
+                         f"{ARCHIVE_BYTES / 1e6:,.0f} MB for the archive and about as much again extracted{left}). "
+                         f"Free some space on that disk, or choose a data folder on another disk (--data-dir, "
+                         f"${DATA_DIR_ENV}), then try again; or work offline with --dataset {STANDIN}",
+                         root, 2 * ARCHIVE_BYTES)
 
 
 class _ShortRead(ConnectionError):
@@ -105,10 +117,12 @@ def download_command(root: str | os.PathLike, url: str) -> str:
 
     ``--data-dir`` and ``--url`` are written out whenever they differ from what the bare command
     would use (``$CONVAE_DATA_DIR``/``$CONVAE_CIFAR10_URL`` or the defaults), so a retry goes to the
-    same folder and the same mirror; values are quoted for a POSIX shell. Every download error's
+    same folder and the same mirror; values are quoted for a POSIX shell. It starts with the Python
+    this runs in (:func:`~convae_utils.settings.python_command`), so it works typed in a terminal where
+    the project's environment is not activated. Every download error's
     "ways out" (notebook 01) starts with it.
     """
-    command = ["python", "-m", "convae_utils", "download"]
+    command = [python_command(), "-m", "convae_utils", "download"]  # the Python this runs in: it has torch
     if Path(root) != data_dir():
         command += ["--data-dir", str(root)]
     if url != cifar10_url():
@@ -213,6 +227,8 @@ def _fetch_archive(root: Path, url: str, timeout: float, tries: int, progress: b
                             + _ways_out(root, url))
         os.replace(part, archive)  # atomic: the final name only ever holds a verified archive
         return
+    if disk_full(last_error):
+        raise _disk_full_error(root, "downloading the archive") from last_error
     tried = f" ({attempt} tries)" if attempt > 1 else ""
     raise DataError(f"could not download CIFAR-10 from {url}{tried}: {_describe(last_error)}.\n"
                     + _ways_out(root, url)) from last_error
@@ -255,7 +271,35 @@ def _ensure_archive(root: Path, url: str, *, timeout: float, retries: int, progr
         return
     if state == "damaged":
         _drop_damaged_archive(root)
-    _fetch_archive(root, url, timeout, retries, progress)
+    _fetch_repair(root, url, timeout, retries, progress)
+
+
+def on_disk_problem(root: Path) -> str:
+    """What is wrong with CIFAR-10 in ``root`` when it cannot be used as it is, in one clause.
+
+    Either "CIFAR-10 is not in the data folder <root>", or, when an extracted folder is there, which of
+    its files are damaged or missing: a learner who copied a broken folder learns which file to replace,
+    whatever happens next (a failed download, a fallback to the stand-in).
+    """
+    folder = root / _cifar10_class().base_folder
+    if not folder.exists():
+        return f"CIFAR-10 is not in the data folder {root}"
+    missing, damaged = _bad_batch_files(root)
+    said = ", ".join([*(f"{name} damaged" for name in damaged), *(f"{name} missing" for name in missing)])
+    return (f"CIFAR-10 files in {folder} failed torchvision's md5 check ({said}) and there is no verified "
+            f"archive ({_archive_path(root).name}) to extract them from")
+
+
+def _fetch_repair(root: Path, url: str, timeout: float, tries: int, progress: bool) -> None:
+    """``_fetch_archive``, whose failure also says what was wrong on disk (a damaged file, not only "offline")."""
+    problem = on_disk_problem(root)
+    try:
+        _fetch_archive(root, url, timeout, tries, progress)
+    except DataError as exc:
+        if not (root / _cifar10_class().base_folder).exists():
+            raise
+        head, _, ways_out = str(exc).partition("\n")
+        raise DataError(f"{problem}; the download that would repair them failed ({head}).\n{ways_out}") from exc
 
 
 def cifar10_available(root: str | os.PathLike | None = None) -> bool:
@@ -325,14 +369,12 @@ def load_cifar10(split: str = "train", root: str | os.PathLike | None = None, *,
                 notes.append(_drop_damaged_archive(root))
             if state != "ok":
                 if not download:
-                    problem = (f"CIFAR-10 files in {folder} are damaged or missing ({', '.join(broken)}) and "
-                               "there is no verified archive to extract them from" if incomplete
-                               else f"CIFAR-10 is not in the data folder {root}")
+                    problem = on_disk_problem(root)
                     notes.append("download=False, so nothing was fetched")
                     raise DataError(f"{problem}; {'; '.join(notes)}. Call again with download=True, "
                                     f"or delete {folder} and fetch the archive yourself.\n"
                                     + _ways_out(root, url))
-                _fetch_archive(root, url, timeout, retries, download_kwargs.get("progress", True))
+                _fetch_repair(root, url, timeout, retries, download_kwargs.get("progress", True))
             if incomplete:
                 warn(f"CIFAR-10 files in {folder} failed torchvision's md5 check or are missing "
                               f"({', '.join(broken)}); extracting them afresh from the verified archive")
@@ -340,6 +382,11 @@ def load_cifar10(split: str = "train", root: str | os.PathLike | None = None, *,
         try:
             # The archive is verified, so torchvision's download() finds it and only extracts.
             ds = CIFAR10(root, train=train, download=bool(missing or damaged))
+        except OSError as exc:
+            if disk_full(exc):
+                shutil.rmtree(folder, ignore_errors=True)  # half an extraction is never used
+                raise _disk_full_error(root, "extracting the archive") from exc
+            raise
         except RuntimeError as exc:
             raise DataError(f"CIFAR-10 in {folder} is still incomplete or damaged after extracting the "
                             f"verified archive ({exc}). Delete {folder} and {_archive_path(root)}, then "

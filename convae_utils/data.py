@@ -93,14 +93,15 @@ def resolve_auto(root: str | os.PathLike | None = None, download: bool = True) -
     if cifar10.cifar10_available(folder):
         return "cifar10", None
     url = cifar10.cifar10_url()
+    problem = cifar10.on_disk_problem(folder)  # names a damaged file, not only "not there"
     if not download:
-        return FALLBACK, f"CIFAR-10 is not in {folder} and download=False"
+        return FALLBACK, f"{problem}, and download=False"
     if not cifar10.cifar10_reachable(url):
-        return FALLBACK, f"CIFAR-10 is not in {folder} and {url} cannot be reached"
+        return FALLBACK, f"{problem}, and {url} cannot be reached"
     try:
         cifar10.download_cifar10(folder, url=url)
     except DataError as exc:
-        return FALLBACK, f"CIFAR-10 is not in {folder} and its download failed: {str(exc).splitlines()[0]}"
+        return FALLBACK, f"{problem}, and its download failed: {str(exc).splitlines()[0]}"
     return "cifar10", None
 
 

@@ -31,6 +31,14 @@ class RunFolderError(ConvaeError):
     """A run folder is in use, unwritable, or holds a run with other settings."""
 
 
+class DiskFullError(ConvaeError):
+    """The disk (or the user's quota) filled up while a file was written; the previous file was kept."""
+
+    def __init__(self, message: str, folder=None, needed_bytes: int | None = None):
+        super().__init__(message)
+        self.folder, self.needed_bytes = folder, needed_bytes
+
+
 class TrainingDiverged(ConvaeError):
     """The loss became NaN or infinite; the last good checkpoint was kept."""
 

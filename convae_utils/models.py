@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .bits import warn_if_code_not_smaller
-from .checks import check_choice, check_image_batch
+from .checks import check_choice, check_image_batch, check_matches_weights
 from .settings import LIMITS, check_limit
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
@@ -70,7 +70,8 @@ class Encoder(nn.Module):
         self.code_activation = make_activation(code_activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_image_batch(x)
+        # float64 images or another device: said here, not by torch from inside conv.py
+        check_matches_weights(check_image_batch(x), self.features[0].weight)
         return self.code_activation(self.to_code(self.features(x)))
 
 
@@ -97,6 +98,9 @@ class Decoder(nn.Module):
         if not isinstance(z, torch.Tensor) or z.ndim != 2 or z.shape[1] != self.latent_dim:
             got = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
             raise ValueError(f"expected codes of shape (N, {self.latent_dim}), got {got}")
+        if not z.is_floating_point():
+            raise ValueError(f"expected codes as floats, got dtype {z.dtype}; convert them with codes.float()")
+        check_matches_weights(z, self.from_code[0].weight, "codes")
         c = self.base_channels
         x = self.from_code(z).view(z.shape[0], 4 * c, 8, 8)  # (N, 4c, 8, 8): N comes from z, never guessed
         return self.output_activation(self.features(x))

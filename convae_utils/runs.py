@@ -38,7 +38,7 @@ from .errors import RunFolderError, TrainingDiverged
 from .fileio import folder_lock, write_json
 from .history import History
 from .models import build_autoencoder
-from .settings import RunSettings, pick_device, runs_dir, versions
+from .settings import RunSettings, pick_device, python_command, runs_dir, versions
 from .training import Step, fit, mse_step, step_name
 
 if TYPE_CHECKING:
@@ -270,14 +270,14 @@ def train_or_load(settings: RunSettings, *, name: str | None = None, data=None, 
                                  f"with (at least {done + (state['step'] > 0)}) to finish it, or use another folder")
         if state is None and start_from is not None:
             model.load_state_dict(start_from.state_dict())
-        extra = [Checkpoint(ckpt)]
+        extra = []
         if data is not None and train is data.train:
             extra.append(ReconstructExemplars(data.exemplars))
         if step is mse_step or getattr(step, "reconstructs", False):
             extra.append(StallGuard())
-        try:
+        try:  # the checkpoint last: it saves what the others added to each epoch
             history = fit(model, train, val, step=step, **settings.fit_options(), device=device, optimizer=optimizer,
-                          callbacks=[*extra, *callbacks], progress=progress)
+                          callbacks=[*extra, *callbacks, Checkpoint(ckpt)], progress=progress)
         except TrainingDiverged:
             recorded = _read_json(run_dir / CONFIG_FILE)
             write_json(run_dir / CONFIG_FILE, {**recorded, "diverged": f"lr={settings.lr:g}"})
@@ -397,7 +397,7 @@ def load_run(run_dir: str | os.PathLike, *, build: Callable[[RunSettings], nn.Mo
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG_FILE).exists():
         raise RunFolderError(f"{run_dir} is not a run folder (no {CONFIG_FILE}); train one with "
-                             "`python -m convae_utils train`")
+                             f"`{python_command()} -m convae_utils train`")
     recorded = _read_json(run_dir / CONFIG_FILE)
     saved = _as_recorded(recorded)["config"]
     dataset = saved["dataset"]

@@ -14,6 +14,11 @@ for the kernels it starts:
 - ``CONVAE_DATA_DIR`` = where CIFAR-10 lives (default ``<project>/data``)
 - ``CONVAE_RUNS_DIR`` = where training runs are saved (default ``<project>/runs``)
 - ``CONVAE_CIFAR10_URL`` = where CIFAR-10 is downloaded from (default: torchvision's URL)
+
+A relative path in ``CONVAE_DATA_DIR`` or ``CONVAE_RUNS_DIR`` is relative to the project root (the
+folder holding ``pyproject.toml``), not to the current folder: the command line runs from the root and
+the notebooks' kernels from ``notebooks/``, and both must find the same folder. A folder given as an
+argument (``--data-dir``, ``root=...``) is the caller's own and is taken as given.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import os
 import platform
 import random
+import shutil
 import sys
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -244,18 +250,44 @@ def project_root(start: str | os.PathLike | None = None) -> Path:
     return here
 
 
+def _folder_from_env(name: str, default: str) -> Path:
+    """``$name`` as a folder, a relative one taken from the project root; unset or empty: ``<project>/default``."""
+    value = os.environ.get(name, "").strip()
+    folder = Path(value).expanduser() if value else Path(default)
+    return folder if folder.is_absolute() else project_root() / folder
+
+
 def data_dir(root: str | os.PathLike | None = None) -> Path:
-    """Where CIFAR-10 lives: the argument, else ``$CONVAE_DATA_DIR``, else ``<project>/data``."""
+    """Where CIFAR-10 lives: the argument, else ``$CONVAE_DATA_DIR``, else ``<project>/data``.
+
+    A relative ``$CONVAE_DATA_DIR`` is relative to the project root, wherever the caller runs.
+    """
     if root is None:
-        root = os.environ.get(DATA_DIR_ENV) or project_root() / "data"
+        return _folder_from_env(DATA_DIR_ENV, "data")
     return Path(root).expanduser()
 
 
 def runs_dir(root: str | os.PathLike | None = None) -> Path:
-    """Where training runs are saved: the argument, else ``$CONVAE_RUNS_DIR``, else ``<project>/runs``."""
+    """Where training runs are saved: the argument, else ``$CONVAE_RUNS_DIR``, else ``<project>/runs``.
+
+    A relative ``$CONVAE_RUNS_DIR`` is relative to the project root, wherever the caller runs.
+    """
     if root is None:
-        root = os.environ.get(RUNS_DIR_ENV) or project_root() / "runs"
+        return _folder_from_env(RUNS_DIR_ENV, "runs")
     return Path(root).expanduser()
+
+
+def python_command() -> str:
+    """How to start this Python from a terminal: ``python`` when that is the one on ``PATH``, else its full path.
+
+    ``make`` installs the project into ``.venv`` and a notebook's kernel runs there, but a terminal's bare
+    ``python`` is another interpreter (without torch) unless the environment is activated; a hint
+    the package prints ("run ... download") must work as it is typed.
+    """
+    on_path = shutil.which("python")
+    if on_path and os.path.normcase(os.path.abspath(on_path)) == os.path.normcase(os.path.abspath(sys.executable)):
+        return "python"  # compared without following links: a venv's python links to the system's
+    return sys.executable or "python"
 
 
 def cifar10_url(url: str | None = None, default: str | None = None) -> str | None:
@@ -335,8 +367,29 @@ def versions() -> dict[str, str]:
     }
 
 
+TABLE_ROWS = 200  # a table the series shows is read whole; a longer one is a data file, not a table
+
+
+def show_tables_whole() -> None:
+    """Let pandas show every column and whole cell texts, and up to :data:`TABLE_ROWS` rows.
+
+    pandas' defaults cut text at 50 characters and wide tables in the middle with "...": the licences
+    of photos10, notebook 04's code-size column and the sources of notebook 06's published references
+    were lost from the tables whose text says each row shows them. Called by :func:`banner`.
+    """
+    import pandas as pd
+
+    for option, value in (("display.max_colwidth", None), ("display.max_columns", None),
+                          ("display.width", 250), ("display.max_rows", TABLE_ROWS)):
+        pd.set_option(option, value)
+
+
 def banner(settings: RunSettings, dataset: str, device: torch.device, *, file=None) -> str:
-    """The setup banner every notebook prints: profile, dataset, device, seed and versions."""
+    """The setup banner every notebook prints: profile, dataset, device, seed and versions.
+
+    Printing it is each notebook's set-up step, so it also sets how tables show (:func:`show_tables_whole`).
+    """
+    show_tables_whole()
     v = versions()
     lines = [
         f"profile : {settings.profile} ({settings.description})",

@@ -10,12 +10,17 @@ is the static picture of the same story.
 from __future__ import annotations
 
 import base64
+import html
 import json
 import struct
 import uuid
 
-import ipywidgets as widgets
 import matplotlib.pyplot as plt
+
+try:  # the player (animation_html) and the static strip need no widget library; only the slider does
+    import ipywidgets as widgets
+except ImportError:
+    widgets = None
 
 from .checks import check_int
 from .plotting import (CELL_INCHES, as_histories, draw_pair_grid, epoch_title, figure_to_png,
@@ -24,9 +29,60 @@ from .history import History
 
 
 FRAME_DPI = 100  # pixels per inch of every frame: a frame is FRAME_DPI * its figure size, always the same
+WIDGETS_NEEDED = "8.0"  # ipywidgets 8 brought widgets.Stack, which the scrubber is made of (pyproject.toml says so too)
+KEYS_CLASS = "convae-keys-stay"  # a container whose focused controls keep their keys (see KEYS_SCRIPT)
+
+# JupyterLab turns arrow keys into notebook commands (select the cell above/below) when they bubble up
+# from a widget; a focused slider then seems to ignore the keyboard. Keys pressed inside a container
+# of class KEYS_CLASS stop at it, after the control under them has used them. ``data-lm-suppress-
+# shortcuts`` asks Lumino (JupyterLab's toolkit) for the same where it knows that attribute.
+KEYS_SCRIPT = """(function () {
+  var KEYS = ["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Home", "End", "PageUp", "PageDown", " "];
+  function keep(el) {
+    if (el.getAttribute("data-convae-keys")) { return; }
+    el.setAttribute("data-convae-keys", "1");
+    el.setAttribute("data-lm-suppress-shortcuts", "true");
+    el.addEventListener("keydown", function (event) {
+      if (KEYS.indexOf(event.key) >= 0) { event.stopPropagation(); }
+    });
+  }
+  function scan() { document.querySelectorAll(".%s").forEach(keep); }
+  scan();
+  if (!window.__convaeKeysObserver) {
+    var pending = false;
+    window.__convaeKeysObserver = new MutationObserver(function () {
+      if (pending) { return; }
+      pending = true;
+      setTimeout(function () { pending = false; scan(); }, 50);
+    });
+    window.__convaeKeysObserver.observe(document.body, {childList: true, subtree: true});
+  }
+})();""" % KEYS_CLASS
 
 
-class EpochScrubber(widgets.VBox):
+def widget_library_problem() -> str | None:
+    """Why the epoch slider cannot be built in this kernel (ipywidgets missing or older than 8), else None."""
+    if widgets is None:
+        return "ipywidgets is not installed"
+    if not hasattr(widgets, "Stack"):
+        return f"ipywidgets {getattr(widgets, '__version__', '?')} is installed"
+    return None
+
+
+class WidgetNote:
+    """One line shown where a widget would be: plain text in a terminal, a paragraph in a notebook."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def _repr_html_(self) -> str:
+        return f'<p class="convae-widget-note" style="font-style:italic">{html.escape(self.text)}</p>'
+
+
+class EpochScrubber(widgets.VBox if widgets is not None else object):
     """A Play button and an epoch slider over one picture per epoch, switched in the browser.
 
     Every epoch's picture is in the widget from the start (a ``widgets.Stack`` of ``widgets.Image``),
@@ -55,7 +111,16 @@ class EpochScrubber(widgets.VBox):
         self.stack = widgets.Stack([widgets.HTML(""), *self.images], selected_index=1)
         self.links = (widgets.jslink((self.play, "value"), (self.slider, "value")),
                       widgets.jslink((self.slider, "value"), (self.stack, "selected_index")))
-        super().__init__([widgets.HBox([self.play, self.slider]), self.stack])
+        controls = widgets.HBox([self.play, self.slider])
+        controls.add_class(KEYS_CLASS)  # arrow keys on the focused slider move it, not JupyterLab's cell selection
+        super().__init__([controls, self.stack])
+
+    def _ipython_display_(self):
+        """Show the widget after the script that keeps its keys (:data:`KEYS_SCRIPT`) in the page."""
+        from IPython.display import Javascript, display
+
+        display(Javascript(KEYS_SCRIPT))
+        display(self._repr_mimebundle_(), raw=True)
 
 
 def epoch_frames(histories: dict[str, History], *, show_names: bool) -> list[bytes]:
@@ -90,6 +155,7 @@ def epoch_frames(histories: dict[str, History], *, show_names: bool) -> list[byt
                 break
             fig.set_figwidth(fig.get_figwidth() + (overflow + 10) / fig.dpi)
         fig.set_layout_engine("none")  # ... then keep that layout for every frame
+        _room_above_titles(fig, panels, epochs)
         frames = []
         for epoch in range(epochs):
             for grids, titles, image, title in panels:
@@ -99,6 +165,33 @@ def epoch_frames(histories: dict[str, History], *, show_names: bool) -> list[byt
         return frames
     finally:
         plt.close(fig)  # pyplot keeps every figure alive until it is closed
+
+
+TITLE_MARGIN_PX = 10  # clear pixels above the highest title of any epoch: a frame's title never touches its top
+
+
+def _room_above_titles(fig, panels, epochs: int) -> None:
+    """Grow the figure at the top until every epoch's title has :data:`TITLE_MARGIN_PX` clear above it.
+
+    The layout was made for the longest title; another epoch's may reach higher (taller glyphs), and
+    constrained layout leaves only a few pixels, so a title could touch or lose the top of the frame.
+    Axes keep their pixel positions (measured from the bottom); only room is added above.
+    """
+    highest = 0.0
+    for epoch in range(epochs):
+        for grids, titles, image, title in panels:
+            title.set_text(titles[epoch])
+        fig.canvas.draw()
+        highest = max(highest, *(title.get_window_extent().y1 for *_, title in panels))
+    missing = highest + TITLE_MARGIN_PX * fig.dpi / FRAME_DPI - fig.bbox.height
+    if missing <= 0:
+        return
+    old_height = fig.get_figheight()
+    positions = [(ax, ax.get_position()) for ax in fig.axes]
+    fig.set_figheight(old_height + missing / fig.dpi)
+    scale = old_height / fig.get_figheight()
+    for ax, box in positions:
+        ax.set_position([box.x0, box.y0 * scale, box.width, box.height * scale])
 
 
 def _classes(history: History):
@@ -111,11 +204,19 @@ def epoch_scrubber(histories: History | dict[str, History], *, interval_ms: int 
     All models move together from one slider, shown one under another in one picture per epoch; a
     dict of histories must share the number of epochs. The pictures switch in the browser (see
     :class:`EpochScrubber`). Raises ValueError for bad histories or an ``interval_ms`` outside
-    1..60000. Introduced in notebook 03, used for two models in notebook 04.
+    1..60000. Without ipywidgets 8 (older hosted notebooks have 7, which lacks ``Stack``) it returns
+    a :class:`WidgetNote`, one line saying the version needed, so that "Run all" goes on to the strip
+    and the player. Introduced in notebook 03, used for two models in notebook 04.
     """
     check_int("interval_ms", interval_ms, maximum=60_000)
     show_names = isinstance(histories, dict)
-    return EpochScrubber(as_histories(histories), interval_ms=interval_ms, show_names=show_names)
+    histories = as_histories(histories)
+    problem = widget_library_problem()
+    if problem is not None:  # an older hosted notebook: say so in one line, and let "Run all" go on
+        return WidgetNote(f"The epoch slider needs ipywidgets {WIDGETS_NEEDED} or newer ({problem}): "
+                          f'pip install "ipywidgets>={WIDGETS_NEEDED}", then restart the kernel. The strip and '
+                          "the player below show the same epochs without it.")
+    return EpochScrubber(histories, interval_ms=interval_ms, show_names=show_names)
 
 
 _CONTROLS = """\
@@ -123,7 +224,7 @@ _CONTROLS = """\
 <img src="data:image/png;base64,{first}" width="{width}" height="{height}" alt="{alt}"
      style="display:block;max-width:100%;height:auto">
 <div style="display:flex;align-items:center;gap:0.4em;margin-top:0.3em">
-<button type="button" data-step="-1" title="previous epoch">&#9664; back</button>
+<button type="button" data-step="-1" title="previous epoch" disabled>&#9664; back</button>
 <button type="button" data-play title="play or pause">&#9654; play</button>
 <button type="button" data-step="1" title="next epoch">next &#9654;</button>
 <input type="range" min="1" max="{epochs}" value="1" step="1" aria-label="epoch" style="flex:1 1 0;min-width:3em">
@@ -137,12 +238,16 @@ _CONTROLS = """\
   var frames = {frames};
   var img = root.querySelector("img"), range = root.querySelector("input[type=range]");
   var label = root.querySelector("[data-label]"), play = root.querySelector("[data-play]");
-  var timer = null;
+  var timer = null, last = frames.length;
+  var back = root.querySelector("[data-step='-1']"), next = root.querySelector("[data-step='1']");
   function show(epoch) {{
-    epoch = ((epoch - 1 + frames.length) % frames.length) + 1;
+    epoch = Math.min(Math.max(epoch, 1), last);  // the ends stop: epoch 1 has no "back" to the last epoch
     img.src = "data:image/png;base64," + frames[epoch - 1];
     range.value = String(epoch);
-    label.textContent = "epoch " + epoch + " of " + frames.length;
+    label.textContent = "epoch " + epoch + " of " + last;
+    back.disabled = epoch === 1;
+    next.disabled = epoch === last;
+    return epoch;
   }}
   function stop() {{ clearInterval(timer); timer = null; play.innerHTML = "&#9654; play"; }}
   range.addEventListener("input", function () {{ stop(); show(Number(range.value)); }});
@@ -153,9 +258,17 @@ _CONTROLS = """\
   }});
   play.addEventListener("click", function () {{
     if (timer !== null) {{ stop(); return; }}
+    if (Number(range.value) === last) {{ show(1); }}  // from the end, the film starts again at epoch 1
     play.innerHTML = "&#10074;&#10074; pause";
-    timer = setInterval(function () {{ show(Number(range.value) + 1); }}, {interval_ms});
+    // the epoch on show stays for one interval before the next: Play does not jump ahead at once
+    timer = setInterval(function () {{ if (show(Number(range.value) + 1) === last) {{ stop(); }} }}, {interval_ms});
   }});
+  // keys on a focused control belong to it: JupyterLab would take arrow keys for its cell selection
+  root.addEventListener("keydown", function (event) {{
+    if (["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Home", "End", "PageUp", "PageDown", " "]
+        .indexOf(event.key) >= 0) {{ event.stopPropagation(); }}
+  }});
+  show(1);
 }})();
 </script>
 """

@@ -166,7 +166,8 @@ print(f"count_parameters(model): {total:,}")
 # Now look at the `parameters` column. The convolutions are cheap: a 3×3 filter is shared across every
 # position of the picture. The two `Linear` layers connect every one of the 4,096 values to every code
 # unit, and that is where nearly all the weights live, which is also why the bottleneck size changes
-# the parameter count so much:
+# the parameter count so much. (Building latent 1,000 shows the package's `CodeSizeWarning`: we build
+# it on purpose, as the article did; what such a code costs in bits is the next section's point.)
 
 # %%
 rows = []

@@ -272,6 +272,8 @@ else:
 # %% [markdown]
 # The slider switches the pictures in your browser, not in the kernel, so it also works in the HTML
 # copy that `make run` writes, as long as that page can load the widget library from the internet.
+# Reopened later, once its kernel has gone, the slider's place says "Error displaying widget: model not
+# found": re-run the cell above to bring it back (the player below works without a kernel).
 # For a page read offline, or a viewer that shows no widgets, here is the same story as one static
 # picture, one row per epoch (with the original on top), and as a small player that needs no kernel,
 # no widget library and no network:

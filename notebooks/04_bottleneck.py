@@ -76,7 +76,9 @@ banner = settings.banner(config, bundle.dataset, device)
 # `runs.train_or_load` finds the latent-200 run that notebook 03 saved and loads it; if it is not there
 # (you started here, or changed the profile), it trains it. The latent-1000 model is trained the first
 # time and loaded afterwards. As in notebook 03, you can press ■ Stop at any time and re-run the cell
-# later: training resumes where it stopped.
+# later: training resumes where it stopped. The package shows a `CodeSizeWarning` for latent 1000 (its
+# float32 code holds more bits than the image): expected here, since that larger bottleneck is the
+# comparison this notebook makes on purpose.
 
 # %%
 trained = {}
@@ -123,7 +125,7 @@ fig = plotting.loss_curves(histories)
 # with more room in the code, there is more detail left to learn, and neither curve has flattened by the
 # last epoch. Check whether your curves tell the same story.
 #
-# ## Reconstructions, epoch by epoch, side by side
+# ## Reconstructions, epoch by epoch, one model above the other
 #
 # One slider moves both models together, one above the other, so you can compare them at the same
 # point in training.
@@ -136,7 +138,9 @@ else:
 
 # %% [markdown]
 # The same without widgets (offline, or in a viewer that shows none): a static strip (one row per
-# epoch, the two models side by side) and a small player that needs no kernel and no network.
+# epoch, the two models side by side) and a small player that needs no kernel and no network. (A
+# reopened notebook whose kernel has gone shows "Error displaying widget: model not found" in the
+# slider's place: re-run the cell above to bring it back.)
 
 # %%
 if all_complete:
@@ -147,9 +151,9 @@ if all_complete:
     display(HTML(widgets.animation_html(histories)))
 
 # %% [markdown]
-# With CIFAR-10, the latent-1000 column shows more of each object's outline and colour patches; with the
-# stand-in data the pictures are patches of ten photographs, not CIFAR-10 classes, but the comparison
-# reads the same way.
+# With CIFAR-10, the latent-1000 column shows more of each object's outline and colour patches; with a
+# stand-in (`photos10`: patches of ten photographs; `shapes10`: drawn shapes) the pictures are not
+# CIFAR-10 classes, but the comparison reads the same way.
 #
 # ## Test metrics: overall and per class
 #

@@ -3,12 +3,21 @@
 Sets the smoke profile (stand-in data, a couple of epochs on a few hundred images) unless the caller
 chose a profile, and sends training runs to a temporary folder so a test never reuses, or leaves
 behind, a run in the project's runs/. nbmake starts each kernel from this process, so the kernels
-inherit these variables; tests/test_notebooks.py proves the switch reaches them.
+inherit these variables; tests/test_notebooks.py proves the switch reaches them. The temporary runs
+folder (hundreds of MB after a full pass) is removed when the session ends.
 """
 
 import os
+import shutil
 import tempfile
 
 os.environ.setdefault("CONVAE_PROFILE", "smoke")
-os.environ.setdefault("CONVAE_RUNS_DIR", tempfile.mkdtemp(prefix="convae-nbtest-runs-"))
 os.environ.setdefault("MPLBACKEND", "Agg")
+_OWN_RUNS_DIR = None  # made here, so removed here; a folder the caller chose is theirs and kept
+if not os.environ.get("CONVAE_RUNS_DIR"):
+    _OWN_RUNS_DIR = os.environ["CONVAE_RUNS_DIR"] = tempfile.mkdtemp(prefix="convae-nbtest-runs-")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _OWN_RUNS_DIR is not None:
+        shutil.rmtree(_OWN_RUNS_DIR, ignore_errors=True)

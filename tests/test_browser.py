@@ -16,12 +16,13 @@ from that folder, as the CDN would, and moving the slider must change the pictur
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
-from convae_utils.tools.series import WIDGETS_OFFLINE_NOTE, execute
+from convae_utils.tools.series import WIDGETS_OFFLINE_NOTE, execute, notebook_html
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("CONVAE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -128,12 +129,20 @@ def test_offline_page_loads_without_errors_and_the_player_switches_pictures(brow
     watched.shot("03_offline_player_epoch2.png")
     player.get_by_role("button", name="back").click()
     assert image.get_attribute("src") == before_src
+    # at epoch 1 there is no "back" to the last epoch (it used to wrap around)
+    back = player.get_by_role("button", name="back")
+    assert back.is_disabled() and label.inner_text() == f"epoch 1 of {epochs}"
+    slider.focus()
+    page.keyboard.press("ArrowLeft")
+    assert label.inner_text() == f"epoch 1 of {epochs}"
     # the buttons carry text, not icons from a font on the internet
     assert [b.inner_text() for b in player.locator("button").all()] == ["◀ back", "▶ play", "next ▶"]
 
-    # the widget cannot render offline: its place says so instead of staying empty
+    # the widget cannot render offline: its place says so instead of staying empty; only the epoch
+    # slider's place: the training progress bars are their last line of text, not widgets (issue 19)
     notes = page.locator(".convae-widgets-offline")
-    assert notes.count() >= 1 and notes.first.inner_text() == WIDGETS_OFFLINE_NOTE
+    assert notes.count() == 1 and notes.first.inner_text() == WIDGETS_OFFLINE_NOTE
+    assert page.get_by_text(re.compile(r"100%")).count() >= 1
     notes.last.scroll_into_view_if_needed()
     watched.shot("03_offline_widget_note.png")
     # nothing breaks: no script error, and the only requests that failed are the CDN's
@@ -144,6 +153,70 @@ def test_offline_page_loads_without_errors_and_the_player_switches_pictures(brow
     # every picture on the page is drawn from the page itself
     broken = page.evaluate("[...document.images].filter(i => !i.complete || i.naturalWidth === 0).length")
     assert broken == 0
+    page.close()
+
+
+# What JupyterLab does with a key that bubbles up from an output: its notebook shortcuts take it (arrow
+# keys move the cell selection). A listener on the document stands in for them: a key that reaches it
+# would have been taken from the control that had the focus.
+LAB_SHORTCUTS = """() => { window.keysReachingLab = [];
+  document.addEventListener("keydown", e => window.keysReachingLab.push(e.key)); }"""
+
+
+def test_keys_on_the_focused_player_stay_there(browser, html_page):
+    watched = Watched(browser)
+    page = watched.page
+    page.goto(html_page.as_uri(), wait_until="load")
+    page.evaluate(LAB_SHORTCUTS)
+    player = page.locator(PLAYER)
+    slider, label = player.locator("input[type=range]"), player.locator("[data-label]")
+    epochs = int(slider.get_attribute("max"))
+    slider.focus()
+    page.keyboard.press("ArrowRight")
+    assert label.inner_text() == f"epoch 2 of {epochs}"  # the control used the key ...
+    assert page.evaluate("window.keysReachingLab") == []  # ... and JupyterLab would not have seen it
+    page.keyboard.press("Tab")  # keys that are not the control's still reach the page
+    assert page.evaluate("window.keysReachingLab") == ["Tab"]
+    page.close()
+
+
+def test_play_shows_the_current_epoch_first_and_stops_at_the_last(browser, html_page):
+    watched = Watched(browser)
+    page = watched.page
+    page.goto(html_page.as_uri(), wait_until="load")
+    player = page.locator(PLAYER)
+    label, epochs = player.locator("[data-label]"), int(player.locator("input[type=range]").get_attribute("max"))
+    player.get_by_role("button", name="play").click()
+    assert label.inner_text() == f"epoch 1 of {epochs}"  # not at once to epoch 2
+    page.wait_for_function("el => el.textContent === 'epoch 2 of ' + el.textContent.split(' of ')[1]",
+                           arg=label.element_handle(), timeout=5_000)
+    page.wait_for_function(f"el => el.textContent === 'epoch {epochs} of {epochs}'", arg=label.element_handle(),
+                           timeout=5_000 * epochs)
+    page.wait_for_timeout(1_500)  # two intervals more: it stopped at the last epoch
+    assert label.inner_text() == f"epoch {epochs} of {epochs}"
+    assert "play" in player.locator("[data-play]").inner_text()
+    page.close()
+
+
+def test_formulas_read_offline(browser, tmp_path):
+    """Notebook 02's formulas: MathJax comes from a CDN, so offline they showed as raw $$...$$."""
+    import nbformat
+
+    nb = nbformat.read(ROOT / "notebooks" / "02_architecture.ipynb", as_version=4)
+    page_file = tmp_path / "02.html"
+    page_file.write_text(notebook_html(nb), encoding="utf-8")
+    watched = Watched(browser)
+    page = watched.page
+    page.goto(page_file.as_uri(), wait_until="load")
+    text = page.locator("body").inner_text()
+    assert "$$" not in text and "\\frac" not in text and "\\text" not in text
+    formulas = page.locator("math")
+    assert formulas.count() == 2
+    for formula in formulas.all():  # drawn by the browser itself, with height (fractions stack)
+        box = formula.bounding_box()
+        assert box is not None and box["width"] > 100 and box["height"] > 10
+    formulas.first.scroll_into_view_if_needed()
+    watched.shot("02_offline_formula.png")
     page.close()
 
 
@@ -200,6 +273,7 @@ def test_widget_slider_switches_the_picture_in_the_exported_page(browser, html_p
 
     src1, epoch1 = shown()
     assert readout.inner_text().strip() == "1"
+    page.evaluate(LAB_SHORTCUTS)
     watched.shot("03_widget_epoch1.png")
     # the slider picks the picture, in the browser, with no kernel behind the page
     src2, epoch2 = after(key("ArrowRight"), src1, "2")
@@ -207,6 +281,8 @@ def test_widget_slider_switches_the_picture_in_the_exported_page(browser, html_p
     watched.shot("03_widget_epoch2.png")
     src1, back = after(key("ArrowLeft"), src2, "1")
     assert back == epoch1
+    # keys on the focused slider stay with it: JupyterLab's shortcuts would not see them (issue 19)
+    assert page.evaluate("window.keysReachingLab") == []
     # Play moves the slider, and with it the picture
     _, played = after(lambda: scrubber.locator(".widget-play button").first.click(), src1, "2")
     assert played == epoch2

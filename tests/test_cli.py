@@ -264,7 +264,8 @@ def test_download_failure_is_one_line_with_the_ways_out(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "Traceback" not in err and "photos10" in err and "cifar-10-python.tar.gz" in err
     # the retry it suggests goes to the same folder and the same mirror
-    assert f"try again later: python -m convae_utils download --data-dir {tmp_path} --url {url}\n" in err
+    python = settings.python_command()  # the interpreter this runs in: the hint works typed in any terminal
+    assert f"try again later: {python} -m convae_utils download --data-dir {tmp_path} --url {url}\n" in err
 
 
 def test_a_failed_download_suggests_a_retry_that_keeps_the_users_url(tmp_path, capsys, monkeypatch):
@@ -280,9 +281,10 @@ def test_a_failed_download_suggests_a_retry_that_keeps_the_users_url(tmp_path, c
         assert server.gets == 2
     err = capsys.readouterr().err
     assert "HTTP 503" in err
-    assert f"try again later: python -m convae_utils download --url '{url}'\n" in err  # no --data-dir: none given
+    python = settings.python_command()
+    assert f"try again later: {python} -m convae_utils download --url '{url}'\n" in err  # no --data-dir: none given
     # with nothing given, the plain command is the retry
-    assert cifar10.download_command(settings.data_dir(), cifar10.cifar10_url()) == "python -m convae_utils download"
+    assert cifar10.download_command(settings.data_dir(), cifar10.cifar10_url()) == f"{python} -m convae_utils download"
 
 
 @pytest.mark.parametrize("command", [["download"], SMOKE])
@@ -329,3 +331,13 @@ def test_a_real_process_prints_no_traceback(tmp_path):
                           capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "--device must be" in proc.stderr
+
+
+def test_a_diverged_first_run_does_not_block_the_retry_it_advises(runs, capsys):
+    """`train --lr 10` diverges; the retry with the default learning rate trains, it is not 'another run'."""
+    assert main([*SMOKE, "--lr", "10"]) != 0
+    said = capsys.readouterr()
+    assert "Lower the learning rate" in said.err + said.out
+    assert main(SMOKE) == 0
+    out = capsys.readouterr().out
+    assert "holds another run" not in out and "Trained and saved" in out

@@ -34,6 +34,8 @@ def test_a_finished_run_is_loaded_not_retrained(bundle, tmp_path):
     # loading on another machine keeps the versions that produced the run
     assert json.loads((first.run_dir / "config.json").read_text()) == recorded
     assert again.loaded and again.history.train_batch_loss == first.history.train_batch_loss
+    # the checkpoint holds every epoch's pictures, the last one's too
+    assert len(again.history.reconstructions) == again.history.epochs_done == 1
     assert again.summary == json.loads((first.run_dir / "metrics.json").read_text())
     opened = load_run(first.run_dir)
     assert opened.settings == first.settings and opened.dataset == "shapes10"

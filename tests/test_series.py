@@ -118,3 +118,18 @@ def test_an_output_folder_that_is_a_file_is_refused_before_anything_starts(folde
     assert f"--out must be a folder (where the executed notebooks and their HTML go), got the file {taken}" in err
     assert err.endswith("(see python -m convae_utils series --help)")
     assert taken.read_text() == "mine"
+
+
+def test_a_failing_notebook_prints_its_whole_message_not_its_last_line(folder, tmp_path):
+    """Issue 19: `make run DATASET=cifar10` offline printed only the last of the three ways out."""
+    write_notebook(folder / "01_data.ipynb",
+                   "from convae_utils.errors import DataError\n"
+                   "raise DataError('could not download CIFAR-10: ConnectionRefusedError.\\nThree ways out:\\n'\n"
+                   "                '  1. try again later\\n  2. download it yourself\\n  3. work offline')")
+    with pytest.raises(ConvaeError) as info:
+        series.run(args(tmp_path))
+    message = str(info.value)
+    assert message.startswith("01_data.ipynb failed: DataError: could not download CIFAR-10: ConnectionRefusedError.")
+    for line in ("Three ways out:", "  1. try again later", "  2. download it yourself", "  3. work offline"):
+        assert f"\n{line}\n" in message, message
+    assert "\x1b[" not in message and str(tmp_path / "out" / "01_data.ipynb") in message

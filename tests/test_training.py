@@ -46,12 +46,12 @@ class OnStep(Callback):
 def with_callbacks(kw: dict) -> dict:
     """fit's keywords with the tests' shorthands (checkpoint=, on_batch_end=, exemplars=) as callbacks."""
     callbacks = list(kw.pop("callbacks", ()))
-    if "checkpoint" in kw:
-        callbacks.insert(0, Checkpoint(kw.pop("checkpoint")))
     if "exemplars" in kw:
         callbacks.append(ReconstructExemplars(kw.pop("exemplars")))
     if "on_batch_end" in kw:
         callbacks.append(OnStep(kw.pop("on_batch_end")))
+    if "checkpoint" in kw:  # last: it saves what the others added
+        callbacks.append(Checkpoint(kw.pop("checkpoint")))
     return {**kw, "callbacks": callbacks}
 
 
@@ -161,6 +161,15 @@ def test_non_finite_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkp
     assert state["epoch"] == 1 and state["step"] == 0  # end of epoch 1, untouched
     assert all(torch.isfinite(t).all() for t in state["model"].values())
     assert err.value.history.epochs_done == 1 and len(err.value.history.train_batch_loss) == 5
+
+
+def test_a_checkpoint_saves_what_the_other_callbacks_added_to_the_epoch(splits, tmp_path):
+    from convae_utils.data import class_exemplars as exemplars_of
+
+    ckpt = tmp_path / "ckpt.pt"
+    _, h = run(splits, checkpoint=ckpt, exemplars=exemplars_of(make_shapes10(20, seed=2)))
+    saved = History.from_state(load_checkpoint(ckpt)["history"])
+    assert len(saved.reconstructions) == len(h.reconstructions) == 2
 
 
 def test_finished_checkpoint_is_not_retrained(splits, tmp_path):

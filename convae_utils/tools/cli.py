@@ -261,7 +261,7 @@ def _check_run_folders(args, base, dataset: str | None) -> None:
             said = "; ".join(f"{SETTING_OPTIONS.get(field, field)}: {_as_typed(field, there)} there, "
                              f"{_as_typed(field, asked)} asked" for field, (there, asked) in sorted(differences.items()))
             raise UsageError(f"{option} holds another run ({said}); to keep it, pass --run-dir with another folder "
-                             f"(or ask for the same settings to load it); to start over, delete {folder}")
+                             f"(or ask for the same settings to load or resume it); to start over, delete {folder}")
 
 
 def run_summary(run) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .. import settings as run_settings
 from ..errors import ConvaeError
+from ..fileio import atomic_write, write_json
 from ..settings import (DATA_DIR_ENV, DATASET_ENV, DATASETS, PROFILE_CHOICES, PROFILE_ENV, RUNS_DIR_ENV,
                         pick_device, project_root, versions)
 from ..callbacks import REPORT_PREFIX
@@ -93,17 +94,32 @@ def execute(path: Path, out_dir: Path, *, timeout: int = 3600) -> tuple[Path, Pa
     try:
         client.execute()
     except CellExecutionError as exc:
-        nbformat.write(nb, executed)  # keep what ran, with the error in it
-        last = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()[-1]  # no terminal colours
-        raise ConvaeError(f"{path.name} failed: {last} (the executed notebook, with the error, is "
-                          f"{executed})") from exc
+        _write_notebook(nb, executed)  # keep what ran, with the error in it
+        raise ConvaeError(f"{path.name} failed: {_whole_error(exc)}\n(the executed notebook, with the error, "
+                          f"is {executed})") from exc
     finally:
         bar.close()
     seconds = time.perf_counter() - start
-    nbformat.write(nb, executed)
+    _write_notebook(nb, executed)
     html_path = out_dir / f"{path.stem}.html"
-    html_path.write_text(notebook_html(nb, HTMLExporter), encoding="utf-8")
+    html = notebook_html(nb, HTMLExporter)
+    atomic_write(html_path, lambda handle: handle.write(html.encode("utf-8")))  # a full disk: said as such
     return executed, html_path, seconds
+
+
+def _whole_error(exc) -> str:
+    """The kernel's exception as its type and whole message: a message with its ways out on later lines
+    (``DataError``'s) must not be cut to its last line. No terminal colours."""
+    ename, evalue = getattr(exc, "ename", None), getattr(exc, "evalue", None)
+    text = f"{ename}: {evalue}" if ename and evalue is not None else str(exc).strip().splitlines()[-1]
+    return re.sub(r"\x1b\[[0-9;]*m", "", text).strip()
+
+
+def _write_notebook(nb, path: Path) -> None:
+    import nbformat
+
+    text = nbformat.writes(nb)
+    atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
 
 
 # Said in a page whose widget library could not be loaded (it comes from a CDN: offline, it cannot).
@@ -145,6 +161,72 @@ _PLAY_BUTTON_CSS = """<style>
 </style>"""
 
 
+_DISPLAY_MATH = re.compile(r"\$\$(.+?)\$\$", re.S)
+_WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+_WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+_PROGRESS_MODELS = ("FloatProgressModel", "IntProgressModel")
+
+
+def math_as_mathml(markdown: str) -> str:
+    """Display formulas (``$$...$$``) in ``markdown`` as MathML, which browsers draw with no script.
+
+    nbconvert's page typesets TeX with MathJax from a CDN, so offline a formula stayed raw ``$$...$$``.
+    MathML needs nothing from the network; MathJax, where it loads, has no TeX left to do.
+    """
+    from latex2mathml.converter import convert
+
+    def mathml(match: re.Match) -> str:
+        tex = re.sub(r"\\text\{([^}]*)\}", lambda m: "\\text{" + m.group(1).replace("\\_", "_") + "}",
+                     match.group(1).strip())
+        return "\n" + convert(tex, display="block") + "\n"
+    return _DISPLAY_MATH.sub(mathml, markdown)
+
+
+_NOTEBOOK_LINK = re.compile(r"\]\((?![a-zA-Z][\w+.-]*:)([^()\s/]+)\.ipynb(#[^()\s]*)?\)")
+
+
+def links_to_pages(markdown: str) -> str:
+    """Links to a sibling notebook (``[02](02_architecture.ipynb)``) point at its page (``02_architecture.html``).
+
+    The series writes every page into one folder; a browser shows a linked ``.ipynb`` as raw JSON.
+    Links with a scheme (``https://...``) or a folder are left alone.
+    """
+    return _NOTEBOOK_LINK.sub(lambda m: f"]({m.group(1)}.html{m.group(2) or ''})", markdown)
+
+
+def progress_bars_as_text(nb) -> int:
+    """Replace each stored progress-bar widget (tqdm's, in the notebook) by its last state as one line of text.
+
+    A page without the widget library (offline) would show a "widget not shown" note for every bar;
+    a finished bar says all it has to say as text ("epoch 2/2: 100% 5/5 [00:01<00:00]"). Returns how
+    many were replaced; other widgets are left to the widget library.
+    """
+    state = nb.metadata.get("widgets", {}).get(_WIDGET_STATE, {}).get("state", {})
+
+    def model(ref: str) -> dict:
+        return state.get(str(ref).removeprefix("IPY_MODEL_"), {})
+
+    replaced = 0
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).get(_WIDGET_VIEW)
+            box = model(view["model_id"]) if view else {}
+            children = [model(ref) for ref in box.get("state", {}).get("children", [])]
+            bars = [c for c in children if c.get("model_name") in _PROGRESS_MODELS]
+            if box.get("model_name") != "HBoxModel" or len(bars) != 1:
+                continue
+            bar = bars[0]["state"]
+            parts = []
+            for child in children:
+                if child.get("model_name") == "HTMLModel":
+                    parts.append(re.sub(r"<[^>]+>", "", child["state"].get("value", "")).replace("&nbsp;", " ").strip())
+                elif child is bars[0] and bar.get("max"):
+                    parts.append(f"{100 * bar.get('value', 0) / bar['max']:.0f}%")
+            output["data"] = {"text/plain": " ".join(p for p in parts if p)}
+            replaced += 1
+    return replaced
+
+
 def notebook_html(nb, exporter_class=None) -> str:
     """An executed notebook as one HTML page (nbconvert's lab template) that degrades clearly offline.
 
@@ -152,10 +234,19 @@ def notebook_html(nb, exporter_class=None) -> str:
     (``@jupyter-widgets/html-manager`` 1.x), which nbconvert's page loads from a CDN; no pip package
     ships it, so offline a widget cannot render and its place says so instead of staying empty; the
     Play widget's buttons get text symbols, since the manager's icon font is not found from a page on
-    disk. Everything else in the page (pictures, the ``widgets.animation_html`` player) needs no network.
+    disk. Everything else in the page (pictures, the ``widgets.animation_html`` player) needs no network:
+    progress bars become their last line of text (:func:`progress_bars_as_text`) and formulas MathML
+    (:func:`math_as_mathml`).
     """
     if exporter_class is None:
         from nbconvert import HTMLExporter as exporter_class
+    import copy
+
+    nb = copy.deepcopy(nb)  # the executed .ipynb keeps its widgets and TeX; only the page changes
+    progress_bars_as_text(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = links_to_pages(math_as_mathml(cell.source))
     exporter = exporter_class(html_manager_semver_range="^1.0.0")  # the major version ipywidgets 8 speaks
     html, _ = exporter.from_notebook_node(nb)
     if "widgets" in nb.metadata and "<head>" in html:
@@ -228,7 +319,7 @@ def run(args) -> int:
         total += seconds
         timings["seconds"][nb_path.stem] = round(seconds, 1)
         # Written after every notebook: the README's run-time table is read off this file.
-        (out_dir / "timings.json").write_text(json.dumps(timings, indent=2))
+        write_json(out_dir / "timings.json", timings)
         print(f"    done in {seconds:.0f} s -> {html}", flush=True)
     print(f"Ran {_notebooks(len(notebooks))} in {total / 60:.1f} min. Open {out_dir / notebooks[0].stem}.html "
           f"(or the executed .ipynb files in {out_dir}).", flush=True)
