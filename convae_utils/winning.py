@@ -342,7 +342,7 @@ def check_spatial_autoencoder(candidate) -> None:
     end); the decoder turns the code back into (4, 3, 32, 32); the output stays in [-1, 1] even for a
     large code; no BatchNorm (see notebook 08) and no Linear layer (the point of a spatial code).
     """
-    result = candidate(code_channels=3, width=8)
+    result = candidate(3, 8)  # code_channels=3, width=8
     if not (isinstance(result, tuple) and len(result) == 2 and all(isinstance(m, nn.Module) for m in result)):
         raise Wrong(f"return two modules, (encoder, decoder); got {type(result).__name__}")
     encoder, decoder = result

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics.functional.classification import binary_auroc
 
-from convae_utils import baselines, bits, exercises, images
+from convae_utils import baselines, bits, exercises, images, winning  # winning registers exercise 08.1
 
 
 def _after_two_stride2_convs(side: int) -> int:
@@ -131,6 +131,16 @@ def _step_with_backward(model, batch):
     return loss, {"mse": loss.detach()}
 
 
+def _spatial_with_relu_code(code_channels, width):
+    encoder, decoder = winning.build_spatial_autoencoder(code_channels, width)
+    return nn.Sequential(*encoder, nn.ReLU()), decoder
+
+
+def _spatial_without_tanh(code_channels, width):
+    encoder, decoder = winning.build_spatial_autoencoder(code_channels, width)
+    return encoder, nn.Sequential(*list(decoder)[:-1])
+
+
 # id -> (a typical mistake, words the check must say about it)
 MISTAKES = {
     "02.7": [(_encoder_without_stride, "stride=2"), (_encoder_without_relu, "activation")],
@@ -143,6 +153,7 @@ MISTAKES = {
              (lambda x, mean, c: ((x - mean) @ c.T, (x - mean) @ c.T @ c), "mean image")],
     "07.7": [(lambda scores, rate: float(np.quantile(scores, rate)), "(1 - rate) quantile"),
              (lambda scores, rate: float(np.quantile(scores, 0.95)), "20%")],
+    "08.1": [(_spatial_with_relu_code, "linear"), (_spatial_without_tanh, "Tanh")],
 }
 
 
