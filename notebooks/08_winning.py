@@ -309,7 +309,8 @@ for curve in curves[1:]:                                  # JPEG's scan data at 
     above = against_jpeg[against_jpeg["gain_db"] > 0]
     print(f"{curve['method'].iloc[0]} against JPEG's scan data: "
           + (", ".join(f"{b:.0f} bits {g:+.2f} dB" for b, g in zip(above["bits_per_image"], above["gain_db"]))
-             if len(above) else f"beaten at all {len(against_jpeg)} rates JPEG reaches") )
+             if len(above) else f"below JPEG at all {len(against_jpeg)} of its rates that JPEG reaches"
+             if len(against_jpeg) else "no rate inside the range JPEG reaches"))
 if win_bundle.dataset != "cifar10":
     print(f"These are stand-in results ({win_bundle.dataset}), not CIFAR-10 results.")
 
