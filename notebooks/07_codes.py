@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# convae · [01 Data](01_data.ipynb) → [02 Architecture](02_architecture.ipynb) → [03 Training](03_training.ipynb) → [04 Bottleneck](04_bottleneck.ipynb) → [05 Beyond](05_beyond.ipynb) → [06 Rate and distortion](06_rate_distortion.ipynb) → **07 Codes**
+# convae · [01 Data](01_data.ipynb) → [02 Architecture](02_architecture.ipynb) → [03 Training](03_training.ipynb) → [04 Bottleneck](04_bottleneck.ipynb) → [05 Beyond](05_beyond.ipynb) → [06 Rate and distortion](06_rate_distortion.ipynb) → **07 Codes** → [08 Winning](08_winning.ipynb) → [09 Generating](09_vae.ipynb)
 #
 # # 07 · What the codes are for: denoising, anomaly detection, retrieval and probes
 #
@@ -419,7 +419,8 @@ display(probe_results.round(3))
 # - Nearest neighbours and probes test whether codes carry meaning; compare them with PCA and raw pixels
 #   before claiming they do.
 #
-# This is the end of the series. Back to the start: [01 Data](01_data.ipynb).
+# Next, [08 Winning](08_winning.ipynb) builds a convolutional autoencoder that competes with PCA and JPEG,
+# with the bits of a real entropy-coded bitstream.
 
 # %% [markdown]
 # ## Exercises

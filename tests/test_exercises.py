@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics.functional.classification import binary_auroc
 
-from convae_utils import baselines, bits, exercises, images
+from convae_utils import baselines, bits, exercises, images, winning  # winning registers exercise 08.1
 
 
 def _after_two_stride2_convs(side: int) -> int:
@@ -131,6 +131,16 @@ def _step_with_backward(model, batch):
     return loss, {"mse": loss.detach()}
 
 
+def _spatial_with_relu_code(code_channels, width):
+    encoder, decoder = winning.build_spatial_autoencoder(code_channels, width)
+    return nn.Sequential(*encoder, nn.ReLU()), decoder
+
+
+def _spatial_without_tanh(code_channels, width):
+    encoder, decoder = winning.build_spatial_autoencoder(code_channels, width)
+    return encoder, nn.Sequential(*list(decoder)[:-1])
+
+
 # id -> (a typical mistake, words the check must say about it)
 MISTAKES = {
     "02.7": [(_encoder_without_stride, "stride=2"), (_encoder_without_relu, "activation")],
@@ -147,6 +157,7 @@ MISTAKES = {
              (lambda mean, logvar: mean, "noise")],
     "09.2": [(lambda mean, logvar: 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar), "sum them"),
              (lambda mean, logvar: (mean.pow(2) + logvar.exp() - 1 - logvar).flatten(1).sum(dim=1), "1/2")],
+    "08.1": [(_spatial_with_relu_code, "linear"), (_spatial_without_tanh, "Tanh")],
 }
 
 

@@ -1,0 +1,491 @@
+"""Notebook 08's models, steps and measurements: from the article's autoencoder to one that beats PCA.
+
+Defined in notebook 08 (an autoencoder that wins). What is here:
+
+- :class:`PCAInitAutoencoder`: starts as PCA's solution and learns a non-linear correction on top,
+  so at step 0 it *is* PCA (never worse), and training can only move it from there;
+- :func:`noisy_code_step`, a step for the harness (``step(model, batch) -> (loss, logs)``): uniform
+  noise on the code, the differentiable stand-in for rounding it before it is entropy-coded;
+- :func:`make_adamw` and :func:`train_or_load`: AdamW with the harness's one-cycle schedule
+  (:class:`convae_utils.callbacks.OneCycle`), a pure function of the step, so resume is exact;
+- the honest comparison: :func:`codec_curve` entropy-codes a model's quantised code at a sweep of
+  steps (:mod:`convae_utils.entropy`), :func:`pca_codec_curve` does the same for PCA's coefficients,
+  and :func:`compare_at_equal_bits` reads one curve off the other at equal bits per image;
+- :func:`article_parameter_shares`: where the article's parameters sit (92 % in two Linear layers).
+
+The spatial-code model itself is :mod:`convae_utils.spatial`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import entropy
+from .baselines import PCAModel, score_reconstructions
+from .checks import check_float, check_image_batch, check_int
+from .exercises import Wrong, add_code_exercise
+from .callbacks import OneCycle
+from .images import ImageSet, normalize
+from .models import Autoencoder
+from .settings import RunSettings
+from .training import mse_step
+from .spatial import CODE_SIZE, SpatialDecoder, SpatialEncoder
+
+StepOutput = tuple[torch.Tensor, dict[str, torch.Tensor]]
+CODEC_FIT_IMAGES = 8_000  # training images whose codes fit an entropy model
+
+
+# -- why the article's model loses ----------------------------------------------------------------
+
+def article_parameter_shares(model: Autoencoder) -> pd.DataFrame:
+    """Parameters of the article's autoencoder by kind of layer: rows Linear / Conv2d / ConvTranspose2d.
+
+    Columns ``parameters`` and ``share`` (of all). With latent 50 the two Linear layers (4,096 -> 50
+    and 50 -> 4,096) hold about 74 % of the parameters; with the article's latent 200, about 92 %.
+    """
+    counts: dict[str, int] = {}
+    for module in model.modules():
+        if isinstance(module, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            kind = type(module).__name__
+            counts[kind] = counts.get(kind, 0) + sum(p.numel() for p in module.parameters(recurse=False))
+    total = sum(counts.values())
+    frame = pd.DataFrame({"parameters": counts}).assign(share=lambda f: f["parameters"] / total)
+    frame.index.name = "layer kind"
+    return frame.sort_values("parameters", ascending=False)
+
+
+# -- a model that starts as PCA -------------------------------------------------------------------
+
+class PCAInitAutoencoder(nn.Module):
+    """PCA's linear code and reconstruction, plus a learnt non-linear correction that starts at zero.
+
+    ``encode(x) = W (x - mean) + e(x)`` and ``decode(z) = W^T z + mean + d(z)``: ``W`` (k, 3072) and
+    ``mean`` are PCA's components and mean, kept fixed unless ``train_linear`` (Adam moves every weight
+    by about the learning rate per step, large beside components of size ~0.02: in a trial here
+    the training loss rose above PCA's in the first hundred steps), ``e`` is a
+    :class:`~convae_utils.spatial.SpatialEncoder` followed by a Linear layer, ``d`` a Linear layer
+    followed by a :class:`~convae_utils.spatial.SpatialDecoder`; the last layer of each correction
+    starts at zero, so before training the model reconstructs exactly as PCA does.
+
+    Images (B, 3, 32, 32) in [-1, 1] -> code (B, k) -> reconstruction (B, 3, 32, 32); clamped to
+    [-1, 1] in eval mode (in training the output is left unclamped so every pixel has a gradient).
+    """
+
+    def __init__(self, pca: PCAModel, width: int = 32, depth: int = 1, correction_channels: int = 4,
+                 seed: int | None = 0, train_linear: bool = False):
+        super().__init__()
+        if not isinstance(pca, PCAModel):
+            raise TypeError(f"pca must be a convae_utils.baselines.PCAModel (baselines.fit_pca), got {type(pca).__name__}")
+        self.k = pca.n_components
+        with torch.random.fork_rng(devices=[], enabled=seed is not None):
+            if seed is not None:
+                torch.manual_seed(seed)
+            components = pca.components.detach().clone().float()  # (k, 3072)
+            mean = pca.mean.detach().clone().float()              # (3072,)
+            if train_linear:
+                self.components, self.mean = nn.Parameter(components), nn.Parameter(mean)
+            else:  # buffers: saved with the model, never moved by the optimiser
+                self.register_buffer("components", components)
+                self.register_buffer("mean", mean)
+            self.encoder_correction = SpatialEncoder(correction_channels, width, depth)
+            self.to_code = nn.Linear(correction_channels * CODE_SIZE * CODE_SIZE, self.k)
+            self.from_code = nn.Linear(self.k, correction_channels * CODE_SIZE * CODE_SIZE)
+            self.decoder_correction = SpatialDecoder(correction_channels, width, depth, output_activation=None)
+        self.correction_channels = correction_channels
+        for layer in (self.to_code, self.decoder_correction.features[-1]):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.k
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        check_image_batch(x)
+        linear = (x.flatten(1) - self.mean) @ self.components.T                 # (B, k)
+        return linear + self.to_code(self.encoder_correction(x).flatten(1))     # (B, k)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        if not isinstance(z, torch.Tensor) or z.ndim != 2 or z.shape[1] != self.k:
+            got = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
+            raise ValueError(f"expected codes of shape (B, {self.k}), got {got}")
+        linear = (z @ self.components + self.mean).view(-1, 3, 32, 32)          # PCA's reconstruction
+        hidden = self.from_code(z).view(-1, self.correction_channels, CODE_SIZE, CODE_SIZE)
+        out = linear + self.decoder_correction(hidden)
+        return out if self.training else out.clamp(-1.0, 1.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+
+# -- steps: the loss of one batch --------------------------------------------------------------------
+
+def noisy_code_step(step_size: float):
+    """A step that trains the decoder for a code rounded to multiples of ``step_size``.
+
+    In training mode it adds uniform noise in ``[-step/2, step/2)`` to the code (rounding's error has
+    that spread, and noise has a gradient where rounding has none); in eval mode it rounds, so the
+    validation loss is what the quantised code really gives. Logs ``mse``.
+    """
+    step_size = check_float("step_size", step_size, low=0.0, high=math.inf)
+
+    def step(model: nn.Module, batch: torch.Tensor) -> StepOutput:
+        code = model.encode(batch)
+        if model.training:
+            code = code + (torch.rand_like(code) - 0.5) * step_size
+        else:
+            code = torch.round(code / step_size) * step_size
+        loss = F.mse_loss(model.decode(code).float(), batch)
+        return loss, {"mse": loss.detach()}
+
+    step.__qualname__ = step.__name__ = f"noisy_code_step({step_size:g})"
+    return step
+
+
+def make_adamw(weight_decay: float = 1e-4):
+    """An optimizer factory for the harness: ``(model, lr) -> AdamW`` (decay on weights, not on biases)."""
+    def adamw(model: nn.Module, lr: float) -> torch.optim.Optimizer:
+        decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
+        other = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
+        return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                                  {"params": other, "weight_decay": 0.0}], lr=lr)
+    adamw.__qualname__ = adamw.__name__ = f"adamw(weight_decay={weight_decay:g})"
+    return adamw
+
+
+def train_plain(model: nn.Module, train: ImageSet, *, num_epochs: int = 1, batch_size: int = 64,
+                max_lr: float = 3e-3, seed: int = 0, step=mse_step, weight_decay: float = 1e-4,
+                optimizer: str = "adamw", schedule: bool = True, log_every: int = 0) -> list[float]:
+    """A bare training loop for the headless study's many short trials; returns the batch losses.
+
+    ``optimizer`` ``"adamw"`` (:func:`make_adamw`) or ``"adam"`` (the article's); ``schedule`` True
+    follows the harness's one-cycle schedule to ``max_lr``, False keeps ``max_lr`` constant (the
+    article). The notebooks train through :func:`train_or_load` (checkpoints, resume, Stop) instead.
+    """
+    if optimizer not in ("adamw", "adam"):
+        raise ValueError(f"optimizer must be 'adamw' or 'adam', got {optimizer!r}")
+    opt = (make_adamw(weight_decay)(model, max_lr) if optimizer == "adamw"
+           else torch.optim.Adam(model.parameters(), lr=max_lr))
+    rate = OneCycle(max_lr).rate
+    n_batches = len(train) // batch_size
+    total = num_epochs * n_batches
+    generator = torch.Generator().manual_seed(seed)
+    losses: list[float] = []
+    model.train()
+    for epoch in range(num_epochs):
+        order = torch.randperm(len(train), generator=generator)
+        for i in range(n_batches):
+            global_step = epoch * n_batches + i
+            if schedule:
+                for group in opt.param_groups:
+                    group["lr"] = rate(global_step, total)
+            batch = normalize(train.images[order[i * batch_size:(i + 1) * batch_size]])
+            loss, _ = step(model, batch)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+            if log_every and (global_step + 1) % log_every == 0:
+                print(f"step {global_step + 1}/{total}: loss {np.mean(losses[-log_every:]):.4f}", flush=True)
+    model.eval()
+    return losses
+
+
+# -- the honest comparison ---------------------------------------------------------------------------
+
+@torch.inference_mode()
+def codes_of(model: nn.Module, images: ImageSet, batch_size: int = 500) -> torch.Tensor:
+    """The model's codes of every image, (N, D) float32 on the CPU (a spatial code is flattened)."""
+    was = model.training
+    model.eval()
+    try:
+        return torch.cat([model.encode(normalize(b)).flatten(1).float().cpu() for b in images.images.split(batch_size)])
+    finally:
+        model.train(was)
+
+
+@torch.inference_mode()
+def decode_codes(model: nn.Module, codes: torch.Tensor, code_shape: tuple[int, ...], batch_size: int = 500
+                 ) -> torch.Tensor:
+    """Decode flat codes (N, D) reshaped to ``code_shape`` per image; reconstructions (N, 3, 32, 32)."""
+    was = model.training
+    model.eval()
+    try:
+        return torch.cat([model.decode(c.view(-1, *code_shape)).float().clamp(-1, 1)
+                          for c in codes.split(batch_size)])
+    finally:
+        model.train(was)
+
+
+def _code_shape(model: nn.Module) -> tuple[int, ...]:
+    return tuple(getattr(model, "code_shape", (model.latent_dim,)))
+
+
+def _curve_rows(name: str, train_codes: torch.Tensor, test_codes: torch.Tensor, decode, steps, test: ImageSet
+                ) -> pd.DataFrame:
+    rows = []
+    for step in steps:
+        model = entropy.fit_entropy_model(entropy.quantize(train_codes, step))
+        coded = entropy.code_images(model, entropy.quantize(test_codes, step))
+        reconstructions = decode(entropy.dequantize(coded.symbols, step))
+        row = score_reconstructions(name, f"step={step:g}", reconstructions, test,
+                                    bits_per_image=max(coded.bits_per_image, 1e-9))
+        rows.append(row.assign(step=step, information_bits=float(coded.information_bits.mean()),
+                               side_bits=coded.side_bits, clipped=coded.clipped))
+    return pd.concat(rows, ignore_index=True)
+
+
+def codec_curve(name: str, model: nn.Module, train: ImageSet, test: ImageSet, steps) -> pd.DataFrame:
+    """A model as a codec at each quantisation step: entropy-coded bits per image and PSNR, one row per step.
+
+    The entropy model of each step is fitted on the codes of ``train``; every test image's bitstream
+    is decoded back (and checked) before it is reconstructed. Columns: those of
+    :func:`convae_utils.baselines.score_reconstructions` (``bits_per_image`` = mean real bitstream
+    size), plus ``step``, ``information_bits`` (the ideal), ``side_bits`` (once, for all images),
+    ``clipped`` (test symbols outside the coded range).
+    """
+    shape = _code_shape(model)
+    return _curve_rows(name, codes_of(model, train), codes_of(model, test),
+                       lambda codes: decode_codes(model, codes, shape), steps, test)
+
+
+def pca_codec_curve(pca: PCAModel, train: ImageSet, test: ImageSet, steps, name: str = "PCA (entropy-coded)"
+                    ) -> pd.DataFrame:
+    """PCA's coefficients as a codec: one uniform step for every component (what suits MSE, since the
+    components are orthonormal: each coefficient's rounding error adds to the pixels' squared error
+    unchanged), entropy-coded like :func:`codec_curve`. Components that round to zero cost almost nothing,
+    so the step, not ``k``, sets the rate."""
+    return _curve_rows(name, pca.encode(train.images), pca.encode(test.images),
+                       lambda codes: pca.decode(codes).clamp(-1, 1), steps, test)
+
+
+def compare_at_equal_bits(curve: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
+    """For each point of ``curve``, the reference's PSNR at the same bits per image and the difference.
+
+    The reference's PSNR (of the mean MSE) is interpolated linearly in log2(bits); points outside the
+    reference's range of bits get NaN (no extrapolation). Columns ``bits_per_image``, ``psnr``,
+    ``reference_psnr``, ``gain_db``.
+    """
+    ref = reference.sort_values("bits_per_image")
+    x, y = np.log2(ref["bits_per_image"].to_numpy()), ref["psnr_of_mean_mse"].to_numpy()
+    bits = curve["bits_per_image"].to_numpy()
+    at = np.interp(np.log2(bits), x, y, left=np.nan, right=np.nan)
+    return pd.DataFrame({"bits_per_image": bits, "psnr": curve["psnr_of_mean_mse"].to_numpy(),
+                         "reference_psnr": at, "gain_db": curve["psnr_of_mean_mse"].to_numpy() - at})
+
+
+# -- the learner's model: an encoder and a decoder as two nn.Sequential ------------------------------
+
+class SequentialAutoencoder(nn.Module):
+    """Any encoder and decoder (e.g. two ``nn.Sequential``) as an autoencoder the harness can train.
+
+    ``encode``/``decode``/``forward`` as the series' models; ``latent_dim`` and ``code_shape`` are
+    read off one probe image when it is built. Inputs are checked like the other models' (N, 3, 32, 32).
+    """
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module):
+        super().__init__()
+        self.encoder, self.decoder = encoder, decoder
+        with torch.no_grad():
+            was = encoder.training
+            encoder.eval()
+            probe = encoder(torch.zeros(1, 3, 32, 32))
+            encoder.train(was)
+        self.code_shape = tuple(probe.shape[1:])
+        self.latent_dim = int(probe[0].numel())
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(check_image_batch(x))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(check_image_batch(x)))
+
+
+def build_spatial_autoencoder(code_channels: int = 4, width: int = 32) -> tuple[nn.Sequential, nn.Sequential]:
+    """The worked solution of notebook 08's exercise: a spatial-code encoder and decoder, plain convolutions.
+
+    The same layers as :class:`~convae_utils.spatial.SpatialAutoencoder` with ``depth=0`` (no residual
+    blocks), written out: its state dict loads into that class, which the tests check.
+    """
+    c = width
+    encoder = nn.Sequential(
+        nn.Conv2d(3, c, 3, padding=1), nn.GELU(),                  # 3x32x32 -> c x32x32
+        nn.Conv2d(c, c, 3, stride=2, padding=1), nn.GELU(),        # 32x32 -> 16x16
+        nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.GELU(),    # 16x16 -> 8x8
+        nn.Conv2d(2 * c, 2 * c, 3, stride=2, padding=1), nn.GELU(),  # 8x8 -> 4x4
+        nn.Conv2d(2 * c, code_channels, 3, padding=1),             # the code: code_channels x4x4, linear
+    )
+    decoder = nn.Sequential(
+        nn.Conv2d(code_channels, 2 * c, 3, padding=1), nn.GELU(),  # code -> 2c x4x4
+        nn.Upsample(scale_factor=2), nn.Conv2d(2 * c, 2 * c, 3, padding=1), nn.GELU(),  # 4x4 -> 8x8
+        nn.Upsample(scale_factor=2), nn.Conv2d(2 * c, c, 3, padding=1), nn.GELU(),      # 8x8 -> 16x16
+        nn.Upsample(scale_factor=2), nn.Conv2d(c, 3, 3, padding=1),                     # 16x16 -> 3x32x32
+        nn.Tanh(),                                                 # outputs in [-1, 1], like the images
+    )
+    return encoder, decoder
+
+
+def check_spatial_autoencoder(candidate) -> None:
+    """Run ``candidate(code_channels=3, width=8)`` on a batch; raise :class:`Wrong` at the first problem.
+
+    Checks, in this order: it returns an (encoder, decoder) pair of modules; the code of a batch of 4
+    images has shape (4, 3, 4, 4); the code is linear (negative values occur, i.e. no ReLU at its
+    end); the decoder turns the code back into (4, 3, 32, 32); the output stays in [-1, 1] even for a
+    large code; no BatchNorm (see notebook 08) and no Linear layer (the point of a spatial code).
+    """
+    result = candidate(3, 8)  # code_channels=3, width=8
+    if not (isinstance(result, tuple) and len(result) == 2 and all(isinstance(m, nn.Module) for m in result)):
+        raise Wrong(f"return two modules, (encoder, decoder); got {type(result).__name__}")
+    encoder, decoder = result
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(4, 3, 32, 32, generator=generator) * 2 - 1
+    with torch.no_grad():
+        code = encoder(x)
+        if tuple(code.shape) != (4, 3, 4, 4):
+            raise Wrong(f"the encoder should turn 4 images (4, 3, 32, 32) into a code of shape (4, 3, 4, 4) "
+                        f"(code_channels=3 on a 4x4 grid: three stride-2 convolutions), got {tuple(code.shape)}")
+        if float(code.min()) >= 0:
+            raise Wrong("every code value is >= 0: the encoder seems to end in an activation (ReLU?). "
+                        "End it with a plain convolution, so the code is linear and no code unit can die")
+        out = decoder(code)
+        if tuple(out.shape) != (4, 3, 32, 32):
+            raise Wrong(f"the decoder should turn the code (4, 3, 4, 4) back into images (4, 3, 32, 32), "
+                        f"got {tuple(out.shape)}: three x2 upsamplings take 4x4 to 32x32, and the last conv has 3 channels")
+        large = decoder(code * 1e4)
+        if float(large.abs().max()) > 1.0 + 1e-6:
+            raise Wrong(f"for a large code the output reaches {float(large.abs().max()):.3g}, outside [-1, 1] where "
+                        "the images lie: end the decoder with nn.Tanh()")
+    kinds = {type(m).__name__ for m in (*encoder.modules(), *decoder.modules())}
+    if kinds & {"BatchNorm2d", "BatchNorm1d"}:
+        raise Wrong("the model uses BatchNorm: leave it out here (a reconstruction should not depend on the "
+                    "other images of the batch; notebook 08 explains)")
+    if "Linear" in kinds:
+        raise Wrong("the model has a Linear layer: keep the code a 4x4 feature map, made and read by convolutions")
+
+
+WINNER_TASK = ("Exercise 08.1: write build_spatial_autoencoder(code_channels, width): an encoder that turns (B, 3, 32, 32) into "
+               "a linear (B, code_channels, 4, 4) code with stride-2 convolutions and GELU, and a decoder that "
+               "takes it back with Upsample + Conv2d and ends in Tanh.")
+
+
+add_code_exercise("08.1", WINNER_TASK, build_spatial_autoencoder, check_spatial_autoencoder)
+
+
+# -- training a notebook-08 model through the run folders ---------------------------------------------
+
+def train_or_load(settings: RunSettings, *, name: str, build, data, step=mse_step,
+                  weight_decay: float = 1e-4, progress: bool = True):
+    """Train one of notebook 08's models through the run harness, or load it: AdamW, one-cycle to ``settings.lr``.
+
+    ``build(settings) -> nn.Module``; ``data`` a :class:`~convae_utils.data.DataBundle` for ``settings``.
+    A thin wrapper of :func:`convae_utils.runs.train_or_load` (checkpoints, exact resume, the Stop
+    button, a run folder ``<profile>-<dataset>-latent<L>-<name>``); returns its ``Run``.
+    """
+    from . import runs
+
+    return runs.train_or_load(settings, name=name, data=data, build=build, step=step,
+                              optimizer=make_adamw(weight_decay), callbacks=[OneCycle(settings.lr)],
+                              details={"optimizer": f"AdamW(weight_decay={weight_decay:g})",
+                                       "schedule": f"one-cycle to {settings.lr:g}"},
+                              progress=progress)
+
+
+# -- pictures and tables of notebook 08 ---------------------------------------------------------------
+
+def upsampling_coverage(upsample: str, stages: int = 2, size: int = 4) -> torch.Tensor:
+    """How many kernel taps reach each output pixel after ``stages`` x2 upsamplings: (size * 2**stages,)^2.
+
+    Every weight is 1 and the input a constant map, so any pattern in the output comes from the layer's
+    geometry alone. A stride-2 3x3 transposed convolution (``"transposed"``, the article's layer) covers
+    output pixels alternately by 1, 2 and 4 taps: the checkerboard of Odena et al. (2016); nearest
+    upsampling + a 3x3 convolution (``"nearest"``) covers every inner pixel alike.
+    """
+    from .spatial import _upsample
+
+    x = torch.ones(1, 1, size, size)
+    with torch.no_grad():
+        for _ in range(stages):
+            layers = nn.Sequential(*_upsample(1, 1, upsample))
+            for module in layers.modules():
+                if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+                    nn.init.ones_(module.weight)
+                    nn.init.zeros_(module.bias)
+            x = layers(x)
+    return x[0, 0]
+
+
+def checkerboard_figure(decoded: dict[str, torch.Tensor] | None = None):
+    """One picture: the tap coverage of each upsampling (:func:`upsampling_coverage`), and optionally images.
+
+    ``decoded`` maps a label to one image (3, 32, 32) in [-1, 1] to show beside the coverage maps
+    (e.g. what an untrained or briefly trained decoder of each kind draws). Returns the Figure.
+    """
+    import matplotlib.pyplot as plt
+
+    maps = {"stride-2 transposed conv": upsampling_coverage("transposed"),
+            "upsample + 3x3 conv": upsampling_coverage("nearest")}
+    panels = len(maps) + len(decoded or {})
+    fig, axes = plt.subplots(1, panels, figsize=(2.4 * panels, 2.6))
+    for ax, (label, coverage) in zip(axes, maps.items()):
+        inner = coverage[4:-4, 4:-4]  # the borders see fewer taps in both layers (zero padding)
+        ax.imshow(inner.numpy(), cmap="gray", vmin=0)
+        ax.set_title(f"{label}\ntaps per pixel {int(inner.min())}..{int(inner.max())}", fontsize=8)
+    for ax, (label, image) in zip(axes[len(maps):], (decoded or {}).items()):
+        ax.imshow(((image.detach().float().clamp(-1, 1) + 1) / 2).permute(1, 2, 0).cpu().numpy())
+        ax.set_title(label, fontsize=8)
+    for ax in axes:
+        ax.set_xticks([]), ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def relative_steps(model: nn.Module, train: ImageSet, factors=(0.05, 0.1, 0.2, 0.4, 0.8)) -> tuple[float, ...]:
+    """Quantisation steps for a model's code: ``factor x`` the standard deviation of its training codes.
+
+    A code's scale is the model's choice, so steps are set relative to it; the factors set the rate
+    (0.05 is about 6 bits per value, 0.8 about 2, for a Gaussian code).
+    """
+    sigma = float(codes_of(model, train.head(min(len(train), 4000))).std())
+    return tuple(round(f * sigma, 6) for f in factors)
+
+
+def ablation_row(name: str, model: nn.Module, train: ImageSet, test: ImageSet, *, pca_curve: pd.DataFrame,
+                 pca_psnr: dict[int, float], steps=None) -> tuple[dict, pd.DataFrame]:
+    """One row of notebook 08's ablation table, and the model's codec curve.
+
+    The entropy models are fitted on the first ``CODEC_FIT_IMAGES`` training images (their parameters
+    settle long before that; encoding all of a large training set would take longer than the rest).
+    Row: ``model``, ``values`` (per image), ``test dB`` (float32 code), ``vs PCA, equal values (dB)``
+    (``pca_psnr[values]``), and at the model's codec points (entropy-coded, :func:`codec_curve`):
+    ``bits`` and ``dB`` of the middle point, ``vs PCA, equal bits (dB)`` there (PCA's entropy-coded
+    curve interpolated, :func:`compare_at_equal_bits`) and ``rates won`` (points of the curve above
+    PCA's, of those inside PCA's range of bits).
+    """
+    fit_on = train.head(min(len(train), CODEC_FIT_IMAGES))
+    steps = relative_steps(model, fit_on) if steps is None else steps
+    was = model.training
+    model.eval()
+    with torch.inference_mode():
+        recon = torch.cat([model(normalize(b)).float().clamp(-1, 1) for b in test.images.split(500)])
+    model.train(was)
+    psnr = float(score_reconstructions(name, "float32", recon, test, bits_per_image=1)["psnr_of_mean_mse"].iloc[0])
+    values = int(model.latent_dim)
+    curve = codec_curve(name, model, fit_on, test, steps)
+    gains = compare_at_equal_bits(curve, pca_curve)
+    middle = len(curve) // 2
+    inside = gains["gain_db"].notna()
+    row = {"model": name, "values": values, "test dB": psnr,
+           "vs PCA, equal values (dB)": psnr - pca_psnr[values] if values in pca_psnr else float("nan"),
+           "bits": float(curve["bits_per_image"].iloc[middle]), "dB at those bits": float(curve["psnr_of_mean_mse"].iloc[middle]),
+           "vs PCA, equal bits (dB)": float(gains["gain_db"].iloc[middle]),
+           "rates won": f"{int((gains['gain_db'][inside] > 0).sum())} of {int(inside.sum())}"}
+    return row, curve

@@ -1,0 +1,136 @@
+"""Notebook 08's package side: the PCA-initialised model, the steps, the schedule, the codec curves."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from convae_utils import baselines, data, exercises, models, training, winning
+from convae_utils.images import normalize
+from convae_utils.spatial import SpatialAutoencoder
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    return data.prepare_data("shapes10", train_size=3200, val_size=64, test_size=64, seed=0)
+
+
+def test_article_parameters_sit_in_two_linear_layers():
+    shares = winning.article_parameter_shares(models.build_autoencoder(200))
+    linear = 2 * 4096 * 200 + 200 + 4096  # both Linear layers, weights and biases, by hand
+    assert shares.loc["Linear", "parameters"] == linear
+    assert shares["parameters"].sum() == models.count_parameters(models.build_autoencoder(200))
+    assert 0.91 < shares.loc["Linear", "share"] < 0.93
+
+
+def test_pca_initialised_model_is_pca_before_training(bundle):
+    pca = baselines.fit_pca(bundle.train, 16)
+    model = winning.PCAInitAutoencoder(pca, width=8).eval()
+    x = normalize(bundle.test.images)
+    assert model.encode(x).shape == (64, 16) and model.latent_dim == 16
+    torch.testing.assert_close(model.encode(x), pca.encode(bundle.test.images), atol=1e-5, rtol=0)
+    torch.testing.assert_close(model(x), pca.reconstruct(bundle.test.images).clamp(-1, 1), atol=1e-5, rtol=0)
+    # ... and training moves it: one step changes the correction's last layers
+    model.train()
+    loss, logs = training.mse_step(model, x)
+    loss.backward()
+    assert float(model.to_code.weight.grad.abs().sum()) > 0 
+
+
+def test_noisy_code_step_adds_noise_in_training_and_rounds_in_eval():
+    model = SpatialAutoencoder(2, width=8)
+    x = torch.rand(4, 3, 32, 32) * 2 - 1
+    step = winning.noisy_code_step(0.5)
+    assert "0.5" in step.__qualname__
+    model.eval()
+    with torch.no_grad():
+        rounded = torch.round(model.encode(x) / 0.5) * 0.5
+        expected = torch.nn.functional.mse_loss(model.decode(rounded), x)
+        assert torch.equal(step(model, x)[0], expected)
+        model.train()
+        torch.manual_seed(0)
+        a = step(model, x)[0]
+        torch.manual_seed(1)
+        assert not torch.equal(a, step(model, x)[0])
+
+
+def test_training_lowers_the_loss(bundle):
+    model = SpatialAutoencoder(2, width=8, depth=0)
+    losses = winning.train_plain(model, bundle.train, num_epochs=1, batch_size=64, max_lr=3e-3)
+    assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:5])
+
+
+def test_codec_curves_fall_with_the_step_and_compare_at_equal_bits(bundle):
+    pca = baselines.fit_pca(bundle.train, 32)
+    pca_curve = winning.pca_codec_curve(pca, bundle.train, bundle.test, steps=(0.5, 1.0, 2.0))
+    assert list(pca_curve["bits_per_image"]) == sorted(pca_curve["bits_per_image"], reverse=True)
+    assert list(pca_curve["psnr_of_mean_mse"]) == sorted(pca_curve["psnr_of_mean_mse"], reverse=True)
+    model = SpatialAutoencoder(2, width=8)
+    curve = winning.codec_curve("untrained", model, bundle.train, bundle.test, steps=(0.05, 0.2))
+    assert (curve["bits_per_image"] >= curve["information_bits"]).all()
+    # PCA against itself: no gain where it lies inside its own range, NaN outside it
+    same = winning.compare_at_equal_bits(pca_curve, pca_curve)
+    np.testing.assert_allclose(same["gain_db"], 0.0, atol=1e-9)
+    shifted = pca_curve.assign(bits_per_image=pca_curve["bits_per_image"] * 100)
+    assert winning.compare_at_equal_bits(shifted, pca_curve)["gain_db"].isna().all()
+
+
+def test_the_worked_solution_is_the_package_reference_and_passes_its_check():
+    encoder, decoder = winning.build_spatial_autoencoder(4, 16)
+    reference = SpatialAutoencoder(4, 16, depth=0)
+    mine = winning.SequentialAutoencoder(encoder, decoder)
+    assert mine.latent_dim == reference.latent_dim == 64 and mine.code_shape == (4, 4, 4)
+    reference.encoder.load_state_dict({("to_code." + k[2:]) if k.startswith("8.") else f"features.{k}": v
+                                       for k, v in encoder.state_dict().items()})
+    reference.decoder.load_state_dict({f"features.{k}": v for k, v in decoder.state_dict().items()})
+    x = torch.rand(3, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(mine(x), reference(x))
+    assert models.count_parameters(mine) == models.count_parameters(reference)
+    winning.check_spatial_autoencoder(winning.build_spatial_autoencoder)  # raises nothing
+
+
+def _broken(change):
+    def build(code_channels, width):
+        encoder, decoder = winning.build_spatial_autoencoder(code_channels, width)
+        return change(encoder, decoder)
+    return build
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda e, d: (torch.nn.Sequential(*e, torch.nn.ReLU()), d), "linear"),
+    (lambda e, d: (torch.nn.Sequential(*list(e)[:-3], list(e)[-1]), d), r"\(4, 3, 4, 4\)"),
+    (lambda e, d: (e, torch.nn.Sequential(*list(d)[:-1])), r"\[-1, 1\]"),
+    (lambda e, d: (e, torch.nn.Sequential(*list(d)[:-3], list(d)[-2], list(d)[-1])), r"\(4, 3, 32, 32\)"),
+    (lambda e, d: (torch.nn.Sequential(torch.nn.BatchNorm2d(3), *e), d), "BatchNorm"),
+])
+def test_the_check_rejects_typical_mistakes_in_the_learners_terms(change, message):
+    with pytest.raises(exercises.Wrong, match=message):
+        winning.check_spatial_autoencoder(_broken(change))
+
+
+def test_an_unwritten_exercise_falls_back_to_the_solution_and_says_so(capsys):
+    def unwritten(code_channels, width):
+        raise NotImplementedError("write me")
+    assert exercises.check_code("08.1", unwritten) is winning.build_spatial_autoencoder
+    assert "Not written yet" in capsys.readouterr().out
+    assert exercises.check_code("08.1", winning.build_spatial_autoencoder) is winning.build_spatial_autoencoder
+    assert "Right" in capsys.readouterr().out
+
+
+def test_the_headless_study_prints_mean_and_spread_over_seeds(monkeypatch, capsys):
+    from convae_utils.tools import winning as study
+
+    monkeypatch.setenv("CONVAE_DATASET", "shapes10")
+    assert study.main(["--profile", "smoke", "--seeds", "2", "--only", "transposed"]) == 0
+    out = capsys.readouterr().out
+    assert "stride-2 transposed convs" in out and "spread" in out and "2 seed(s)" in out
+    results = pd.DataFrame([{"model": "m", "seed": s, "test dB": db, "vs PCA, equal values (dB)": db - 20,
+                             "bits": 100.0, "dB at those bits": db, "vs PCA, equal bits (dB)": 0.0, "images/s": 1.0,
+                             "values": 64, "parameters": 1, "rates won": "0 of 1"} for s, db in ((0, 20.0), (1, 22.0))])
+    table = study.summary(results)
+    assert table.loc["m", "test dB"] == 21.0 and abs(table.loc["m", "test dB spread"] - 2 ** 0.5) < 1e-9
+    with pytest.raises(SystemExit):
+        study.main(["--seeds", "0"])
