@@ -37,7 +37,7 @@
 # | profile | for | time |
 # |---|---|---|
 # | `smoke` | automated tests: stand-in data, a few hundred images | 9 s (measured by `python -m convae_utils series` on a 2-core CPU, stand-in data; see the README) |
-# | `workshop` | a CPU laptop: 12,000 images, 5 epochs | 14 s (measured by `python -m convae_utils series` on a 2-core CPU, photos10 stand-in; see the README) |
+# | `workshop` | a CPU laptop: 12,000 images, 5 epochs | 13 s (measured by `python -m convae_utils series` on a 2-core CPU, photos10 stand-in; see the README) |
 # | `full` | the article's experiment | about the same (no training) |
 
 # %% [markdown]

@@ -36,7 +36,7 @@
 # | profile | for | time |
 # |---|---|---|
 # | `smoke` | automated tests: stand-in data, a few hundred images | 10 s (measured by `python -m convae_utils series` on a 2-core CPU, stand-in data; see the README) |
-# | `workshop` | a CPU laptop: 12,000 images, 5 epochs | 2.3 min (measured by `python -m convae_utils series` on a 2-core CPU, photos10 stand-in; see the README) |
+# | `workshop` | a CPU laptop: 12,000 images, 5 epochs | 3.4 min (measured by `python -m convae_utils series` on a 2-core CPU, photos10 stand-in; see the README) |
 # | `full` | the article's experiment | not measured on a CPU (about 14 min per model at the workshop speed, before scoring); seconds on a GPU: see the README's GPU section |
 #
 # The workshop figures were measured on a quiet 2-core machine (about 530 images per second for

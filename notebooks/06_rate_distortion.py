@@ -41,7 +41,7 @@
 # | profile | for | time |
 # |---|---|---|
 # | `smoke` | automated tests: stand-in data, a few hundred images | seconds |
-# | `workshop` | a CPU laptop: 12,000 images, 5 epochs | 3.0 min (measured by `python -m convae_utils series` on a 2-core CPU, photos10 stand-in; see the README) |
+# | `workshop` | a CPU laptop: 12,000 images, 5 epochs | 1.7 min (measured by `python -m convae_utils series` on a 2-core CPU, photos10 stand-in; see the README) |
 # | `full` | the article's data, latent 25 to 1,000 | tens of minutes on a 2-core CPU; train the sweep on a GPU with `python -m convae_utils train --latent-dim 25,50,100,200,500,1000` |
 
 # %% [markdown]

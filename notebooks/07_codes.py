@@ -40,7 +40,7 @@
 # | profile | for | time |
 # |---|---|---|
 # | `smoke` | automated tests: stand-in data, a few hundred images | seconds |
-# | `workshop` | a CPU laptop: extra models on 4,000 images, 2-3 epochs | 2.8 min (measured by `python -m convae_utils series` on a 2-core CPU, photos10 stand-in; see the README) |
+# | `workshop` | a CPU laptop: extra models on 4,000 images, 2-3 epochs | 1.5 min (measured by `python -m convae_utils series` on a 2-core CPU, photos10 stand-in; see the README) |
 # | `full` | the article's data | not measured on a CPU; seconds on a GPU: see the README's GPU section |
 
 # %% [markdown]

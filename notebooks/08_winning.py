@@ -39,7 +39,7 @@
 # | profile | for | time |
 # |---|---|---|
 # | `smoke` | automated tests: stand-in data, a few hundred images | seconds |
-# | `workshop` | a CPU laptop: two models, 48,000 patches, 1 epoch each | about 4 min on a 2-core CPU (estimated from the models' size against notebook 03's; not yet measured on a quiet machine) |
+# | `workshop` | a CPU laptop: two models, 48,000 patches, 1 epoch each | 2.4 min (measured by `python -m convae_utils series` on a 2-core CPU, photos10 stand-in; see the README) |
 # | `full` | the article's data, 10 epochs | minutes on a GPU; the whole ablation over three seeds: `python -m convae_utils.tools.winning --profile full --seeds 3` |
 
 # %% [markdown]

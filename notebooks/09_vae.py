@@ -45,7 +45,7 @@
 # | profile | for | time |
 # |---|---|---|
 # | `smoke` | automated tests: stand-in data, a few hundred images | seconds |
-# | `workshop` | a CPU laptop: the VAE sweep on 4,000 images, 3 epochs per beta, narrower layers | target: under 3 min on a quiet 2-core CPU (not yet measured on a quiet machine) |
+# | `workshop` | a CPU laptop: the VAE sweep on 4,000 images, 3 epochs per beta, narrower layers | 54 s (measured by `python -m convae_utils series` on a 2-core CPU, photos10 stand-in; see the README) |
 # | `full` | 45,000 images, 10 epochs, six betas, notebook 08's width | hours on a CPU; run the sweep on a GPU with `python -m convae_utils.tools.vae_sweep --profile full` |
 
 # %% [markdown]
