@@ -125,8 +125,11 @@ def stand_in_wheels(pypi: Path, torch_index: Path) -> None:
     special = {"torch": ('nvidia-stub; platform_system == "Linux"',),
                "tqdm": ('wincolour; platform_system == "Windows"', 'posixonly; platform_system != "Windows"')}
     for line in package_requirements():
-        name = Requirement(line).name
-        make_wheel(pypi / "files", name, "99.0", special.get(name, ()))
+        requirement = Requirement(line)
+        # 99.0 unless the range excludes it (e.g. constriction<0.6): then its lowest allowed version
+        version = "99.0" if requirement.specifier.contains("99.0") else min(
+            s.version for s in requirement.specifier if s.operator in (">=", "==", "~="))
+        make_wheel(pypi / "files", requirement.name, version, special.get(requirement.name, ()))
     for name in ("nvidia-stub", "wincolour", "posixonly"):
         make_wheel(pypi / "files", name, "1.0")
     make_wheel(torch_index / "files", "torch", "99.0+cpu")

@@ -1,11 +1,11 @@
 """The settings record, its presets, and the environment switches: profile, dataset, folders and device."""
 
+import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
-
-import numpy as np
 
 from convae_utils import settings as config
 
@@ -107,14 +107,18 @@ def test_numpy_values_become_plain_python_values():
 
 def test_the_environment_is_read_in_settings_and_written_only_by_series():
     """Library code reads no environment variable except through settings; only the tools that start
-    processes hand an environment on (series to its kernels, bench to its worker processes)."""
+    processes hand an environment on (series to its kernels, bench to its worker processes, kit to pip
+    and to the series it runs, saving and restoring what it sets)."""
     package = ROOT / "convae_utils"
     sources = {p.relative_to(package).as_posix(): p.read_text() for p in package.rglob("*.py")}
     readers = sorted(name for name, text in sources.items()
                      if "os.environ.get" in text or "os.environ[" in text or "getenv" in text)
-    assert readers == ["settings.py"], readers
+    assert readers == ["settings.py", "tools/kit.py"], readers
     passing_on = sorted(name for name, text in sources.items() if "os.environ" in text and name != "settings.py")
-    assert passing_on == ["tools/bench.py", "tools/series.py"], passing_on
+    assert passing_on == ["tools/bench.py", "tools/kit.py", "tools/series.py"], passing_on
+    # the kit reads back only what it sets for the series, to restore it afterwards
+    kit_reads = re.findall(r"os\.environ\.get\((\w+)\)", sources["tools/kit.py"])
+    assert kit_reads == ["key"] and "saved = {key: os.environ.get(key) for key in keys}" in sources["tools/kit.py"]
     assert "os.environ.update" in sources["tools/series.py"]
 
 
