@@ -53,6 +53,7 @@ kit: install
 	$(PY) -m convae_utils kit $(KIT) --platform $(PLATFORMS) --python $(KIT_PYTHON) $(if $(PROFILE),--profile $(PROFILE)) $(if $(DATASET),--dataset $(DATASET)) $(KIT_ARGS)
 
 sync: install
+	$(VENV)/bin/jupytext --sync notebooks/[0-9][0-9]_*.py   # first: an edit saved in an .ipynb reaches its .py
 	$(PY) -m convae_utils.tools.breadcrumbs notebooks
 	$(VENV)/bin/jupytext --sync notebooks/[0-9][0-9]_*.py
 

@@ -23,6 +23,7 @@ older ``config.json`` that lacks it, as its default: run folders of earlier vers
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -92,9 +93,14 @@ def _builder_name(build: Callable) -> str:
     return f"{getattr(build, '__module__', '?')}.{getattr(build, '__qualname__', type(build).__name__)}"
 
 
-def _record(settings: RunSettings, dataset: str, *, name, build, step, train, val, start_from, details) -> dict:
-    """What defines a run: compared with a folder's ``config.json`` before anything is trained or loaded."""
-    run = {"name": name, "model": _builder_name(build), "step": step_name(step),
+def _record(settings: RunSettings, dataset: str, *, name, build, model, step, train, val, start_from, details) -> dict:
+    """What defines a run: compared with a folder's ``config.json`` before anything is trained or loaded.
+
+    ``architecture`` is a digest of the model's layers as PyTorch prints them: two builders of one name
+    (a learner's model and the worked solution) that build different layers are different runs.
+    """
+    architecture = hashlib.sha256(repr(model).encode()).hexdigest()[:16]
+    run = {"name": name, "model": _builder_name(build), "architecture": architecture, "step": step_name(step),
            "train_images": len(train), "val_images": len(val),
            "start_from": None if start_from is None else type(start_from).__name__, "details": details or {}}
     record = {"config": {**asdict(settings), "dataset": dataset}, "run": run}
@@ -253,12 +259,12 @@ def train_or_load(settings: RunSettings, *, name: str | None = None, data=None, 
     dataset = data.dataset if data is not None else train.name
     folder = settings.folder_name(dataset) + (f"-{name}" if name else "")
     run_dir = Path(run_dir) if run_dir is not None else runs_dir(runs_root) / folder
-    want = _record(settings, dataset, name=name, build=build, step=step, train=train, val=val,
+    model = build(settings)
+    want = _record(settings, dataset, name=name, build=build, model=model, step=step, train=train, val=val,
                    start_from=start_from, details=details)
     _prepare_folder(run_dir)
     with _lock(run_dir):
         _claim(run_dir, want)
-        model = build(settings)
         ckpt = run_dir / CHECKPOINT_FILE
         state = load_checkpoint(ckpt) if ckpt.exists() else None
         if state is not None and _is_finished(state, run_dir, settings.num_epochs):

@@ -275,7 +275,12 @@ def check_reparameterize(fn: Callable) -> tuple[bool, str]:
                        "with only eps drawn at random; do not detach or draw z with torch.normal(mean, std)")
     if torch.allclose(z, mean):
         return False, "z equals the mean: the noise eps ~ N(0, I) times the spread is missing"
-    want_std = torch.exp(0.5 * logvar[0])
+    grad_mean, grad_logvar = torch.autograd.grad(z.sum(), (mean, logvar), allow_unused=True)
+    if grad_mean is None or grad_logvar is None or not (bool(grad_mean.abs().sum() > 0)
+                                                       and bool(grad_logvar.abs().sum() > 0)):
+        return False, ("no gradient reaches both mean and logvar: build z from them (mean + std * eps), with "
+                       "only eps drawn at random; torch.normal(mean, std) and .detach() cut the gradient")
+    want_std = torch.exp(0.5 * logvar[0].detach())
     got_mean, got_std = z.detach().mean(dim=0), z.detach().std(dim=0)
     if not torch.allclose(got_mean, mean[0].detach(), atol=0.05 * float(want_std.max()) + 0.03):
         return False, "the samples are not centred on mean: z should be mean + (spread) * eps"

@@ -364,7 +364,13 @@ def check_spatial_autoencoder(candidate) -> None:
         if float(large.abs().max()) > 1.0 + 1e-6:
             raise Wrong(f"for a large code the output reaches {float(large.abs().max()):.3g}, outside [-1, 1] where "
                         "the images lie: end the decoder with nn.Tanh()")
+        if float(torch.cat([out, large, decoder(-code * 1e4)]).min()) >= 0:
+            raise Wrong("the output never goes below 0, but the images lie in [-1, 1]: end the decoder with "
+                        "nn.Tanh(), not a Sigmoid or ReLU")
     kinds = {type(m).__name__ for m in (*encoder.modules(), *decoder.modules())}
+    if "ConvTranspose2d" in kinds:
+        raise Wrong("the decoder uses ConvTranspose2d: upsample with nn.Upsample(scale_factor=2) followed by a "
+                    "3x3 Conv2d instead (the checkerboard picture in notebook 08 shows why)")
     if kinds & {"BatchNorm2d", "BatchNorm1d"}:
         raise Wrong("the model uses BatchNorm: leave it out here (a reconstruction should not depend on the "
                     "other images of the batch; notebook 08 explains)")

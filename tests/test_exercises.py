@@ -131,6 +131,17 @@ def _step_with_backward(model, batch):
     return loss, {"mse": loss.detach()}
 
 
+def _spatial_with_sigmoid_output(code_channels, width):
+    encoder, decoder = winning.build_spatial_autoencoder(code_channels, width)
+    decoder[-1] = nn.Sigmoid()  # outputs in [0, 1], the images in [-1, 1]
+    return encoder, decoder
+
+
+def _spatial_with_transposed_convs(code_channels, width):
+    encoder, decoder = winning.build_spatial_autoencoder(code_channels, width)
+    return encoder, nn.Sequential(nn.ConvTranspose2d(code_channels, 3, kernel_size=8, stride=8), nn.Tanh())
+
+
 def _spatial_with_relu_code(code_channels, width):
     encoder, decoder = winning.build_spatial_autoencoder(code_channels, width)
     return nn.Sequential(*encoder, nn.ReLU()), decoder
@@ -154,10 +165,12 @@ MISTAKES = {
     "07.7": [(lambda scores, rate: float(np.quantile(scores, rate)), "(1 - rate) quantile"),
              (lambda scores, rate: float(np.quantile(scores, 0.95)), "20%")],
     "09.1": [(lambda mean, logvar: mean + torch.exp(logvar) * torch.randn_like(mean), "variance"),
-             (lambda mean, logvar: mean, "noise")],
+             (lambda mean, logvar: mean, "noise"),
+             (lambda mean, logvar: torch.normal(mean, torch.exp(0.5 * logvar)), "no gradient reaches")],
     "09.2": [(lambda mean, logvar: 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar), "sum them"),
              (lambda mean, logvar: (mean.pow(2) + logvar.exp() - 1 - logvar).flatten(1).sum(dim=1), "1/2")],
-    "08.1": [(_spatial_with_relu_code, "linear"), (_spatial_without_tanh, "Tanh")],
+    "08.1": [(_spatial_with_relu_code, "linear"), (_spatial_without_tanh, "Tanh"),
+             (_spatial_with_sigmoid_output, "never goes below 0"), (_spatial_with_transposed_convs, "ConvTranspose2d")],
 }
 
 

@@ -10,7 +10,7 @@ import torch
 
 from convae_utils.data import prepare_data
 from convae_utils.errors import RunFolderError
-from convae_utils.runs import load_run, train_or_load
+from convae_utils.runs import build_model, load_run, train_or_load
 from convae_utils.settings import preset
 
 
@@ -201,3 +201,32 @@ def test_run_folders_of_release_0_2_load_unchanged(tmp_path, capsys):
     with pytest.raises(RunFolderError, match="another run"):
         train_or_load(settings, name="denoise-test", train=bundle.train, val=bundle.val, evaluate=False,
                       step=denoising_step(corruptions.gaussian_noise(0.1)), runs_root=tmp_path, progress=False)
+
+
+def _tanh_model(settings):
+    from torch import nn
+    model = build_model(settings)
+    model.decoder.output_activation = nn.Tanh()
+    return model
+
+
+def test_a_builder_of_the_same_name_with_other_layers_is_another_run(bundle, tmp_path):
+    """A learner's model and the worked solution share the builder's name; their layers tell them apart."""
+    from torch import nn
+
+    first = train_or_load(config(), name="mine", data=bundle, build=_tanh_model, evaluate=False, runs_root=tmp_path,
+                          progress=False)
+
+    def sigmoid_model(settings):  # a learner's builder: the same qualified name as _tanh_model, other layers
+        model = build_model(settings)
+        model.decoder.output_activation = nn.Sigmoid()
+        return model
+
+    sigmoid_model.__qualname__, sigmoid_model.__module__ = _tanh_model.__qualname__, _tanh_model.__module__
+    with pytest.raises(RunFolderError, match="architecture=") as refused:
+        train_or_load(config(), name="mine", data=bundle, build=sigmoid_model, evaluate=False, runs_root=tmp_path,
+                      progress=False)
+    assert "model=" not in str(refused.value)  # the names agree: only the layers tell them apart
+    assert train_or_load(config(), name="mine", data=bundle, build=_tanh_model, evaluate=False,
+                         runs_root=tmp_path, progress=False).loaded
+    assert first.complete
