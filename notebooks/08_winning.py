@@ -187,7 +187,9 @@ def build_spatial(run_settings):
     return winning.SequentialAutoencoder(*build_spatial_autoencoder(CODE_CHANNELS, WIDTH))
 
 
-spatial_run = winning.train_or_load(win_config, name="spatial", build=build_spatial, data=win_bundle)
+yours = build_spatial_autoencoder is not winning.build_spatial_autoencoder   # the check kept your code
+spatial_run = winning.train_or_load(win_config, name="spatial-yours" if yours else "spatial",  # a folder each
+                                    build=build_spatial, data=win_bundle)
 if not spatial_run.complete:
     print("Training was interrupted: re-run this cell to resume.")
 
