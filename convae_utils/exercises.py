@@ -519,6 +519,9 @@ def _check_step(candidate: Callable) -> None:
         if math.isclose(value, expected * batch.numel(), rel_tol=1e-4):
             raise Wrong(f"your loss {value:.4g} is the sum of the squared errors; the step averages them "
                         f"({expected:.4g}): reduction='mean', F.mse_loss's default")
+        if math.isclose(value, expected * batch[0].numel(), rel_tol=1e-4):
+            raise Wrong(f"your loss {value:.4g} is {batch[0].numel():,} times the MSE ({expected:.4g}): you summed the "
+                        "squared errors of each image and averaged over the batch; average over every value")
         if math.isclose(value, expected / 4, rel_tol=1e-4):
             raise Wrong(f"your loss {value:.4g} is the MSE on the [0, 1] scale; training compares the batch "
                         f"and its reconstruction as they are, on [-1, 1] ({expected:.4g})")

@@ -155,7 +155,8 @@ def _spatial_without_tanh(code_channels, width):
 # id -> (a typical mistake, words the check must say about it)
 MISTAKES = {
     "02.7": [(_encoder_without_stride, "stride=2"), (_encoder_without_relu, "activation")],
-    "03.6": [(_step_that_sums, "sum"), (_step_with_item, ".item()"), (_step_with_backward, "backward")],
+    "03.6": [(_step_that_sums, "sum"), (_step_with_item, ".item()"), (_step_with_backward, "backward"),
+             (lambda model, batch: (((model(batch) - batch) ** 2).flatten(1).sum(1).mean(), {}), "3,072 times")],
     "04.5": [(lambda r, o: 10 * torch.log10(1 / (r - o).pow(2).flatten(1).mean(1)), "[-1, 1]"),
              (lambda r, o: 10 * torch.log10(4 / (r - o).pow(2).mean()), "one PSNR per image")],
     "05.6": [(lambda codes: int((codes == 0).any(dim=0).sum()), "*every* image"),
