@@ -114,18 +114,10 @@ def init_weights(module: nn.Module) -> None:
             nn.init.constant_(module.bias, 0.01)
 
 
-class Autoencoder(nn.Module):
-    """Encoder + decoder. ``forward`` returns the reconstruction; ``encode``/``decode`` expose the code."""
-
-    def __init__(self, encoder: Encoder, decoder: Decoder, *, article_init: bool = True):
-        super().__init__()
-        if encoder.latent_dim != decoder.latent_dim:
-            raise ValueError(
-                f"encoder and decoder disagree on latent_dim: {encoder.latent_dim} vs {decoder.latent_dim}"
-            )
-        self.encoder, self.decoder = encoder, decoder
-        if article_init:
-            self.apply(init_weights)
+class EncoderDecoder(nn.Module):
+    """What the series asks of any autoencoder: ``forward`` reconstructs, ``encode``/``decode`` expose the
+    latent code, ``latent_dim`` counts its values per image. Subclasses set ``encoder`` and ``decoder``
+    (the article's :class:`Autoencoder`, notebook 08's ``spatial.SpatialAutoencoder``)."""
 
     @property
     def latent_dim(self) -> int:
@@ -139,6 +131,20 @@ class Autoencoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encoder(x))
+
+
+class Autoencoder(EncoderDecoder):
+    """Encoder + decoder. ``forward`` returns the reconstruction; ``encode``/``decode`` expose the code."""
+
+    def __init__(self, encoder: Encoder, decoder: Decoder, *, article_init: bool = True):
+        super().__init__()
+        if encoder.latent_dim != decoder.latent_dim:
+            raise ValueError(
+                f"encoder and decoder disagree on latent_dim: {encoder.latent_dim} vs {decoder.latent_dim}"
+            )
+        self.encoder, self.decoder = encoder, decoder
+        if article_init:
+            self.apply(init_weights)
 
 
 def build_autoencoder(latent_dim: int = 200, *, base_channels: int = 16, activation: str = "relu",

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from .checks import check_choice, check_image_batch, check_int
-from .models import make_activation
+from .models import EncoderDecoder, make_activation
 
 CODE_SIZE = 4  # the code's side: 32 -> 16 -> 8 -> 4 after three stride-2 convolutions
 UPSAMPLING = ("nearest", "pixelshuffle", "transposed")
@@ -154,7 +154,7 @@ class SpatialDecoder(nn.Module):
         return self.output_activation(self.features(z))
 
 
-class SpatialAutoencoder(nn.Module):
+class SpatialAutoencoder(EncoderDecoder):
     """Encoder + decoder with a (code_channels, 4, 4) code; ``forward`` returns the reconstruction.
 
     ``encode(x)`` -> (B, code_channels, 4, 4); ``decode(z)`` -> (B, 3, 32, 32) in [-1, 1];
@@ -172,18 +172,5 @@ class SpatialAutoencoder(nn.Module):
             self.decoder = SpatialDecoder(code_channels, width, depth, activation, upsample, output_activation)
 
     @property
-    def latent_dim(self) -> int:
-        return self.encoder.latent_dim
-
-    @property
     def code_shape(self) -> tuple[int, int, int]:
         return (self.encoder.code_channels, CODE_SIZE, CODE_SIZE)
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.encoder(x))
