@@ -6,6 +6,9 @@ Contract (stable; notebook 09's variational autoencoder builds on it):
 - ``SpatialAutoencoder(code_channels, width)``: ``encode``, ``decode``, ``forward`` and ``latent_dim`` (= 16 x code_channels values per image).
 - Strided 3x3 convolutions down (32 -> 16 -> 8 -> 4), GELU between layers, no BatchNorm; upsampling by
   nearest-neighbour x2 + 3x3 conv (``upsample="transposed"`` gives the article's checkerboard-prone layer).
+- ``stem="pixel"`` (notebook 08's winner): the first halving is a pixel unshuffle (each 2x2 block of
+  pixels becomes 12 channels at 16x16, nothing lost, no multiply) and the last doubling a conv to 12
+  channels + pixel shuffle, so no layer works at 32x32 and the 16x16 stage gets ``2 * width`` channels.
 - Constructor arguments only ever gain new ones with defaults; the defaults are the notebook's reference model.
 
 Why this shape beats the article's model (measured in notebook 08): the article puts about 92 % of its
@@ -26,11 +29,16 @@ from .models import EncoderDecoder, make_activation
 
 CODE_SIZE = 4  # the code's side: 32 -> 16 -> 8 -> 4 after three stride-2 convolutions
 UPSAMPLING = ("nearest", "pixelshuffle", "transposed")
+STEMS = ("conv", "pixel")
 OUTPUT_ACTIVATIONS = ("tanh", "clamp", None)
 
 
-def _stage_channels(width: int) -> tuple[int, int, int, int]:
-    """Channels at 32x32, 16x16, 8x8 and 4x4: cheap where the map is large, wide where it is small."""
+def _stage_channels(width: int, stem: str = "conv") -> tuple[int, int, int, int]:
+    """Channels at 32x32, 16x16, 8x8 and 4x4: cheap where the map is large, wide where it is small.
+
+    With the pixel stem nothing works at 32x32 (0 channels there) and 16x16 is as wide as 8x8."""
+    if stem == "pixel":
+        return 0, 2 * width, 2 * width, 2 * width
     return width, width, 2 * width, 2 * width
 
 
@@ -72,18 +80,26 @@ class SpatialEncoder(nn.Module):
         width: channels of the first layer (the 8x8 and 4x4 stages use ``2 * width``).
         depth: residual blocks at each of the 8x8 and 4x4 stages (0 = plain strided convs).
         activation: between layers (``"gelu"``; any name of :data:`convae_utils.models.ACTIVATIONS`).
+        stem: ``"conv"`` (a 3x3 conv at 32x32, then a stride-2 conv) or ``"pixel"`` (a pixel unshuffle to
+            12 x 16 x 16, then a 3x3 conv: notebook 08's winner; see the module docstring).
     """
 
-    def __init__(self, code_channels: int = 4, width: int = 32, depth: int = 1, activation: str = "gelu"):
+    def __init__(self, code_channels: int = 4, width: int = 32, depth: int = 1, activation: str = "gelu",
+                 stem: str = "conv"):
         super().__init__()
         self.code_channels = check_int("code_channels", code_channels, maximum=1024)
         self.width = check_int("width", width, maximum=1024)
         self.depth = check_int("depth", depth, minimum=0, maximum=16)
-        c32, c16, c8, c4 = _stage_channels(self.width)
+        self.stem = check_choice("stem", stem, STEMS)
+        c32, c16, c8, c4 = _stage_channels(self.width, self.stem)
         act = lambda: make_activation(activation)  # noqa: E731
+        if self.stem == "pixel":
+            first = [nn.PixelUnshuffle(2), nn.Conv2d(12, c16, 3, padding=1), act()]  # 3x32x32 -> 12x16x16 -> c16
+        else:
+            first = [nn.Conv2d(3, c32, 3, padding=1), act(),              # 3x32x32 -> c32 x32x32
+                     nn.Conv2d(c32, c16, 3, stride=2, padding=1), act()]  # 32x32 -> 16x16
         self.features = nn.Sequential(
-            nn.Conv2d(3, c32, 3, padding=1), act(),              # 3x32x32 -> c32 x32x32
-            nn.Conv2d(c32, c16, 3, stride=2, padding=1), act(),  # 32x32 -> 16x16
+            *first,
             nn.Conv2d(c16, c8, 3, stride=2, padding=1),          # 16x16 -> 8x8
             *[ResidualBlock(c8, activation) for _ in range(self.depth)],
             act(), nn.Conv2d(c8, c4, 3, stride=2, padding=1),    # 8x8 -> 4x4
@@ -116,17 +132,19 @@ class SpatialDecoder(nn.Module):
 
     Args mirror :class:`SpatialEncoder`, plus ``upsample`` (``"nearest"`` + conv, ``"pixelshuffle"``,
     or ``"transposed"``: stride-2 transposed convolutions, as in the article) and
-    ``output_activation`` (``"tanh"``, ``"clamp"`` or ``None``).
+    ``output_activation`` (``"tanh"``, ``"clamp"`` or ``None``) and ``stem`` (``"pixel"``: the last
+    doubling is a 3x3 conv to 12 channels at 16x16 + a pixel shuffle, as the encoder's pixel stem).
     """
 
     def __init__(self, code_channels: int = 4, width: int = 32, depth: int = 1, activation: str = "gelu",
-                 upsample: str = "nearest", output_activation: str | None = "tanh"):
+                 upsample: str = "nearest", output_activation: str | None = "tanh", stem: str = "conv"):
         super().__init__()
         self.code_channels = check_int("code_channels", code_channels, maximum=1024)
         self.width = check_int("width", width, maximum=1024)
         self.depth = check_int("depth", depth, minimum=0, maximum=16)
         self.upsample = check_choice("upsample", upsample, UPSAMPLING)
-        _, c16, c8, c4 = _stage_channels(self.width)
+        self.stem = check_choice("stem", stem, STEMS)
+        _, c16, c8, c4 = _stage_channels(self.width, self.stem)
         act = lambda: make_activation(activation)  # noqa: E731
         self.features = nn.Sequential(
             nn.Conv2d(self.code_channels, c4, 3, padding=1),     # code x4x4 -> c4 x4x4
@@ -137,7 +155,8 @@ class SpatialDecoder(nn.Module):
             # 16x16 -> 32x32 straight to the 3 colour channels: a conv with c32 channels at full
             # resolution would cost more than the rest of the decoder together (9.4 M of 23 M
             # multiply-adds per image at width 32) and was not needed for PSNR.
-            *_upsample(c16, 3, upsample),
+            *([nn.Conv2d(c16, 12, 3, padding=1), nn.PixelShuffle(2)] if self.stem == "pixel"
+              else _upsample(c16, 3, upsample)),
         )
         self.output_activation = _output_activation(output_activation)
 
@@ -163,13 +182,14 @@ class SpatialAutoencoder(EncoderDecoder):
     """
 
     def __init__(self, code_channels: int = 4, width: int = 32, depth: int = 1, activation: str = "gelu",
-                 upsample: str = "nearest", output_activation: str | None = "tanh", seed: int | None = 0):
+                 upsample: str = "nearest", output_activation: str | None = "tanh", seed: int | None = 0,
+                 stem: str = "conv"):
         super().__init__()
         with torch.random.fork_rng(devices=[], enabled=seed is not None):
             if seed is not None:
                 torch.manual_seed(seed)
-            self.encoder = SpatialEncoder(code_channels, width, depth, activation)
-            self.decoder = SpatialDecoder(code_channels, width, depth, activation, upsample, output_activation)
+            self.encoder = SpatialEncoder(code_channels, width, depth, activation, stem)
+            self.decoder = SpatialDecoder(code_channels, width, depth, activation, upsample, output_activation, stem)
 
     @property
     def code_shape(self) -> tuple[int, int, int]:

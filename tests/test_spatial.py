@@ -7,10 +7,11 @@ from convae_utils.models import count_parameters
 from convae_utils.spatial import SpatialAutoencoder, SpatialDecoder, SpatialEncoder
 
 
-@pytest.mark.parametrize("upsample", ["nearest", "pixelshuffle", "transposed"])
+@pytest.mark.parametrize("upsample, stem", [("nearest", "conv"), ("pixelshuffle", "conv"), ("transposed", "conv"),
+                                            ("nearest", "pixel")])
 @pytest.mark.parametrize("code_channels", [1, 3, 4])
-def test_shapes_and_output_range(upsample, code_channels):
-    model = SpatialAutoencoder(code_channels, width=8, upsample=upsample)
+def test_shapes_and_output_range(upsample, stem, code_channels):
+    model = SpatialAutoencoder(code_channels, width=8, upsample=upsample, stem=stem)
     x = torch.rand(5, 3, 32, 32) * 2 - 1
     with torch.no_grad():
         z = model.encode(x)
@@ -29,6 +30,19 @@ def test_parameter_count_matches_layers():
     dec = conv(4, 64) + 2 * conv(64, 64) + conv(64, 64) + 2 * conv(64, 64) + conv(64, 32) + conv(32, 3)
     assert count_parameters(SpatialEncoder(4, 32, 1)) == enc
     assert count_parameters(SpatialDecoder(4, 32, 1)) == dec
+    # the pixel stem (notebook 08's winner): no conv at 32x32, 2 x width channels from 16x16 on
+    enc = conv(12, 64) + conv(64, 64) + 2 * conv(64, 64) + conv(64, 64) + 2 * conv(64, 64) + conv(64, 4)
+    dec = conv(4, 64) + 2 * conv(64, 64) + conv(64, 64) + 2 * conv(64, 64) + conv(64, 64) + conv(64, 12)
+    assert count_parameters(SpatialEncoder(4, 32, 1, stem="pixel")) == enc
+    assert count_parameters(SpatialDecoder(4, 32, 1, stem="pixel")) == dec
+
+
+def test_the_pixel_stem_is_a_lossless_rearrangement_of_2x2_blocks():
+    encoder = SpatialEncoder(4, 8, 0, stem="pixel")
+    x = torch.arange(3 * 32 * 32, dtype=torch.float32).view(1, 3, 32, 32)
+    blocks = encoder.features[0](x)                      # PixelUnshuffle(2)
+    assert blocks.shape == (1, 12, 16, 16) and torch.equal(torch.nn.PixelShuffle(2)(blocks), x)
+    assert torch.equal(blocks[0, :4, 0, 0], x[0, 0, :2, :2].flatten())  # channel 0's top-left 2x2 block
 
 
 def test_seed_fixes_weights_and_leaves_global_generator():
@@ -47,3 +61,5 @@ def test_bad_inputs_are_refused_with_the_expected_shape():
         model.decode(torch.zeros(2, 48))
     with pytest.raises(ValueError, match="upsample"):
         SpatialDecoder(3, 8, upsample="bilinear")
+    with pytest.raises(ValueError, match="stem"):
+        SpatialEncoder(3, 8, stem="patchify")

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from convae_utils import baselines, data, exercises, models, training, winning
+from convae_utils import baselines, data, exercises, models, spatial, training, winning
 from convae_utils.images import normalize
 from convae_utils.spatial import SpatialAutoencoder
 
@@ -79,10 +79,10 @@ def test_codec_curves_fall_with_the_step_and_compare_at_equal_bits(bundle):
 
 def test_the_worked_solution_is_the_package_reference_and_passes_its_check():
     encoder, decoder = winning.build_spatial_autoencoder(4, 16)
-    reference = SpatialAutoencoder(4, 16, depth=0)
+    reference = SpatialAutoencoder(4, 16, depth=1, stem="pixel")
     mine = winning.SequentialAutoencoder(encoder, decoder)
     assert mine.latent_dim == reference.latent_dim == 64 and mine.code_shape == (4, 4, 4)
-    reference.encoder.load_state_dict({("to_code." + k[2:]) if k.startswith("8.") else f"features.{k}": v
+    reference.encoder.load_state_dict({("to_code." + k[2:]) if k.startswith("9.") else f"features.{k}": v
                                        for k, v in encoder.state_dict().items()})
     reference.decoder.load_state_dict({f"features.{k}": v for k, v in decoder.state_dict().items()})
     x = torch.rand(3, 3, 32, 32) * 2 - 1
@@ -101,10 +101,12 @@ def _broken(change):
 
 @pytest.mark.parametrize("change, message", [
     (lambda e, d: (torch.nn.Sequential(*e, torch.nn.ReLU()), d), "linear"),
-    (lambda e, d: (torch.nn.Sequential(*list(e)[:-3], list(e)[-1]), d), r"\(4, 3, 4, 4\)"),
+    (lambda e, d: (torch.nn.Sequential(*list(e)[:-4], list(e)[-1]), d), r"\(4, 3, 4, 4\)"),  # one halving short
     (lambda e, d: (e, torch.nn.Sequential(*list(d)[:-1])), r"\[-1, 1\]"),
     (lambda e, d: (e, torch.nn.Sequential(*list(d)[:-3], list(d)[-2], list(d)[-1])), r"\(4, 3, 32, 32\)"),
     (lambda e, d: (torch.nn.Sequential(torch.nn.BatchNorm2d(3), *e), d), "BatchNorm"),
+    (lambda e, d: (torch.nn.Sequential(*[m for m in e if not isinstance(m, spatial.ResidualBlock)]),
+                   torch.nn.Sequential(*[m for m in d if not isinstance(m, spatial.ResidualBlock)])), "residual block"),
 ])
 def test_the_check_rejects_typical_mistakes_in_the_learners_terms(change, message):
     with pytest.raises(exercises.Wrong, match=message):
@@ -134,3 +136,76 @@ def test_the_headless_study_prints_mean_and_spread_over_seeds(monkeypatch, capsy
     assert table.loc["m", "test dB"] == 21.0 and abs(table.loc["m", "test dB spread"] - 2 ** 0.5) < 1e-9
     with pytest.raises(SystemExit):
         study.main(["--seeds", "0"])
+
+
+def test_the_study_scores_notebook_08s_model_with_and_without_refined_codes(monkeypatch):
+    from convae_utils.tools import winning as study
+
+    monkeypatch.setenv("CONVAE_DATASET", "shapes10")
+    rows = study.study("smoke", seeds=1, only="notebook 08's model", progress=False)
+    assert list(rows["model"]) == ["+ beta2 0.99, gradient norm clipped to 0.3 (notebook 08's model)",
+                                   "the same, code refined (10 steps)"]
+    assert rows["test dB"].iloc[1] > rows["test dB"].iloc[0]  # same weights, better codes
+
+
+def test_make_adamw_clips_the_gradient_norm_and_keeps_adams_memory_short():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 3)
+    guarded = winning.make_adamw(0.0, beta2=0.99, max_grad_norm=0.3)(model, 1e-3)
+    plain = winning.make_adamw(0.0, beta2=0.999, max_grad_norm=None)(model, 1e-3)
+    assert isinstance(guarded, winning.ClippedAdamW) and guarded.param_groups[0]["betas"] == (0.9, 0.99)
+    assert type(plain) is torch.optim.AdamW and plain.param_groups[0]["betas"] == (0.9, 0.999)
+    (1e4 * model(torch.ones(2, 4)).sum()).backward()   # a huge gradient
+    guarded.step()
+    norm = torch.sqrt(sum(p.grad.pow(2).sum() for p in model.parameters()))
+    assert abs(float(norm) - 0.3) < 1e-4              # scaled down to the limit before the step
+    with pytest.raises(ValueError, match="max_grad_norm"):
+        winning.make_adamw(max_grad_norm=0.0)
+
+
+# -- refining the code for its decoder ----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def trained_small(bundle):
+    model = SpatialAutoencoder(2, width=8, depth=0, stem="pixel")
+    winning.train_plain(model, bundle.train, num_epochs=1, batch_size=64, max_lr=3e-3)
+    return model
+
+
+def test_refined_codes_reconstruct_better_and_leave_the_decoder_alone(trained_small, bundle):
+    model = trained_small
+    x = normalize(bundle.test.images)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model.zero_grad(set_to_none=True)                                               # training left some
+    with torch.no_grad():
+        start = model.encode(x)
+    refined = winning.refine_codes(model, x, steps=10)
+    assert refined.shape == start.shape == (64, 2, 4, 4) and not refined.requires_grad
+    with torch.no_grad():
+        error = lambda z: float(torch.nn.functional.mse_loss(model.decode(z), x))  # noqa: E731
+        assert error(refined) < 0.97 * error(start)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())   # weights unchanged
+    assert all(p.grad is None for p in model.parameters())                         # and got no gradient
+    torch.testing.assert_close(winning.refine_codes(model, x, steps=0), start)      # 0 steps: the encoder's
+
+
+def test_a_refined_model_is_measured_like_any_other(trained_small, bundle):
+    refined = winning.RefinedCodes(trained_small, steps=5)
+    assert refined.latent_dim == 32 and refined.code_shape == (2, 4, 4)
+    pca = baselines.fit_pca(bundle.train, 32)
+    pca_curve = winning.pca_codec_curve(pca, bundle.train.head(500), bundle.test, steps=(0.5, 1.0, 2.0, 4.0))
+    pca_psnr = {32: float(baselines.score_reconstructions("PCA", 32, pca.reconstruct(bundle.test), bundle.test,
+                                                          bits_per_image=1)["psnr_of_mean_mse"].iloc[0])}
+    plain_row, _ = winning.ablation_row("plain", trained_small, bundle.train, bundle.test, pca_curve=pca_curve,
+                                        pca_psnr=pca_psnr, fit_images=500)
+    row, curve = winning.ablation_row("refined", refined, bundle.train, bundle.test, pca_curve=pca_curve,
+                                      pca_psnr=pca_psnr, fit_images=500)
+    assert row["test dB"] > plain_row["test dB"] and len(curve) == len(winning.STEP_FACTORS)
+
+
+def test_refining_refuses_inference_mode_and_bad_steps(trained_small):
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    with torch.inference_mode(), pytest.raises(RuntimeError, match="inference_mode"):
+        winning.refine_codes(trained_small, x)
+    with pytest.raises(ValueError, match="steps"):
+        winning.refine_codes(trained_small, x, steps=-1)
