@@ -144,7 +144,7 @@ def test_the_study_scores_notebook_08s_model_with_and_without_refined_codes(monk
     monkeypatch.setenv("CONVAE_DATASET", "shapes10")
     rows = study.study("smoke", seeds=1, only="notebook 08's model", progress=False)
     assert list(rows["model"]) == ["+ beta2 0.99, gradient norm clipped to 0.3 (notebook 08's model)",
-                                   "the same, code refined (10 steps)"]
+                                   "the same, code refined (20 steps)"]
     assert rows["test dB"].iloc[1] > rows["test dB"].iloc[0]  # same weights, better codes
 
 

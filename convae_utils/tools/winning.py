@@ -77,7 +77,7 @@ VARIANTS = (
     Variant("+ peak rate 6e-3 (AdamW defaults)",
             lambda s, p, w: SpatialAutoencoder(4, w, 1, seed=s, stem="pixel"), max_lr=6e-3, **PLAIN),
     Variant("+ beta2 0.99, gradient norm clipped to 0.3 (notebook 08's model)",
-            lambda s, p, w: SpatialAutoencoder(4, w, 1, seed=s, stem="pixel"), max_lr=6e-3, refine=10),
+            lambda s, p, w: SpatialAutoencoder(4, w, 1, seed=s, stem="pixel"), max_lr=6e-3, refine=20),
     Variant("PCA-64 + learnt correction (depth 0)",
             lambda s, p, w: winning.PCAInitAutoencoder(_truncate(p, CODE_VALUES), w, 0, seed=s)),
 )
