@@ -179,7 +179,7 @@ PRESETS: dict[str, dict] = {
 }
 PRESET_DESCRIPTIONS = {
     "full": "the article's experiment: all 50,000 training images (5,000 held out), 10 epochs",
-    "workshop": "CPU-friendly: 12,000 training images, 5 epochs; the nine notebooks in about 15-17 minutes",
+    "workshop": "CPU-friendly: 12,000 training images, 5 epochs; the nine notebooks in about 16-18 minutes",
     "smoke": "seconds, offline stand-in data: for tests only, the pictures mean little",
 }
 PROFILE_CHOICES = tuple(PRESETS) + ("auto",)

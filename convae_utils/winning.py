@@ -484,18 +484,29 @@ def check_spatial_autoencoder(candidate) -> None:
     encoder, decoder = result
     generator = torch.Generator().manual_seed(0)
     x = torch.rand(4, 3, 32, 32, generator=generator) * 2 - 1
+    try:
+        _check_spatial_pair(encoder, decoder, x)
+    except RuntimeError as error:  # layers that do not fit together: PyTorch's message, in the learner's terms
+        raise Wrong(f"running your model on 4 images (4, 3, 32, 32) failed: {str(error).splitlines()[0]}. "
+                    "The check builds it with code_channels=3 and width=8: use those arguments (c = 2 * width) "
+                    "rather than fixed numbers, and make each layer take the channels the previous one gives") from None
+
+
+def _check_spatial_pair(encoder: nn.Module, decoder: nn.Module, x: torch.Tensor) -> None:
     with torch.no_grad():
         code = encoder(x)
         if tuple(code.shape) != (4, 3, 4, 4):
             raise Wrong(f"the encoder should turn 4 images (4, 3, 32, 32) into a code of shape (4, 3, 4, 4) "
-                        f"(code_channels=3 on a 4x4 grid: three stride-2 convolutions), got {tuple(code.shape)}")
+                        f"(code_channels=3 on a 4x4 grid: a pixel unshuffle to 16x16, then two stride-2 convolutions), "
+                        f"got {tuple(code.shape)}")
         if float(code.min()) >= 0:
             raise Wrong("every code value is >= 0: the encoder seems to end in an activation (ReLU?). "
                         "End it with a plain convolution, so the code is linear and no code unit can die")
         out = decoder(code)
         if tuple(out.shape) != (4, 3, 32, 32):
             raise Wrong(f"the decoder should turn the code (4, 3, 4, 4) back into images (4, 3, 32, 32), "
-                        f"got {tuple(out.shape)}: three x2 upsamplings take 4x4 to 32x32, and the last conv has 3 channels")
+                        f"got {tuple(out.shape)}: two upsample + conv steps take 4x4 to 16x16, then a conv to 12 channels "
+                        "and nn.PixelShuffle(2) make 3 x 32 x 32")
         large = decoder(code * 1e4)
         if float(large.abs().max()) > 1.0 + 1e-6:
             raise Wrong(f"for a large code the output reaches {float(large.abs().max()):.3g}, outside [-1, 1] where "
@@ -585,7 +596,9 @@ def checkerboard_figure(decoded: dict[str, torch.Tensor] | None = None):
     fig, axes = plt.subplots(1, panels, figsize=(2.4 * panels, 2.6))
     for ax, (label, coverage) in zip(axes, maps.items()):
         inner = coverage[4:-4, 4:-4]  # the borders see fewer taps in both layers (zero padding)
-        ax.imshow(inner.numpy(), cmap="gray", vmin=0)
+        # each map relative to its own mean, on one grey scale (0 to twice the mean): an even layer is a
+        # flat mid-grey, not a blank panel
+        ax.imshow((inner / inner.mean()).numpy(), cmap="gray", vmin=0, vmax=2)
         ax.set_title(f"{label}\ntaps per pixel {int(inner.min())}..{int(inner.max())}", fontsize=8)
     for ax, (label, image) in zip(axes[len(maps):], (decoded or {}).items()):
         ax.imshow(((image.detach().float().clamp(-1, 1) + 1) / 2).permute(1, 2, 0).cpu().numpy())

@@ -113,6 +113,13 @@ def test_the_check_rejects_typical_mistakes_in_the_learners_terms(change, messag
         winning.check_spatial_autoencoder(_broken(change))
 
 
+def test_the_check_turns_layers_that_do_not_fit_into_advice_not_a_pytorch_trace():
+    def hard_coded(code_channels, width):  # a decoder written for 4 code channels, not the argument
+        return winning.build_spatial_autoencoder(code_channels, width)[0], winning.build_spatial_autoencoder(4, width)[1]
+    with pytest.raises(exercises.Wrong, match="code_channels=3 and width=8"):
+        winning.check_spatial_autoencoder(hard_coded)
+
+
 def test_an_unwritten_exercise_falls_back_to_the_solution_and_says_so(capsys):
     def unwritten(code_channels, width):
         raise NotImplementedError("write me")
