@@ -93,13 +93,22 @@ def _builder_name(build: Callable) -> str:
     return f"{getattr(build, '__module__', '?')}.{getattr(build, '__qualname__', type(build).__name__)}"
 
 
+def architecture_digest(model: nn.Module) -> str:
+    """16 hex digits that name a model's layers as PyTorch prints them (``repr(model)``), not its weights.
+
+    A run folder records it; notebook 08 names a learner's run folder by it, so each version of the
+    learner's model gets a folder of its own.
+    """
+    return hashlib.sha256(repr(model).encode()).hexdigest()[:16]
+
+
 def _record(settings: RunSettings, dataset: str, *, name, build, model, step, train, val, start_from, details) -> dict:
     """What defines a run: compared with a folder's ``config.json`` before anything is trained or loaded.
 
     ``architecture`` is a digest of the model's layers as PyTorch prints them: two builders of one name
     (a learner's model and the worked solution) that build different layers are different runs.
     """
-    architecture = hashlib.sha256(repr(model).encode()).hexdigest()[:16]
+    architecture = architecture_digest(model)
     run = {"name": name, "model": _builder_name(build), "architecture": architecture, "step": step_name(step),
            "train_images": len(train), "val_images": len(val),
            "start_from": None if start_from is None else type(start_from).__name__, "details": details or {}}

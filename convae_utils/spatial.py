@@ -77,7 +77,8 @@ class SpatialEncoder(nn.Module):
 
     Args:
         code_channels: channels of the 4x4 code; the code holds ``16 * code_channels`` values.
-        width: channels of the first layer (the 8x8 and 4x4 stages use ``2 * width``).
+        width: channels of the first layer (the 8x8 and 4x4 stages use ``2 * width``); with
+            ``stem="pixel"`` every stage (16x16, 8x8, 4x4) has ``2 * width``.
         depth: residual blocks at each of the 8x8 and 4x4 stages (0 = plain strided convs).
         activation: between layers (``"gelu"``; any name of :data:`convae_utils.models.ACTIVATIONS`).
         stem: ``"conv"`` (a 3x3 conv at 32x32, then a stride-2 conv) or ``"pixel"`` (a pixel unshuffle to
@@ -123,7 +124,7 @@ def _upsample(c_in: int, c_out: int, how: str) -> list[nn.Module]:
         return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, padding=1)]
     if how == "pixelshuffle":  # a conv makes 4 sub-pixel maps at low resolution, then they interleave
         return [nn.Conv2d(c_in, 4 * c_out, 3, padding=1), nn.PixelShuffle(2)]
-    # the article's layer: 3x3 kernel, stride 2 -> outputs alternately covered by 1 and 2 kernel taps
+    # the article's layer: 3x3 kernel, stride 2 -> output pixels covered by 1, 2 or 4 kernel taps
     return [nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=1)]
 
 

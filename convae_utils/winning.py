@@ -3,7 +3,7 @@
 Defined in notebook 08 (an autoencoder that wins). What is here:
 
 - :class:`PCAInitAutoencoder`: starts as PCA's solution and learns a non-linear correction on top,
-  so at step 0 it *is* PCA (never worse), and training can only move it from there;
+  so at step 0 it *is* PCA, and training moves it from there (not necessarily upwards);
 - :func:`noisy_code_step`, a step for the harness (``step(model, batch) -> (loss, logs)``): uniform
   noise on the code, the differentiable stand-in for rounding it before it is entropy-coded;
 - :func:`make_adamw` and :func:`train_or_load`: AdamW with the harness's one-cycle schedule
@@ -173,11 +173,13 @@ def make_adamw(weight_decay: float = 1e-4, beta2: float = 0.99, max_grad_norm: f
     both guards all 3 seeds trained (+0.20, +0.19, +0.29 dB over PCA-64 at equal values).
 
     - ``beta2`` 0.99, not 0.999: Adam divides each step by a running average of squared gradients
-      over about ``1 / (1 - beta2)`` steps; with 0.999 that memory (1,000 steps) is longer than the
-      whole run, so after a burst of large gradients the steps stay out of scale for hundreds of steps;
+      over about ``1 / (1 - beta2)`` steps; with 0.999 that memory (1,000 steps) is about as long as
+      the whole run (750 steps in those trials, 1,500 in notebook 08's workshop run), so after a burst
+      of large gradients the steps stay out of scale for hundreds of steps;
     - ``max_grad_norm`` 0.3 (``None``: no clipping; :class:`ClippedAdamW`): a rare huge gradient
       moves the weights no further than an ordinary one.
     """
+    weight_decay = check_float("weight_decay", weight_decay, low=0.0, high=1.0, low_inclusive=True)
     beta2 = check_float("beta2", beta2, low=0.0, high=1.0)
     if max_grad_norm is not None:
         max_grad_norm = check_float("max_grad_norm", max_grad_norm, low=0.0, high=math.inf)
@@ -339,8 +341,9 @@ def refine_codes(model: nn.Module, images: torch.Tensor, *, steps: int = 20, lr:
         steps: Adam steps (0 returns the encoder's codes). On notebook 08's model (photos10 stand-in,
             workshop budget, one seed) 10 steps gained 0.61 dB and 20 steps 0.68 dB; the better trained the
             encoder, the less there is to gain (``python -m convae_utils.tools.winning`` measures it).
-        lr: Adam's step as a share of the standard deviation of the encoder's codes (a code's scale is
-            the model's choice).
+        lr: Adam's step as a share of the standard deviation of each image's code from the encoder (a
+            code's scale is the model's choice); each image is refined on its own, whatever the batch.
+        batch_size: images per pass (memory only; the result does not depend on it).
 
     Returns the codes, float32, shaped as ``model.encode`` returns them. Raises RuntimeError under
     ``torch.inference_mode`` (which forbids the gradients this needs; ``torch.no_grad`` is fine).
@@ -348,6 +351,7 @@ def refine_codes(model: nn.Module, images: torch.Tensor, *, steps: int = 20, lr:
     check_image_batch(images)
     steps = check_int("steps", steps, minimum=0, maximum=10_000)
     lr = check_float("lr", lr, low=0.0, high=math.inf)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
     if torch.is_inference_mode_enabled():
         raise RuntimeError("refine_codes takes gradients with respect to the codes: call it outside "
                            "torch.inference_mode() (torch.no_grad() is fine)")
@@ -361,15 +365,18 @@ def refine_codes(model: nn.Module, images: torch.Tensor, *, steps: int = 20, lr:
             if steps == 0:
                 out.append(start)
                 continue
-            code = start.clone().requires_grad_(True)
-            optimizer = torch.optim.Adam([code], lr=lr * float(start.std()))
+            # code = start + scale * delta, scale the spread of each image's own code: Adam moves every
+            # element of delta by about lr per step, so each code by about lr x its own spread
+            scale = start.flatten(1).std(dim=1).clamp_min(1e-8).view(-1, *[1] * (start.ndim - 1))
+            delta = torch.zeros_like(start, requires_grad=True)
+            optimizer = torch.optim.Adam([delta], lr=lr)
             with torch.enable_grad():
                 for _ in range(steps):
-                    loss = F.mse_loss(model.decode(code).float(), batch, reduction="sum")
-                    (grad,) = torch.autograd.grad(loss, code)  # the decoder's weights get no gradient
-                    code.grad = grad
+                    loss = F.mse_loss(model.decode(start + scale * delta).float(), batch, reduction="sum")
+                    (grad,) = torch.autograd.grad(loss, delta)  # the decoder's weights get no gradient
+                    delta.grad = grad
                     optimizer.step()
-            out.append(code.detach())
+            out.append((start + scale * delta).detach())
     finally:
         model.train(was)
     return torch.cat(out)
@@ -492,17 +499,33 @@ def check_spatial_autoencoder(candidate) -> None:
                     "rather than fixed numbers, and make each layer take the channels the previous one gives") from None
 
 
+ACTIVATION_KINDS = ("ReLU", "GELU", "Tanh", "Sigmoid", "LeakyReLU", "ELU", "SiLU", "Softplus", "Hardtanh")
+
+
+def _last_module(module: nn.Module) -> nn.Module:
+    while isinstance(module, nn.Sequential) and len(module):
+        module = module[-1]
+    return module
+
+
 def _check_spatial_pair(encoder: nn.Module, decoder: nn.Module, x: torch.Tensor) -> None:
+    if type(_last_module(encoder)).__name__ in ACTIVATION_KINDS:
+        raise Wrong(f"the encoder ends in {type(_last_module(encoder)).__name__}: end it with a plain convolution, "
+                    "so the code is linear (no activation after the last convolution: a linear code cannot die)")
     with torch.no_grad():
         code = encoder(x)
         if tuple(code.shape) != (4, 3, 4, 4):
             raise Wrong(f"the encoder should turn 4 images (4, 3, 32, 32) into a code of shape (4, 3, 4, 4) "
                         f"(code_channels=3 on a 4x4 grid: a pixel unshuffle to 16x16, then two stride-2 convolutions), "
                         f"got {tuple(code.shape)}")
-        if float(code.min()) >= 0:
+        spread = encoder(torch.cat([x, -x, 10 * x, -10 * x]))  # many inputs: a linear code goes below 0 somewhere
+        if float(spread.min()) >= 0:
             raise Wrong("every code value is >= 0: the encoder seems to end in an activation (ReLU?). "
                         "End it with a plain convolution, so the code is linear and no code unit can die")
         out = decoder(code)
+        if tuple(out.shape) == (4, 12, 16, 16):
+            raise Wrong("the decoder ends at 12 x 16 x 16: add nn.PixelShuffle(2) after the conv to 12 channels "
+                        "(it turns each 12-channel position into a 2x2 block of 3 colours: 3 x 32 x 32)")
         if tuple(out.shape) != (4, 3, 32, 32):
             raise Wrong(f"the decoder should turn the code (4, 3, 4, 4) back into images (4, 3, 32, 32), "
                         f"got {tuple(out.shape)}: two upsample + conv steps take 4x4 to 16x16, then a conv to 12 channels "
@@ -523,9 +546,20 @@ def _check_spatial_pair(encoder: nn.Module, decoder: nn.Module, x: torch.Tensor)
                     "other images of the batch; notebook 08 explains)")
     if "Linear" in kinds:
         raise Wrong("the model has a Linear layer: keep the code a 4x4 feature map, made and read by convolutions")
-    if "ResidualBlock" not in kinds:
-        raise Wrong("the model has no residual block: put spatial.ResidualBlock(c) after the convolution that "
-                    "reaches 8x8 and after the one that reaches 4x4, in the encoder and in the decoder")
+    for part, module in (("encoder", encoder), ("decoder", decoder)):
+        own = [m for m in module.modules() if m is not module and not type(m).__module__.startswith("torch.")]
+        if not own:  # spatial.ResidualBlock, or the learner's own block (any module not from torch.nn)
+            raise Wrong(f"the {part} has no residual block: put spatial.ResidualBlock(c) after the convolution "
+                        "that reaches 8x8 and after the one that reaches 4x4, in the encoder and in the decoder")
+    if "PixelUnshuffle" not in kinds or "PixelShuffle" not in kinds:
+        missing = "nn.PixelUnshuffle(2) at the encoder's start" if "PixelUnshuffle" not in kinds else \
+            "nn.PixelShuffle(2) at the decoder's end"
+        raise Wrong(f"the model has no {missing}: the exercise's model works at 16x16 and below "
+                    "(pixel unshuffle in, pixel shuffle out)")
+    first = next((m for m in encoder.modules() if isinstance(m, nn.Conv2d)), None)
+    if first is not None and first.out_channels != 16:
+        raise Wrong(f"the encoder's first convolution gives {first.out_channels} channels; the check builds with "
+                    "width=8, so it should give c = 2 * width = 16")
 
 
 WINNER_TASK = ("Exercise 08.1: write build_spatial_autoencoder(code_channels, width): an encoder that turns (B, 3, 32, 32) into "

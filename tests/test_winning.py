@@ -216,3 +216,61 @@ def test_refining_refuses_inference_mode_and_bad_steps(trained_small):
         winning.refine_codes(trained_small, x)
     with pytest.raises(ValueError, match="steps"):
         winning.refine_codes(trained_small, x, steps=-1)
+
+
+def test_the_check_accepts_the_solution_whatever_its_random_initial_weights():
+    for seed in range(40):  # the code's sign once depended on the learner's random init (8 of 200 refused)
+        torch.manual_seed(seed)
+        winning.check_spatial_autoencoder(winning.build_spatial_autoencoder)
+
+
+class _MyBlock(torch.nn.Module):  # a learner's own residual block
+    def __init__(self, c):
+        super().__init__()
+        self.body = torch.nn.Sequential(torch.nn.GELU(), torch.nn.Conv2d(c, c, 3, padding=1))
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+def _swap_blocks(e, d):
+    swap = lambda seq: torch.nn.Sequential(*[_MyBlock(m.body[1].in_channels) if isinstance(m, spatial.ResidualBlock)  # noqa: E731
+                                             else m for m in seq])
+    return swap(e), swap(d)
+
+
+def test_the_check_accepts_a_learners_own_residual_block():
+    winning.check_spatial_autoencoder(_broken(_swap_blocks))
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda e, d: (torch.nn.Sequential(*e, torch.nn.GELU()), d), "ends in GELU"),
+    (lambda e, d: (torch.nn.Sequential(*e, torch.nn.Tanh()), d), "ends in Tanh"),
+    (lambda e, d: (e, torch.nn.Sequential(*[m for m in d if not isinstance(m, spatial.ResidualBlock)])), "decoder has no residual"),
+    (lambda e, d: (e, torch.nn.Sequential(*list(d)[:-2], list(d)[-1])), r"nn.PixelShuffle\(2\)"),
+])
+def test_the_check_refuses_what_the_instructions_forbid(change, message):
+    with pytest.raises(exercises.Wrong, match=message):
+        winning.check_spatial_autoencoder(_broken(change))
+
+
+def test_the_check_refuses_width_for_two_times_width_and_a_conv_stem():
+    def narrow(code_channels, width):
+        return winning.build_spatial_autoencoder(code_channels, width // 2)
+    with pytest.raises(exercises.Wrong, match="2 \\* width = 16"):
+        winning.check_spatial_autoencoder(narrow)
+
+    def conv_stem(code_channels, width):
+        e, d = winning.build_spatial_autoencoder(code_channels, width)
+        return torch.nn.Sequential(torch.nn.Conv2d(3, 12, 3, stride=2, padding=1), *list(e)[1:]), d
+    with pytest.raises(exercises.Wrong, match="PixelUnshuffle"):
+        winning.check_spatial_autoencoder(conv_stem)
+
+
+def test_refining_an_image_does_not_depend_on_its_batch(trained_small, bundle):
+    x = normalize(bundle.test.images[:16])
+    together = winning.refine_codes(trained_small, x, steps=5)
+    alone = winning.refine_codes(trained_small, x, steps=5, batch_size=1)
+    torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match="batch_size"):
+        winning.refine_codes(trained_small, x, batch_size=0)
