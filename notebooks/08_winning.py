@@ -41,7 +41,7 @@
 # | profile | for | time |
 # |---|---|---|
 # | `smoke` | automated tests: stand-in data, a few hundred images | seconds |
-# | `workshop` | a CPU laptop: two models, 96,000 and 24,000 patches, 1 epoch each | 3.4 min (measured by `python -m convae_utils series` on a 2-core CPU, photos10 stand-in; see the README) |
+# | `workshop` | a CPU laptop: two models, 96,000 and 24,000 patches, 1 epoch each | 3.6 min (measured by `python -m convae_utils series` on a 2-core CPU, photos10 stand-in; see the README) |
 # | `full` | the article's data, 10 epochs | minutes on a GPU; the whole ablation over three seeds: `python -m convae_utils.tools.winning --profile full --seeds 3` |
 
 # %% [markdown]
