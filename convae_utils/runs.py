@@ -24,6 +24,7 @@ older ``config.json`` that lacks it, as its default: run folders of earlier vers
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import re
@@ -96,10 +97,31 @@ def _builder_name(build: Callable) -> str:
 def architecture_digest(model: nn.Module) -> str:
     """16 hex digits that name a model's layers as PyTorch prints them (``repr(model)``), not its weights.
 
-    A run folder records it; notebook 08 names a learner's run folder by it, so each version of the
-    learner's model gets a folder of its own.
+    For module classes written outside PyTorch and this package (a learner's own block in a notebook)
+    the source of the class counts too, so changing its ``forward`` changes the digest even when its
+    layers print the same. A run folder records it; notebook 08 names a learner's run folder by it, so
+    each version of the learner's model gets a folder of its own.
     """
-    return hashlib.sha256(repr(model).encode()).hexdigest()[:16]
+    text = repr(model)
+    for cls in sorted({type(m) for m in model.modules()}, key=lambda c: f"{c.__module__}.{c.__qualname__}"):
+        if not cls.__module__.startswith(("torch.", "convae_utils.")):
+            text += _methods_text(cls)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _methods_text(cls: type) -> str:
+    """The source of a class's own methods (a notebook cell's too: IPython keeps it), else their bytecode."""
+    parts = []
+    for name, attribute in sorted(vars(cls).items()):
+        function = getattr(attribute, "__func__", attribute)
+        code = getattr(function, "__code__", None)
+        if code is None:
+            continue
+        try:
+            parts.append(inspect.getsource(function))
+        except (OSError, TypeError):  # no source to read: the bytecode and names still tell versions apart
+            parts.append(f"{name}:{code.co_code.hex()}:{code.co_names}")
+    return "".join(parts)
 
 
 def _record(settings: RunSettings, dataset: str, *, name, build, model, step, train, val, start_from, details) -> dict:

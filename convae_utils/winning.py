@@ -173,8 +173,8 @@ def make_adamw(weight_decay: float = 1e-4, beta2: float = 0.99, max_grad_norm: f
     both guards all 3 seeds trained (+0.20, +0.19, +0.29 dB over PCA-64 at equal values).
 
     - ``beta2`` 0.99, not 0.999: Adam divides each step by a running average of squared gradients
-      over about ``1 / (1 - beta2)`` steps; with 0.999 that memory (1,000 steps) is about as long as
-      the whole run (750 steps in those trials, 1,500 in notebook 08's workshop run), so after a burst
+      over about ``1 / (1 - beta2)`` steps; with 0.999 that memory (1,000 steps) is as long as a
+      whole short run (750 steps in those trials, 1,500 in notebook 08's workshop run), so after a burst
       of large gradients the steps stay out of scale for hundreds of steps;
     - ``max_grad_norm`` 0.3 (``None``: no clipping; :class:`ClippedAdamW`): a rare huge gradient
       moves the weights no further than an ordinary one.
@@ -482,8 +482,10 @@ def check_spatial_autoencoder(candidate) -> None:
     Checks, in this order: it returns an (encoder, decoder) pair of modules; the code of a batch of 4
     images has shape (4, 3, 4, 4); the code is linear (negative values occur, i.e. no ReLU at its
     end); the decoder turns the code back into (4, 3, 32, 32); the output stays in [-1, 1] even for a
-    large code; no BatchNorm (see notebook 08), no Linear layer (the point of a spatial code) and at
-    least one residual block (``spatial.ResidualBlock``: what lets the model fit in one pass).
+    large code; the encoder ends in its code's Conv2d; no BatchNorm (see notebook 08), no Linear layer
+    (the point of a spatial code); a pixel unshuffle in and a pixel shuffle out; ``2 * width`` channels;
+    residual blocks (``spatial.ResidualBlock`` or the learner's own, each checked to be x + body(x)) in
+    the encoder and in the decoder.
     """
     result = candidate(3, 8)  # code_channels=3, width=8
     if not (isinstance(result, tuple) and len(result) == 2 and all(isinstance(m, nn.Module) for m in result)):
@@ -499,19 +501,57 @@ def check_spatial_autoencoder(candidate) -> None:
                     "rather than fixed numbers, and make each layer take the channels the previous one gives") from None
 
 
-ACTIVATION_KINDS = ("ReLU", "GELU", "Tanh", "Sigmoid", "LeakyReLU", "ELU", "SiLU", "Softplus", "Hardtanh")
-
-
 def _last_module(module: nn.Module) -> nn.Module:
-    while isinstance(module, nn.Sequential) and len(module):
-        module = module[-1]
+    """The last layer that does something: through nested nn.Sequential, past nn.Identity."""
+    while isinstance(module, nn.Sequential):
+        layers = [m for m in module if not isinstance(m, nn.Identity)]
+        if not layers:
+            break
+        module = layers[-1]
     return module
 
 
+def _own_blocks(module: nn.Module) -> list[nn.Module]:
+    """Modules inside ``module`` from neither PyTorch nor a plain container: spatial.ResidualBlock or the learner's."""
+    return [m for m in module.modules() if m is not module and not type(m).__module__.startswith("torch.")]
+
+
+def _check_blocks_are_residual(encoder: nn.Module, decoder: nn.Module, x: torch.Tensor) -> None:
+    """Each own block returns x + body(x): with every weight zeroed it passes x through unchanged, and it has
+    weights of its own (a block that only returns x does nothing)."""
+    import copy
+
+    inputs: dict[int, torch.Tensor] = {}
+    blocks = _own_blocks(encoder) + _own_blocks(decoder)
+    hooks = [b.register_forward_pre_hook(lambda m, args: inputs.setdefault(id(m), args[0])) for b in blocks]
+    try:
+        with torch.no_grad():
+            decoder(encoder(x))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    for block in blocks:
+        name = type(block).__name__
+        if id(block) not in inputs:
+            continue
+        if not any(True for _ in block.parameters()):
+            raise Wrong(f"your {name} has no weights of its own: a residual block is x + body(x), where body is "
+                        "(GELU, Conv2d, GELU, Conv2d)")
+        zeroed = copy.deepcopy(block)
+        with torch.no_grad():
+            for parameter in zeroed.parameters():
+                parameter.zero_()
+            kept = zeroed(inputs[id(block)])
+        if kept.shape != inputs[id(block)].shape or not torch.allclose(kept, inputs[id(block)], atol=1e-6):
+            raise Wrong(f"your {name} is not residual: with its body's weights at zero it should hand its input "
+                        "through unchanged. Return x + body(x), not body(x)")
+
+
 def _check_spatial_pair(encoder: nn.Module, decoder: nn.Module, x: torch.Tensor) -> None:
-    if type(_last_module(encoder)).__name__ in ACTIVATION_KINDS:
-        raise Wrong(f"the encoder ends in {type(_last_module(encoder)).__name__}: end it with a plain convolution, "
-                    "so the code is linear (no activation after the last convolution: a linear code cannot die)")
+    last = _last_module(encoder)
+    if not isinstance(last, nn.Conv2d):
+        raise Wrong(f"the encoder ends in {type(last).__name__}: end it with the code's plain nn.Conv2d, so the "
+                    "code is linear (no activation after the last convolution: a linear code cannot die)")
     with torch.no_grad():
         code = encoder(x)
         if tuple(code.shape) != (4, 3, 4, 4):
@@ -547,8 +587,7 @@ def _check_spatial_pair(encoder: nn.Module, decoder: nn.Module, x: torch.Tensor)
     if "Linear" in kinds:
         raise Wrong("the model has a Linear layer: keep the code a 4x4 feature map, made and read by convolutions")
     for part, module in (("encoder", encoder), ("decoder", decoder)):
-        own = [m for m in module.modules() if m is not module and not type(m).__module__.startswith("torch.")]
-        if not own:  # spatial.ResidualBlock, or the learner's own block (any module not from torch.nn)
+        if not _own_blocks(module):  # spatial.ResidualBlock, or the learner's own block (any module not from torch.nn)
             raise Wrong(f"the {part} has no residual block: put spatial.ResidualBlock(c) after the convolution "
                         "that reaches 8x8 and after the one that reaches 4x4, in the encoder and in the decoder")
     if "PixelUnshuffle" not in kinds or "PixelShuffle" not in kinds:
@@ -560,6 +599,7 @@ def _check_spatial_pair(encoder: nn.Module, decoder: nn.Module, x: torch.Tensor)
     if first is not None and first.out_channels != 16:
         raise Wrong(f"the encoder's first convolution gives {first.out_channels} channels; the check builds with "
                     "width=8, so it should give c = 2 * width = 16")
+    _check_blocks_are_residual(encoder, decoder, x)
 
 
 WINNER_TASK = ("Exercise 08.1: write build_spatial_autoencoder(code_channels, width): an encoder that turns (B, 3, 32, 32) into "

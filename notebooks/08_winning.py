@@ -208,7 +208,7 @@ fig = winning.checkerboard_figure()
 # (48,000 patches) with PyTorch's AdamW defaults, 4 of 7 runs at this peak ended that way, the loss stuck
 # at 0.3-1.2 where it should be near 0.01, and all 3 at a peak of 1e-2; with the two guards, 3 seeds of 3
 # trained. **Adam's memory** of squared gradients is shortened to about 100 steps (`beta2=0.99`; the
-# default 0.999 remembers about 1,000 steps, as long as this whole run of 1,500), so the step size follows
+# default 0.999 remembers about 1,000 steps, two thirds of this whole run of 1,500), so the step size follows
 # the gradients' scale, and the **gradient's norm is clipped** to 0.3, so one huge gradient moves the
 # weights no further than an ordinary one (`winning.make_adamw`). The run goes through the same harness
 # as every run of the series
@@ -331,7 +331,8 @@ fig = plotting.rate_distortion_plot(table, label_points=False)
 #
 # One row per model, this run's numbers: PSNR of the float32 code and its gap to PCA at the same number of
 # values, then the entropy-coded middle point of each model's sweep, its gap to PCA's entropy-coded curve
-# at the same bits, and at how many of its swept rates it beats that curve. Each other change (GELU
+# at the same bits, and at how many of its swept rates it beats that curve (of the rates inside the range
+# of bits PCA's curve covers). Each other change (GELU
 # against ReLU, AdamW and the schedule against plain Adam, transposed convolutions, residual blocks, the
 # pixel stem, the two guards, patches against epochs) would be one more model to train, too slow for a
 # workshop: the headless study `python -m convae_utils.tools.winning` trains them all, over three seeds
@@ -339,7 +340,10 @@ fig = plotting.rate_distortion_plot(table, label_points=False)
 
 # %%
 ablation = pd.DataFrame(rows).set_index("model")
-display(ablation.round(2))
+shown = ablation.round(2)
+numbers = shown.select_dtypes("number").columns
+shown[numbers] = shown[numbers] + 0.0                    # -0.00 shown as 0.00
+display(shown)
 
 # %% [markdown]
 # ## The verdict

@@ -246,6 +246,7 @@ def test_the_check_accepts_a_learners_own_residual_block():
 @pytest.mark.parametrize("change, message", [
     (lambda e, d: (torch.nn.Sequential(*e, torch.nn.GELU()), d), "ends in GELU"),
     (lambda e, d: (torch.nn.Sequential(*e, torch.nn.Tanh()), d), "ends in Tanh"),
+    (lambda e, d: (torch.nn.Sequential(*e, torch.nn.Mish(), torch.nn.Identity()), d), "ends in Mish"),
     (lambda e, d: (e, torch.nn.Sequential(*[m for m in d if not isinstance(m, spatial.ResidualBlock)])), "decoder has no residual"),
     (lambda e, d: (e, torch.nn.Sequential(*list(d)[:-2], list(d)[-1])), r"nn.PixelShuffle\(2\)"),
 ])
@@ -274,3 +275,56 @@ def test_refining_an_image_does_not_depend_on_its_batch(trained_small, bundle):
     torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-4)
     with pytest.raises(ValueError, match="batch_size"):
         winning.refine_codes(trained_small, x, batch_size=0)
+
+
+class _NotResidual(_MyBlock):
+    def forward(self, x):
+        return self.body(x)
+
+
+class _DoesNothing(torch.nn.Module):
+    def __init__(self, c):
+        super().__init__()
+
+    def forward(self, x):
+        return x
+
+
+@pytest.mark.parametrize("block, message", [(_NotResidual, "not residual"), (_DoesNothing, "no weights")])
+def test_the_check_refuses_blocks_that_are_not_residual(block, message):
+    def build(code_channels, width):
+        e, d = winning.build_spatial_autoencoder(code_channels, width)
+        swap = lambda seq: torch.nn.Sequential(*[block(2 * width) if isinstance(m, spatial.ResidualBlock)  # noqa: E731
+                                                 else m for m in seq])
+        return swap(e), swap(d)
+    with pytest.raises(exercises.Wrong, match=message):
+        winning.check_spatial_autoencoder(build)
+
+
+def _block_from_cell(forward_body: str, cell: str):
+    """Define class Block as a notebook cell would (IPython keeps each cell's source in linecache)."""
+    import linecache
+
+    source = ("class Block(torch.nn.Module):\n"
+              "    def __init__(self, c):\n"
+              "        super().__init__()\n"
+              "        self.conv = torch.nn.Conv2d(c, c, 3, padding=1)\n"
+              "    def forward(self, x):\n"
+              f"        return {forward_body}\n")
+    linecache.cache[cell] = (len(source), None, source.splitlines(True), cell)
+    namespace = {"torch": torch, "__name__": "__main__"}
+    exec(compile(source, cell, "exec"), namespace)
+    return namespace["Block"]
+
+
+def test_a_learners_block_with_another_forward_is_another_architecture():
+    from convae_utils import runs
+
+    residual = _block_from_cell("x + self.conv(x)", "<ipython-input-1>")
+    plain = _block_from_cell("self.conv(x)", "<ipython-input-2>")            # the cell edited and run again
+    again = _block_from_cell("x + self.conv(x)", "<ipython-input-3>")        # and edited back
+    assert repr(residual(4)) == repr(plain(4))                               # the layers print the same
+    assert runs.architecture_digest(residual(4)) != runs.architecture_digest(plain(4))
+    assert runs.architecture_digest(residual(4)) == runs.architecture_digest(again(4))
+    package = SpatialAutoencoder(2, width=8)                                 # the package's: layers only
+    assert runs.architecture_digest(package) == runs.architecture_digest(SpatialAutoencoder(2, width=8))
