@@ -328,3 +328,25 @@ def test_a_learners_block_with_another_forward_is_another_architecture():
     assert runs.architecture_digest(residual(4)) == runs.architecture_digest(again(4))
     package = SpatialAutoencoder(2, width=8)                                 # the package's: layers only
     assert runs.architecture_digest(package) == runs.architecture_digest(SpatialAutoencoder(2, width=8))
+
+
+class _Wrapped(torch.nn.Module):  # an encoder written as a class of its own, not an nn.Sequential
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        return self.inner(x)
+
+
+def test_an_encoder_of_its_own_class_is_judged_by_its_codes():
+    def wrapped(code_channels, width):
+        e, d = winning.build_spatial_autoencoder(code_channels, width)
+        return _Wrapped(e), d
+    winning.check_spatial_autoencoder(wrapped)                          # a linear code: accepted
+
+    def wrapped_relu(code_channels, width):
+        e, d = winning.build_spatial_autoencoder(code_channels, width)
+        return _Wrapped(torch.nn.Sequential(*e, torch.nn.ReLU())), d
+    with pytest.raises(exercises.Wrong, match="every code value is >= 0"):
+        winning.check_spatial_autoencoder(wrapped_relu)
