@@ -53,8 +53,8 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from convae_utils import (baselines, data, exercises, images, metrics, models, plotting, runs, settings, spatial,
-                          winning)
+from convae_utils import (baselines, data, exercises, images, inference, metrics, models, plotting, runs, settings,
+                          spatial, winning)
 from convae_utils.codecs import curves as codec_curves, entropy_coding, quantizers
 
 # %% [markdown]
@@ -97,7 +97,7 @@ print(f"training patches: {len(bundle.train):,} (notebook 06) and {len(win_bundl
 
 # %%
 for latent in (200, ARTICLE_LATENT):
-    shares = winning.article_parameter_shares(models.build_autoencoder(latent))
+    shares = models.article_parameter_shares(models.build_autoencoder(latent))
     print(f"latent {latent}: {shares['parameters'].sum():,} parameters, "
           f"{shares.loc['Linear', 'share']:.0%} of them in the two Linear layers")
 
@@ -193,7 +193,7 @@ build_spatial_autoencoder = exercises.check_code("08.1", build_spatial_autoencod
 # map relative to its own mean, flat grey = every pixel reached alike):
 
 # %%
-fig = winning.checkerboard_figure()
+fig = plotting.checkerboard_figure()
 
 # %% [markdown]
 # ## 4. Train it
@@ -218,7 +218,7 @@ fig = winning.checkerboard_figure()
 # %%
 def build_spatial(run_settings):
     torch.manual_seed(run_settings.seed)                     # the same initial weights on every run
-    return winning.SequentialAutoencoder(*build_spatial_autoencoder(CODE_CHANNELS, WIDTH))
+    return models.SequentialAutoencoder(*build_spatial_autoencoder(CODE_CHANNELS, WIDTH))
 
 
 yours = build_spatial_autoencoder is not winning.build_spatial_autoencoder   # the check kept your code
@@ -232,7 +232,7 @@ if not spatial_run.complete:
 # ## 5. Start from PCA, learn a correction
 #
 # A second way to clear the floor: a model that *is* PCA at step 0 and learns a non-linear correction on
-# top (`winning.PCAInitAutoencoder`: code = PCA's code + a small conv net's, reconstruction = PCA's + a
+# top (`spatial.PCAInitAutoencoder`: code = PCA's code + a small conv net's, reconstruction = PCA's + a
 # small decoder's; the last layer of each correction starts at zero, and PCA's matrices stay fixed).
 # Starting at the floor, it is trained on fewer patches (24,000 in the workshop profile) at a gentler
 # peak rate (3e-3: higher rates pushed it away from PCA in trials). Before any training it reconstructs
@@ -244,7 +244,7 @@ pca_code = baselines.PCAModel(pca.mean, pca.components[:16 * CODE_CHANNELS],
 
 
 def build_pca_init(run_settings):
-    return winning.PCAInitAutoencoder(pca_code, width=WIDTH, depth=0, seed=run_settings.seed)
+    return spatial.PCAInitAutoencoder(pca_code, width=WIDTH, depth=0, seed=run_settings.seed)
 
 
 untrained = build_pca_init(win_config).eval()
@@ -268,13 +268,13 @@ pca_init_run = winning.train_or_load(pca_init_config, name="pca-init", build=bui
 # encoder is not: it is a network trained to *guess*, in one pass, a code the decoder can use, and nothing
 # makes its guess the best one. So, for each image, start at the encoder's code and take a few gradient
 # steps on the reconstruction's error **with respect to the code**, the decoder fixed
-# (`winning.refine_codes`; learned codecs call the difference the *amortization gap*, Cremer et al. 2018,
+# (`models.refine_codes`; learned codecs call the difference the *amortization gap*, Cremer et al. 2018,
 # and close it this way, Yang et al. 2020). The code is still 64 numbers and the decoder is unchanged;
 # only encoding costs more: each step is one pass of the decoder forward and back.
 
 # %%
-refined_model = winning.RefinedCodes(spatial_run.model, steps=REFINE_STEPS)
-some = images.normalize(win_bundle.test.images[:500])
+refined_model = models.RefinedCodes(spatial_run.model, steps=REFINE_STEPS)
+some = images.normalize(win_bundle.test.images[:500]).to(inference.model_device(spatial_run.model))  # where it trained
 with torch.no_grad():
     guess = spatial_run.model.encode(some)
     refined = refined_model.encode(some)
@@ -454,7 +454,7 @@ else:
 # 2. Build a model with transposed convolutions, `spatial.SpatialAutoencoder(4, WIDTH, depth=0,
 #    upsample="transposed")`, train it with `winning.train_or_load(..., name="transposed")` and look at its
 #    reconstructions of flat regions. Where is the checkerboard?
-# 3. Refine the codes for 20 and 40 steps (`winning.refine_codes(spatial_run.model, some, steps=40)`). Where
+# 3. Refine the codes for 20 and 40 steps (`models.refine_codes(spatial_run.model, some, steps=40)`). Where
 #    does the gain level off, and how long does encoding take then, against one pass of the encoder?
 # 4. Fine-tune the spatial model's decoder for its quantised code: `winning.noisy_code_step(step)` adds
 #    uniform noise of one step's width in training. At which rates does its entropy-coded curve move?

@@ -291,3 +291,20 @@ def test_pca_best_codec_is_never_below_any_single_pca_curve(bundle):
     assert _never_below(best, all_components)
     with pytest.raises(ValueError, match="larger than the PCA"):
         codec_curves.pca_codec_curves(pca, fit_on, bundle.test, steps, components=(64,))
+
+
+def test_notebook_08s_bitstream_cell_says_when_the_coder_is_missing(monkeypatch, capsys, bundle):
+    # notebook 08's own cell (section 7), run where constriction cannot be imported (Linux on Arm)
+    from types import SimpleNamespace
+
+    from test_model_device import notebook_cell
+
+    namespace = {"codec_curves": codec_curves, "entropy_coding": entropy, "quantizers": quantizers,
+                 "spatial_run": SimpleNamespace(model=SpatialAutoencoder(2, width=4)), "win_bundle": bundle}
+    cell = notebook_cell("08_winning", "model_of_symbols.encode(")
+    exec(cell, dict(namespace))
+    assert "decodes back exactly: True" in capsys.readouterr().out
+    monkeypatch.setitem(sys.modules, "constriction", None)
+    exec(cell, dict(namespace))
+    out = capsys.readouterr().out
+    assert entropy.NO_CODER_NOTE in out and "ideal bits (no bitstream written)" in out

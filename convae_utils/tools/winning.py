@@ -9,7 +9,7 @@ the same images for the same number of steps, so the rows differ only by the cha
 Budgets: ``workshop`` 96,000 training patches, 1 epoch (notebook 08's from-scratch model; its
 PCA-initialised model sees 24,000 there); ``full`` the profile's whole training split, 10 epochs (a
 GPU); ``smoke`` seconds, for tests. ``--train-size`` / ``--epochs`` override them. A variant with
-``refine`` adds a second row: the same trained model with its codes refined (``winning.RefinedCodes``).
+``refine`` adds a second row: the same trained model with its codes refined (``convae_utils.models.RefinedCodes``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .. import baselines, winning
+from .. import baselines, models, spatial, winning
 from ..codecs import curves as codec_curves
 from ..data import prepare_data
 from ..errors import ConvaeError
@@ -80,7 +80,7 @@ VARIANTS = (
     Variant("+ beta2 0.99, gradient norm clipped to 0.3 (notebook 08's model)",
             lambda s, p, w: SpatialAutoencoder(4, w, 1, seed=s, stem="pixel"), max_lr=6e-3, refine=20),
     Variant("PCA-64 + learnt correction (depth 0)",
-            lambda s, p, w: winning.PCAInitAutoencoder(_truncate(p, CODE_VALUES), w, 0, seed=s)),
+            lambda s, p, w: spatial.PCAInitAutoencoder(_truncate(p, CODE_VALUES), w, 0, seed=s)),
 )
 
 
@@ -129,7 +129,7 @@ def study(profile: str | None = None, *, seeds: int = 3, dataset: str | None = N
             scored = [(variant.name, model, codec_curves.CODEC_FIT_IMAGES)]
             if variant.refine:
                 scored.append((f"the same, code refined ({variant.refine} steps)",
-                               winning.RefinedCodes(model, steps=variant.refine), REFINED_FIT_IMAGES))
+                               models.RefinedCodes(model, steps=variant.refine), REFINED_FIT_IMAGES))
             for name, scored_model, fit_images in scored:
                 row, _ = codec_curves.ablation_row(name, scored_model, bundle.train, bundle.test, pca_curve=pca_curve,
                                                    pca_psnr=pca_psnr, fit_images=fit_images)
