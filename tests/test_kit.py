@@ -81,7 +81,8 @@ class StubIndex:
 
     def __init__(self, root: Path):
         self.fetched: list[str] = []
-        fetched = self.fetched
+        self.fail_after: int | None = None  # this many wheels are served, then the connection drops (an interruption)
+        fetched, index = self.fetched, self
 
         class Handler(http.server.SimpleHTTPRequestHandler):
             def __init__(self, *args, **kwargs):
@@ -89,6 +90,9 @@ class StubIndex:
 
             def do_GET(self):
                 if self.path.endswith(".whl"):
+                    if index.fail_after is not None and len(fetched) >= index.fail_after:
+                        self.send_error(503, "interrupted")
+                        return
                     fetched.append(urllib.parse.unquote(self.path.rsplit("/", 1)[-1]))
                 super().do_GET()
 
@@ -425,3 +429,91 @@ def test_a_changed_package_replaces_its_wheel_and_fetches_only_a_new_dependency(
     carried = kit.read_wheels(out / "wheels" / "win_amd64")
     assert carried["convae-utils"].requires == ["tqdm", "newdep"]
     assert json.loads((out / kit.MARKERS / f"wheels-win_amd64-py{PYTHON}.json").read_text())["package"] == "after"
+
+
+# -- the kit on real hardware: a full stick, an interrupted download (issue 30, items 6 and 7) -------------
+
+# A pip that meets a full disk while it copies torch into the kit: a truncated file under the wheel's name
+# (what pip's own copy leaves), then pip's own error. argv[1] is the target's markers (the kit's wrapper's).
+FULL_DISK_PIP = """
+import sys
+args = sys.argv[2:]
+dest = args[args.index("-d") + 1]
+with open(dest + "/torch-99.0-py3-none-any.whl", "wb") as cut:
+    cut.write(b"PK\\x03\\x04" + bytes(1000))
+print("Collecting torch")
+print("ERROR: Could not install packages due to an OSError: [Errno 28] No space left on device")
+sys.exit(1)
+"""
+
+
+def _windows():
+    return kit.parse_platforms("win_amd64")[0]
+
+
+def stand_in_package(folder: Path) -> Path:
+    """A stand-in of this package's wheel: its name and version, its requirements and its lab extra."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    requires = [*project["dependencies"], *(f'{line}; extra == "lab"' for line in project["optional-dependencies"]["lab"])]
+    return make_wheel(folder, "convae-utils", project["version"], tuple(requires))
+
+
+def test_a_full_disk_is_named_with_its_sizes_and_leaves_no_partial_wheel(tmp_path, monkeypatch):
+    monkeypatch.setattr(kit, "_PIP_WITH_TARGET_MARKERS", FULL_DISK_PIP)
+    package = make_wheel(tmp_path / "built", "convae-utils", "0.2.0")
+    with pytest.raises(kit.KitError) as info:
+        kit.wheels_stage(tmp_path / "kit", _windows(), PYTHON, package_wheel=package, torch_index_url=kit.PYPI,
+                         index_url=None, find_links=[])
+    message = str(info.value)
+    assert "[Errno 28] No space left on device" in message, message  # pip's own cause is kept
+    assert re.search(r"is full: [\d.,]+ MB free of [\d.,]+ MB", message), message
+    assert "--python" not in message and "--platform" not in message  # not advice about something else
+    assert not list((tmp_path / "kit" / "wheels" / "win_amd64").glob("torch-*")), "a cut-short wheel kept its name"
+
+
+def test_a_full_disk_in_the_kits_own_copies_is_one_line_with_the_sizes(tmp_path, monkeypatch, capsys):
+    import errno
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(kit.shutil, "copy2", full)
+    monkeypatch.setattr(kit, "build_package_wheel", lambda dest: make_wheel(tmp_path / "built", "convae-utils", "0.2.0"))
+    assert cli.main(["kit", str(tmp_path / "kit"), "--platform", "win_amd64", "--skip-runs", "--skip-data"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is full:" in err and "MB free of" in err and "No space left" in err, err
+
+
+@pytest.fixture
+def stub_pypi(tmp_path, monkeypatch):
+    stand_in_wheels(tmp_path / "pypi", tmp_path / "torch")
+    offline_pip_environment(monkeypatch)
+    index = StubIndex(tmp_path / "pypi")
+    yield index
+    index.close()
+
+
+def test_a_rerun_repairs_a_wheel_cut_short_by_a_full_disk_or_a_kill(tmp_path, stub_pypi):
+    dest = tmp_path / "kit" / "wheels" / "win_amd64"
+    dest.mkdir(parents=True)
+    (dest / "torch-99.0-py3-none-any.whl").write_bytes(b"PK\x03\x04" + bytes(1000))  # what the stick kept
+    (dest / ".tqdm-99.0-py3-none-any.whl.part").write_bytes(bytes(10))
+    package = stand_in_package(tmp_path / "built")
+    record = kit.wheels_stage(tmp_path / "kit", _windows(), PYTHON, package_wheel=package, torch_index_url=kit.PYPI,
+                              index_url=f"{stub_pypi.url}/simple", find_links=[])
+    assert record["torch"] == "99.0" and "torch-99.0-py3-none-any.whl" in stub_pypi.fetched
+    assert kit.damaged_wheels(dest) == [] and not list(dest.glob(".*.part"))
+
+
+def test_an_interrupted_download_keeps_what_it_fetched_and_the_rerun_fetches_only_the_rest(tmp_path, stub_pypi):
+    package = stand_in_package(tmp_path / "built")
+    stage = dict(package_wheel=package, torch_index_url=kit.PYPI, index_url=f"{stub_pypi.url}/simple", find_links=[])
+    stub_pypi.fail_after = 4  # four wheels arrive, then the network goes
+    with pytest.raises(kit.KitError):
+        kit.wheels_stage(tmp_path / "kit", _windows(), PYTHON, **stage)
+    first = list(stub_pypi.fetched)
+    assert len(first) == 4
+    stub_pypi.fail_after = None
+    stub_pypi.fetched.clear()
+    kit.wheels_stage(tmp_path / "kit", _windows(), PYTHON, **stage)
+    assert stub_pypi.fetched and not set(stub_pypi.fetched) & set(first), (first, stub_pypi.fetched)

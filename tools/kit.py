@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import email.parser
+import errno
 import json
 import os
 import re
@@ -262,7 +263,7 @@ def _last_error(output: str) -> str:
 # (its vendored packaging looks the environment up through this one function); unmet_requirements checks
 # the result independently, and the kit tops up whatever is still missing.
 _PIP_WITH_TARGET_MARKERS = """
-import json, sys
+import json, os, shutil, sys, types
 target = json.loads(sys.argv.pop(1))
 try:
     from pip._vendor.packaging import markers
@@ -270,9 +271,73 @@ try:
     markers.default_environment = lambda: {**host(), **target}
 except (ImportError, AttributeError):
     pass  # an older or newer pip: the kit's own check tops up what it misses
+
+def save(source, destination):
+    # A file appears under its final name only whole: copied under a hidden name, then renamed.
+    part = os.path.join(os.path.dirname(destination), "." + os.path.basename(destination) + ".part")
+    try:
+        shutil.copyfile(source, part)
+        os.replace(part, destination)
+    finally:
+        if os.path.exists(part):
+            os.unlink(part)
+
+try:
+    # pip download saves every file at the very end: an interruption after 18 downloads kept none of
+    # them. Each wheel is saved into the folder as soon as it is fetched, so a rerun (which takes the
+    # files already in -d) fetches only the rest; pip's own final copy is made whole-or-nothing too.
+    from pip._internal.operations import prepare
+    fetch = prepare.get_http_url
+    def get_http_url(link, download, download_dir=None, hashes=None):
+        got = fetch(link, download, download_dir, hashes)
+        if download_dir and link.is_wheel and not os.path.exists(os.path.join(download_dir, link.filename)):
+            save(got.path, os.path.join(download_dir, link.filename))
+        return got
+    prepare.get_http_url = get_http_url
+    prepare.shutil = types.SimpleNamespace(**{**vars(shutil), "copy": save})
+except (ImportError, AttributeError):
+    pass  # another pip: files are saved at the end; the kit still repairs what a failure leaves
 from pip._internal.cli.main import main
 sys.exit(main())
 """
+
+NO_SPACE = ("No space left on device", "[Errno 28]", "ENOSPC", "There is not enough space on the disk")
+
+
+def damaged_wheels(folder: Path) -> list[tuple[Path, str]]:
+    """Wheels in ``folder`` that do not open as zip archives (cut short by a full disk or a kill), and why."""
+    found = []
+    for path in sorted(folder.glob("*.whl")):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                archive.namelist()
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+            found.append((path, f"{type(exc).__name__}: {exc}"))
+    return found
+
+
+def repair_wheels(folder: Path) -> list[str]:
+    """Remove half-written files and damaged wheels from ``folder`` (they are fetched again); their names."""
+    removed = []
+    for part in folder.glob(".*.part"):
+        part.unlink(missing_ok=True)
+    for path, why in damaged_wheels(folder):
+        say(f"    {path.name} is damaged ({megabytes(path.stat().st_size)}, {why}): removed, it is fetched again")
+        path.unlink(missing_ok=True)
+        removed.append(path.name)
+    return removed
+
+
+def disk_full(text: str) -> bool:
+    return any(sign in text for sign in NO_SPACE)
+
+
+def disk_full_message(folder: Path, cause: str) -> str:
+    """The full disk named with its sizes, the cause as it came, and the way out."""
+    usage = shutil.disk_usage(folder if folder.exists() else folder.parent)
+    return (f"the disk holding {folder} is full: {megabytes(usage.free)} free of {megabytes(usage.total)} "
+            f"({cause}). Free some space there or build the kit on a larger disk, then run the same command "
+            "again: the wheels already fetched are kept, and a damaged one is fetched again")
 
 
 def _pip_download(requirements: list[str], platform: Platform, python: str, dest: Path, *, index: list[str],
@@ -293,6 +358,14 @@ def _pip_download(requirements: list[str], platform: Platform, python: str, dest
         if line.startswith(("Collecting", "Downloading", "  Downloading", "Saved", "File was already")):
             say(f"    {line.strip()}")
     return process.wait(), "".join(output)
+
+
+def _failed_download(dest: Path, output: str) -> None:
+    """After pip failed: nothing damaged stays under a wheel's name; a full disk is said as such (KitError)."""
+    repair_wheels(dest)
+    if disk_full(output):  # pip's own words for it, whatever else it printed last
+        cause = next(line.strip() for line in output.splitlines() if disk_full(line))
+        raise KitError(disk_full_message(dest, f"pip: {cause}"))
 
 
 def _isolated_env() -> dict:
@@ -439,6 +512,7 @@ def _cpu_torch(platform: Platform, python: str, dest: Path, torch_index_url: str
     status, output = _pip_download(["torch", "torchvision"], platform, python, dest, index=index, no_deps=True,
                                    env=_isolated_env())
     if status != 0:
+        _failed_download(dest, output)
         raise KitError(f"{platform.name}: no CPU build of torch and torchvision for Python {python} "
                        f"({_last_error(output)}); both are needed, PyPI's torchvision does not load with a CPU "
                        "torch (RuntimeError: operator torchvision::nms does not exist). "
@@ -452,6 +526,8 @@ def _cpu_torch(platform: Platform, python: str, dest: Path, torch_index_url: str
         say(f"    torchvision {vision.version} needs torch{wanted}, not {torch.version}: fetching that one")
         status, output = _pip_download([f"torch{wanted}"], platform, python, dest, index=index, no_deps=True,
                                        env=_isolated_env())
+        if status != 0:
+            _failed_download(dest, output)
         torch.path.unlink()
         torch = read_wheels(dest).get("torch")
         if status != 0 or torch is None:
@@ -468,6 +544,7 @@ def wheels_stage(out: Path, platform: Platform, python: str, *, package_wheel: P
     """Every wheel a laptop of ``platform`` with Python ``python`` needs, into ``out/wheels/<platform>``."""
     dest = out / "wheels" / platform.name
     dest.mkdir(parents=True, exist_ok=True)
+    repair_wheels(dest)  # what a full disk or a kill left half-written is fetched again, not trusted
     shutil.copy2(package_wheel, dest / package_wheel.name)
     for old in dest.glob("convae_utils-*.whl"):
         if old.name != package_wheel.name:
@@ -487,6 +564,7 @@ def wheels_stage(out: Path, platform: Platform, python: str, *, package_wheel: P
         requirements = [requirement] if round_ == 0 else missing
         status, output = _pip_download(requirements, platform, python, dest, index=index, constraints=constraints)
         if status != 0:
+            _failed_download(dest, output)
             raise KitError(f"pip cannot serve {platform.name} with Python {python}: {_last_error(output)}. Check "
                            f"--python (PyTorch has wheels for 3.10 to 3.14) and --platform ({', '.join(PLATFORM_ALIASES)}), "
                            f"or leave {platform.name} out; a wheel missing from the index can also come from "
@@ -720,9 +798,18 @@ def kit_contents(out: Path, python: str, profile: str, dataset: str) -> tuple[li
 
 def run(args) -> int:
     """Build (or resume) the kit in ``args.out``; each finished stage is skipped when asked again."""
+    out = output_folder("OUT", Path(args.out).expanduser(), "the kit's folder")
+    try:
+        return _build(args, out)
+    except OSError as exc:  # the kit's own copies and writes: a full disk is named with its sizes
+        if exc.errno == errno.ENOSPC:
+            raise KitError(disk_full_message(out, f"{type(exc).__name__}: {exc}")) from exc
+        raise
+
+
+def _build(args, out: Path) -> int:
     from convae_utils import settings as run_settings
 
-    out = output_folder("OUT", Path(args.out).expanduser(), "the kit's folder")
     platforms = parse_platforms(args.platform)
     notebooks = Path(args.notebooks).expanduser() if args.notebooks else project_root() / "notebooks"
     from convae_utils import series
@@ -748,6 +835,9 @@ def run(args) -> int:
         for platform in platforms:
             stage = f"wheels-{platform.name}-py{args.python}"
             record = finished(out, stage, python=args.python, tags=list(platform.tags))
+            if record and damaged_wheels(out / "wheels" / platform.name):
+                say(f"  {platform.name}: some of its wheels are damaged since they were fetched; fetching them again")
+                record = None
             if record and record.get("package") != source:
                 # The package changed since (a new notebook's code, a new dependency): the kit carries this one.
                 say(f"  {platform.name}: the package changed since its wheels were fetched; replacing its wheel")
