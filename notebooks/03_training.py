@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -205,9 +205,11 @@ run = runs.train_or_load(config, data=bundle)
 # %%
 seconds = sum(run.history.epoch_seconds)
 if run.complete:
-    print(f"{run.history.epochs_done} epochs on {bundle.dataset}, {seconds:,.0f} s of training "
-          f"({run.history.epochs_done * len(bundle.train) / max(seconds, 1e-9):,.0f} images/s, "
-          f"on {run.history.meta.get('device', '?')}).")
+    trained = (f"{run.history.epochs_done} epochs on {bundle.dataset}, {seconds:,.0f} s of training "
+               f"({run.history.epochs_done * len(bundle.train) / max(seconds, 1e-9):,.0f} images/s, "
+               f"on {run.history.meta.get('device', '?')})")
+    # a loaded run says when its training happened: earlier, not in this cell
+    print(f"Trained earlier and loaded now: {trained}." if run.loaded else f"Trained now: {trained}.")
 else:
     print(f"Training was interrupted after {run.history.epochs_done} of {config.num_epochs} epochs. "
           f"The progress is saved in {run.run_dir}.\n"

@@ -216,3 +216,19 @@ def test_the_float32_latent_200_code_is_as_much_smaller_as_notebook_06_says():
     text = markdown(NOTEBOOKS / "06_rate_distortion.py")
     ratio = bits.bits_summary(200)["compression"]
     assert f"{ratio:.1f} times smaller" in text and bits.bits_summary(200)["smaller_than_image"]
+
+
+@pytest.mark.parametrize("loaded", [True, False])
+def test_notebook_03_says_whether_its_run_was_trained_now_or_loaded(loaded, capsys):
+    """Issue 30, item 9: after "Loaded the finished run ...: nothing was trained" the notebook printed
+    "2 epochs on photos10, 20 s of training", which read as if it had trained."""
+    from types import SimpleNamespace
+
+    [cell] = [c for c in jupytext.read(NOTEBOOKS / "03_training.py").cells
+              if c.source.startswith("seconds = sum(run.history.epoch_seconds)")]
+    history = SimpleNamespace(epochs_done=2, epoch_seconds=[10.0, 10.0], meta={"device": "cpu"})
+    run = SimpleNamespace(complete=True, loaded=loaded, history=history)
+    exec(cell.source, {"run": run, "bundle": SimpleNamespace(dataset="photos10", train=range(1000))})
+    said = capsys.readouterr().out
+    assert "2 epochs on photos10, 20 s of training" in said
+    assert ("Trained earlier and loaded now" in said) is loaded and ("Trained now" in said) is not loaded

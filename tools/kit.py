@@ -560,7 +560,8 @@ def wheels_stage(out: Path, platform: Platform, python: str, *, package_wheel: P
     for round_ in range(6):
         # Everything already in the folder is pinned, so a top-up never pulls a second version of anything.
         held = {} if round_ == 0 else {k: w.version for k, w in read_wheels(dest).items()}
-        constraints.write_text("".join(f"{name}=={version}\n" for name, version in {**held, **pins}.items()))
+        constraints.write_text("".join(f"{name}=={version}\n" for name, version in {**held, **pins}.items())
+                               + "".join(f"{line}\n" for line in (INTEL_MAC_CONSTRAINTS if is_intel_mac(platform) else ())))
         requirements = [requirement] if round_ == 0 else missing
         status, output = _pip_download(requirements, platform, python, dest, index=index, constraints=constraints)
         if status != 0:
@@ -588,7 +589,10 @@ def wheels_stage(out: Path, platform: Platform, python: str, *, package_wheel: P
             wheel.path.unlink()
     wheels = read_wheels(dest)
     torch = wheels.get("torch")
-    return {"platform": platform.name, "tags": list(platform.tags), "python": python, "wheels": len(wheels),
+    warning = torch_numpy_clash({name: w.version for name, w in wheels.items()})
+    if warning:
+        say(f"    WARNING {platform.name}: {warning}")
+    return {"warning": warning, "platform": platform.name, "tags": list(platform.tags), "python": python, "wheels": len(wheels),
             "bytes": folder_size(dest), "torch": torch.version if torch else None,
             "torch_bytes": torch.path.stat().st_size if torch else 0,
             "torch_build": ("CUDA" if is_cuda_build(torch.path, platform, python) else "CPU") if torch else None,
@@ -674,21 +678,40 @@ def runs_stage(out: Path, profile: str, dataset: str, notebooks: Path, timeout: 
     """Execute the series with the laptops' profile and dataset, runs into ``out/runs``, notebooks into ``out/filled``.
 
     The notebooks train exactly the runs they use (load-or-train): runs already in ``out/runs`` load.
+    Each notebook is recorded in ``.kit/`` as it finishes, with what it was made from: after a Ctrl-C the
+    same command goes on with the first unfinished notebook, and a finished one is not executed again
+    (unless it or the package changed since).
     """
     from argparse import Namespace
 
     from convae_utils import series
 
-    names = [p.stem for p in series.find_notebooks(notebooks)]
-    with _environment(**{RUNS_DIR_ENV: str((out / "runs").resolve()), DATA_DIR_ENV: str((out / "data").resolve())}):
-        series.run(Namespace(profile=profile, dataset=dataset, notebooks=str(notebooks), out=str(out / "filled"),
-                             only=None, timeout=timeout))
-    timings = json.loads((out / "filled" / "timings.json").read_text())
+    found = series.find_notebooks(notebooks)
+    names = [p.stem for p in found]
+    progress_path = _marker(out, f"runs-{profile}-{dataset}-notebooks")
+    try:
+        done = json.loads(progress_path.read_text())
+    except (OSError, ValueError):
+        done = {}
+    package = package_digest()
+    made_from = {p.stem: digest([p], notebooks) + "-" + package for p in found}
+    filled = out / "filled"
+    for path in found:
+        record = done.get(path.stem, {})
+        if record.get("made_from") == made_from[path.stem] and (filled / f"{path.stem}.html").is_file():
+            say(f"  {path.stem}: executed before ({record['seconds']:.0f} s); not executed again")
+            continue
+        with _environment(**{RUNS_DIR_ENV: str((out / "runs").resolve()), DATA_DIR_ENV: str((out / "data").resolve())}):
+            series.run(Namespace(profile=profile, dataset=dataset, notebooks=str(notebooks), out=str(filled),
+                                 only=path.name, timeout=timeout, offline_html=True))  # laptops without internet
+        seconds = json.loads((filled / "timings.json").read_text())["seconds"][path.stem]
+        done[path.stem] = {"made_from": made_from[path.stem], "seconds": seconds}
+        write_json(progress_path, done)
     # The run folders of this profile and dataset (a kit may also hold another profile's from an earlier call).
     runs = sorted(p for p in (out / "runs").glob(f"{profile}-{dataset}-*") if p.is_dir())
     return {"profile": profile, "dataset": dataset, "notebooks": names, "runs": [p.name for p in runs],
-            "seconds": timings.get("seconds", {}), "bytes": sum(folder_size(p) for p in runs),
-            "filled_bytes": folder_size(out / "filled")}
+            "seconds": {name: done[name]["seconds"] for name in names}, "bytes": sum(folder_size(p) for p in runs),
+            "filled_bytes": folder_size(filled)}
 
 
 def project_stage(out: Path, notebooks: Path) -> None:
@@ -706,71 +729,131 @@ def project_stage(out: Path, notebooks: Path) -> None:
 
 # -- the participants' README ---------------------------------------------------------------------
 
+def platform_label(name: str) -> str:
+    """How a participant recognises their laptop in a platform's folder name."""
+    if name.startswith("win"):
+        return "Windows"
+    if name.startswith("macosx") and name.endswith(("arm64", "universal2")):
+        return "macOS 14 or newer on Apple silicon (M1 and later)"  # PyTorch's macOS wheels need macOS 14
+    if name.startswith("macosx"):
+        return "macOS on an Intel Mac"
+    return "Linux (ARM)" if "aarch64" in name else "Linux"
+
+
+def is_intel_mac(platform: Platform) -> bool:
+    return platform.system == "Darwin" and platform.machine == "x86_64"
+
+
+# PyTorch's last wheels for Intel Macs (2.2.x) were built against numpy 1: beside numpy 2 they fail to load
+# numpy-backed tensors ("A module that was compiled using NumPy 1.x cannot be run in NumPy 2").
+INTEL_MAC_CONSTRAINTS = ("numpy<2",)
+
+
+def torch_numpy_clash(versions: dict[str, str]) -> str | None:
+    """Why a wheel set's torch and numpy do not go together (torch before 2.3 with numpy 2), else None."""
+    from packaging.version import Version
+
+    torch, numpy = versions.get("torch"), versions.get("numpy")
+    if torch and numpy and Version(torch).release < (2, 3) and Version(numpy).release >= (2,):
+        return (f"torch {torch} was built against numpy 1 and does not work beside numpy {numpy}; "
+                "the laptops need numpy<2 with it")
+    return None
+
+
 def participant_readme(python: str, platforms: list[dict], data: dict | None, runs: dict | None) -> str:
-    """The kit's README.md: install from the folder alone, point the series at the kit, what to do when it fails."""
+    """The kit's README.md: install from the folder alone, point the series at the kit, check it, what to do when it fails."""
     dataset = (runs or data or {}).get("dataset", "photos10")
     profile = (runs or {}).get("profile", "workshop")
+    by_name = {p["platform"]: p for p in platforms}
+    which = "; ".join(f"{platform_label(name)}: `wheels/{name}`" for name in by_name)
     lines = ["# convae workshop kit", "",
-             "Everything here works without the internet. First copy this whole folder to your laptop (the runs "
-             "folder must be writable), e.g. to `C:\\convae-kit` on Windows or `~/convae-kit` on macOS and Linux. "
-             f"You need **Python {python}** (the wheels are built for it; check with `python --version`).", "",
+             "Everything here works without the internet. First copy this folder to your laptop, anywhere you like "
+             "(the `runs` folder must be writable, so not a read-only stick). Of `wheels/`, copy only your "
+             f"platform's folder ({which or 'one per platform'}); the others are for other laptops.", "",
+             f"You need **Python {python}** (the wheels are built for it). Check it: on Windows `py -{python} --version`, "
+             f"on macOS and Linux `python{python} --version`.", "",
              "| folder | what |", "|---|---|",
              "| `wheels/<platform>/` | every package the series needs, for one platform |",
              "| `project/notebooks/` | the notebooks to work through |",
              f"| `runs/` | the trained models ({profile} profile, {dataset}): notebooks load them instead of training |",
-             "| `filled/` | every notebook already executed, as `.ipynb` and `.html`: open one if you fall behind |",
+             "| `filled/` | every notebook already executed, as `.ipynb` and `.html` (the pages open offline): "
+             "open one if you fall behind |",
              "| `data/` | " + ("CIFAR-10, verified" if dataset == "cifar10" else f"nothing needed: {dataset} ships inside scikit-image and scikit-learn") + " |",
              ""]
     if platforms:
-        lines += ["## Sizes", "", "| platform | wheels | size | torch |", "|---|---|---|---|"]
+        lines += ["## Sizes", "", "| platform | for | wheels | size | torch |", "|---|---|---|---|---|"]
         for p in platforms:
             build = (f"CUDA build, runs on a CPU too; {megabytes(p['nvidia_bytes'])} of the size are nvidia-* wheels"
                      if p["torch_build"] == "CUDA" else "CPU build")
-            lines.append(f"| {p['platform']} | {p['wheels']} | {megabytes(p['bytes'])} | {p['torch']} ({build}) |")
+            lines.append(f"| {p['platform']} | {platform_label(p['platform'])} | {p['wheels']} | {megabytes(p['bytes'])} "
+                         f"| {p['torch']} ({build}) |")
         lines.append("")
-    lines += ["## 1. Install (no internet needed)", ""]
-    by_name = {p["platform"]: p for p in platforms}
-    windows = [n for n in by_name if n.startswith("win")]
-    posix = [n for n in by_name if not n.startswith("win")]
-    for name in windows:
-        lines += [f"Windows ({name}), in PowerShell:", "", "```powershell", "cd C:\\convae-kit",
-                  f"py -{python} -m venv .venv",
-                  f".venv\\Scripts\\python -m pip install --no-index --find-links wheels\\{name} \"{PACKAGE}[lab]\"",
-                  "```", ""]
-    for name in posix:
-        label = "macOS (Apple silicon)" if name.startswith("macosx") else "Linux" if "linux" in name else name
-        lines += [f"{label} ({name}), in a terminal:", "", "```bash", "cd ~/convae-kit",
-                  f"python{python} -m venv .venv",
-                  f".venv/bin/python -m pip install --no-index --find-links wheels/{name} \"{PACKAGE}[lab]\"", "```", ""]
+        for p in platforms:
+            if p.get("warning"):
+                lines += [f"**{p['platform']}**: {p['warning']}.", ""]
+    lines += ["## 1. Install (no internet needed)", "",
+              "Open a terminal in the kit's folder (the one holding this README) and run the lines for your laptop.", ""]
+    for name in by_name:
+        if name.startswith("win"):
+            lines += [f"{platform_label(name)} ({name}), in PowerShell:", "", "```powershell",
+                      f"py -{python} -m venv .venv",
+                      f".venv\\Scripts\\python -m pip install --no-index --find-links wheels\\{name} \"{PACKAGE}[lab]\"",
+                      "```", ""]
+        else:
+            note = (" PyTorch's last wheels for Intel Macs are 2.2; the kit holds numpy<2 for them." if name.startswith("macosx")
+                    and "x86_64" in name else "")
+            lines += [f"{platform_label(name)} ({name}), in a terminal:{note}", "", "```bash",
+                      f"python{python} -m venv .venv",
+                      f".venv/bin/python -m pip install --no-index --find-links wheels/{name} \"{PACKAGE}[lab]\"", "```", ""]
     lines += ["## 2. Point the series at the kit and start", "",
-              "Use absolute paths (the folder you copied the kit to). Windows, PowerShell (for this window only):", "",
+              "In the same terminal, still in the kit's folder (the lines name it as the folder you are in). "
+              "Windows, PowerShell (for this window only):", "",
               "```powershell",
               f"$env:CONVAE_PROFILE = \"{profile}\"; $env:CONVAE_DATASET = \"{dataset}\"",
-              "$env:CONVAE_RUNS_DIR = \"C:\\convae-kit\\runs\"; $env:CONVAE_DATA_DIR = \"C:\\convae-kit\\data\"",
+              "$env:CONVAE_RUNS_DIR = \"$PWD\\runs\"; $env:CONVAE_DATA_DIR = \"$PWD\\data\"",
               ".venv\\Scripts\\jupyter lab project\\notebooks", "```", "",
               "macOS and Linux:", "", "```bash",
               f"export CONVAE_PROFILE={profile} CONVAE_DATASET={dataset}",
-              "export CONVAE_RUNS_DIR=\"$HOME/convae-kit/runs\" CONVAE_DATA_DIR=\"$HOME/convae-kit/data\"",
+              "export CONVAE_RUNS_DIR=\"$PWD/runs\" CONVAE_DATA_DIR=\"$PWD/data\"",
               ".venv/bin/jupyter lab project/notebooks", "```", "",
               "A notebook that finds its run in `runs/` says `Loaded the finished run ...: nothing was trained.` "
               "To run the whole series headless instead, with the same variables set, from inside `project/`: "
               "`../.venv/bin/python -m convae_utils series` (Windows: `..\\.venv\\Scripts\\python -m convae_utils "
-              "series`); the executed notebooks go to `project/build/`.", "",
-              "## When something fails", "",
+              "series`); the executed notebooks go to `project/build/`.", ""]
+    check = _check_run(runs)
+    if check:
+        lines += ["## 3. Did it work?", "",
+                  "One line, in the kit's folder, before the workshop starts: it opens a trained run without training "
+                  "anything and prints `OK`.", "",
+                  "```bash", f".venv/bin/python -c \"{check}\"", "```", "",
+                  "Windows: the same line with `.venv\\Scripts\\python`. An error names what is wrong "
+                  "(see below).", ""]
+    lines += ["## When something fails", "",
               "- **`No matching distribution found`** during the install: your Python is not "
-              f"{python}, or you chose another platform's folder. Check `python --version`; install Python {python}, "
-              "or ask for a kit built with `--python` your version.",
+              f"{python}, or you chose another platform's folder. Check `py -{python} --version` (Windows) or "
+              f"`python{python} --version`; install Python {python}, or ask for a kit built with `--python` your version.",
               "- **`import torch` fails on Windows with `WinError 126` and a `.dll`**: install Microsoft's "
               "Visual C++ Redistributable (x64), then start again.",
               "- **A notebook starts training** instead of loading: `CONVAE_RUNS_DIR` does not point at the kit's "
-              f"`runs/`, or the profile or dataset differ from the kit's ({profile}, {dataset}). Set them as above "
-              "and restart the kernel. Training is safe, only slower.",
+              f"`runs/` (set it in the kit's folder, as above), or the profile or dataset differ from the kit's "
+              f"({profile}, {dataset}). Set them as above and restart the kernel. Training is safe, only slower.",
               "- **`cannot write the run folder`**: the kit is still on the USB stick or read-only; copy it to "
               "your laptop first.",
               "- **You fall behind**: open the notebook's page in `filled/` (an `.html` opens in any browser).",
               "- **Anything else**: the instructor's machine has the same folder; compare `pip list` with "
               "`wheels/<platform>`.", ""]
     return "\n".join(lines)
+
+
+def _check_run(runs: dict | None) -> str | None:
+    """A one-line Python check that one of the kit's article runs loads (None when the kit has no runs)."""
+    names = (runs or {}).get("runs") or []
+    article = [n for n in names if re.search(r"-latent\d+$", n)]
+    if not article:
+        return None
+    name = next((n for n in article if n.endswith("-latent200")), article[0])
+    return (f"from convae_utils.runs import load_run; run = load_run('runs/{name}'); "
+            f"print('OK: the kit\\'s run', run.run_dir.name, 'loads')")
 
 
 # -- the command ---------------------------------------------------------------------------------
