@@ -116,6 +116,24 @@ def test_the_entropy_coder_is_asked_for_only_where_it_has_a_wheel(where):
                                    f"but a wheel {'exists' if has_wheel else 'does not exist'}"
 
 
+def test_the_coders_marker_is_the_one_the_package_and_the_kit_read():
+    from packaging.markers import Marker
+
+    from convae_utils.codecs.entropy_coding import CODER_MARKER, CODER_REQUIREMENT
+
+    lines = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    requirement = _constriction_requirement(lines)
+    assert str(requirement.marker) == str(Marker(CODER_MARKER))
+    assert str(requirement.specifier) == str(_constriction_requirement([CODER_REQUIREMENT]).specifier)
+
+
+def test_the_kit_says_where_the_coder_is_left_out():
+    from tools import kit
+
+    platforms = {p.name: p for p in kit.parse_platforms("win_amd64,macosx_arm64,linux_x86_64,linux_aarch64")}
+    assert [name for name, p in platforms.items() if not kit.coder_installs(p, "3.11")] == ["linux_aarch64"]
+
+
 def test_no_dependency_comment_claims_wheels_for_every_platform():
     for name in ("pyproject.toml", "environment.yml"):
         text = (ROOT / name).read_text().lower()
