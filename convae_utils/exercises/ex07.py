@@ -70,7 +70,7 @@ def check_threshold(candidate) -> None:
     scores = torch.rand(1000, generator=torch.Generator().manual_seed(0)).pow(3) * 0.05   # MSE-like, skewed
     for rate in (0.05, 0.2):
         value = candidate(scores.clone(), rate)
-        if isinstance(value, (torch.Tensor, np.ndarray)) and np.size(value) == 1:
+        if (isinstance(value, torch.Tensor) and value.numel() == 1) or (isinstance(value, np.ndarray) and value.size == 1):
             value = float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
             raise Wrong(f"return one number, the threshold; got {type(value).__name__}")

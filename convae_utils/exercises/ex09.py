@@ -69,11 +69,15 @@ def check_reparameterize(candidate) -> None:
                     "with only eps drawn at random; do not detach or draw z with torch.normal(mean, std)")
     if torch.allclose(z, mean):
         raise Wrong("z equals the mean: the noise eps ~ N(0, I) times the spread is missing")
-    grad_mean, grad_logvar = torch.autograd.grad(z.sum(), (mean, logvar), allow_unused=True)
-    if grad_mean is None or grad_logvar is None or not (bool(grad_mean.abs().sum() > 0)
-                                                       and bool(grad_logvar.abs().sum() > 0)):
-        raise Wrong("no gradient reaches both mean and logvar: build z from them (mean + std * eps), with "
-                    "only eps drawn at random; torch.normal(mean, std) and .detach() cut the gradient")
+    grads = torch.autograd.grad(z.sum(), (mean, logvar), allow_unused=True)
+    reached = [g is not None and bool(g.abs().sum() > 0) for g in grads]
+    if not any(reached):
+        raise Wrong("no gradient reaches mean or logvar although z is attached to them (torch.normal(mean, std) "
+                    "draws without a path back): write z = mean + std * eps, with only eps drawn at random")
+    if not all(reached):
+        cut = "logvar" if reached[0] else "mean"
+        raise Wrong(f"no gradient reaches {cut}: is it (or what you compute from it) detached? Only eps is drawn "
+                    "at random; mean and the spread stay in the graph, so both can learn")
     z, again = z.detach().double(), again.detach().double()
     want_std = torch.exp(0.5 * logvar[0].detach())
     eps = ((z - mean.detach()) / want_std).flatten(1)                # (DRAWS, 12): the noise as drawn
