@@ -2,17 +2,19 @@
 wrong one; the code exercises' shared behaviour (the placeholder, the worked solution, solutions that run as
 pasted, consoles without the characters). The mutation tables of the code exercises: test_exercise_mutations.py."""
 
+import contextlib
+import io
 import math
+import sys
 import warnings
 
-import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torchmetrics.functional.classification import binary_auroc
 
-from convae_utils import baselines, bits, exercises, images
+from convae_utils import baselines, bits, console, corruptions, exercises, images, models, training
+from convae_utils.exercises import core
 
 
 def _after_two_stride2_convs(side: int) -> int:
@@ -104,14 +106,6 @@ def test_copy_question_says_which_code_it_asks_about():
 
 
 # -- code exercises: what every one of them shares ------------------------------------------------------
-
-import contextlib
-import io
-import sys
-
-from convae_utils import corruptions, models, training
-from convae_utils.exercises import core
-
 
 def test_no_lesson_module_imports_the_exercises():
     """Issue 27: exercises sit on top; importing the lessons registers nothing and loads no exercise."""
@@ -232,8 +226,8 @@ def _cp1252_console():
 
 def test_every_message_survives_a_console_without_its_characters():
     """Issue 30, item 13: a Windows console in cp1252 has no ✓, ✗ or σ."""
-    console = _cp1252_console()
-    with contextlib.redirect_stdout(console):
+    stream = _cp1252_console()
+    with contextlib.redirect_stdout(stream):
         for exercise_id, checker in exercises.CHECKERS.items():
             checker(REFERENCES[exercise_id]())
             checker(REFERENCES[exercise_id]() + 1)
@@ -244,21 +238,21 @@ def test_every_message_survives_a_console_without_its_characters():
             exercises.check_code(exercise_id, lambda *args: None)
             exercises.check_code(exercise_id, exercise.solution)
             exercises.solution(exercise_id)
-    console.flush()
-    text = console.buffer.getvalue().decode("cp1252")
+    stream.flush()
+    text = stream.buffer.getvalue().decode("cp1252")
     assert "[ok] Right" in text and "[x] Not yet" in text
     sigma = corruptions.Corruption("gaussian", 0.1).label
     sigma.encode("cp1252")  # no UnicodeEncodeError
-    core.say("σ ✓ ✗ — done", file=console)
+    console.say("σ ✓ ✗ — done", file=stream)
 
 
 def test_the_console_fallback_keeps_what_the_encoding_has():
-    console = _cp1252_console()
-    core.say("é ✓ σ", file=console)
-    console.flush()
-    assert console.buffer.getvalue().decode("cp1252") == "é [ok] sigma\n"
+    stream = _cp1252_console()
+    console.say("é ✓ σ", file=stream)
+    stream.flush()
+    assert stream.buffer.getvalue().decode("cp1252") == "é [ok] sigma\n"
     utf8 = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
-    core.say("✓ σ", file=utf8)
+    console.say("✓ σ", file=utf8)
     utf8.flush()
     assert utf8.buffer.getvalue().decode("utf-8") == "✓ σ\n"
 

@@ -1,7 +1,5 @@
 """Notebook 08's package side: the PCA-initialised model, the steps, the schedule, the codec curves."""
 
-import math
-
 import numpy as np
 import pandas as pd
 import pytest

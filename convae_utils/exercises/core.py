@@ -16,50 +16,30 @@ exercise's id), means "not written yet". Any other error, a ``NotImplementedErro
 learner's own code included (``torch.distributions.kl_divergence`` on a pair it has no formula for, an
 ``nn.Module`` whose ``forward`` is misspelt), is the learner's, reported in their terms.
 
-Everything printed goes through :func:`say`, which survives a console whose encoding lacks a character
-(a Windows console in cp1252 has no ✓ or ✗): it falls back to ASCII there.
+Everything printed goes through :func:`convae_utils.console.say`, which survives a console whose
+encoding lacks a character (a Windows console in cp1252 has no ✓ or ✗): it falls back to ASCII there.
 """
 
 from __future__ import annotations
 
 import inspect
 import math
-import sys
 import textwrap
 from dataclasses import dataclass
 from numbers import Real
-from typing import Callable, TextIO
+from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..console import say
+
 LINE = 100  # messages are wrapped at word boundaries to this width (JupyterLab wraps long lines mid-word)
-ASCII_FALLBACK = {"✓": "[ok]", "✗": "[x]", "σ": "sigma", "μ": "mu", "×": "x", "→": "->", "≥": ">=",
-                  "≤": "<=", "–": "-", "—": "-", "’": "'", "“": '"', "”": '"', "…": "...", "²": "^2", "≈": "~"}
 
 
 class Wrong(Exception):
     """Raised by a code exercise's check at the first problem; its message is shown to the learner."""
-
-
-def say(text: str, file: TextIO | None = None) -> None:
-    """Print ``text``; where the stream's encoding cannot hold a character, an ASCII stand-in is printed.
-
-    The package's one way of printing a message to the learner (issue 30, item 13): ✓ becomes ``[ok]``,
-    σ ``sigma``, and anything else without a stand-in a ``?``.
-    """
-    stream = file if file is not None else sys.stdout
-    encoding = getattr(stream, "encoding", None) or "utf-8"
-    try:
-        text.encode(encoding)
-    except UnicodeEncodeError:
-        for char, stand_in in ASCII_FALLBACK.items():
-            text = text.replace(char, stand_in)
-        text = text.encode(encoding, errors="replace").decode(encoding)
-    except LookupError:  # an encoding Python does not know: ASCII is safe everywhere
-        text = text.encode("ascii", errors="replace").decode("ascii")
-    print(text, file=stream)
 
 
 def wrap(text: str) -> str:
