@@ -131,11 +131,15 @@ def code_problem(exercise: CodeExercise, candidate) -> str | None:
 
     The exercise's own placeholder propagates (the cell is not written yet); any other error the
     candidate raises, ``NotImplementedError`` included, is a problem, reported with its type and message.
+    The check runs with the global random generator seeded (and restored after), so a verdict is the same
+    on every run.
     """
     if not callable(candidate):
         return f"expected a function, got {type(candidate).__name__}: pass the function itself, not its result"
     try:
-        exercise.check(candidate)
+        with torch.random.fork_rng(devices=[]):  # the same verdict on every run; the learner's stream untouched
+            torch.manual_seed(0)
+            exercise.check(candidate)
     except Wrong as problem:
         return str(problem)
     except Exception as error:  # the learner's code failed: say how, in its own words
