@@ -178,8 +178,10 @@ def solution_text(exercise: Exercise | CodeExercise) -> str:
     """The worked solution as text: for code, the imports it needs and its source, ready to paste into a cell."""
     if isinstance(exercise, CodeExercise):
         imports = f"{exercise.imports}\n\n\n" if exercise.imports else ""
-        return f"# [{exercise.id}] {exercise.task}\n{imports}{inspect.getsource(exercise.solution)}"
-    return f"[{exercise.id}] {exercise.question}\nSolution: {exercise.solution}"
+        task = textwrap.fill(exercise.task, LINE, initial_indent=f"# [{exercise.id}] ", subsequent_indent="# ",
+                             break_long_words=False, break_on_hyphens=False)
+        return f"{task}\n{imports}{inspect.getsource(exercise.solution)}"
+    return wrap(f"[{exercise.id}] {exercise.question}\nSolution: {exercise.solution}")
 
 
 # -- helpers the checks share ----------------------------------------------------------------------------
