@@ -230,3 +230,24 @@ def test_a_builder_of_the_same_name_with_other_layers_is_another_run(bundle, tmp
     assert train_or_load(config(), Recipe("mine", build=_tanh_model), bundle.replace(test=None),
                          runs_root=tmp_path, progress=False).loaded
     assert first.complete
+
+
+def test_the_train_or_load_route_checks_no_setting_again(bundle, tmp_path, monkeypatch):
+    """latent_dim, lr and the other numbers are checked once, when the settings are made (issue 27)."""
+    from convae_utils import checks, models, settings as settings_module, training
+
+    settings = config(latent_dim=16)
+    checked = []
+
+    def spy(real):
+        def check(name, *args, **kwargs):
+            checked.append(name)
+            return real(name, *args, **kwargs)
+        return check
+
+    for module in (checks, settings_module, models, training):
+        for name in ("check_float", "check_int", "check_limit", "check_choice"):
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, spy(getattr(module, name)))
+    train_or_load(settings, data=bundle, runs_root=tmp_path, progress=False, save_figures=False)
+    assert not {"latent_dim", "lr", "batch_size", "num_epochs", "seed", "base_channels"} & set(checked), checked
