@@ -7,7 +7,7 @@ and the history add around the model's own calls. Run it on each revision to com
     PYTHONPATH=. python benchmarks/loop_calls.py
     git archive b80bae7 | tar -x -C /tmp/b80bae7 && PYTHONPATH=/tmp/b80bae7 python benchmarks/loop_calls.py
 
-Result (2026-12-06): b80bae7 908, b1e4154 838, after the recipe 894 calls per step (the model's own
+Result (2026-12-06): b80bae7 908, b1e4154 838, after the recipe 864-894 calls per step (tqdm refreshes vary) (the model's own
 forward, backward and Adam included), about 0.1-0.3 ms of Python per step against ~80 ms of a
 workshop step: the loop's overhead is not where a 7 % difference can come from.
 """
