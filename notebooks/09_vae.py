@@ -83,7 +83,7 @@ ENDPOINTS = (1, 7)                            # exemplar indices to interpolate 
 COLLAPSE_NATS = 0.01                          # a code value whose mean KL is below this carries nothing
 DRAWS = generation.DRAWS_PER_IMAGE            # codes drawn from q(z|x) per test image to score the distortion
 PCA_COMPONENTS = 256                          # PCA's largest code (notebook 08); its entropy coder zeroes the rest
-PCA_STEPS = (0.2, 0.45, 0.7, 1.0, 1.5, 2.5, 4.0, 6.0)  # PCA's quantisation steps (notebook 08), [-1, 1] units
+PCA_STEPS = (0.2, 0.45, 0.7, 1.0, 1.5, 2.5, 4.0, 6.0, 10.0, 16.0, 25.0)  # notebook 08's steps and three coarser ones that reach the VAEs' rates, [-1, 1] units
 NEIGHBOURS = 5                                # k of the k-nearest-neighbour class accuracy beside the maps
 
 # %%

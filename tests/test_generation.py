@@ -1,5 +1,7 @@
 """Sampling a code space three ways, and the offline generation measures of notebook 09."""
 
+import warnings
+
 import pytest
 import torch
 
@@ -208,3 +210,13 @@ def test_code_maps_draws_one_panel_per_map_and_refuses_a_wrong_shape():
     assert len(fig.axes) == 2
     with pytest.raises(ValueError, match="shape"):
         plotting.code_maps({"a": np.zeros((19, 2))}, labels, [str(i) for i in range(10)])
+
+
+@pytest.mark.parametrize("kind", generation.DENSITIES)
+def test_densities_fitted_to_codes_that_do_not_vary_sample_that_code(kind):
+    # an all-dead code reaches scikit-learn's GaussianMixture here too: it must give finite draws, not crash
+    codes = torch.full((50, 8), 2.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")       # scikit-learn: "fewer distinct clusters than asked"
+        drawn = generation.fit_code_density(codes, kind, components=3).sample(20)
+    assert bool(torch.isfinite(drawn).all()) and torch.allclose(drawn, codes[:20], atol=1e-3)

@@ -163,7 +163,9 @@ def test_a_learners_functions_train_into_a_run_of_their_own():
 
     tag = vae.learner_tag(mine)
     assert tag.startswith("yours-") and tag != vae.learner_tag(other) and tag != vae.learner_tag(kl_fn=other)
-    plan = vae.sweep_plan(__import__("convae_utils.settings", fromlist=["x"]).preset("smoke"))
+    from convae_utils.settings import preset
+
+    plan = vae.sweep_plan(preset("smoke"))
     assert plan.run_name(0.1) == f"vae-w{plan.width}-beta0.1"
     assert plan.run_name(0.1, tag) == f"vae-w{plan.width}-beta0.1-{tag}"
     step = vae.vae_step(0.1, reparameterize_fn=mine)
