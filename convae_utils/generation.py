@@ -419,7 +419,7 @@ def tsne_map(codes: torch.Tensor, *, seed: int = 0, perplexity: float = 30.0) ->
 
 # -- a VAE measured as a compressor and as a generator (notebook 09, tools.vae_sweep) ----------------------
 
-SAMPLED_CODE = "VAE: KL rate, sampled code decoded"       # the distortion the KL pays for
+SAMPLED_CODE = "VAE: KL rate, drawn code decoded"       # the distortion the KL pays for
 MEAN_CODE = "VAE: KL rate, posterior mean decoded"       # a second marker: a code the KL does not pay for
 DRAWS_PER_IMAGE = 4                                       # codes drawn from q(z | x) per test image
 

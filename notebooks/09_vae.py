@@ -216,7 +216,7 @@ print(inspect.getsource(vae.vae_step))
 # coder of that drawn code pays. Two consequences for the plot below:
 #
 # - the distortion that goes with the KL is the **drawn** code's, the average error E_q[d(x, g(z))] of
-#   decoding z ~ q(z | x) (we draw 4 per test image). Decoding the posterior *mean* is usually better,
+#   decoding z ~ q(z | x) (`DRAWS` per test image, 4 by default). Decoding the posterior *mean* is usually better,
 #   but nothing pays for the mean at the KL's price: it is shown as a second, labelled marker;
 # - an ordinary codec quantises the mean and entropy-codes it, and pays something else again (notebook 10
 #   builds one); notebook 06 counted such bits for quantised plain codes.
@@ -295,6 +295,11 @@ gaps = at_kl["gain_db"].dropna()
 if len(gaps):
     print(f"At equal bits (the KL) the VAE's drawn code is {gaps.min():+.2f} to {gaps.max():+.2f} dB against PCA "
           f"entropy-coded ({'behind at every beta' if gaps.max() < 0 else 'ahead at every beta' if gaps.min() > 0 else 'behind at some betas, ahead at others'}).")
+reverse = winning.compare_at_equal_bits(pca_curve, vae_points).dropna(subset=["gain_db"])  # PCA's points on the VAE's curve
+ahead = reverse[reverse["gain_db"] < 0]
+print(f"PCA's own points inside the VAE's range of bits: {len(reverse)}; the VAE's drawn code (interpolated) is ahead at "
+      f"{len(ahead)} of them" + (f", by up to {-ahead['gain_db'].min():.2f} dB, at {ahead['bits_per_image'].min():.0f}-"
+                                 f"{ahead['bits_per_image'].max():.0f} bits" if len(ahead) else "") + ".")
 extremes = sweep.sort_index().iloc[[0, -1]]                              # the smallest and the largest beta
 change = extremes["psnr_of_mean_mse"].iloc[1] - extremes["psnr_of_mean_mse"].iloc[0]   # dB, largest beta minus smallest
 print(f"From beta={extremes.index[0]:g} to beta={extremes.index[1]:g} the rate goes from "
@@ -315,7 +320,9 @@ if config.profile == "smoke":
 # reduced). The error of the KL as a rate has a direction: it is a **lower bound** on what a real coder of
 # the drawn code pays, so each VAE point is drawn *to the left* of where a real bitstream would put it. Where
 # the VAE loses to PCA at its KL, it loses by more with real bits; where it wins by a little, the win need
-# not survive a real coder. The lines above give both comparisons, at the KL and at KL + log2(KL + 1).
+# not survive a real coder. The lines above give both comparisons, at the KL and at KL + log2(KL + 1), and
+# then the other way round: PCA's own points set against the VAE's curve, which is where a VAE that loses
+# at its own rates can still lead (at the cheapest rates, where PCA's entropy-coded curve falls steeply).
 #
 # ## Part 4: generation, measured offline
 #
@@ -364,8 +371,8 @@ fig = plotting.labelled_grid(torch.cat(list(walks.values())), nrow=SHOWN, row_la
 # images, is the ceiling. Two rows are controls. **Uniform noise**: a small classifier can be confident
 # about noise, and noise is full of edges, so a measure that scores noise well is not a measure of quality.
 # **The same network with β = 0**, sampled with the full-covariance Gaussian of Part 1 fitted to its codes:
-# it has the VAEs' architecture, code size and training budget, so it against the β > 0 rows compares the
-# objectives alone (the plain model of notebook 05 differs in all three).
+# it has the VAEs' architecture, code size and training budget, so setting it beside the β > 0 rows compares
+# the objectives alone (the plain model of notebook 05 differs from the VAEs in all three).
 
 # %%
 control_means, _ = vae.posterior_stats(control, bundle.train.head(plan.settings.train_size).images)   # (N, 64)
