@@ -536,8 +536,8 @@ else:
 # - A plain autoencoder can generate once a density is fitted to its codes; drawing each unit on its own
 #   (notebook 05) is the crudest choice. The table of Part 4 ranks the three densities on this run.
 # - A VAE's encoder gives a mean and a log-variance; the code is drawn as μ + σε (the
-#   reparameterisation trick); the loss is the MSE plus β times the KL from 𝒩(0, I). Your two functions
-#   trained this notebook's VAEs.
+#   reparameterisation trick); the loss is the MSE plus β times the KL from 𝒩(0, I). The functions the
+#   checks returned (yours, once they pass) trained this notebook's VAEs.
 # - The KL in bits per image is about what relative-entropy coding pays to send a *drawn* code (a lower
 #   bound for a real coder), so each VAE point pairs it with the drawn code's distortion. Sweeping β traces a
 #   rate-distortion curve on notebook 06's axes, beside PCA entropy-coded (notebook 08) and JPEG; the gap at
