@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# convae · [01 Data](01_data.ipynb) → [02 Architecture](02_architecture.ipynb) → [03 Training](03_training.ipynb) → [04 Bottleneck](04_bottleneck.ipynb) → [05 Beyond](05_beyond.ipynb) → [06 Rate and distortion](06_rate_distortion.ipynb) → [07 Codes](07_codes.ipynb) → [08 Winning](08_winning.ipynb) → **09 Generating**
+# convae · [← 08 Winning](08_winning.ipynb) · **09 Generating** · [all notebooks](../README.md#the-series)
 #
 # # 09 · From rebuilding to generating: a variational autoencoder, and a fair test of the plain one
 #
@@ -42,13 +42,15 @@
 # - posterior collapse and blur: the VAE's known weaknesses, counted in this run.
 #
 # **Run time** (the fixed model of notebook 05 is reused, or trained first if notebook 05 has not run: that
-# adds notebook 05's training, see its time in the README's table; the VAEs are trained here, on a reduced budget)
+# adds notebook 05's training, see its time in the README's table; the VAEs are trained here, on a reduced budget;
+# the workshop time below was measured before this notebook gained a fourth VAE, the control with β = 0,
+# and the drawn codes' scores: expect more)
 #
 # | profile | for | time |
 # |---|---|---|
 # | `smoke` | automated tests: stand-in data, a few hundred images | seconds |
-# | `workshop` | a CPU laptop: the VAE sweep on 4,000 images, 3 epochs per beta, narrower layers | 54 s before this version added a fourth VAE (beta = 0) and the drawn codes' scores (measured by `python -m convae_utils series` on a 2-core CPU, photos10 stand-in; see the README) |
-# | `full` | 45,000 images, 10 epochs, eight betas, notebook 08's width | hours on a CPU; run the sweep on a GPU with `python -m convae_utils.tools.vae_sweep --profile full` |
+# | `workshop` | a CPU laptop: the VAE sweep on 4,000 images, 3 epochs per beta, narrower layers | 54 s (measured by `python -m convae_utils series` on a 2-core CPU, photos10 stand-in; see the README) |
+# | `full` | 45,000 images, 10 epochs, eight betas, notebook 08's width | hours on a CPU; run the sweep on a GPU with `python -m tools study 09 --profile full` |
 
 # %% [markdown]
 # ## Setup
@@ -226,9 +228,9 @@ print(inspect.getsource(vae.vae_step))
 # budget**: the sweep trains several models, so each gets fewer images and epochs than notebook 08's model,
 # and in the workshop profile half its channels (width 16 instead of 32; same layers, same 4 × 4 code). One
 # more VAE with β = 0 (the same network and budget, no charge for bits: a plain autoencoder with a noisy
-# code) is the control of Part 4. The plan is printed below; `python -m convae_utils.tools.vae_sweep
-# --profile full` trains the full one. (Reopening this notebook after its kernel has gone shows "Error
-# displaying widget: model not found" where the progress bars were: only the bars are lost; re-run the cell.)
+# code) is the control of Part 4. The plan is printed below; `python -m tools study 09 --profile full`
+# trains the full one. (Reopening this notebook after its kernel has gone shows "Error displaying widget:
+# model not found" where the progress bars were: only the bars are lost; re-run the cell.)
 
 # %%
 tag = vae.learner_tag(reparameterize, kl_divergence)   # "" for the package's functions, else "yours-<digest>"
@@ -559,5 +561,5 @@ else:
 #    the samples improve? (This is Ghosh et al.'s point: even a VAE's prior is not where its codes are.)
 # 4. Raise `MIXTURE_COMPONENTS` to 20. Does the mixture's nearest-training-image distance fall? When would
 #    that be a warning sign rather than a success?
-# 5. Run the full sweep headless (`python -m convae_utils.tools.vae_sweep --profile full`, on a GPU) and put its
+# 5. Run the full sweep headless (`python -m tools study 09 --profile full`, on a GPU) and put its
 #    rate-distortion points beside this notebook's.
