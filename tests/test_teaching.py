@@ -69,3 +69,10 @@ def test_troubleshooting_covers_the_progress_bars_of_a_reopened_notebook():
     trouble = " ".join(readme[readme.index("## Troubleshooting"):].split())
     bullet = trouble[trouble.index("model not found"):][:600]
     assert "progress bar" in bullet and "re-run that cell" in bullet
+
+
+def test_03_colour_verdict_is_computed_and_smoke_says_its_numbers_test_the_code():
+    cell = next(c for c in _cells("03_training.py", "code") if "colour.colour_report(" in c)
+    assert 'config.profile == "smoke"' in cell and "test the code" in cell and 'colour_check["passes"]' in cell
+    text = " ".join(" ".join(_cells("03_training.py", "markdown")).split())
+    assert "Why colour is learnt here" not in text   # a claim the smoke run's "FAILS the colour check" contradicted
