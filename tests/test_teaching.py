@@ -76,3 +76,11 @@ def test_03_colour_verdict_is_computed_and_smoke_says_its_numbers_test_the_code(
     assert 'config.profile == "smoke"' in cell and "test the code" in cell and 'colour_check["passes"]' in cell
     text = " ".join(" ".join(_cells("03_training.py", "markdown")).split())
     assert "Why colour is learnt here" not in text   # a claim the smoke run's "FAILS the colour check" contradicted
+
+
+def test_09_maths_reads_in_the_offline_page():
+    from convae_utils.series import math_as_mathml
+
+    for source in _cells("09_vae.py", "markdown"):
+        page = math_as_mathml(source)            # what the exported HTML gets: display maths as MathML
+        assert "$" not in page, page[:200]       # and no inline TeX left to show raw
