@@ -240,10 +240,11 @@ print(f"beta sweep: {plan.betas} and the control beta={vae.CONTROL_BETA:g}; widt
       f"{'your reparameterize and kl_divergence (' + tag + ')' if tag else 'the worked solutions'}")
 vaes = {}
 for beta in (*plan.betas, vae.CONTROL_BETA):  # one named run per beta: trained once, loaded afterwards (re-run to resume)
-    run = runs.train_or_load(plan.settings, name=plan.run_name(beta, tag), data=bundle,
-                             train=bundle.train.head(plan.settings.train_size), val=bundle.val.head(VAL_IMAGES),
-                             build=vae.vae_builder(plan.code_channels, plan.width),
-                             step=vae.vae_step(beta, reparameterize_fn=reparameterize, kl_fn=kl_divergence))
+    recipe = runs.Recipe(plan.run_name(beta, tag), build=vae.vae_builder(plan.code_channels, plan.width),
+                         step=vae.vae_step(beta, reparameterize_fn=reparameterize, kl_fn=kl_divergence))
+    splits = bundle.replace(train=bundle.train.head(plan.settings.train_size), val=bundle.val.head(VAL_IMAGES),
+                            exemplars=None)
+    run = runs.train_or_load(plan.settings, recipe, splits)
     if not run.complete:
         raise RuntimeError("Training was interrupted: run this cell again to resume it.")
     vaes[beta] = run.model
@@ -257,7 +258,7 @@ control = vaes.pop(vae.CONTROL_BETA)         # beta = 0: Part 4's control, not a
 # each 8-bit level, plus the KL spread over the 3,072 values. The raw image costs 8 bits per dimension.
 
 # %%
-classifier = generation.yardstick_classifier(bundle.train, settings.runs_dir(), config.profile, seed=SEED)  # Part 4
+classifier = generation.yardstick_classifier(bundle, config.profile, seed=SEED)  # Part 4
 scorer = generation.GenerationScorer(classifier, bundle.test, bundle.train)
 sweep = pd.DataFrame([generation.vae_measures(model, bundle.test, label=f"beta={beta:g}", scorer=scorer,
                                               samples=SCORED, seed=SEED, threshold_nats=COLLAPSE_NATS, draws=DRAWS)
