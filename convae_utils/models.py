@@ -267,7 +267,7 @@ def refine_codes(model: nn.Module, images: torch.Tensor, *, steps: int = 20, lr:
         images: floats (N, 3, 32, 32) in [-1, 1], on any device (each batch goes to the model's).
         steps: Adam steps (0 returns the encoder's codes). On notebook 08's model (photos10 stand-in,
             workshop budget) 20 steps gained 0.63 dB in the notebook's run and 0.63-0.67 dB on each of
-            three seeds of ``python -m convae_utils.tools.winning --profile workshop --only "notebook 08"``.
+            three seeds of ``python -m tools study 08 --profile workshop --only "notebook 08"``.
         lr: Adam's step as a share of the standard deviation of each image's code from the encoder (a
             code's scale is the model's choice); each image is refined on its own, whatever the batch.
         batch_size: images per pass (memory only; the result does not depend on it).

@@ -283,7 +283,7 @@ def make_adamw(weight_decay: float = 1e-4, beta2: float = 0.99, max_grad_norm: f
     Introduced in notebook 08, with the one-cycle schedule (:class:`~convae_utils.callbacks.OneCycle`).
     Two guards against the blow-ups of a short run at a high peak rate. Exploratory trials made for
     notebook 08 (its model and close variants, photos10, 48,000 patches, one-cycle to a 6e-3 peak; their
-    scripts were not kept; ``python -m convae_utils.tools.winning`` reruns the rows that matter): with
+    scripts were not kept; ``python -m tools study 08`` reruns the rows that matter): with
     PyTorch's AdamW defaults 4 of 7 runs ended with every output stuck (the loss at 0.3-1.2 where it
     should be near 0.01), and all 3 at a 1e-2 peak; with ``beta2`` 0.99 alone 1 of 3 seeds stuck and
     1 lost 2.9 dB to a spike; with both guards all 3 seeds trained (+0.20, +0.19, +0.29 dB over PCA-64

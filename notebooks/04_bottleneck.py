@@ -231,7 +231,7 @@ if all_complete:
 # the PSNR printed above, however large or small that is on your run, while PCA, the best *linear* code,
 # reconstructs these images far better with the same number of values: notebook 06 measures the gap on
 # your run, and the README quotes it for the workshop run with the command that prints it again
-# (`python -m convae_utils.tools.rate_distortion --profile workshop --dataset photos10`). A loss cannot
+# (`python -m tools study 06 --profile workshop --dataset photos10`). A loss cannot
 # explain a gap that PCA, trained on the same squared error, does not have. On this budget the network is **under-fitted**: five epochs are far from
 # enough for this architecture (notebook 03's losses were still falling), and the fully connected
 # bottleneck makes its code hard to learn. More room in the code cannot help a model that has not yet
