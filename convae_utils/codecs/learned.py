@@ -434,9 +434,9 @@ class CodecPlan:
 # Per profile: lambdas (MSE in [-1, 1] per bpp), code channels, fine-tuning patches (None: the profile's
 # own), peak learning rate. The workshop plan fits the notebook's minutes on a CPU; the study's is larger.
 PLANS = {
-    "full": dict(lambdas=(0.2, 0.06, 0.02, 0.006), code_channels=8, train_size=None, num_epochs=2, lr=2e-3),
+    "full": dict(lambdas=(0.3, 0.1, 0.03, 0.01), code_channels=8, train_size=None, num_epochs=2, lr=2e-3),
     "workshop": dict(lambdas=(0.1, 0.03, 0.01), code_channels=8, train_size=12_000, num_epochs=1, lr=2e-3),
-    "study": dict(lambdas=(0.2, 0.06, 0.02, 0.006), code_channels=8, train_size=48_000, num_epochs=1, lr=2e-3),
+    "study": dict(lambdas=(0.3, 0.1, 0.03, 0.01), code_channels=8, train_size=48_000, num_epochs=1, lr=2e-3),
     "smoke": dict(lambdas=(0.05,), code_channels=6, train_size=None, num_epochs=1, lr=2e-3),
 }
 
