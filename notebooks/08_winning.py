@@ -53,8 +53,9 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from convae_utils import (baselines, data, entropy, exercises, images, metrics, models, plotting, runs,
-                          settings, spatial, winning)
+from convae_utils import (baselines, data, exercises, images, metrics, models, plotting, runs, settings, spatial,
+                          winning)
+from convae_utils.codecs import curves as codec_curves, entropy_coding, quantizers
 
 # %% [markdown]
 # ## Parameters
@@ -291,14 +292,19 @@ print(f"{len(some)} test images: MSE {before:.5f} with the encoder's codes, {aft
 # (`constriction`'s ANS); and **decode the bitstream back** to check it. One test image:
 
 # %%
-codes = winning.codes_of(spatial_run.model, win_bundle.test.head(1))
-train_codes = winning.codes_of(spatial_run.model, win_bundle.train.head(2000))
+codes = codec_curves.codes_of(spatial_run.model, win_bundle.test.head(1))
+train_codes = codec_curves.codes_of(spatial_run.model, win_bundle.train.head(2000))
 step = 0.2 * float(train_codes.std())
-model_of_symbols = entropy.fit_entropy_model(entropy.quantize(train_codes, step))
-symbols = model_of_symbols.clip(entropy.quantize(codes, step))
-stream = model_of_symbols.encode(symbols[0])
-print(f"{symbols.shape[1]} integers, e.g. {symbols[0, :8].tolist()} -> {len(stream)} bytes = {8 * len(stream)} bits; "
-      f"decodes back exactly: {bool((model_of_symbols.decode(stream) == symbols[0]).all())}")
+model_of_symbols = entropy_coding.fit_entropy_model(quantizers.quantize(train_codes, step))
+symbols = model_of_symbols.clip(quantizers.quantize(codes, step))
+if entropy_coding.coder_available():
+    stream = model_of_symbols.encode(symbols[0])
+    print(f"{symbols.shape[1]} integers, e.g. {symbols[0, :8].tolist()} -> {len(stream)} bytes = {8 * len(stream)} bits; "
+          f"decodes back exactly: {bool((model_of_symbols.decode(stream) == symbols[0]).all())}")
+else:                                                     # no wheel of the coder here (Linux or Windows on Arm)
+    print(entropy_coding.NO_CODER_NOTE)
+    print(f"{symbols.shape[1]} integers, e.g. {symbols[0, :8].tolist()} -> "
+          f"{float(model_of_symbols.information_bits(symbols)[0]):.0f} ideal bits (no bitstream written)")
 print(f"side information (the decoder's copy of the model, sent once for all images): {model_of_symbols.side_bits:,} bits")
 
 # %% [markdown]
@@ -312,18 +318,21 @@ SCRATCH, REFINED = "spatial 4x4x4 code, from scratch", f"the same, code refined 
 models_here = {f"article, latent {ARTICLE_LATENT} (notebook 06)": article_run.model,
                SCRATCH: spatial_run.model, REFINED: refined_model,
                "PCA + learnt correction": pca_init_run.model}
-fit_on = win_bundle.train.head(min(len(win_bundle.train), winning.CODEC_FIT_IMAGES))
-pca_curve = winning.pca_codec_curve(pca, fit_on, win_bundle.test, PCA_STEPS)
+fit_on = win_bundle.train.head(min(len(win_bundle.train), codec_curves.CODEC_FIT_IMAGES))
+pca_curve = codec_curves.pca_codec_curve(pca, fit_on, win_bundle.test, PCA_STEPS)
 rows, curves = [], [pca_curve]
 for name, model in models_here.items():
-    row, curve = winning.ablation_row(name, model, win_bundle.train, win_bundle.test, pca_curve=pca_curve,
-                                      pca_psnr=pca_psnr,  # a refined code costs decoder passes: fewer images
-                                      fit_images=REFINE_FIT_IMAGES if model is refined_model else winning.CODEC_FIT_IMAGES)
+    row, curve = codec_curves.ablation_row(name, model, win_bundle.train, win_bundle.test, pca_curve=pca_curve,
+                                           pca_psnr=pca_psnr,  # a refined code costs decoder passes: fewer images
+                                           fit_images=REFINE_FIT_IMAGES if model is refined_model
+                                           else codec_curves.CODEC_FIT_IMAGES)
     rows.append(row)
     curves.append(curve.assign(method=name))
 jpeg_rows = baselines.jpeg_sweep(win_bundle.test, JPEG_QUALITIES)
 jpeg_scan = jpeg_rows[jpeg_rows["method"] == "JPEG (scan data only)"]
 table = baselines.rate_distortion_table([c[list(baselines.TABLE_COLUMNS)] for c in curves] + [jpeg_scan])
+if not entropy_coding.coder_available():
+    print(entropy_coding.NO_CODER_NOTE)                   # the curves' bits are ideal bits, not bitstreams
 fig = plotting.rate_distortion_plot(table, label_points=False)
 
 # %% [markdown]
@@ -373,10 +382,10 @@ most = max(won, key=won.get)
 print(f"rates where a model beats PCA's entropy-coded curve at equal bits: {won[most]} ({most}; target: 2) -> "
       f"{'met' if won[most] >= 2 else 'missed'}")
 most_curve = next(c for c in curves[1:] if c["method"].iloc[0] == most)
-gains = winning.compare_at_equal_bits(most_curve, pca_curve).dropna()
+gains = codec_curves.compare_at_equal_bits(most_curve, pca_curve).dropna()
 print("  at " + ", ".join(f"{b:.0f} bits {g:+.2f} dB" for b, g in zip(gains["bits_per_image"], gains["gain_db"])))
 for curve in curves[1:]:                                  # JPEG's scan data at equal bits, where it reaches
-    against_jpeg = winning.compare_at_equal_bits(curve, jpeg_scan).dropna()
+    against_jpeg = codec_curves.compare_at_equal_bits(curve, jpeg_scan).dropna()
     above = against_jpeg[against_jpeg["gain_db"] > 0]
     print(f"{curve['method'].iloc[0]} against JPEG's scan data: "
           + (", ".join(f"{b:.0f} bits {g:+.2f} dB" for b, g in zip(above["bits_per_image"], above["gain_db"]))
@@ -399,11 +408,11 @@ if config.profile == "smoke":
 
 # %%
 k = 16 * CODE_CHANNELS
-quantizer = baselines.fit_quantizer(pca_code.encode(fit_on.images), 4)           # notebook 06's 4-bit PCA
+quantizer = quantizers.fit_quantizer(pca_code.encode(fit_on.images), 4)           # notebook 06's 4-bit PCA
 fixed = baselines.score_reconstructions("PCA, 4 bits per value", k,
                                         pca_code.decode(quantizer.roundtrip(pca_code.encode(win_bundle.test.images))),
                                         win_bundle.test, bits_per_image=quantizer.bits_per_image())
-coded_at = winning.compare_at_equal_bits(fixed, pca_curve)["reference_psnr"].iloc[0]
+coded_at = codec_curves.compare_at_equal_bits(fixed, pca_curve)["reference_psnr"].iloc[0]
 print(f"PCA-{k} at 4 bits per value, fixed length: {quantizer.bits_per_image()} bits, "
       f"{fixed['psnr_of_mean_mse'].iloc[0]:.2f} dB; entropy-coded PCA at the same bits: "
       + (f"{coded_at:.2f} dB" if coded_at == coded_at else "outside its swept range"))

@@ -14,7 +14,7 @@ import sys
 import pandas as pd
 
 from .. import baselines
-from ..bits import IMAGE_VALUES
+from ..codecs.bits import IMAGE_VALUES
 from ..data import prepare_data
 from ..runs import train_or_load
 from ..errors import ConvaeError
