@@ -44,7 +44,8 @@ import torch
 from IPython.display import display
 
 from convae_utils import baselines, data, exercises, images, plotting, settings, winning
-from convae_utils.codecs import learned
+from convae_utils.codecs import curves as codec_curves
+from convae_utils.codecs import entropy_coding, learned
 
 # %% [markdown]
 # ## Parameters
@@ -91,9 +92,9 @@ def build_spatial(run_settings):
 
 
 spatial_run = winning.train_or_load(spatial_config, name="spatial", build=build_spatial, data=spatial_bundle)
-mse_only = winning.codec_curve("notebook 08's model, MSE only", spatial_run.model,
+mse_only = codec_curves.codec_curve("notebook 08's model, MSE only", spatial_run.model,
                                spatial_bundle.train.head(min(len(spatial_bundle.train), 4_000)), test,
-                               winning.relative_steps(spatial_run.model, spatial_bundle.train, MSE_STEP_FACTORS))
+                               codec_curves.relative_steps(spatial_run.model, spatial_bundle.train, MSE_STEP_FACTORS))
 display(mse_only[["setting", "bits_per_image", "information_bits", "psnr_of_mean_mse"]].round(2))
 
 # %% [markdown]
@@ -106,12 +107,13 @@ display(mse_only[["setting", "bits_per_image", "information_bits", "psnr_of_mean
 fit_on = spatial_bundle.train.head(min(len(spatial_bundle.train), PCA_FIT_PATCHES))
 components = tuple(k for k in PCA_COMPONENTS if k < len(fit_on))
 pca = baselines.fit_pca(fit_on, max(components))
-codec_fit = fit_on.head(min(len(fit_on), winning.CODEC_FIT_IMAGES))
-pca_points, pca_best = learned.pca_best_curve(pca, codec_fit, test, components, PCA_STEPS)
-one_step = pca_points[pca_points["components"] == max(components)]
-gain = winning.compare_at_equal_bits(pca_best, one_step).dropna()
-print(f"PCA's best codec over {len(pca_points)} (k, step) points; its envelope is above notebook 08's one-step "
-      f"PCA-{max(components)} curve by up to {gain['gain_db'].max():+.2f} dB inside that curve's range")
+codec_fit = fit_on.head(min(len(fit_on), codec_curves.CODEC_FIT_IMAGES))
+pca_curves = codec_curves.pca_codec_curves(pca, codec_fit, test, PCA_STEPS, components)
+pca_best = codec_curves.upper_envelope(pca_curves, name="PCA's best codec")
+one_step = pca_curves[-1]                                 # all components, one step: notebook 08's opponent
+gain = codec_curves.compare_at_equal_bits(pca_best, one_step).dropna()
+print(f"PCA's best codec over {sum(len(c) for c in pca_curves)} (k, step) points; its envelope is above the "
+      f"one-step PCA-{max(components)} curve by up to {gain['gain_db'].max():+.2f} dB inside that curve's range")
 display(pca_best[["setting", "bits_per_image", "psnr_of_mean_mse"]].round(2))
 
 # %% [markdown]
@@ -128,7 +130,7 @@ display(pca_best[["setting", "bits_per_image", "psnr_of_mean_mse"]].round(2))
 #
 # Write `rate_bits(y, loc, scale)`: a code `y` (B, C, H, W) in steps, `loc` and `scale` (C,) -> each image's
 # bits, shape (B,). `learned.laplace_cdf(x, loc, scale)` is given (view `loc` and `scale` as (1, C, 1, 1)).
-# The check runs it on a small code and names the slip if there is one; `exercises.solution("10.1")` shows a solution.
+# The check runs it on a small code and names the slip if there is one; `exercises.solution("10.1")` shows a solution, `??learned.rate_bits` the package's.
 
 # %%
 def rate_bits(y: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -187,7 +189,7 @@ print("training seconds per codec (when trained, not loaded): " +
 #
 # For each codec, every test image's rounded code is written as its own bitstream by `constriction`'s ANS
 # coder driven by the codec's **own** learnt Laplaces (`learned.entropy_model_of`), decoded back and
-# compared (`entropy.code_images` refuses to report a bit otherwise). The decoder needs the prior and the
+# compared (`entropy_coding.code_images` refuses to report a bit otherwise). The decoder needs the prior and the
 # steps once, for all images: three float32 per channel (**side information**, printed, not charged per
 # image); the decoder's weights are part of the codec, like JPEG's decoder, and not counted. Each image's
 # stream is whole bytes and carries the coder's final state: that **overhead** is the difference between
@@ -200,9 +202,12 @@ learned_curve = pd.concat([p.row for p in points.values()], ignore_index=True).a
 overhead = learned_curve["bits_per_image"] - learned_curve["information_bits"]
 display(learned_curve[["setting", "bits_per_image", "bpp", "information_bits", "side_bits", "clipped",
                        "psnr_of_mean_mse"]].assign(overhead_bits=overhead).round(3))
+if not entropy_coding.coder_available():
+    print(entropy_coding.NO_CODER_NOTE)                   # the bits are ideal bits, not bitstreams
 first = next(iter(points.values()))
-print(f"every one of {len(test):,} x {len(points)} bitstreams decoded back to its symbols; e.g. image 0: "
-      f"{first.coded.bits[0]} bits for {first.coded.symbols.shape[1]} integers")
+if not first.coded.ideal:
+    print(f"every one of {len(test):,} x {len(points)} bitstreams decoded back to its symbols; e.g. image 0: "
+          f"{first.coded.bits[0]} bits for {first.coded.symbols.shape[1]} integers")
 
 # %% [markdown]
 # ## 5. What each λ buys: bits per channel
@@ -259,7 +264,7 @@ verdict = []
 for name, curve in curves.items():
     if name == "learned codec":
         continue
-    gains = winning.compare_at_equal_bits(learned_curve, curve)
+    gains = codec_curves.compare_at_equal_bits(learned_curve, curve)
     row = {"opponent": name}
     for setting, bits, gain_db in zip(learned_curve["setting"], gains["bits_per_image"], gains["gain_db"]):
         row[f"{setting} ({bits:.0f} bits, {bits / learned.PIXELS:.3f} bpp)"] = gain_db
@@ -277,7 +282,7 @@ def spoken(gains: pd.Series) -> str:
 
 
 def gains_against(curve) -> pd.Series:
-    g = winning.compare_at_equal_bits(learned_curve, curve)
+    g = codec_curves.compare_at_equal_bits(learned_curve, curve)
     return pd.Series(g["gain_db"].to_numpy(), index=g["bits_per_image"].to_numpy())
 
 
@@ -332,7 +337,7 @@ print(f"this notebook's cells took {time.perf_counter() - started:.0f} s from th
 # ## Exercises
 #
 # 1. Add λ = 0 to `plan.lambdas` (a control: the same fine-tuning with noise, no rate term) and code it with
-#    `winning.codec_curve` at several steps. How much of the lift over notebook 08's curve is the rate term,
+#    `codec_curves.codec_curve` at several steps. How much of the lift over notebook 08's curve is the rate term,
 #    and how much the extra training?
 # 2. Keep `plan.code_channels` at 4 (no new channels). Which λ loses most? Does any new channel survive at
 #    the smallest λ?

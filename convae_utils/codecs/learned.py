@@ -39,11 +39,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import entropy
 from ..baselines import score_reconstructions
 from ..checks import check_float, check_image_batch, check_int
 from ..images import ImageSet, normalize
 from ..settings import RunSettings
+from . import entropy_coding
 
 PIXELS = 32 * 32                 # bits per pixel = bits per image / PIXELS
 MIN_MASS = 2.0 ** -40            # a mass below this is counted as this (40 bits): keeps log2 finite
@@ -76,7 +76,8 @@ def rate_bits(y: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor) -> torch.
 
     Each value costs ``-log2 P(y)``, ``P(y) = CDF(y + 1/2) - CDF(y - 1/2)``: the probability mass of the
     unit interval around it, which for a rounded ``y`` is the probability of that integer. Returns (B,),
-    each image's bits summed over its values. The worked solution of exercise 10.1.
+    each image's bits summed over its values. The worked solution of exercise 10.1
+    (its check: :func:`convae_utils.exercises.check_rate_bits`).
 
     The Laplace is symmetric about ``loc``, so each value is reflected to the lower side first: there both
     CDF values are small and their difference keeps float32's precision far into the tail (on the upper
@@ -288,8 +289,8 @@ def side_bits(codec: LearnedCodec) -> int:
     return SIDE_BITS_PER_CHANNEL * codec.code_channels
 
 
-def entropy_model_of(codec: LearnedCodec) -> entropy.EntropyModel:
-    """The codec's learnt prior as an :class:`~convae_utils.entropy.EntropyModel` over its flat code (C x 16).
+def entropy_model_of(codec: LearnedCodec) -> entropy_coding.EntropyModel:
+    """The codec's learnt prior as an :class:`~convae_utils.entropy_coding.EntropyModel` over its flat code (C x 16).
 
     Each value takes its channel's Laplace (location, scale in steps) and a symbol range of
     ``loc +- TAIL x scale`` (beyond it the mass is below 2^-24; rarer symbols are clipped, and counted).
@@ -300,7 +301,7 @@ def entropy_model_of(codec: LearnedCodec) -> entropy.EntropyModel:
     low = np.floor(loc - TAIL * scale - 1).astype(np.int32)
     high = np.ceil(loc + TAIL * scale + 1).astype(np.int32)
     per_value = lambda a: np.repeat(a, positions)  # noqa: E731  (C,) -> (C*16,), channel-major like flatten
-    return entropy.EntropyModel(np.ones(codec.code_channels * positions, dtype=bool),
+    return entropy_coding.EntropyModel(np.ones(codec.code_channels * positions, dtype=bool),
                                 per_value(loc).astype(np.float32), per_value(scale).astype(np.float32),
                                 per_value(low), per_value(high))
 
@@ -337,26 +338,27 @@ class CodecPoint:
 
     row: pd.DataFrame            # score_reconstructions' columns + bpp, information_bits, side_bits, clipped
     bits_per_channel: np.ndarray  # (C,) mean ideal bits per image spent on each channel
-    coded: entropy.CodedImages
+    coded: entropy_coding.CodedImages
 
 
 def code_test_images(name: str, codec: LearnedCodec, test: ImageSet, setting: str = "") -> CodecPoint:
     """Entropy-code every test image with the codec's own prior, decode each bitstream back, score it.
 
     ``bits_per_image`` is the mean size of the real bitstreams (whole bytes, each decoded and checked
-    by :func:`convae_utils.entropy.code_images`); ``information_bits`` the prior's ideal, so their
+    by :func:`convae_utils.codecs.entropy_coding.code_images`; without ``constriction`` on this machine
+    they are the ideal bits and the row's ``ideal`` is True); ``information_bits`` the prior's ideal, so their
     difference is the coder's overhead per image; ``side_bits`` the prior and steps, once for all images.
     """
     symbols = rounded_codes(codec, test)
     model = entropy_model_of(codec)
-    coded = entropy.code_images(model, symbols)
+    coded = entropy_coding.code_images(model, symbols)
     reconstructions = decode_symbols(codec, coded.symbols)
     row = score_reconstructions(name, setting or name, reconstructions, test, bits_per_image=coded.bits_per_image)
     y = torch.from_numpy(coded.symbols.astype(np.float32)).view(-1, *codec.code_shape)
     with torch.no_grad():
         per_channel = codec.prior.bits_per_channel(y.to(codec.prior.loc.device)).cpu().numpy()
     row = row.assign(bpp=row["bits_per_image"] / PIXELS, information_bits=float(coded.information_bits.mean()),
-                     side_bits=side_bits(codec), clipped=coded.clipped)
+                     side_bits=side_bits(codec), clipped=coded.clipped, ideal=coded.ideal)
     return CodecPoint(row, per_channel, coded)
 
 
@@ -391,27 +393,6 @@ def bit_saving_at_equal_psnr(curve: pd.DataFrame, reference: pd.DataFrame, sampl
     log_a = np.interp(psnr, a["psnr_of_mean_mse"], np.log2(a["bits_per_image"]))
     log_b = np.interp(psnr, b["psnr_of_mean_mse"], np.log2(b["bits_per_image"]))
     return float(1 - 2 ** np.mean(log_a - log_b))
-
-
-def pca_best_curve(pca, fit_on: ImageSet, test: ImageSet, components, steps,
-                   name: str = "PCA's best codec") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """PCA's best codec: entropy-coded PCA at every number of components and step, and their envelope.
-
-    Each (k, step) is :func:`convae_utils.winning.pca_codec_curve` of the first ``k`` components (entropy
-    models fitted on ``fit_on``'s coefficients); returns ``(all points, envelope)``, the envelope being the
-    :func:`pareto_front` of all points, named ``name``: no single PCA curve lies above it.
-    """
-    from ..baselines import PCAModel
-    from ..winning import pca_codec_curve
-
-    parts = []
-    for k in components:
-        truncated = PCAModel(pca.mean, pca.components[:k], pca.explained_variance[:k], pca.n_train, pca.solver)
-        curve = pca_codec_curve(truncated, fit_on, test, steps, name=f"PCA-{k} (entropy-coded)")
-        parts.append(curve.assign(components=k, setting=[f"k={k}, step={s:g}" for s in curve["step"]]))
-    points = pd.concat(parts, ignore_index=True)
-    envelope = pareto_front(points).assign(method=name)
-    return points, envelope.reset_index(drop=True)
 
 
 # -- the plan shared by notebook 10 and its study ----------------------------------------------------------
@@ -470,107 +451,3 @@ def weights_digest(model: nn.Module) -> str:
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()[:16]
 
-
-# -- exercise 10.1: the learner writes the rate term -------------------------------------------------------
-
-def _rate_variants(y: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The right bits per image and the usual slips, each (B,) (or a scalar for the batch slips)."""
-    l4, s4 = loc.view(1, -1, 1, 1), scale.view(1, -1, 1, 1)
-    per_image = lambda bits: bits.flatten(1).sum(dim=1)  # noqa: E731
-    mass = lambda lo, hi: (laplace_cdf(hi, l4, s4) - laplace_cdf(lo, l4, s4)).clamp_min(MIN_MASS)  # noqa: E731
-    right = rate_bits(y, loc, scale)
-    return {
-        "right": right,
-        "density": per_image(-torch.log2(laplace_density(y, l4, s4))),
-        "nats": right * math.log(2),
-        "density in nats": per_image(-torch.log(laplace_density(y, l4, s4))),
-        "no half above": per_image(-torch.log2(mass(y - 1, y))),
-        "no half below": per_image(-torch.log2(mass(y, y + 1))),
-        "cdf only": per_image(-torch.log2(laplace_cdf(y, l4, s4).clamp_min(MIN_MASS))),
-        "sign": -right,
-    }
-
-
-RATE_SLIPS = {
-    "density": "you took -log2 of the density at y; a density is not a probability (it can exceed 1, and its "
-               "bits go negative). The probability of a rounded value is the mass of its interval: "
-               "CDF(y + 1/2) - CDF(y - 1/2)",
-    "density in nats": "you took -log of the density at y: a density is not a probability, and the log must be "
-                       "base 2. Use the mass CDF(y + 1/2) - CDF(y - 1/2) and torch.log2",
-    "nats": "your numbers are the right ones times ln 2 = 0.693: that is nats (natural log). Bits need torch.log2 "
-            "(or divide by math.log(2))",
-    "no half above": "you took CDF(y) - CDF(y - 1): the interval a rounded value stands for is centred on it, "
-                     "from y - 1/2 to y + 1/2",
-    "no half below": "you took CDF(y + 1) - CDF(y): the interval a rounded value stands for is centred on it, "
-                     "from y - 1/2 to y + 1/2",
-    "cdf only": "you took -log2 CDF(y), the probability of everything up to y; the probability of the rounded "
-                "value y is CDF(y + 1/2) - CDF(y - 1/2)",
-    "sign": "your bits are negative: the cost of a value is -log2 of its probability (probabilities are at "
-            "most 1, so bits are at least 0)",
-}
-
-
-def _rate_check_inputs() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    generator = torch.Generator().manual_seed(10)
-    y = torch.round(torch.randn(4, 3, 4, 4, generator=generator) * torch.tensor([0.5, 1.5, 3.0]).view(1, 3, 1, 1))
-    return y, torch.tensor([0.0, 0.3, -0.4]), torch.tensor([0.4, 1.2, 2.5])
-
-
-def check_rate_bits(candidate) -> None:
-    """Run ``candidate(y, loc, scale)`` on a small code; raise ``exercises.Wrong`` with the slip it recognises.
-
-    Refused, each with its own message: the density instead of the mass, nats instead of bits, an interval
-    not centred on the value (the +-1/2 forgotten), -log2 of the CDF alone, a negative sign, the batch
-    summed or averaged into one number, the values of each image not summed. Any other way to compute the
-    right numbers (another CDF, log-space, torch.distributions) passes.
-    """
-    from ..exercises import Wrong
-
-    y, loc, scale = _rate_check_inputs()
-    variants = _rate_variants(y, loc, scale)
-    right = variants["right"]
-    try:
-        got = candidate(y.clone(), loc.clone(), scale.clone())
-    except (RuntimeError, TypeError, ValueError, IndexError) as error:
-        raise Wrong(f"rate_bits(y, loc, scale) failed on y (4, 3, 4, 4), loc and scale (3,): "
-                    f"{type(error).__name__}: {str(error).splitlines()[0]}") from None
-    if not isinstance(got, torch.Tensor):
-        raise Wrong(f"return a tensor of bits per image, shape (B,); got {type(got).__name__}")
-    got = got.detach().float()
-    close = lambda a, b: a.shape == b.shape and bool(torch.allclose(a, b, rtol=1e-3, atol=0.02))  # noqa: E731
-    if got.ndim == 0:
-        if close(got, right.sum()):
-            raise Wrong("you summed over the batch: return each image's own bits, shape (B,) "
-                        "(sum over the channel and position axes only, e.g. bits.flatten(1).sum(dim=1))")
-        if close(got, right.mean()):
-            raise Wrong("you averaged over the batch: return each image's own bits, shape (B,); the step "
-                        "takes the mean over the batch itself")
-        raise Wrong(f"return one number per image, shape ({len(y)},); got a single number")
-    if tuple(got.shape) == tuple(y.shape):
-        raise Wrong(f"you returned the bits of every value, {tuple(got.shape)}: sum each image's values, "
-                    "e.g. bits.flatten(1).sum(dim=1), to get shape (B,)")
-    if tuple(got.shape) != (len(y),):
-        raise Wrong(f"return one number per image, shape ({len(y)},); got {tuple(got.shape)}")
-    if close(got, right):
-        return
-    for slip, message in RATE_SLIPS.items():
-        if close(got, variants[slip]):
-            raise Wrong(message)
-    raise Wrong(f"expected {right.numpy().round(2).tolist()} bits for the 4 test images, got "
-                f"{got.numpy().round(2).tolist()}: each value costs -log2(CDF(y + 1/2) - CDF(y - 1/2)) with "
-                "learned.laplace_cdf(x, loc, scale), loc and scale viewed as (1, C, 1, 1)")
-
-
-RATE_TASK = ("Exercise 10.1: write rate_bits(y, loc, scale): the bits per image, shape (B,), of a rounded code y "
-             "(B, C, H, W) under a Laplace(loc[c], scale[c]) per channel: each value costs "
-             "-log2(CDF(y + 1/2) - CDF(y - 1/2)).")
-
-
-def _register_exercise() -> None:
-    from ..exercises import CODE_EXERCISES, add_code_exercise
-
-    if "10.1" not in CODE_EXERCISES:
-        add_code_exercise("10.1", RATE_TASK, rate_bits, check_rate_bits)
-
-
-_register_exercise()

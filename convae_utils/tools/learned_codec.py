@@ -30,7 +30,7 @@ TARGET_DB = 0.3
 
 def run_seed(seed: int, plan_name: str, profile: str, lambdas=None) -> pd.DataFrame:
     from .. import baselines, data, images, settings, winning
-    from ..codecs import learned
+    from ..codecs import curves, learned
 
     config = settings.from_env(profile, seed=seed)
     more = {"smoke": {}, "workshop": dict(train_size=96_000, num_epochs=1), "full": {}}[config.profile]
@@ -55,12 +55,12 @@ def run_seed(seed: int, plan_name: str, profile: str, lambdas=None) -> pd.DataFr
     fit_on = bundle.train.head(min(len(bundle.train), 24_000))
     components = tuple(k for k in PCA_COMPONENTS if k < len(fit_on))
     pca = baselines.fit_pca(fit_on, max(components))
-    _, pca_best = learned.pca_best_curve(pca, fit_on.head(min(len(fit_on), winning.CODEC_FIT_IMAGES)), test,
-                                         components, PCA_STEPS)
+    pca_best = curves.pca_best_codec_curve(pca, fit_on.head(min(len(fit_on), curves.CODEC_FIT_IMAGES)), test,
+                                           PCA_STEPS, components)
     jpeg = baselines.jpeg_sweep(test, JPEG_QUALITIES)
     jpeg = jpeg[jpeg["method"] == "JPEG (scan data only)"]
-    mse_only = winning.codec_curve("MSE only", base.model, bundle.train.head(min(len(bundle.train), 4_000)), test,
-                                   winning.relative_steps(base.model, bundle.train, (0.05, 0.1, 0.2, 0.4, 0.8, 1.2, 1.6)))
+    mse_only = curves.codec_curve("MSE only", base.model, bundle.train.head(min(len(bundle.train), 4_000)), test,
+                                   curves.relative_steps(base.model, bundle.train, (0.05, 0.1, 0.2, 0.4, 0.8, 1.2, 1.6)))
     sample = images.normalize(codec_bundle.train.images[:512])
     build = learned.codec_builder(base.model, sample, code_channels=plan.code_channels, step_factor=plan.step_factor)
     rows = []
@@ -69,7 +69,7 @@ def run_seed(seed: int, plan_name: str, profile: str, lambdas=None) -> pd.DataFr
         run = winning.train_or_load(plan.settings, name=plan.run_name(lmbda, base.model), build=build,
                                     data=codec_bundle, step=learned.rate_distortion_step(lmbda), progress=False)
         point = learned.code_test_images(f"λ={lmbda:g}", run.model, test).row
-        against = {name: float(winning.compare_at_equal_bits(point, curve)["gain_db"].iloc[0])
+        against = {name: float(curves.compare_at_equal_bits(point, curve)["gain_db"].iloc[0])
                    for name, curve in (("vs PCA's best (dB)", pca_best), ("vs JPEG scan (dB)", jpeg),
                                        ("vs 08 MSE-only (dB)", mse_only))}
         rows.append({"dataset": test.name, "seed": seed, "lambda": lmbda, "bits": float(point["bits_per_image"].iloc[0]),
