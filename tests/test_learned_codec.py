@@ -203,3 +203,18 @@ def test_plans_are_shared_by_profile_and_refuse_unknown_ones():
     assert plan.settings.latent_dim == 16 * plan.code_channels and plan.lambdas == learned.PLANS["workshop"]["lambdas"]
     with pytest.raises(ValueError, match="plan must be one of"):
         learned.codec_plan(base, "huge")
+
+
+def test_webp_counts_its_stream_without_the_fixed_header_and_decodes():
+    from convae_utils import baselines
+
+    generator = torch.Generator().manual_seed(2)
+    some = torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8, generator=generator)
+    recon, whole, stream = baselines.webp_roundtrip(some, 30)
+    assert recon.shape == some.shape and recon.dtype == torch.uint8
+    assert ((whole - stream) >= baselines.WEBP_FIXED_BYTES).all() and ((whole - stream) <= baselines.WEBP_FIXED_BYTES + 1).all()
+    assert float((recon.float() - some.float()).abs().mean()) < 60  # a lossy copy, not noise
+    table = baselines.webp_sweep(some, (10, 60))
+    assert set(table["method"]) == {"WebP (whole file)", "WebP (without fixed header)"}
+    with pytest.raises(ValueError, match="WebP quality"):
+        baselines.webp_roundtrip(some, 101)
