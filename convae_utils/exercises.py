@@ -1,6 +1,6 @@
 """Exercises that check themselves: numbers to work out, and code to write (Neuromatch style).
 
-Used in the Exercises sections of notebooks 01-09, and inline where a notebook asks you to write code.
+Used in the Exercises sections of notebooks 01-10, and inline where a notebook asks you to write code.
 Two kinds, one module:
 
 **Numbers.** Where an exercise has a definite answer, the learner writes it into a ``check_...`` call

@@ -60,11 +60,11 @@ MORE_PATCHES = {"smoke": {}, "workshop": dict(train_size=96_000, num_epochs=1), 
 spatial_config = config.replace(**MORE_PATCHES, lr=6e-3, latent_dim=16 * CODE_CHANNELS, base_channels=WIDTH)
 plan = learned.codec_plan(spatial_config)          # lambdas, code channels, fine-tuning budget (shared with the study)
 PCA_FIT_PATCHES = 24_000                           # PCA is fitted on these training patches, as in notebook 08
-PCA_COMPONENTS = (16, 32, 64, 128, 256)            # PCA's best codec: the envelope over these ...
-PCA_STEPS = (0.45, 0.7, 1.0, 1.5, 2.5, 4.0, 6.0)   # ... and these quantisation steps ([-1, 1] pixel units)
+PCA_COMPONENTS = (32, 64, 128, 256)                # PCA's best codec: the envelope over these ...
+PCA_STEPS = (0.7, 1.0, 1.5, 2.5, 4.0, 6.0)         # ... and these quantisation steps ([-1, 1] pixel units)
 MSE_STEP_FACTORS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.2, 1.6)  # notebook 08's model: steps x its code's spread
-JPEG_QUALITIES = (5, 10, 20, 30, 50, 75)
-WEBP_QUALITIES = (0, 5, 10, 20, 40, 60)
+JPEG_QUALITIES = (5, 10, 20, 30, 50)
+WEBP_QUALITIES = (0, 10, 30)
 NOTEBOOK_TARGET_DB = 0.5                           # the rate term lifts the model's own curve by this much
 STUDY_TARGET_DB = 0.3                              # the study's target over PCA's best codec
 
