@@ -13,7 +13,7 @@ from torch import nn
 from torchmetrics.functional.classification import binary_auroc
 
 from convae_utils import baselines, exercises, images, winning  # winning registers exercise 08.1
-from convae_utils.codecs import bits
+from convae_utils.codecs import bits, learned
 
 
 def _after_two_stride2_convs(side: int) -> int:
@@ -173,6 +173,9 @@ MISTAKES = {
              (lambda mean, logvar: (mean.pow(2) + logvar.exp() - 1 - logvar).flatten(1).sum(dim=1), "1/2")],
     "08.1": [(_spatial_with_relu_code, "linear"), (_spatial_without_tanh, "Tanh"),
              (_spatial_with_sigmoid_output, "never goes below 0"), (_spatial_with_transposed_convs, "ConvTranspose2d")],
+    # 10.1's whole table of slips is in tests/test_learned_codec.py
+    "10.1": [(lambda y, loc, scale: learned.rate_bits(y, loc, scale) * math.log(2), "nats"),
+             (lambda y, loc, scale: learned.rate_bits(y, loc, scale).sum(), "summed over the batch")],
 }
 
 
