@@ -27,8 +27,8 @@
 # | profile | for | time |
 # |---|---|---|
 # | `smoke` | automated tests: stand-in data, a few hundred images | seconds |
-# | `workshop` | a CPU laptop: three codecs (three λ), each fine-tuned on 12,000 patches for one pass | about 4-5 min on a shared 2-core CPU (measured once; see the report of the session that built it) |
-# | `full` | the article's data, four λ, two passes | minutes on a GPU; the seeds-and-rates study: `python -m convae_utils.tools.learned_codec --seeds 3` |
+# | `workshop` | a CPU laptop: three codecs (three λ), each fine-tuned on 12,000 patches for one pass | 13.5 min when the codecs train, 7.0 min when they are reused (`python -m convae_utils series --only 10` on a 2-core CPU shared with other jobs at load 15-17, photos10; not yet measured on a quiet CPU) |
+# | `full` | the article's data, four λ, two passes | not measured; the seeds-and-rates study: `python -m convae_utils.tools.learned_codec --seeds 3` |
 
 # %% [markdown]
 # ## Setup

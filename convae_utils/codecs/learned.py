@@ -405,11 +405,14 @@ class CodecPlan:
     code_channels: int
     settings: RunSettings        # the fine-tuning runs' settings: patches, epochs, peak rate, seed
     step_factor: float = 0.3
+    name: str = ""               # the plan's key in PLANS; named in run folders unless it is the profile's own
 
     def run_name(self, lmbda: float, starts_from: nn.Module) -> str:
-        """The run folder's suffix, e.g. ``codec-c8-lambda0.03-from1a2b3c4d``: the code's channels, lambda, and
-        the :func:`weights_digest` of the model it starts from (another seed or model: another folder)."""
-        return f"codec-c{self.code_channels}-lambda{lmbda:g}-from{weights_digest(starts_from)[:8]}"
+        """The run folder's suffix, e.g. ``codec-c8-lambda0.03-from1a2b3c4d``: the plan (unless the profile's
+        own), the code's channels, lambda, and the :func:`weights_digest` of the model it starts from (another
+        seed or model: another folder)."""
+        plan = f"-{self.name}" if self.name and self.name != self.settings.profile else ""
+        return f"codec{plan}-c{self.code_channels}-lambda{lmbda:g}-from{weights_digest(starts_from)[:8]}"
 
 
 # Per profile: lambdas (MSE in [-1, 1] per bpp), code channels, fine-tuning patches (None: the profile's
@@ -417,7 +420,7 @@ class CodecPlan:
 PLANS = {
     "full": dict(lambdas=(0.3, 0.1, 0.03, 0.01), code_channels=8, train_size=None, num_epochs=2, lr=2e-3),
     "workshop": dict(lambdas=(0.1, 0.03, 0.01), code_channels=8, train_size=12_000, num_epochs=1, lr=2e-3),
-    "study": dict(lambdas=(0.3, 0.1, 0.03, 0.01), code_channels=8, train_size=48_000, num_epochs=1, lr=2e-3),
+    "study": dict(lambdas=(0.3, 0.1, 0.03, 0.01), code_channels=8, train_size=24_000, num_epochs=1, lr=2e-3),
     "smoke": dict(lambdas=(0.05,), code_channels=6, train_size=None, num_epochs=1, lr=2e-3),
 }
 
@@ -433,7 +436,7 @@ def codec_plan(base: RunSettings, plan: str | None = None) -> CodecPlan:
     changes = {"latent_dim": 16 * chosen["code_channels"], "num_epochs": chosen["num_epochs"], "lr": chosen["lr"]}
     if chosen["train_size"] is not None:
         changes["train_size"] = chosen["train_size"]
-    return CodecPlan(tuple(chosen["lambdas"]), chosen["code_channels"], base.replace(**changes))
+    return CodecPlan(tuple(chosen["lambdas"]), chosen["code_channels"], base.replace(**changes), name=name)
 
 
 def weights_digest(model: nn.Module) -> str:
