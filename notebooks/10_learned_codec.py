@@ -1,5 +1,5 @@
 # %% [markdown]
-# convae · [01 Data](01_data.ipynb) → [02 Architecture](02_architecture.ipynb) → [03 Training](03_training.ipynb) → [04 Bottleneck](04_bottleneck.ipynb) → [05 Beyond](05_beyond.ipynb) → [06 Rate and distortion](06_rate_distortion.ipynb) → [07 Codes](07_codes.ipynb) → [08 Winning](08_winning.ipynb) → [09 Generating](09_vae.ipynb) → **10 Learned codec**
+# convae · [← 09 Generating](09_vae.ipynb) · **10 Learned codec** · [all notebooks](../README.md#the-series)
 #
 # # 10 · A learned codec: the rate in the loss, scored with real bitstreams against PCA's best, JPEG and WebP
 #
@@ -28,7 +28,7 @@
 # |---|---|---|
 # | `smoke` | automated tests: stand-in data, a few hundred images | seconds |
 # | `workshop` | a CPU laptop: three codecs (three λ), each fine-tuned on 12,000 patches for one pass | 13.5 min when the codecs train, 7.0 min when they are reused (`python -m convae_utils series --only 10` on a 2-core CPU shared with other jobs at load 15-17, photos10; not yet measured on a quiet CPU) |
-# | `full` | the article's data, four λ, two passes | not measured; the seeds-and-rates study: `python -m convae_utils.tools.learned_codec --seeds 3` |
+# | `full` | the article's data, four λ, two passes | not measured; the seeds-and-rates study: `python -m tools study 10 --seeds 3` |
 
 # %% [markdown]
 # ## Setup
@@ -43,7 +43,7 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from convae_utils import baselines, data, exercises, images, plotting, settings, winning
+from convae_utils import baselines, data, exercises, images, plotting, settings, studies, winning
 from convae_utils.codecs import curves as codec_curves
 from convae_utils.codecs import entropy_coding, learned
 
@@ -54,17 +54,17 @@ from convae_utils.codecs import entropy_coding, learned
 # Parameters: set the profile with CONVAE_PROFILE (full | workshop | smoke | auto), not by editing sizes here.
 SEED = 0
 config = settings.from_env(seed=SEED)
-CODE_CHANNELS = 4                                  # notebook 08's code: 4 channels on a 4x4 grid
-WIDTH = 8 if config.profile == "smoke" else 32     # notebook 08's width
-MORE_PATCHES = {"smoke": {}, "workshop": dict(train_size=96_000, num_epochs=1), "full": {}}[config.profile]
+CODE_CHANNELS = studies.CODE_CHANNELS              # notebook 08's code: 4 channels on a 4x4 grid
+WIDTH = studies.SPATIAL_WIDTHS[config.profile]     # notebook 08's width
+MORE_PATCHES = studies.PATCH_BUDGETS[config.profile]  # notebook 08's training budget
 spatial_config = config.replace(**MORE_PATCHES, lr=6e-3, latent_dim=16 * CODE_CHANNELS, base_channels=WIDTH)
 plan = learned.codec_plan(spatial_config)          # lambdas, code channels, fine-tuning budget (shared with the study)
-PCA_FIT_PATCHES = 24_000                           # PCA is fitted on these training patches, as in notebook 08
-PCA_COMPONENTS = (32, 64, 128, 256)                # PCA's best codec: the envelope over these ...
-PCA_STEPS = (0.7, 1.0, 1.5, 2.5, 4.0, 6.0)         # ... and these quantisation steps ([-1, 1] pixel units)
-MSE_STEP_FACTORS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.2, 1.6)  # notebook 08's model: steps x its code's spread
-JPEG_QUALITIES = (5, 10, 20, 30, 50)
-WEBP_QUALITIES = (0, 10, 30)
+PCA_FIT_PATCHES = studies.PCA_FIT_IMAGES           # PCA is fitted on these training patches, as in notebook 08
+PCA_COMPONENTS = studies.CODEC_PCA_COMPONENTS      # PCA's best codec: the envelope over these ...
+PCA_STEPS = studies.CODEC_PCA_STEPS                # ... and these quantisation steps ([-1, 1] pixel units)
+MSE_STEP_FACTORS = studies.CODEC_MSE_STEP_FACTORS  # notebook 08's model: steps x its code's spread
+JPEG_QUALITIES = studies.CODEC_JPEG_QUALITIES
+WEBP_QUALITIES = studies.CODEC_WEBP_QUALITIES
 NOTEBOOK_TARGET_DB = 0.5                           # the rate term lifts the model's own curve by this much
 STUDY_TARGET_DB = 0.3                              # the study's target over PCA's best codec
 
@@ -317,7 +317,7 @@ print(f"this notebook's cells took {time.perf_counter() - started:.0f} s from th
 # training (the codecs here saw 12,000 patches once), a hyperprior or a context model (the factorised prior
 # cannot use what one value says about its neighbours), and training the wider code from the start rather
 # than adding channels to a finished model. The headless study
-# (`python -m convae_utils.tools.learned_codec --seeds 3`) trains on more patches over three seeds.
+# (`python -m tools study 10 --seeds 3`) trains on more patches over three seeds.
 
 # %% [markdown]
 # ## Summary

@@ -42,6 +42,7 @@ from torch import nn
 from ..baselines import score_reconstructions
 from ..checks import check_float, check_image_batch, check_int
 from ..images import ImageSet, normalize
+from .. import studies
 from ..settings import RunSettings
 from . import entropy_coding
 
@@ -415,14 +416,7 @@ class CodecPlan:
         return f"codec{plan}-c{self.code_channels}-lambda{lmbda:g}-from{weights_digest(starts_from)[:8]}"
 
 
-# Per profile: lambdas (MSE in [-1, 1] per bpp), code channels, fine-tuning patches (None: the profile's
-# own), peak learning rate. The workshop plan fits the notebook's minutes on a CPU; the study's is larger.
-PLANS = {
-    "full": dict(lambdas=(0.3, 0.1, 0.03, 0.01), code_channels=8, train_size=None, num_epochs=2, lr=2e-3),
-    "workshop": dict(lambdas=(0.1, 0.03, 0.01), code_channels=8, train_size=12_000, num_epochs=1, lr=2e-3),
-    "study": dict(lambdas=(0.3, 0.1, 0.03, 0.01), code_channels=8, train_size=24_000, num_epochs=1, lr=2e-3),
-    "smoke": dict(lambdas=(0.05,), code_channels=6, train_size=None, num_epochs=1, lr=2e-3),
-}
+PLANS = studies.CODEC_PLANS   # per profile, and the headless study's ("study"): convae_utils.studies
 
 
 def codec_plan(base: RunSettings, plan: str | None = None) -> CodecPlan:

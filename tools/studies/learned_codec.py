@@ -1,10 +1,10 @@
 """Notebook 10's study, headless: learned codecs (one per lambda) against PCA's best codec and JPEG, over seeds.
 
-``python -m convae_utils.tools.learned_codec [--plan study] [--seeds 3] [--out table.csv]``
+``python -m tools study 10 [--plan study] [--seeds 3] [--out table.csv]`` (``make study STUDY=10``)
 
 For each seed: notebook 08's from-scratch model (its workshop run; seed 0 shares notebook 08's run folder),
 one codec per lambda fine-tuned from it (:func:`convae_utils.codecs.learned.codec_plan`, the plan the
-notebook's parameters cell reads), each coded into real bitstreams on the test images and read at equal
+notebook's parameters cell reads, :data:`convae_utils.studies.CODEC_PLANS`), each coded into real bitstreams on the test images and read at equal
 bits against PCA's best codec (the envelope over components and steps) and JPEG's scan data. Prints one
 row per (seed, lambda), the mean and spread over seeds, and the issue's targets: at least +0.3 dB over
 PCA's best at three or more of four rates over about 60-600 bits per image, and above JPEG at every rate
@@ -17,25 +17,26 @@ import argparse
 import sys
 import time
 
-import numpy as np
 import pandas as pd
 import torch
 
-PCA_COMPONENTS = (16, 32, 64, 128, 256)
-PCA_STEPS = (0.45, 0.7, 1.0, 1.5, 2.5, 4.0, 6.0)
-JPEG_QUALITIES = (5, 10, 20, 30, 50)
+from convae_utils import studies
+
+PCA_COMPONENTS = (16,) + studies.CODEC_PCA_COMPONENTS   # the notebook's, and k=16 for rates below 60 bits
+PCA_STEPS = studies.CODEC_PCA_STEPS
+JPEG_QUALITIES = studies.CODEC_JPEG_QUALITIES
 RATE_RANGE = (60.0, 600.0)
 TARGET_DB = 0.3
 
 
 def run_seed(seed: int, plan_name: str, profile: str, lambdas=None) -> pd.DataFrame:
-    from .. import baselines, data, images, settings, winning
-    from ..codecs import curves, learned
+    from convae_utils import baselines, data, images, settings, winning
+    from convae_utils.codecs import curves, learned
 
     config = settings.from_env(profile, seed=seed)
-    more = {"smoke": {}, "workshop": dict(train_size=96_000, num_epochs=1), "full": {}}[config.profile]
-    width = 8 if config.profile == "smoke" else 32
-    spatial_config = config.replace(**more, lr=6e-3, latent_dim=64, base_channels=width)
+    more = studies.PATCH_BUDGETS[config.profile]
+    width = studies.SPATIAL_WIDTHS[config.profile]
+    spatial_config = config.replace(**more, lr=6e-3, latent_dim=studies.CODE_VALUES, base_channels=width)
     plan = learned.codec_plan(spatial_config, plan_name)
     bundle = data.prepare_data(**spatial_config.data_options())
     codec_bundle = data.prepare_data(**plan.settings.data_options())
@@ -43,7 +44,7 @@ def run_seed(seed: int, plan_name: str, profile: str, lambdas=None) -> pd.DataFr
 
     def build_spatial(run_settings):  # notebook 08's model (the notebook's builder has this name too)
         torch.manual_seed(run_settings.seed)
-        return winning.SequentialAutoencoder(*winning.build_spatial_autoencoder(4, width))
+        return winning.SequentialAutoencoder(*winning.build_spatial_autoencoder(studies.CODE_CHANNELS, width))
 
     # the run records its builder's name: the notebooks' (a function of the kernel's __main__), so that
     # seed 0 loads notebook 08's run folder instead of refusing it as another run
@@ -60,7 +61,7 @@ def run_seed(seed: int, plan_name: str, profile: str, lambdas=None) -> pd.DataFr
     jpeg = baselines.jpeg_sweep(test, JPEG_QUALITIES)
     jpeg = jpeg[jpeg["method"] == "JPEG (scan data only)"]
     mse_only = curves.codec_curve("MSE only", base.model, bundle.train.head(min(len(bundle.train), 4_000)), test,
-                                   curves.relative_steps(base.model, bundle.train, (0.05, 0.1, 0.2, 0.4, 0.8, 1.2, 1.6)))
+                                   curves.relative_steps(base.model, bundle.train, studies.CODEC_MSE_STEP_FACTORS))
     sample = images.normalize(codec_bundle.train.images[:512])
     build = learned.codec_builder(base.model, sample, code_channels=plan.code_channels, step_factor=plan.step_factor)
     rows = []
@@ -108,10 +109,10 @@ def summarise(table: pd.DataFrame) -> list[str]:
     return lines
 
 
-def main(argv: list[str] | None = None) -> int:
-    from ..codecs import learned
+def main(argv: list[str] | None = None, prog: str = "python -m tools study 10") -> int:
+    from convae_utils.codecs import learned
 
-    parser = argparse.ArgumentParser(prog="python -m convae_utils.tools.learned_codec", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--plan", default="study", choices=tuple(learned.PLANS), help="the fine-tuning plan (default: study)")
     parser.add_argument("--profile", default="workshop", help="notebook 08's profile for the base model (default: workshop)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")
@@ -128,7 +129,6 @@ def main(argv: list[str] | None = None) -> int:
             table.to_csv(args.out, index=False)
     for line in summarise(table):
         print(line)
-    np.seterr(all="ignore")
     return 0
 
 
