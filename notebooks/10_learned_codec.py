@@ -27,7 +27,7 @@
 # | profile | for | time |
 # |---|---|---|
 # | `smoke` | automated tests: stand-in data, a few hundred images | seconds |
-# | `workshop` | a CPU laptop: three codecs (three λ), each fine-tuned on 12,000 patches for one pass | 13.5 min when the codecs train, 7.0 min when they are reused (`python -m convae_utils series --only 10` on a 2-core CPU shared with other jobs at load 15-17, photos10; not yet measured on a quiet CPU) |
+# | `workshop` | a CPU laptop: three codecs (three λ), each fine-tuned on 12,000 patches for one pass | 13.5 min when the codecs trained (with larger opponent sweeps than now), 7.0 min with the codecs reused (`python -m convae_utils series --only 10` on a 2-core CPU shared with other jobs at load 15-17, photos10; not yet measured on a quiet CPU) |
 # | `full` | the article's data, four λ, two passes | not measured; the seeds-and-rates study: `python -m tools study 10 --seeds 3` |
 
 # %% [markdown]
@@ -163,8 +163,9 @@ print(inspect.getsource(learned.rate_distortion_step))
 # gradient that is not theirs; Ballé et al. and CompressAI's default use noise for the rate, and so do we.
 # In eval mode the codec rounds, so the validation loss is the real quantised one.
 #
-# **What is trained.** Each codec starts from notebook 08's trained model (fine-tuning, not from scratch:
-# from a random start, a trial for this notebook's issue reached only 21.5 dB on this budget). Its code is
+# **What is trained.** Each codec starts from notebook 08's trained model (fine-tuning, not from scratch: a
+# codec trained from a random start on a few minutes of CPU fell far short in an exploratory trial, whose
+# script was not kept; nothing here depends on it). Its code is
 # **widened** to `plan.code_channels` channels; the new ones start unused (the decoder reads them with zero
 # weights), so the rate term decides whether they are worth their bits. Each channel gets a learnt
 # **step** (the code is divided by it before rounding) and the learnt Laplace prior. One model per λ:
