@@ -116,13 +116,15 @@ def main(argv: list[str] | None = None, prog: str = "python -m tools study 10") 
     parser.add_argument("--plan", default="study", choices=tuple(learned.PLANS), help="the fine-tuning plan (default: study)")
     parser.add_argument("--profile", default="workshop", help="notebook 08's profile for the base model (default: workshop)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")
+    parser.add_argument("--first-seed", type=int, default=0, help="start at this seed (a later run adds seeds; "
+                                                                    "join the CSV files for the summary)")
     parser.add_argument("--lambdas", type=float, nargs="*", default=None, help="override the plan's lambdas")
     parser.add_argument("--out", default=None, help="write the per-seed table as CSV here")
     args = parser.parse_args(argv)
-    if args.seeds < 1:
-        parser.error("--seeds must be at least 1")
+    if not 0 <= args.first_seed < args.seeds:
+        parser.error(f"--first-seed must lie in 0..{args.seeds - 1}, got {args.first_seed}")
     tables = []
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.seeds):
         tables.append(run_seed(seed, args.plan, args.profile, args.lambdas))
         table = pd.concat(tables, ignore_index=True)
         if args.out:
