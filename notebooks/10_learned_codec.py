@@ -88,7 +88,7 @@ print(f"test images: {len(test):,}; lambdas: {plan.lambdas}; code widened to {pl
 # %%
 def build_spatial(run_settings):
     torch.manual_seed(run_settings.seed)                     # the same model and run folder as notebook 08's
-    return winning.SequentialAutoencoder(*winning.build_spatial_autoencoder(CODE_CHANNELS, WIDTH))
+    return winning.SequentialAutoencoder(*exercises.ex08.build_spatial_autoencoder(CODE_CHANNELS, WIDTH))
 
 
 spatial_run = winning.train_or_load(spatial_config, name="spatial", build=build_spatial, data=spatial_bundle)

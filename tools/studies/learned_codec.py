@@ -30,7 +30,7 @@ TARGET_DB = 0.3
 
 
 def run_seed(seed: int, plan_name: str, profile: str, lambdas=None) -> pd.DataFrame:
-    from convae_utils import baselines, data, images, settings, winning
+    from convae_utils import baselines, data, exercises, images, settings, winning
     from convae_utils.codecs import curves, learned
 
     config = settings.from_env(profile, seed=seed)
@@ -44,7 +44,7 @@ def run_seed(seed: int, plan_name: str, profile: str, lambdas=None) -> pd.DataFr
 
     def build_spatial(run_settings):  # notebook 08's model (the notebook's builder has this name too)
         torch.manual_seed(run_settings.seed)
-        return winning.SequentialAutoencoder(*winning.build_spatial_autoencoder(studies.CODE_CHANNELS, width))
+        return winning.SequentialAutoencoder(*exercises.ex08.build_spatial_autoencoder(studies.CODE_CHANNELS, width))
 
     # the run records its builder's name: the notebooks' (a function of the kernel's __main__), so that
     # seed 0 loads notebook 08's run folder instead of refusing it as another run
