@@ -43,7 +43,8 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from convae_utils import baselines, data, exercises, images, plotting, settings, studies, winning
+from convae_utils import (baselines, callbacks, data, exercises, images, plotting, runs, settings, studies, training,
+                          winning)
 from convae_utils.codecs import curves as codec_curves
 from convae_utils.codecs import entropy_coding, learned
 
@@ -91,7 +92,9 @@ def build_spatial(run_settings):
     return winning.SequentialAutoencoder(*exercises.ex08.build_spatial_autoencoder(CODE_CHANNELS, WIDTH))
 
 
-spatial_run = winning.train_or_load(spatial_config, name="spatial", build=build_spatial, data=spatial_bundle)
+ONE_CYCLE_ADAMW = dict(optimizer=training.make_adamw(), callbacks=[callbacks.OneCycle()])  # as notebook 08's runs
+spatial_run = runs.train_or_load(spatial_config, runs.Recipe("spatial", build=build_spatial, **ONE_CYCLE_ADAMW),
+                                 spatial_bundle)
 mse_only = codec_curves.codec_curve("notebook 08's model, MSE only", spatial_run.model,
                                spatial_bundle.train.head(min(len(spatial_bundle.train), 4_000)), test,
                                codec_curves.relative_steps(spatial_run.model, spatial_bundle.train, MSE_STEP_FACTORS))
@@ -176,9 +179,9 @@ build_codec = learned.codec_builder(spatial_run.model, sample, code_channels=pla
                                     step_factor=plan.step_factor)
 codec_runs = {}
 for lmbda in plan.lambdas:
-    codec_runs[lmbda] = winning.train_or_load(plan.settings, name=plan.run_name(lmbda, spatial_run.model),
-                                              build=build_codec, data=codec_bundle,
-                                              step=learned.rate_distortion_step(lmbda))
+    recipe = runs.Recipe(plan.run_name(lmbda, spatial_run.model), build=build_codec,
+                         step=learned.rate_distortion_step(lmbda), **ONE_CYCLE_ADAMW)
+    codec_runs[lmbda] = runs.train_or_load(plan.settings, recipe, codec_bundle)
     if not codec_runs[lmbda].complete:
         print("Training was interrupted: re-run this cell to resume.")
 seconds = {lmbda: sum(run.history.epoch_seconds) for lmbda, run in codec_runs.items()}

@@ -30,7 +30,7 @@ TARGET_DB = 0.3
 
 
 def run_seed(seed: int, plan_name: str, profile: str, lambdas=None) -> pd.DataFrame:
-    from convae_utils import baselines, data, exercises, images, settings, winning
+    from convae_utils import baselines, callbacks, data, exercises, images, runs, settings, training, winning
     from convae_utils.codecs import curves, learned
 
     config = settings.from_env(profile, seed=seed)
@@ -51,8 +51,9 @@ def run_seed(seed: int, plan_name: str, profile: str, lambdas=None) -> pd.DataFr
     build_spatial.__module__, build_spatial.__qualname__ = "__main__", "build_spatial"
 
     started = time.perf_counter()
-    base = winning.train_or_load(spatial_config, name="spatial" if seed == 0 else f"spatial-seed{seed}",
-                                 build=build_spatial, data=bundle, progress=False)
+    one_cycle_adamw = dict(optimizer=training.make_adamw(), callbacks=[callbacks.OneCycle()])  # notebook 08's
+    base = runs.train_or_load(spatial_config, runs.Recipe("spatial" if seed == 0 else f"spatial-seed{seed}",
+                                                          build=build_spatial, **one_cycle_adamw), bundle, progress=False)
     fit_on = bundle.train.head(min(len(bundle.train), 24_000))
     components = tuple(k for k in PCA_COMPONENTS if k < len(fit_on))
     pca = baselines.fit_pca(fit_on, max(components))
@@ -67,8 +68,9 @@ def run_seed(seed: int, plan_name: str, profile: str, lambdas=None) -> pd.DataFr
     rows = []
     for lmbda in lambdas or plan.lambdas:
         t = time.perf_counter()
-        run = winning.train_or_load(plan.settings, name=plan.run_name(lmbda, base.model), build=build,
-                                    data=codec_bundle, step=learned.rate_distortion_step(lmbda), progress=False)
+        recipe = runs.Recipe(plan.run_name(lmbda, base.model), build=build, step=learned.rate_distortion_step(lmbda),
+                             **one_cycle_adamw)
+        run = runs.train_or_load(plan.settings, recipe, codec_bundle, progress=False)
         point = learned.code_test_images(f"λ={lmbda:g}", run.model, test).row
         against = {name: float(curves.compare_at_equal_bits(point, curve)["gain_db"].iloc[0])
                    for name, curve in (("vs PCA's best (dB)", pca_best), ("vs JPEG scan (dB)", jpeg),
@@ -103,9 +105,9 @@ def summarise(table: pd.DataFrame) -> list[str]:
                  f"{len(jpeg_gain)} -> " + ("met" if len(jpeg_gain) and (jpeg_gain > 0).all() else
                                              "missed" if len(jpeg_gain) else "no rate JPEG reaches"))
     dataset = ", ".join(sorted(table["dataset"].unique()))
-    lines.append(f"seeds: {sorted(table['seed'].unique().tolist())}; dataset: {dataset}" + (
-        "" if dataset == "cifar10" else " (a stand-in; its test patches come from other regions of the same ten "
-                                        "photographs as the training patches)"))
+    caveat = {"cifar10": "", "photos10": " (a stand-in; its test patches come from other regions of the same ten "
+                                         "photographs as the training patches)"}.get(dataset, " (a stand-in)")
+    lines.append(f"seeds: {sorted(table['seed'].unique().tolist())}; dataset: {dataset}{caveat}")
     return lines
 
 
