@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, features
 
 from .checks import IMAGE_SHAPE, check_choice, check_int, describe_shape
 from .codecs.bits import IMAGE_BITS, IMAGE_VALUES, code_bits
@@ -287,6 +287,40 @@ def jpeg_roundtrip(images, quality: int, *, subsampling: str = "4:2:0"
     return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous(), with_header, scan
 
 
+
+WEBP_FIXED_BYTES = 12 + 8 + 7  # RIFF header, 'VP8 ' chunk header, VP8 start code + width + height
+
+
+def webp_roundtrip(images, quality: int) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    """Encode every image as a lossy WebP file with Pillow (``method=6``, its slowest and smallest) and decode it.
+
+    Returns ``(reconstructions, bytes_whole_file, bytes_without_fixed_header)``: uint8 (N, 3, 32, 32) and two
+    int64 arrays (N,). The second count leaves out what every 32 x 32 lossy WebP file repeats unchanged
+    (:data:`WEBP_FIXED_BYTES`: the 12-byte RIFF header, the 8-byte VP8 chunk header, the 7 bytes of VP8 start
+    code and image size) and the chunk's padding byte; the VP8 frame tag and headers, which vary, are kept.
+    Like JPEG's scan data (:func:`jpeg_roundtrip`) it is the cost to set beside a code. Defined in notebook 10.
+    """
+    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 0 <= quality <= 100:
+        raise ValueError(f"WebP quality must be a whole number from 0 to 100, got {quality!r}")
+    if not features.check("webp"):  # pragma: no cover - depends on how Pillow was built
+        raise RuntimeError("this Pillow was built without WebP support; skip WebP or install a Pillow wheel")
+    pixels = _uint8_images(images).permute(0, 2, 3, 1).contiguous().numpy()
+    out = np.empty_like(pixels)
+    whole = np.empty(len(pixels), dtype=np.int64)
+    stream = np.empty(len(pixels), dtype=np.int64)
+    for i, image in enumerate(pixels):
+        buffer = io.BytesIO()
+        Image.fromarray(image, mode="RGB").save(buffer, format="WEBP", quality=int(quality), method=6)
+        data = buffer.getvalue()
+        if data[:4] != b"RIFF" or data[8:16] != b"WEBPVP8 ":
+            raise RuntimeError(f"expected a simple lossy WebP file (RIFF, WEBP, 'VP8 ' chunk), got {data[:16]!r}")
+        payload = int.from_bytes(data[16:20], "little")
+        whole[i] = len(data)
+        stream[i] = payload - 7
+        with Image.open(io.BytesIO(data)) as decoded:
+            out[i] = np.asarray(decoded.convert("RGB"))
+    return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous(), whole, stream
+
 # -- downsampling ---------------------------------------------------------------------------------
 
 def resample_roundtrip(images, size: int) -> torch.Tensor:
@@ -465,6 +499,21 @@ def jpeg_sweep(test_images, qualities: Sequence[int] = JPEG_QUALITIES, *, subsam
         rows.append(scored)
         rows.append(scored.assign(method="JPEG (scan data only)", bits_per_image=8 * float(scan.mean()),
                                   share_of_image=8 * float(scan.mean()) / IMAGE_BITS))
+    return rate_distortion_table(rows)
+
+
+def webp_sweep(test_images, qualities: Sequence[int]) -> pd.DataFrame:
+    """WebP at each quality: ``"WebP (whole file)"`` and ``"WebP (without fixed header)"`` rows
+    (:func:`webp_roundtrip`); ``setting`` is ``"q=<quality>"``. Defined in notebook 10."""
+    qs = check_sweep("qualities", qualities, minimum=0, maximum=100)
+    test = _uint8_images(test_images, "test_images")
+    rows = []
+    for q in qs:
+        recon, whole, stream = webp_roundtrip(test, q)
+        scored = score_reconstructions("WebP (whole file)", f"q={q}", recon, test, bits_per_image=8 * float(whole.mean()))
+        rows.append(scored)
+        rows.append(scored.assign(method="WebP (without fixed header)", bits_per_image=8 * float(stream.mean()),
+                                  share_of_image=8 * float(stream.mean()) / IMAGE_BITS))
     return rate_distortion_table(rows)
 
 

@@ -32,3 +32,20 @@ PCA_FIT_IMAGES = 24_000                   # the first training patches PCA is fi
 PCA_COMPONENTS = 256                      # PCA's largest code; the entropy coder zeroes the rest
 PCA_STEPS = (0.2, 0.45, 0.7, 1.0, 1.5, 2.5, 4.0, 6.0)  # PCA's quantisation steps, [-1, 1] pixel units
 REFINE_FIT_IMAGES = 1_000                 # training codes refined to fit a refined code's entropy model
+
+# -- notebook 10, a learned codec (python -m tools study 10) -----------------------------------------------
+
+# One codec per lambda (MSE in [-1, 1] per bit per pixel), fine-tuned from notebook 08's from-scratch model
+# with its code widened to code_channels; train_size None: the profile's own. "study" is the headless
+# study's plan (more patches, four lambdas); the others are the notebook's per profile.
+CODEC_PLANS = {
+    "full": dict(lambdas=(0.3, 0.1, 0.03, 0.01), code_channels=8, train_size=None, num_epochs=2, lr=2e-3),
+    "workshop": dict(lambdas=(0.1, 0.03, 0.01), code_channels=8, train_size=12_000, num_epochs=1, lr=2e-3),
+    "study": dict(lambdas=(0.3, 0.1, 0.03, 0.01), code_channels=8, train_size=24_000, num_epochs=1, lr=2e-3),
+    "smoke": dict(lambdas=(0.05,), code_channels=6, train_size=None, num_epochs=1, lr=2e-3),
+}
+CODEC_PCA_COMPONENTS = (32, 64, 128, 256)       # PCA's best codec: the envelope over these components ...
+CODEC_PCA_STEPS = (0.7, 1.0, 1.5, 2.5, 4.0, 6.0)  # ... and these steps ([-1, 1] pixel units): 47-420 bits
+CODEC_MSE_STEP_FACTORS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.2, 1.6)  # notebook 08's model: steps x its code's spread
+CODEC_JPEG_QUALITIES = (5, 10, 20, 30, 50)
+CODEC_WEBP_QUALITIES = (0, 10, 30)

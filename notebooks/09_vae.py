@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.7
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# convae · [← 08 Winning](08_winning.ipynb) · **09 Generating** · [all notebooks](../README.md#the-series)
+# convae · [← 08 Winning](08_winning.ipynb) · **09 Generating** · [10 Learned codec →](10_learned_codec.ipynb) · [all notebooks](../README.md#the-series)
 #
 # # 09 · From rebuilding to generating: a variational autoencoder, and a fair test of the plain one
 #

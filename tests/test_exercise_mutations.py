@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from convae_utils import exercises, models, spatial
+from convae_utils.codecs import learned
 from convae_utils.spatial import ResidualBlock
 
 SOLUTION = {exercise_id: e.solution for exercise_id, e in exercises.CODE_EXERCISES.items()}
@@ -368,10 +369,56 @@ KL_RIGHT = [
 ]
 
 
+# 10.1: the bits of a rounded code under a Laplace per channel (notebook 10)
+def _rate_cdf(x, loc, scale):
+    return learned.laplace_cdf(x, loc.view(1, -1, 1, 1), scale.view(1, -1, 1, 1))
+
+
+def _rate_density(x, loc, scale):
+    return learned.laplace_density(x, loc.view(1, -1, 1, 1), scale.view(1, -1, 1, 1))
+
+
+def _rate_with_distributions(y, loc, scale):
+    laplace = torch.distributions.Laplace(loc.view(1, -1, 1, 1).double(), scale.view(1, -1, 1, 1).double())
+    mass = laplace.cdf(y.double() + 0.5) - laplace.cdf(y.double() - 0.5)
+    return (-torch.log(mass) / math.log(2)).sum(dim=(1, 2, 3))
+
+
+def _rate_closed_form(y, loc, scale):
+    """The mass in closed form: the interval on one side of loc, or across it."""
+    l, s = loc.view(1, -1, 1, 1).double(), scale.view(1, -1, 1, 1).double()
+    a, b = (y.double() - 0.5 - l) / s, (y.double() + 0.5 - l) / s
+    lower = lambda z: 0.5 * torch.exp(torch.clamp(z, max=0))  # noqa: E731  (CDF below loc)
+    upper = lambda z: 0.5 * torch.exp(-torch.clamp(z, min=0))  # noqa: E731 (1 - CDF above loc)
+    mass = torch.where(b <= 0, lower(b) - lower(a), torch.where(a >= 0, upper(a) - upper(b), 1 - lower(a) - upper(b)))
+    return -torch.log2(mass).flatten(1).sum(1)
+
+
+RATE = [
+    ("density", lambda y, l, s: -torch.log2(_rate_density(y, l, s)).flatten(1).sum(1), "you took -log2 of the density"),
+    ("nats", lambda y, l, s: -torch.log(_rate_cdf(y + .5, l, s) - _rate_cdf(y - .5, l, s)).flatten(1).sum(1), "nats"),
+    ("no +-1/2 (above)", lambda y, l, s: -torch.log2(_rate_cdf(y, l, s) - _rate_cdf(y - 1, l, s)).flatten(1).sum(1),
+     "you took CDF(y) - CDF(y - 1)"),
+    ("no +-1/2 (below)", lambda y, l, s: -torch.log2(_rate_cdf(y + 1, l, s) - _rate_cdf(y, l, s)).flatten(1).sum(1),
+     "you took CDF(y + 1) - CDF(y)"),
+    ("summed over the batch", lambda y, l, s: -torch.log2(_rate_cdf(y + .5, l, s) - _rate_cdf(y - .5, l, s)).sum(),
+     "you summed over the batch"),
+    ("averaged over the batch", lambda y, l, s: -torch.log2(_rate_cdf(y + .5, l, s) - _rate_cdf(y - .5, l, s)).flatten(1).sum(1).mean(),
+     "you averaged over the batch"),
+    ("per value, not per image", lambda y, l, s: -torch.log2(_rate_cdf(y + .5, l, s) - _rate_cdf(y - .5, l, s)),
+     "sum each image's values"),
+    ("cdf alone", lambda y, l, s: -torch.log2(_rate_cdf(y, l, s)).flatten(1).sum(1), "-log2 CDF(y)"),
+    ("sign", lambda y, l, s: torch.log2(_rate_cdf(y + .5, l, s) - _rate_cdf(y - .5, l, s)).flatten(1).sum(1), "your bits are negative"),
+    ("density in nats", lambda y, l, s: -torch.log(_rate_density(y, l, s)).flatten(1).sum(1), "you took -log of the density"),
+]
+RATE_RIGHT = [("torch.distributions", _rate_with_distributions), ("closed form on each side of loc", _rate_closed_form)]
+
+
 WRONG = {"02.7": ENCODER, "03.6": STEP, "04.5": PSNR, "05.6": DEAD, "06.5": PCA, "07.7": THRESHOLD,
-         "08.1": SPATIAL, "09.1": REPARAMETERIZE, "09.2": KL}
+         "08.1": SPATIAL, "09.1": REPARAMETERIZE, "09.2": KL, "10.1": RATE}
 RIGHT = {"02.7": ENCODER_RIGHT, "03.6": STEP_RIGHT, "04.5": PSNR_RIGHT, "05.6": DEAD_RIGHT, "06.5": PCA_RIGHT,
-         "07.7": THRESHOLD_RIGHT, "08.1": SPATIAL_RIGHT, "09.1": REPARAMETERIZE_RIGHT, "09.2": KL_RIGHT}
+         "07.7": THRESHOLD_RIGHT, "08.1": SPATIAL_RIGHT, "09.1": REPARAMETERIZE_RIGHT, "09.2": KL_RIGHT,
+         "10.1": RATE_RIGHT}
 
 
 def test_every_code_exercise_has_a_mutation_table_and_right_answers_written_another_way():

@@ -123,9 +123,9 @@ def test_no_lesson_module_imports_the_exercises():
 
 
 def test_every_notebook_has_a_file_and_the_catalogue_is_complete():
-    from convae_utils.exercises import ex01, ex02, ex03, ex04, ex05, ex06, ex07, ex08, ex09
+    from convae_utils.exercises import ex01, ex02, ex03, ex04, ex05, ex06, ex07, ex08, ex09, ex10
 
-    files = (ex01, ex02, ex03, ex04, ex05, ex06, ex07, ex08, ex09)
+    files = (ex01, ex02, ex03, ex04, ex05, ex06, ex07, ex08, ex09, ex10)
     assert {e.id for f in files for e in f.CODE} == set(exercises.CODE_EXERCISES)
     assert {e.id for f in files for e in f.NUMBERS} == set(exercises.EXERCISES)
     for number, f in enumerate(files, start=1):

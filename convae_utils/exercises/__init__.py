@@ -1,6 +1,6 @@
 """Exercises that check themselves: numbers to work out, and code to write (Neuromatch style).
 
-One file per notebook (``ex01`` ... ``ex09``), each holding its exercises as data; :mod:`.core` holds
+One file per notebook (``ex01`` ... ``ex10``), each holding its exercises as data; :mod:`.core` holds
 the one convention they share. No lesson module imports this package, and nothing registers itself on
 import: the catalogue below is the list of the notebooks' files.
 
@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from . import ex01, ex02, ex03, ex04, ex05, ex06, ex07, ex08, ex09
+from . import ex01, ex02, ex03, ex04, ex05, ex06, ex07, ex08, ex09, ex10
 from .core import (CodeExercise, Exercise, Wrong, check_code_exercise, check_number, is_placeholder, say,
                    solution_text)
 from .core import code_problem as _code_problem
@@ -47,7 +47,7 @@ from .ex02 import (check_conv_output_size, check_copy_latent_dim, check_float32_
 from .ex06 import check_code_bits, check_psnr_conversion
 from .ex07 import check_noise_psnr, check_perfect_auroc, check_precision, check_random_auroc
 
-_NOTEBOOKS = (ex01, ex02, ex03, ex04, ex05, ex06, ex07, ex08, ex09)
+_NOTEBOOKS = (ex01, ex02, ex03, ex04, ex05, ex06, ex07, ex08, ex09, ex10)
 EXERCISES: dict[str, Exercise] = {e.id: e for notebook in _NOTEBOOKS for e in notebook.NUMBERS}
 CODE_EXERCISES: dict[str, CodeExercise] = {e.id: e for notebook in _NOTEBOOKS for e in notebook.CODE}
 CHECKERS: dict[str, Callable] = {

@@ -14,6 +14,7 @@ STUDIES: dict[str, tuple[str, str]] = {
     "06": ("rate_distortion", "notebook 06: the autoencoder against PCA, JPEG and a thumbnail at equal bits"),
     "08": ("winning", "notebook 08: the ablation of the spatial-code model over seeds"),
     "09": ("vae_sweep", "notebook 09: the VAE's beta sweep as rate and distortion"),
+    "10": ("learned_codec", "notebook 10: learned codecs (one per lambda) against PCA's best codec and JPEG, over seeds"),
     "colour": ("colour_check", "notebooks 03-05: is colour learnt (chroma kept, mean colour)"),
     "baselines": ("measure_baselines", "the time PCA and the JPEG sweep take on the stand-in"),
     "experiment": ("experiment", "the article's whole experiment through fit, timed (a GPU)"),

@@ -1,0 +1,115 @@
+"""Notebook 10's exercise (a learned codec): write the rate term, the bits of a rounded code under a Laplace prior.
+
+The worked solution is the package's own :func:`convae_utils.codecs.learned.rate_bits` (what the codec's
+step charges). The check compares the learner's numbers with the right ones and with each usual slip
+(:data:`RATE_SLIPS`: a density for the mass, nats for bits, an interval not centred on the value, the CDF
+alone, a sign), so each slip is named in its own words; the batch summed or averaged, and the values of an
+image not summed, are told apart by the shape returned.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..codecs import learned
+from .core import CodeExercise, Wrong
+
+NUMBERS = []
+
+def _rate_variants(y: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The right bits per image and the usual slips, each (B,) (or a scalar for the batch slips)."""
+    l4, s4 = loc.view(1, -1, 1, 1), scale.view(1, -1, 1, 1)
+    per_image = lambda bits: bits.flatten(1).sum(dim=1)  # noqa: E731
+    mass = lambda lo, hi: (learned.laplace_cdf(hi, l4, s4) - learned.laplace_cdf(lo, l4, s4)).clamp_min(learned.MIN_MASS)  # noqa: E731
+    right = learned.rate_bits(y, loc, scale)
+    return {
+        "right": right,
+        "density": per_image(-torch.log2(learned.laplace_density(y, l4, s4))),
+        "nats": right * math.log(2),
+        "density in nats": per_image(-torch.log(learned.laplace_density(y, l4, s4))),
+        "no half above": per_image(-torch.log2(mass(y - 1, y))),
+        "no half below": per_image(-torch.log2(mass(y, y + 1))),
+        "cdf only": per_image(-torch.log2(learned.laplace_cdf(y, l4, s4).clamp_min(learned.MIN_MASS))),
+        "sign": -right,
+    }
+
+
+RATE_SLIPS = {
+    "density": "you took -log2 of the density at y; a density is not a probability (it can exceed 1, and its "
+               "bits go negative). The probability of a rounded value is the mass of its interval: "
+               "CDF(y + 1/2) - CDF(y - 1/2)",
+    "density in nats": "you took -log of the density at y: a density is not a probability, and the log must be "
+                       "base 2. Use the mass CDF(y + 1/2) - CDF(y - 1/2) and torch.log2",
+    "nats": "your numbers are the right ones times ln 2 = 0.693: that is nats (natural log). Bits need torch.log2 "
+            "(or divide by math.log(2))",
+    "no half above": "you took CDF(y) - CDF(y - 1): the interval a rounded value stands for is centred on it, "
+                     "from y - 1/2 to y + 1/2",
+    "no half below": "you took CDF(y + 1) - CDF(y): the interval a rounded value stands for is centred on it, "
+                     "from y - 1/2 to y + 1/2",
+    "cdf only": "you took -log2 CDF(y), the probability of everything up to y; the probability of the rounded "
+                "value y is CDF(y + 1/2) - CDF(y - 1/2)",
+    "sign": "your bits are negative: the cost of a value is -log2 of its probability (probabilities are at "
+            "most 1, so bits are at least 0)",
+}
+
+
+def _rate_check_inputs() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(10)
+    y = torch.round(torch.randn(4, 3, 4, 4, generator=generator) * torch.tensor([0.5, 1.5, 3.0]).view(1, 3, 1, 1))
+    return y, torch.tensor([0.0, 0.3, -0.4]), torch.tensor([0.4, 1.2, 2.5])
+
+
+def check_rate_bits(candidate) -> None:
+    """Run ``candidate(y, loc, scale)`` on a small code; raise ``exercises.Wrong`` with the slip it recognises.
+
+    Refused, each with its own message: the density instead of the mass, nats instead of bits, an interval
+    not centred on the value (the +-1/2 forgotten), -log2 of the CDF alone, a negative sign, the batch
+    summed or averaged into one number, the values of each image not summed. Any other way to compute the
+    right numbers (another CDF, log-space, torch.distributions) passes.
+    """
+    y, loc, scale = _rate_check_inputs()
+    variants = _rate_variants(y, loc, scale)
+    right = variants["right"]
+    try:
+        got = candidate(y.clone(), loc.clone(), scale.clone())
+    except NotImplementedError:  # not written yet: check_code hands back the solution and says so
+        raise
+    except (RuntimeError, TypeError, ValueError, IndexError) as error:
+        raise Wrong(f"rate_bits(y, loc, scale) failed on y (4, 3, 4, 4), loc and scale (3,): "
+                    f"{type(error).__name__}: {str(error).splitlines()[0]}") from None
+    if not isinstance(got, torch.Tensor):
+        raise Wrong(f"return a tensor of bits per image, shape (B,); got {type(got).__name__}")
+    got = got.detach().float()
+    close = lambda a, b: a.shape == b.shape and bool(torch.allclose(a, b, rtol=1e-3, atol=0.02))  # noqa: E731
+    if got.ndim == 0:
+        if close(got, right.sum()):
+            raise Wrong("you summed over the batch: return each image's own bits, shape (B,) "
+                        "(sum over the channel and position axes only, e.g. bits.flatten(1).sum(dim=1))")
+        if close(got, right.mean()):
+            raise Wrong("you averaged over the batch: return each image's own bits, shape (B,); the step "
+                        "takes the mean over the batch itself")
+        raise Wrong(f"return one number per image, shape ({len(y)},); got a single number")
+    if tuple(got.shape) == tuple(y.shape):
+        raise Wrong(f"you returned the bits of every value, {tuple(got.shape)}: sum each image's values, "
+                    "e.g. bits.flatten(1).sum(dim=1), to get shape (B,)")
+    if tuple(got.shape) != (len(y),):
+        raise Wrong(f"return one number per image, shape ({len(y)},); got {tuple(got.shape)}")
+    if close(got, right):
+        return
+    for slip, message in RATE_SLIPS.items():
+        if close(got, variants[slip]):
+            raise Wrong(message)
+    raise Wrong(f"expected {right.numpy().round(2).tolist()} bits for the 4 test images, got "
+                f"{got.numpy().round(2).tolist()}: each value costs -log2(CDF(y + 1/2) - CDF(y - 1/2)) with "
+                "learned.laplace_cdf(x, loc, scale), loc and scale viewed as (1, C, 1, 1)")
+
+
+RATE_TASK = ("Exercise 10.1: write rate_bits(y, loc, scale): the bits per image, shape (B,), of a rounded code y "
+             "(B, C, H, W) under a Laplace(loc[c], scale[c]) per channel: each value costs "
+             "-log2(CDF(y + 1/2) - CDF(y - 1/2)).")
+
+
+CODE = [CodeExercise("10.1", RATE_TASK, learned.rate_bits, check_rate_bits,
+                     imports="import torch\n\nfrom convae_utils.codecs.learned import MIN_MASS, laplace_cdf")]

@@ -1,0 +1,165 @@
+"""The learned codec of notebook 10: its bits against closed forms, its bitstreams, its step, exercise 10.1's check."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from convae_utils import models
+from convae_utils.exercises import ex08
+from convae_utils.codecs import curves, entropy_coding, learned
+from convae_utils.images import ImageSet
+
+
+def _laplace_mass(n: np.ndarray, b: float) -> np.ndarray:
+    """Closed form: the mass of [n - 1/2, n + 1/2] under Laplace(0, b), for integers n."""
+    n = np.abs(n).astype(np.float64)
+    return np.where(n == 0, 1 - np.exp(-0.5 / b), 0.5 * (np.exp(-(n - 0.5) / b) - np.exp(-(n + 0.5) / b)))
+
+
+@pytest.mark.parametrize("scale", [0.3, 1.0, 4.0])
+def test_bits_of_a_laplace_match_the_closed_form_far_into_the_tails(scale):
+    values = np.array([-30, -7, -2, -1, 0, 1, 2, 7, 30])
+    y = torch.tensor(values, dtype=torch.float32).view(1, 1, 1, -1).expand(1, 1, 1, -1)
+    per_value = torch.stack([learned.rate_bits(y[..., [i]], torch.zeros(1), torch.tensor([scale]))[0]
+                             for i in range(len(values))]).double().numpy()
+    expected = np.minimum(-np.log2(_laplace_mass(values, scale)), -math.log2(learned.MIN_MASS))
+    np.testing.assert_allclose(per_value, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_the_bits_of_a_whole_distribution_sum_to_its_entropy():
+    """Expected bits under the model's own distribution = its entropy, and the masses sum to 1."""
+    scale = 1.7
+    n = torch.arange(-200, 201, dtype=torch.float32).view(1, 1, 1, -1)
+    bits = torch.stack([learned.rate_bits(n[..., [i]], torch.zeros(1), torch.tensor([scale]))[0] for i in range(n.shape[-1])])
+    mass = 2.0 ** -bits.double()
+    assert float(mass.sum()) == pytest.approx(1.0, abs=1e-6)
+    closed = _laplace_mass(np.arange(-200, 201), scale)
+    assert float((mass * bits).sum()) == pytest.approx(float(-(closed * np.log2(closed)).sum()), rel=1e-5)
+
+
+def _small_codec(channels: int = 6) -> tuple[torch.nn.Module, learned.LearnedCodec, torch.Tensor]:
+    torch.manual_seed(0)
+    model = models.SequentialAutoencoder(*ex08.build_spatial_autoencoder(4, 4)).eval()
+    sample = torch.rand(32, 3, 32, 32) * 2 - 1
+    return model, learned.codec_from_autoencoder(model, sample, code_channels=channels), sample
+
+
+def test_a_widened_code_reconstructs_as_the_model_did_until_trained():
+    model, _, sample = _small_codec()
+    wide = learned.widen_code(model, 7).eval()
+    with torch.no_grad():
+        assert wide.encode(sample).shape[1] == 7
+        assert torch.allclose(wide(sample), model(sample), atol=1e-6)
+    with pytest.raises(ValueError):
+        learned.widen_code(model, 3)
+
+
+@pytest.mark.skipif(not entropy_coding.coder_available(), reason="no constriction on this machine")
+def test_bitstreams_decode_back_exactly_and_cost_what_the_prior_says():
+    _, codec, _ = _small_codec()
+    generator = torch.Generator().manual_seed(1)
+    test = ImageSet(torch.randint(0, 256, (24, 3, 32, 32), dtype=torch.uint8, generator=generator),
+                    torch.zeros(24, dtype=torch.int64), ("x",), "random", split="test")
+    point = learned.code_test_images("codec", codec, test)
+    symbols = learned.rounded_codes(codec, test)
+    assert point.coded.clipped == 0
+    np.testing.assert_array_equal(point.coded.symbols, symbols)
+    model = learned.entropy_model_of(codec)
+    stream = model.encode(symbols[3])
+    np.testing.assert_array_equal(model.decode(stream), symbols[3])
+    # the coder's ideal bits are the prior's own (what the training loss charges), and the real ones a few more
+    y = torch.from_numpy(symbols.astype(np.float32)).view(-1, *codec.code_shape)
+    with torch.no_grad():
+        charged = codec.prior.bits(y).double().numpy()
+    np.testing.assert_allclose(point.coded.information_bits, charged, rtol=1e-3, atol=0.05)
+    overhead = point.coded.bits - point.coded.information_bits
+    assert (overhead > -1e-6).all() and (overhead < 72).all()
+    assert point.row["side_bits"].iloc[0] == learned.side_bits(codec) == 96 * codec.code_channels
+    assert point.bits_per_channel.shape == (codec.code_channels,)
+    assert float(point.bits_per_channel.sum()) == pytest.approx(float(charged.mean()), rel=1e-4)
+
+
+@pytest.mark.parametrize("lmbda", [0.0, 0.03, 1.0])
+@pytest.mark.parametrize("training", [True, False])
+def test_the_step_loss_is_distortion_plus_lambda_times_rate(lmbda, training):
+    _, codec, sample = _small_codec()
+    codec.train(training)
+    torch.manual_seed(3)
+    loss, logs = learned.rate_distortion_step(lmbda)(codec, sample[:8])
+    assert float(loss.detach()) == pytest.approx(float(logs["mse"] + lmbda * logs["bpp"]), rel=1e-6)
+    if not training:  # eval: the rounded code, its bits under the prior, the reconstruction of the rounded code
+        with torch.no_grad():
+            y_hat = torch.round(codec.latents(sample[:8]))
+            assert float(logs["bpp"]) == pytest.approx(float(codec.prior.bits(y_hat).mean()) / 1024, rel=1e-5)
+            mse = torch.nn.functional.mse_loss(codec.decode(y_hat), sample[:8])
+            assert float(logs["mse"]) == pytest.approx(float(mse), rel=1e-5)
+    if lmbda > 0 and training:
+        loss.backward()
+        assert codec.prior.fast_log_scale.grad is not None and codec.fast_log_step.grad.abs().sum() > 0
+
+
+def test_the_rate_term_pushes_the_steps_up():
+    """A large lambda and nothing else: a few updates make the steps (and so the step sizes) grow."""
+    _, codec, sample = _small_codec()
+    before = codec.step.detach().clone()
+    optimizer = torch.optim.Adam(codec.parameters(), lr=1e-2)
+    step = learned.rate_distortion_step(10.0)
+    for _ in range(5):
+        loss, _ = step(codec, sample)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert bool((codec.step.detach() > before).all())
+
+
+# -- exercise 10.1's table of slips and right answers: tests/test_exercise_mutations.py (RATE)
+
+
+# -- curves ---------------------------------------------------------------------------------------------
+
+def test_the_envelope_is_never_below_any_point_it_covers():
+    rng = np.random.default_rng(0)
+    points = pd.DataFrame({"bits_per_image": rng.uniform(50, 800, 60), "psnr_of_mean_mse": rng.uniform(20, 30, 60)})
+    front = learned.pareto_front(points)
+    assert (np.diff(front["bits_per_image"]) >= 0).all() and (np.diff(front["psnr_of_mean_mse"]) > 0).all()
+    inside = points[points["bits_per_image"] >= front["bits_per_image"].min()]
+    reference = curves.compare_at_equal_bits(inside, front)
+    assert (reference["reference_psnr"].dropna() >= inside["psnr_of_mean_mse"][reference["reference_psnr"].notna()] - 1e-9).all()
+
+
+def test_bit_saving_at_equal_psnr_reads_a_curve_with_half_the_bits_as_fifty_percent():
+    reference = pd.DataFrame({"bits_per_image": [100.0, 200.0, 400.0], "psnr_of_mean_mse": [22.0, 25.0, 28.0]})
+    half = reference.assign(bits_per_image=reference["bits_per_image"] / 2)
+    assert learned.bit_saving_at_equal_psnr(half, reference) == pytest.approx(0.5)
+    assert learned.bit_saving_at_equal_psnr(reference, half) == pytest.approx(-1.0)
+    assert math.isnan(learned.bit_saving_at_equal_psnr(reference.assign(psnr_of_mean_mse=[30.0, 31, 32]), reference))
+
+
+def test_plans_are_shared_by_profile_and_refuse_unknown_ones():
+    from convae_utils import settings
+
+    base = settings.preset("workshop", latent_dim=64, base_channels=32)
+    plan = learned.codec_plan(base)
+    assert plan.settings.latent_dim == 16 * plan.code_channels and plan.lambdas == learned.PLANS["workshop"]["lambdas"]
+    with pytest.raises(ValueError, match="plan must be one of"):
+        learned.codec_plan(base, "huge")
+
+
+def test_webp_counts_its_stream_without_the_fixed_header_and_decodes():
+    from convae_utils import baselines
+
+    generator = torch.Generator().manual_seed(2)
+    some = torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8, generator=generator)
+    recon, whole, stream = baselines.webp_roundtrip(some, 30)
+    assert recon.shape == some.shape and recon.dtype == torch.uint8
+    assert ((whole - stream) >= baselines.WEBP_FIXED_BYTES).all() and ((whole - stream) <= baselines.WEBP_FIXED_BYTES + 1).all()
+    assert float((recon.float() - some.float()).abs().mean()) < 60  # a lossy copy, not noise
+    table = baselines.webp_sweep(some, (10, 60))
+    assert set(table["method"]) == {"WebP (whole file)", "WebP (without fixed header)"}
+    with pytest.raises(ValueError, match="WebP quality"):
+        baselines.webp_roundtrip(some, 101)
