@@ -65,7 +65,8 @@ import torch
 from IPython.display import display
 
 from convae_utils import (baselines, data, exercises, generation, images, metrics, plotting, probes, runs, settings,
-                          vae, winning)
+                          vae)
+from convae_utils.codecs import curves as codec_curves
 
 # %% [markdown]
 # ## Parameters
@@ -276,7 +277,7 @@ display(sweep[["rate_bits", "psnr_of_mean_mse", "posterior_mean_psnr", "ssim", "
 # %%
 pca = baselines.fit_pca(bundle.train.head(min(len(bundle.train), 24_000)),
                         min(PCA_COMPONENTS, len(bundle.train) - 1), seed=SEED)
-pca_curve = winning.pca_codec_curve(pca, bundle.train.head(min(len(bundle.train), winning.CODEC_FIT_IMAGES)),
+pca_curve = codec_curves.pca_codec_curve(pca, bundle.train.head(min(len(bundle.train), codec_curves.CODEC_FIT_IMAGES)),
                                     bundle.test, PCA_STEPS)
 jpeg_rows = baselines.jpeg_sweep(bundle.test, (5, 10, 20, 50))
 table = generation.vae_against_opponents(sweep, pca_curve=pca_curve, jpeg_rows=jpeg_rows)
@@ -284,8 +285,8 @@ fig = plotting.rate_distortion_plot(table, label_points=False)
 
 # %%
 vae_points = table[table["method"] == generation.SAMPLED_CODE].reset_index(drop=True)
-at_kl = winning.compare_at_equal_bits(vae_points, pca_curve)
-at_rec = winning.compare_at_equal_bits(vae_points.assign(   # relative-entropy coding's cost, less its O(1)
+at_kl = codec_curves.compare_at_equal_bits(vae_points, pca_curve)
+at_rec = codec_curves.compare_at_equal_bits(vae_points.assign(   # relative-entropy coding's cost, less its O(1)
     bits_per_image=lambda t: t["bits_per_image"] + np.log2(t["bits_per_image"] + 1)), pca_curve)
 for i, beta in enumerate(sweep.index):
     kl_line, rec_line = at_kl.iloc[i], at_rec.iloc[i]
@@ -298,7 +299,7 @@ gaps = at_kl["gain_db"].dropna()
 if len(gaps):
     print(f"At equal bits (the KL) the VAE's drawn code is {gaps.min():+.2f} to {gaps.max():+.2f} dB against PCA "
           f"entropy-coded ({'behind at every beta' if gaps.max() < 0 else 'ahead at every beta' if gaps.min() > 0 else 'behind at some betas, ahead at others'}).")
-reverse = winning.compare_at_equal_bits(pca_curve, vae_points).dropna(subset=["gain_db"])  # PCA's points on the VAE's curve
+reverse = codec_curves.compare_at_equal_bits(pca_curve, vae_points).dropna(subset=["gain_db"])  # PCA's points on the VAE's curve
 ahead = reverse[reverse["gain_db"] < 0]
 print(f"PCA's own points inside the VAE's range of bits: {len(reverse)}; the VAE's drawn code (interpolated) is ahead at "
       f"{len(ahead)} of them" + (f", by up to {-ahead['gain_db'].min():.2f} dB, at {ahead['bits_per_image'].min():.0f}-"

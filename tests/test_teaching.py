@@ -25,7 +25,7 @@ def test_09_names_the_scheme_that_pays_the_kl_for_a_drawn_code():
 
 def test_09_plots_the_drawn_codes_distortion_against_pca_entropy_coded():
     code = "\n".join(_cells("09_vae.py", "code"))
-    assert "winning.pca_codec_curve(" in code and "generation.vae_against_opponents(" in code
+    assert "codec_curves.pca_codec_curve(" in code and "generation.vae_against_opponents(" in code
     assert "rate_distortion_plot(table" in code and "autoencoder (8-bit)" not in code
     assert "compare_at_equal_bits(" in code                      # the gap at equal bits, from the run
 
