@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -42,7 +42,7 @@
 # |---|---|---|
 # | `smoke` | automated tests: stand-in data, a few hundred images | seconds |
 # | `workshop` | a CPU laptop: two models, 96,000 and 24,000 patches, 1 epoch each | 3.6 min (measured by `python -m convae_utils series` on a 2-core CPU, photos10 stand-in; see the README) |
-# | `full` | the article's data, 10 epochs | minutes on a GPU; the whole ablation over three seeds: `python -m convae_utils.tools.winning --profile full --seeds 3` |
+# | `full` | the article's data, 10 epochs | minutes on a GPU; the whole ablation over three seeds: `python -m tools study 08 --profile full --seeds 3` |
 
 # %% [markdown]
 # ## Setup
@@ -54,7 +54,7 @@ import torch
 from IPython.display import display
 
 from convae_utils import (baselines, data, entropy, exercises, images, metrics, models, plotting, runs,
-                          settings, spatial, winning)
+                          settings, spatial, studies, winning)
 
 # %% [markdown]
 # ## Parameters
@@ -64,16 +64,18 @@ from convae_utils import (baselines, data, entropy, exercises, images, metrics, 
 SEED = 0
 config = settings.from_env(seed=SEED)              # the series' settings: notebook 06's runs are reused
 ARTICLE_LATENT = 50                                # notebook 06's article model closest to a 64-value code
-CODE_CHANNELS = 4                                  # a 4x4 code with 4 channels: 64 values per image
-WIDTH = 8 if config.profile == "smoke" else 32     # the model has 2 * WIDTH channels at every stage
-MORE_PATCHES = {"smoke": {}, "workshop": dict(train_size=96_000, num_epochs=1), "full": {}}[config.profile]
+# The study's plan, shared with its headless run over seeds (python -m tools study 08): convae_utils/studies.py
+CODE_CHANNELS = studies.CODE_CHANNELS              # a 4x4 code with 4 channels: 64 values per image
+WIDTH = studies.SPATIAL_WIDTHS[config.profile]     # 32 (8 in smoke): the model has 2 * WIDTH channels at every stage
+MORE_PATCHES = studies.PATCH_BUDGETS[config.profile]  # workshop: 96,000 patches, 1 epoch
 win_config = config.replace(**MORE_PATCHES, lr=6e-3, latent_dim=16 * CODE_CHANNELS, base_channels=WIDTH)
-PCA_INIT_PATCHES = {"smoke": {}, "workshop": dict(train_size=24_000), "full": {}}[config.profile]
+PCA_INIT_PATCHES = studies.PCA_INIT_BUDGETS[config.profile]  # workshop: 24,000 patches
 pca_init_config = win_config.replace(**PCA_INIT_PATCHES, lr=3e-3)  # starts at PCA: fewer patches, a gentler rate
 REFINE_STEPS = 3 if config.profile == "smoke" else 20  # gradient steps that refine each code (section 6)
-REFINE_FIT_IMAGES = 1_000                          # training codes refined to fit the refined code's entropy model
-PCA_COMPONENTS = 256                               # PCA's largest code; the entropy coder zeroes the rest
-PCA_STEPS = (0.2, 0.45, 0.7, 1.0, 1.5, 2.5, 4.0, 6.0)  # PCA's quantisation steps, [-1, 1] pixel units
+REFINE_FIT_IMAGES = studies.REFINE_FIT_IMAGES      # 1,000 training codes refined to fit the refined code's entropy model
+PCA_FIT_IMAGES = studies.PCA_FIT_IMAGES            # PCA is fitted on the first 24,000 training patches
+PCA_COMPONENTS = studies.PCA_COMPONENTS            # 256: PCA's largest code; the entropy coder zeroes the rest
+PCA_STEPS = studies.PCA_STEPS                      # PCA's quantisation steps, [-1, 1] pixel units
 JPEG_QUALITIES = (5, 10, 20, 30, 50)
 
 # %%
@@ -127,7 +129,7 @@ if len(val) >= 2:
 # patches (the workshop profile's from-scratch model trains on 96,000 of the same kind):
 
 # %%
-pca = baselines.fit_pca(win_bundle.train.head(min(len(win_bundle.train), 24_000)),
+pca = baselines.fit_pca(win_bundle.train.head(min(len(win_bundle.train), PCA_FIT_IMAGES)),
                         min(PCA_COMPONENTS, len(win_bundle.train) - 1))
 pca_psnr = {}
 for k in (16, 48, 16 * CODE_CHANNELS, ARTICLE_LATENT):
@@ -335,7 +337,7 @@ fig = plotting.rate_distortion_plot(table, label_points=False)
 # of bits PCA's curve covers). Each other change (GELU
 # against ReLU, AdamW and the schedule against plain Adam, transposed convolutions, residual blocks, the
 # pixel stem, the two guards, patches against epochs) would be one more model to train, too slow for a
-# workshop: the headless study `python -m convae_utils.tools.winning` trains them all, over three seeds
+# workshop: the headless study `python -m tools study 08` trains them all, over three seeds
 # (the README shows its table).
 
 # %%

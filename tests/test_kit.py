@@ -27,8 +27,8 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from convae_utils import settings
-from convae_utils.tools import cli, kit
-from convae_utils.tools.arguments import UsageError
+from tools import cli, kit
+from convae_utils.arguments import UsageError
 
 tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
 

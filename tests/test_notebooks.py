@@ -17,7 +17,7 @@ import jupytext
 import nbformat
 import pytest
 
-from convae_utils.tools import breadcrumbs
+from tools import headers as breadcrumbs
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"

@@ -7,9 +7,9 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from convae_utils.tools import series
+from convae_utils import series
 from convae_utils.errors import ConvaeError
-from convae_utils.tools.arguments import UsageError
+from convae_utils.arguments import UsageError
 
 
 def write_notebook(path, *sources):
@@ -76,7 +76,7 @@ def test_an_empty_folder_is_a_clear_error(folder, tmp_path):
 
 @pytest.mark.parametrize("timeout", ["0", "-5", "1.5"])
 def test_a_timeout_must_be_a_positive_whole_number_of_seconds(timeout, folder, tmp_path, capsys):
-    from convae_utils.tools import cli
+    from convae_utils import cli
 
     with pytest.raises(SystemExit) as info:  # (an empty folder: were it accepted, nothing would run)
         cli.main(["series", "--timeout", timeout, "--notebooks", str(folder), "--out", str(tmp_path / "out")])
@@ -100,7 +100,7 @@ def test_auto_dataset_is_settled_once_with_a_loud_fallback(folder, tmp_path, mon
 
 
 def test_an_output_folder_that_is_a_file_is_refused_before_anything_starts(folder, tmp_path, monkeypatch, capsys):
-    from convae_utils.tools import cli
+    from convae_utils import cli
 
     def start(*args, **kwargs):
         raise AssertionError("a notebook was started")

@@ -130,7 +130,7 @@ def test_an_unwritten_exercise_falls_back_to_the_solution_and_says_so(capsys):
 
 
 def test_the_headless_study_prints_mean_and_spread_over_seeds(monkeypatch, capsys):
-    from convae_utils.tools import winning as study
+    from tools.studies import winning as study
 
     monkeypatch.setenv("CONVAE_DATASET", "shapes10")
     assert study.main(["--profile", "smoke", "--seeds", "2", "--only", "transposed"]) == 0
@@ -146,7 +146,7 @@ def test_the_headless_study_prints_mean_and_spread_over_seeds(monkeypatch, capsy
 
 
 def test_the_study_scores_notebook_08s_model_with_and_without_refined_codes(monkeypatch):
-    from convae_utils.tools import winning as study
+    from tools.studies import winning as study
 
     monkeypatch.setenv("CONVAE_DATASET", "shapes10")
     rows = study.study("smoke", seeds=1, only="notebook 08's model", progress=False)

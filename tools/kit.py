@@ -1,4 +1,4 @@
-"""A workshop kit: ``python -m convae_utils kit OUT --platform ...`` (``make kit``).
+"""A workshop kit: ``python -m tools kit OUT --platform ...`` (``make kit``).
 
 One folder to copy to a USB stick, so that a room of laptops runs the series without the internet:
 
@@ -6,7 +6,7 @@ One folder to copy to a USB stick, so that a room of laptops runs the series wit
   exists, JupyterLab), got with pip's own ``pip download`` for that platform and Python version;
 - ``data/``: the CIFAR-10 archive, verified by its md5 (or a note: the stand-in ``photos10`` needs nothing);
 - ``runs/`` and ``filled/``: the series executed with the workshop profile and the laptops' dataset
-  (:mod:`convae_utils.tools.series`, what ``make run`` runs). Whatever notebooks exist train exactly
+  (:mod:`convae_utils.series`, what ``make run`` runs). Whatever notebooks exist train exactly
   the runs they use, so the kit holds every model the series trains without a list kept by hand;
   runs already in ``runs/`` load instead of training. The executed notebooks and their HTML go to
   ``filled/``, for participants who fall behind;
@@ -43,10 +43,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ConvaeError
-from ..fileio import write_json
-from ..settings import DATA_DIR_ENV, DATASET_ENV, PROFILE_ENV, RUNS_DIR_ENV, project_root
-from .arguments import UsageError, output_folder, whole_number
+from convae_utils.errors import ConvaeError
+from convae_utils.fileio import write_json
+from convae_utils.settings import DATA_DIR_ENV, DATASET_ENV, PROFILE_ENV, RUNS_DIR_ENV, project_root
+from convae_utils.arguments import UsageError, output_folder, whole_number
 
 PACKAGE = "convae-utils"
 EXTRAS = ("lab",)  # what a participant installs: the package and JupyterLab
@@ -553,7 +553,7 @@ def data_stage(out: Path, dataset: str, source: Path) -> dict:
         say(f"    {dataset} needs no data (its photographs ship inside scikit-image and scikit-learn); "
             f"{dest / 'README.txt'} says so")
         return {"dataset": dataset, "bytes": 0}
-    from ..cifar10 import cifar10_available, download_cifar10
+    from convae_utils.cifar10 import cifar10_available, download_cifar10
 
     archive = "cifar-10-python.tar.gz"
     if not cifar10_available(dest):
@@ -599,7 +599,7 @@ def runs_stage(out: Path, profile: str, dataset: str, notebooks: Path, timeout: 
     """
     from argparse import Namespace
 
-    from . import series
+    from convae_utils import series
 
     names = [p.stem for p in series.find_notebooks(notebooks)]
     with _environment(**{RUNS_DIR_ENV: str((out / "runs").resolve()), DATA_DIR_ENV: str((out / "data").resolve())}):
@@ -720,12 +720,12 @@ def kit_contents(out: Path, python: str, profile: str, dataset: str) -> tuple[li
 
 def run(args) -> int:
     """Build (or resume) the kit in ``args.out``; each finished stage is skipped when asked again."""
-    from .. import settings as run_settings
+    from convae_utils import settings as run_settings
 
     out = output_folder("OUT", Path(args.out).expanduser(), "the kit's folder")
     platforms = parse_platforms(args.platform)
     notebooks = Path(args.notebooks).expanduser() if args.notebooks else project_root() / "notebooks"
-    from . import series
+    from convae_utils import series
 
     if not args.skip_runs and not series.find_notebooks(notebooks):
         raise UsageError(f"no notebooks (NN_*.ipynb) in {notebooks}; pass --notebooks the folder that holds them")

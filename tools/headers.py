@@ -1,7 +1,7 @@
 """The breadcrumb line at the top of every notebook, written by a command instead of by hand.
 
 Each notebook names itself once, in bold, in its own breadcrumb (``convae · ... **03 Training** ...``).
-``python -m convae_utils.tools.breadcrumbs`` (part of ``make sync``) collects those names from every
+``python -m tools sync`` (part of ``make sync``) collects those names from every
 ``notebooks/NN_*.py`` and rewrites each breadcrumb to list the whole series, in order, with links to the
 others and the notebook itself in bold. A new notebook starts with the line ``convae · **08 Winning**``;
 the command then adds it to every other breadcrumb. ``--check`` only reports notebooks whose
@@ -69,19 +69,12 @@ def sync(folder: str | Path, *, check: bool = False) -> list[Path]:
     return stale
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m convae_utils.tools.breadcrumbs", description=__doc__.splitlines()[0])
-    parser.add_argument("folder", nargs="?", default="notebooks", help="the notebooks' folder (default: notebooks)")
-    parser.add_argument("--check", action="store_true", help="only report out-of-date breadcrumbs (exit 1 if any)")
-    args = parser.parse_args(argv)
+def run(args) -> int:
+    """``python -m tools sync [FOLDER] [--check]``: rewrite (or, with ``--check``, list) out-of-date headers."""
     stale = sync(args.folder, check=args.check)
     for path in stale:
         print(f"{'out of date' if args.check else 'updated'}: {path}")
     if args.check and stale:
-        print("run `make sync` (or python -m convae_utils.tools.breadcrumbs, then jupytext --sync)", file=sys.stderr)
+        print("run `make sync` (python -m tools sync, then jupytext --sync)", file=sys.stderr)
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

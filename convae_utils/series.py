@@ -15,12 +15,12 @@ import sys
 import time
 from pathlib import Path
 
-from .. import settings as run_settings
-from ..errors import ConvaeError
-from ..fileio import atomic_write, write_json
-from ..settings import (DATA_DIR_ENV, DATASET_ENV, DATASETS, PROFILE_CHOICES, PROFILE_ENV, RUNS_DIR_ENV,
+from . import settings as run_settings
+from .errors import ConvaeError
+from .fileio import atomic_write, write_json
+from .settings import (DATA_DIR_ENV, DATASET_ENV, DATASETS, PROFILE_CHOICES, PROFILE_ENV, RUNS_DIR_ENV,
                         pick_device, project_root, versions)
-from ..callbacks import REPORT_PREFIX
+from .callbacks import REPORT_PREFIX
 from .arguments import UsageError, output_folder, whole_number
 
 
@@ -256,8 +256,8 @@ def notebook_html(nb, exporter_class=None) -> str:
 
 def resolve_dataset(choice: str, data_dir: Path) -> str:
     """The dataset for the whole series: ``auto`` is settled once (CIFAR-10 if it can be had)."""
-    from ..cifar10 import cifar10_url, download_command
-    from ..data import FALLBACK, resolve_auto
+    from .cifar10 import cifar10_url, download_command
+    from .data import FALLBACK, resolve_auto
 
     if choice != "auto":
         return choice
