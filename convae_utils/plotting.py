@@ -32,6 +32,7 @@ from .errors import warn
 from .fileio import atomic_write
 from .images import ImageSet, normalize
 from .metrics import long_table
+from .verdicts import PIXELS_PER_IMAGE
 from .history import History
 
 PAD = 2  # make_grid's padding between images, in pixels
@@ -495,7 +496,9 @@ def _place_labels(ax, labels: list[tuple[str, float, float, dict]], points) -> l
 
 def rate_distortion_plot(table: pd.DataFrame, marks: pd.DataFrame | None = None, *,
                          psnr: str = "psnr_of_mean_mse", label_points: bool = True) -> Figure:
-    """PSNR and SSIM against bits per image (log x), one line per method, points labelled by setting.
+    """PSNR and SSIM against bits per image (log x; bits per pixel on the top axis), one line per method.
+
+    Points are labelled by setting.
 
     Introduced in notebook 06.
 
@@ -544,6 +547,11 @@ def rate_distortion_plot(table: pd.DataFrame, marks: pd.DataFrame | None = None,
                     fontsize=7, color="0.35", ha="right", xytext=(-3, 0), textcoords="offset points")
         ax.set_xscale("log")
         ax.set_xlabel("bits per image (log scale)")
+        # the compression literature's unit beside ours: bits per pixel of a 32 x 32 image
+        top = ax.secondary_xaxis("top", functions=(lambda b: np.asarray(b) / PIXELS_PER_IMAGE,
+                                                   lambda p: np.asarray(p) * PIXELS_PER_IMAGE))
+        top.set_xlabel("bits per pixel (bpp)", fontsize=8)
+        top.tick_params(labelsize=7)
         ax.set_ylabel(_YLABELS[metric])
         ax.grid(True, which="major", alpha=0.3)
     axes[0].set_title("PSNR against bits per image")
