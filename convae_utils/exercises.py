@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import anomaly, baselines, metrics, models, training, vae
-from .bits import IMAGE_BITS, IMAGE_VALUES
+from .codecs.bits import IMAGE_BITS, IMAGE_VALUES
 
 
 # -- the formulas the exercises teach ------------------------------------------------------------

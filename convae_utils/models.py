@@ -15,7 +15,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .bits import warn_if_code_not_smaller
+from .codecs.bits import warn_if_code_not_smaller
 from .checks import check_choice, check_image_batch, check_matches_weights
 from .settings import LIMITS, check_limit
 
@@ -152,7 +152,7 @@ def build_autoencoder(latent_dim: int = 200, *, base_channels: int = 16, activat
                       seed: int | None = 0) -> Autoencoder:
     """Build an autoencoder; with a ``seed`` the initial weights are the same on every run.
 
-    Warns (:class:`~convae_utils.bits.CodeSizeWarning`) when a float32 code of ``latent_dim`` values
+    Warns (:class:`~convae_utils.codecs.bits.CodeSizeWarning`) when a float32 code of ``latent_dim`` values
     holds as many bits as the 24,576-bit image or more (latent 768 and up): such a "compression" is none.
     Raises ValueError/TypeError for sizes outside ``settings.LIMITS`` or an unknown activation name:
     checked here, where a learner's values enter; the layers trust them.

@@ -26,7 +26,7 @@ from matplotlib.transforms import Bbox
 from torchvision.utils import make_grid
 
 from .baselines import TABLE_COLUMNS
-from .bits import IMAGE_BITS
+from .codecs.bits import IMAGE_BITS
 from .checks import check_choice, check_image_batch, check_int, describe_shape
 from .errors import warn
 from .fileio import atomic_write

@@ -29,11 +29,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from .checks import check_float, check_image_batch, check_int
+from .codecs.bits import NATS_PER_BIT
 from .settings import RunSettings
 from .spatial import CODE_SIZE, SpatialDecoder, SpatialEncoder
 
 IMAGE_VALUES = 3 * 32 * 32          # values per image: the KL is divided by it to sit beside the MSE per value
-NATS_PER_BIT = math.log(2.0)        # 1 bit = ln 2 nats
 LOGVAR_RANGE = (-30.0, 20.0)        # log-variances are clamped here: exp() stays finite in float32
 
 
@@ -56,15 +56,10 @@ def kl_divergence(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL( N(mean, exp(logvar)) || N(0, I) ) of each image, in nats: a tensor (N,) of values >= 0.
 
     Closed form, per code value: ``0.5 * (mean^2 + exp(logvar) - 1 - logvar)``, summed over every
-    value of an image's code (all dimensions but the first). Divide by ``ln 2`` for bits (:func:`nats_to_bits`).
+    value of an image's code (all dimensions but the first). Divide by ``ln 2`` for bits (:func:`convae_utils.codecs.bits.nats_to_bits`).
     """
     per_value = 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar)
     return per_value.flatten(1).sum(dim=1)
-
-
-def nats_to_bits(nats: torch.Tensor | float) -> torch.Tensor | float:
-    """Nats -> bits (divide by ln 2)."""
-    return nats / NATS_PER_BIT
 
 
 # -- the model ---------------------------------------------------------------------------------------

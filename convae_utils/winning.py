@@ -8,9 +8,7 @@ Defined in notebook 08 (an autoencoder that wins). What is here:
   noise on the code, the differentiable stand-in for rounding it before it is entropy-coded;
 - :func:`make_adamw` and :func:`train_or_load`: AdamW with the harness's one-cycle schedule
   (:class:`convae_utils.callbacks.OneCycle`), a pure function of the step, so resume is exact;
-- the honest comparison: :func:`codec_curve` entropy-codes a model's quantised code at a sweep of
-  steps (:mod:`convae_utils.entropy`), :func:`pca_codec_curve` does the same for PCA's coefficients,
-  and :func:`compare_at_equal_bits` reads one curve off the other at equal bits per image;
+- the honest comparison (codec curves) lives in :mod:`convae_utils.codecs.curves`;
 - :func:`article_parameter_shares`: where the article's parameters sit (92 % in two Linear layers).
 
 The spatial-code model itself is :mod:`convae_utils.spatial`.
@@ -27,9 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import entropy
-from .baselines import PCAModel, score_reconstructions
+from .baselines import PCAModel
 from .checks import check_float, check_image_batch, check_int
+from .codecs.curves import code_shape_of
 from .exercises import Wrong, add_code_exercise
 from .callbacks import OneCycle
 from .images import ImageSet, normalize
@@ -39,7 +37,6 @@ from .training import mse_step
 from .spatial import CODE_SIZE, ResidualBlock, SpatialDecoder, SpatialEncoder
 
 StepOutput = tuple[torch.Tensor, dict[str, torch.Tensor]]
-CODEC_FIT_IMAGES = 8_000  # training images whose codes fit an entropy model
 
 
 # -- why the article's model loses ----------------------------------------------------------------
@@ -241,89 +238,6 @@ def train_plain(model: nn.Module, train: ImageSet, *, num_epochs: int = 1, batch
     return losses
 
 
-# -- the honest comparison ---------------------------------------------------------------------------
-
-@torch.no_grad()  # not inference_mode: a RefinedCodes model needs gradients inside its encode
-def codes_of(model: nn.Module, images: ImageSet, batch_size: int = 500) -> torch.Tensor:
-    """The model's codes of every image, (N, D) float32 on the CPU (a spatial code is flattened)."""
-    was = model.training
-    model.eval()
-    try:
-        return torch.cat([model.encode(normalize(b)).flatten(1).float().cpu() for b in images.images.split(batch_size)])
-    finally:
-        model.train(was)
-
-
-@torch.no_grad()
-def decode_codes(model: nn.Module, codes: torch.Tensor, code_shape: tuple[int, ...], batch_size: int = 500
-                 ) -> torch.Tensor:
-    """Decode flat codes (N, D) reshaped to ``code_shape`` per image; reconstructions (N, 3, 32, 32)."""
-    was = model.training
-    model.eval()
-    try:
-        return torch.cat([model.decode(c.view(-1, *code_shape)).float().clamp(-1, 1)
-                          for c in codes.split(batch_size)])
-    finally:
-        model.train(was)
-
-
-def _code_shape(model: nn.Module) -> tuple[int, ...]:
-    return tuple(getattr(model, "code_shape", (model.latent_dim,)))
-
-
-def _curve_rows(name: str, train_codes: torch.Tensor, test_codes: torch.Tensor, decode, steps, test: ImageSet
-                ) -> pd.DataFrame:
-    rows = []
-    for step in steps:
-        model = entropy.fit_entropy_model(entropy.quantize(train_codes, step))
-        coded = entropy.code_images(model, entropy.quantize(test_codes, step))
-        reconstructions = decode(entropy.dequantize(coded.symbols, step))
-        row = score_reconstructions(name, f"step={step:g}", reconstructions, test,
-                                    bits_per_image=max(coded.bits_per_image, 1e-9))
-        rows.append(row.assign(step=step, information_bits=float(coded.information_bits.mean()),
-                               side_bits=coded.side_bits, clipped=coded.clipped))
-    return pd.concat(rows, ignore_index=True)
-
-
-def codec_curve(name: str, model: nn.Module, train: ImageSet, test: ImageSet, steps) -> pd.DataFrame:
-    """A model as a codec at each quantisation step: entropy-coded bits per image and PSNR, one row per step.
-
-    The entropy model of each step is fitted on the codes of ``train``; every test image's bitstream
-    is decoded back (and checked) before it is reconstructed. Columns: those of
-    :func:`convae_utils.baselines.score_reconstructions` (``bits_per_image`` = mean real bitstream
-    size), plus ``step``, ``information_bits`` (the ideal), ``side_bits`` (once, for all images),
-    ``clipped`` (test symbols outside the coded range).
-    """
-    shape = _code_shape(model)
-    return _curve_rows(name, codes_of(model, train), codes_of(model, test),
-                       lambda codes: decode_codes(model, codes, shape), steps, test)
-
-
-def pca_codec_curve(pca: PCAModel, train: ImageSet, test: ImageSet, steps, name: str = "PCA (entropy-coded)"
-                    ) -> pd.DataFrame:
-    """PCA's coefficients as a codec: one uniform step for every component (what suits MSE, since the
-    components are orthonormal: each coefficient's rounding error adds to the pixels' squared error
-    unchanged), entropy-coded like :func:`codec_curve`. Components that round to zero cost almost nothing,
-    so the step, not ``k``, sets the rate."""
-    return _curve_rows(name, pca.encode(train.images), pca.encode(test.images),
-                       lambda codes: pca.decode(codes).clamp(-1, 1), steps, test)
-
-
-def compare_at_equal_bits(curve: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
-    """For each point of ``curve``, the reference's PSNR at the same bits per image and the difference.
-
-    The reference's PSNR (of the mean MSE) is interpolated linearly in log2(bits); points outside the
-    reference's range of bits get NaN (no extrapolation). Columns ``bits_per_image``, ``psnr``,
-    ``reference_psnr``, ``gain_db``.
-    """
-    ref = reference.sort_values("bits_per_image")
-    x, y = np.log2(ref["bits_per_image"].to_numpy()), ref["psnr_of_mean_mse"].to_numpy()
-    bits = curve["bits_per_image"].to_numpy()
-    at = np.interp(np.log2(bits), x, y, left=np.nan, right=np.nan)
-    return pd.DataFrame({"bits_per_image": bits, "psnr": curve["psnr_of_mean_mse"].to_numpy(),
-                         "reference_psnr": at, "gain_db": curve["psnr_of_mean_mse"].to_numpy() - at})
-
-
 # -- a better code for the same decoder: refine it by gradient descent ---------------------------------
 
 def refine_codes(model: nn.Module, images: torch.Tensor, *, steps: int = 20, lr: float = 0.05,
@@ -404,7 +318,7 @@ class RefinedCodes(nn.Module):
 
     @property
     def code_shape(self) -> tuple[int, ...]:
-        return _code_shape(self.model)
+        return code_shape_of(self.model)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return refine_codes(self.model, x, steps=self.steps, lr=self.lr)
@@ -683,53 +597,3 @@ def checkerboard_figure(decoded: dict[str, torch.Tensor] | None = None):
         ax.set_xticks([]), ax.set_yticks([])
     fig.tight_layout()
     return fig
-
-
-STEP_FACTORS = (0.05, 0.1, 0.2, 0.4, 0.8)
-
-
-def _steps_of(codes: torch.Tensor, factors=STEP_FACTORS) -> tuple[float, ...]:
-    sigma = float(codes[:4000].std())
-    return tuple(round(f * sigma, 6) for f in factors)
-
-
-def relative_steps(model: nn.Module, train: ImageSet, factors=STEP_FACTORS) -> tuple[float, ...]:
-    """Quantisation steps for a model's code: ``factor x`` the standard deviation of its training codes.
-
-    A code's scale is the model's choice, so steps are set relative to it; the factors set the rate
-    (0.05 is about 6 bits per value, 0.8 about 2, for a Gaussian code).
-    """
-    return _steps_of(codes_of(model, train.head(min(len(train), 4000))), factors)
-
-
-def ablation_row(name: str, model: nn.Module, train: ImageSet, test: ImageSet, *, pca_curve: pd.DataFrame,
-                 pca_psnr: dict[int, float], steps=None, fit_images: int = CODEC_FIT_IMAGES) -> tuple[dict, pd.DataFrame]:
-    """One row of notebook 08's ablation table, and the model's codec curve.
-
-    The entropy models are fitted on the codes of the first ``fit_images`` training images (their
-    parameters settle long before ``CODEC_FIT_IMAGES``; a :class:`RefinedCodes` model, whose codes cost
-    ``steps`` decoder passes each, can use fewer). The test images are encoded once.
-    Row: ``model``, ``values`` (per image), ``test dB`` (float32 code), ``vs PCA, equal values (dB)``
-    (``pca_psnr[values]``), and at the model's codec points (entropy-coded, :func:`codec_curve`):
-    ``bits`` and ``dB`` of the middle point, ``vs PCA, equal bits (dB)`` there (PCA's entropy-coded
-    curve interpolated, :func:`compare_at_equal_bits`) and ``rates won`` (points of the curve above
-    PCA's, of those inside PCA's range of bits).
-    """
-    fit_images = check_int("fit_images", fit_images, minimum=1)
-    fit_on = train.head(min(len(train), fit_images))
-    shape = _code_shape(model)
-    train_codes, test_codes = codes_of(model, fit_on), codes_of(model, test)
-    steps = _steps_of(train_codes) if steps is None else steps  # relative to the code's spread
-    decode = lambda codes: decode_codes(model, codes, shape)  # noqa: E731
-    psnr = float(score_reconstructions(name, "float32", decode(test_codes), test, bits_per_image=1)["psnr_of_mean_mse"].iloc[0])
-    values = int(model.latent_dim)
-    curve = _curve_rows(name, train_codes, test_codes, decode, steps, test)
-    gains = compare_at_equal_bits(curve, pca_curve)
-    middle = len(curve) // 2
-    inside = gains["gain_db"].notna()
-    row = {"model": name, "values": values, "test dB": psnr,
-           "vs PCA, equal values (dB)": psnr - pca_psnr[values] if values in pca_psnr else float("nan"),
-           "bits": float(curve["bits_per_image"].iloc[middle]), "dB at those bits": float(curve["psnr_of_mean_mse"].iloc[middle]),
-           "vs PCA, equal bits (dB)": float(gains["gain_db"].iloc[middle]),
-           "rates won": f"{int((gains['gain_db'][inside] > 0).sum())} of {int(inside.sum())}"}
-    return row, curve

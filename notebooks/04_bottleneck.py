@@ -51,7 +51,8 @@ import pandas as pd
 import torch
 from IPython.display import HTML, display
 
-from convae_utils import bits, data, exercises, images, metrics, models, plotting, runs, settings, widgets
+from convae_utils import data, exercises, images, metrics, models, plotting, runs, settings, widgets
+from convae_utils.codecs import bits
 
 # %% [markdown]
 # ## Parameters

@@ -322,9 +322,14 @@ train_codes = codec_curves.codes_of(spatial_run.model, fit_on)   # fitted once, 
 step = 0.2 * float(train_codes.std())
 model_of_symbols = entropy_coding.fit_entropy_model(quantizers.quantize(train_codes, step))
 symbols = model_of_symbols.clip(quantizers.quantize(encoder_codes[:1], step))
-stream = model_of_symbols.encode(symbols[0])
-print(f"{symbols.shape[1]} integers, e.g. {symbols[0, :8].tolist()} -> {len(stream)} bytes = {8 * len(stream)} bits; "
-      f"decodes back exactly: {bool((model_of_symbols.decode(stream) == symbols[0]).all())}")
+if entropy_coding.coder_available():
+    stream = model_of_symbols.encode(symbols[0])
+    print(f"{symbols.shape[1]} integers, e.g. {symbols[0, :8].tolist()} -> {len(stream)} bytes = {8 * len(stream)} bits; "
+          f"decodes back exactly: {bool((model_of_symbols.decode(stream) == symbols[0]).all())}")
+else:                                                     # no wheel of the coder here (Linux or Windows on Arm)
+    print(entropy_coding.NO_CODER_NOTE)
+    print(f"{symbols.shape[1]} integers, e.g. {symbols[0, :8].tolist()} -> "
+          f"{float(model_of_symbols.information_bits(symbols)[0]):.0f} ideal bits (no bitstream written)")
 print(f"side information (the decoder's copy of the model, sent once for all images): {model_of_symbols.side_bits:,} bits")
 
 # %% [markdown]
@@ -370,6 +375,8 @@ jpeg_rows = baselines.jpeg_sweep(win_bundle.test, JPEG_QUALITIES)
 curves[JPEG] = jpeg_rows[jpeg_rows["method"] == JPEG]
 scoring_seconds = time.perf_counter() - started
 table = baselines.rate_distortion_table([c[list(baselines.TABLE_COLUMNS)] for c in curves.values()])
+if not entropy_coding.coder_available():
+    print(entropy_coding.NO_CODER_NOTE)                   # the curves' bits are ideal bits, not bitstreams
 fig = plotting.rate_distortion_plot(table, label_points=False)
 print(f"PCA's best codec: {len(pca_best)} points kept of its {len(PCA_STEPS)} steps x "
       f"{sum(k <= pca.n_components for k in PCA_BEST_COMPONENTS)} truncations; scoring took {scoring_seconds:.0f} s")

@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics.functional.classification import binary_auroc
 
-from convae_utils import baselines, bits, exercises, images, winning  # winning registers exercise 08.1
+from convae_utils import baselines, exercises, images, winning  # winning registers exercise 08.1
+from convae_utils.codecs import bits
 
 
 def _after_two_stride2_convs(side: int) -> int:

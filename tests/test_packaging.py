@@ -64,6 +64,7 @@ def test_environment_yml_installs_the_package_itself_and_takes_torch_from_pip():
 
 def test_dependencies_are_ranges_not_pins():
     for name, spec in pyproject_requirements().items():
+        spec = spec.split(";")[0]  # the version range; an environment marker may compare with ==
         assert "==" not in spec, f"{name} is pinned ({spec}); declare a range"
         assert spec.startswith(">="), f"{name} has no lower bound"
 
@@ -118,3 +119,40 @@ def test_the_wheel_holds_the_lessons_and_no_maintainer_tools(tmp_path):
         assert "def export_revision" not in text and "def wheels_stage" not in text and "import tools" not in text, name
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "convae_utils.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+
+
+# The entropy coder has wheels for a few platforms only (none for Linux aarch64, musllinux or Windows on
+# Arm, and no sdist: checked with `pip download --no-deps --only-binary=:all: --platform ... constriction`):
+# its marker must ask for it exactly where a wheel exists, so the package installs wherever torch does.
+CODER_PLATFORMS = {  # (sys_platform, platform_machine) -> does PyPI have a constriction wheel?
+    ("linux", "x86_64"): True, ("darwin", "arm64"): True, ("darwin", "x86_64"): True, ("win32", "AMD64"): True,
+    ("linux", "aarch64"): False, ("win32", "ARM64"): False, ("linux", "armv7l"): False, ("linux", "ppc64le"): False,
+}
+
+
+def _constriction_requirement(lines):
+    from packaging.requirements import Requirement
+
+    found = [Requirement(line) for line in lines if line.strip().lower().startswith("constriction")]
+    assert len(found) == 1, f"expected one constriction requirement, got {found}"
+    return found[0]
+
+
+@pytest.mark.parametrize("where", ["pyproject", "environment.yml"])
+def test_the_entropy_coder_is_asked_for_only_where_it_has_a_wheel(where):
+    if where == "pyproject":
+        lines = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    else:
+        lines = environment_requirements()[1]
+    requirement = _constriction_requirement(lines)
+    assert requirement.marker is not None, "constriction needs an environment marker: it has no wheel for every platform"
+    for (system, machine), has_wheel in CODER_PLATFORMS.items():
+        asked = requirement.marker.evaluate({"sys_platform": system, "platform_machine": machine})
+        assert asked == has_wheel, f"{system} {machine}: constriction {'asked for' if asked else 'left out'}, " \
+                                   f"but a wheel {'exists' if has_wheel else 'does not exist'}"
+
+
+def test_no_dependency_comment_claims_wheels_for_every_platform():
+    for name in ("pyproject.toml", "environment.yml"):
+        text = (ROOT / name).read_text().lower()
+        assert "wheels for every platform" not in text and "binary wheels for linux, macos and windows" not in text, name

@@ -1,4 +1,4 @@
-"""Notebook 08's package side: the PCA-initialised model, the steps, the schedule, the codec curves."""
+"""Notebook 08's package side: the PCA-initialised model, the steps, the schedule, refined codes."""
 
 import math
 
@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from convae_utils import baselines, data, exercises, models, spatial, training, winning
+from convae_utils.codecs import curves as codec_curves
 from convae_utils.images import normalize
 from convae_utils.spatial import SpatialAutoencoder
 
@@ -60,21 +61,6 @@ def test_training_lowers_the_loss(bundle):
     model = SpatialAutoencoder(2, width=8, depth=0)
     losses = winning.train_plain(model, bundle.train, num_epochs=1, batch_size=64, max_lr=3e-3)
     assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:5])
-
-
-def test_codec_curves_fall_with_the_step_and_compare_at_equal_bits(bundle):
-    pca = baselines.fit_pca(bundle.train, 32)
-    pca_curve = winning.pca_codec_curve(pca, bundle.train, bundle.test, steps=(0.5, 1.0, 2.0))
-    assert list(pca_curve["bits_per_image"]) == sorted(pca_curve["bits_per_image"], reverse=True)
-    assert list(pca_curve["psnr_of_mean_mse"]) == sorted(pca_curve["psnr_of_mean_mse"], reverse=True)
-    model = SpatialAutoencoder(2, width=8)
-    curve = winning.codec_curve("untrained", model, bundle.train, bundle.test, steps=(0.05, 0.2))
-    assert (curve["bits_per_image"] >= curve["information_bits"]).all()
-    # PCA against itself: no gain where it lies inside its own range, NaN outside it
-    same = winning.compare_at_equal_bits(pca_curve, pca_curve)
-    np.testing.assert_allclose(same["gain_db"], 0.0, atol=1e-9)
-    shifted = pca_curve.assign(bits_per_image=pca_curve["bits_per_image"] * 100)
-    assert winning.compare_at_equal_bits(shifted, pca_curve)["gain_db"].isna().all()
 
 
 def test_the_worked_solution_is_the_package_reference_and_passes_its_check():
@@ -200,14 +186,14 @@ def test_a_refined_model_is_measured_like_any_other(trained_small, bundle):
     refined = winning.RefinedCodes(trained_small, steps=5)
     assert refined.latent_dim == 32 and refined.code_shape == (2, 4, 4)
     pca = baselines.fit_pca(bundle.train, 32)
-    pca_curve = winning.pca_codec_curve(pca, bundle.train.head(500), bundle.test, steps=(0.5, 1.0, 2.0, 4.0))
+    pca_curve = codec_curves.pca_codec_curve(pca, bundle.train.head(500), bundle.test, steps=(0.5, 1.0, 2.0, 4.0))
     pca_psnr = {32: float(baselines.score_reconstructions("PCA", 32, pca.reconstruct(bundle.test), bundle.test,
                                                           bits_per_image=1)["psnr_of_mean_mse"].iloc[0])}
-    plain_row, _ = winning.ablation_row("plain", trained_small, bundle.train, bundle.test, pca_curve=pca_curve,
+    plain_row, _ = codec_curves.ablation_row("plain", trained_small, bundle.train, bundle.test, pca_curve=pca_curve,
                                         pca_psnr=pca_psnr, fit_images=500)
-    row, curve = winning.ablation_row("refined", refined, bundle.train, bundle.test, pca_curve=pca_curve,
+    row, curve = codec_curves.ablation_row("refined", refined, bundle.train, bundle.test, pca_curve=pca_curve,
                                       pca_psnr=pca_psnr, fit_images=500)
-    assert row["test dB"] > plain_row["test dB"] and len(curve) == len(winning.STEP_FACTORS)
+    assert row["test dB"] > plain_row["test dB"] and len(curve) == len(codec_curves.STEP_FACTORS)
 
 
 def test_refining_refuses_inference_mode_and_bad_steps(trained_small):

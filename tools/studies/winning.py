@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from convae_utils import baselines, studies, winning
+from convae_utils.codecs import curves as codec_curves
 from convae_utils.data import prepare_data
 from convae_utils.errors import ConvaeError
 from convae_utils.models import build_autoencoder, count_parameters
@@ -95,7 +96,7 @@ def _pca_psnr(pca: baselines.PCAModel, test, ks) -> dict[int, float]:
 
 def study(profile: str | None = None, *, seeds: int = 3, dataset: str | None = None, train_size: int | None = None,
           epochs: int | None = None, only: str | None = None, progress: bool = True) -> pd.DataFrame:
-    """One row per (variant, seed): the columns of :func:`convae_utils.winning.ablation_row`, plus seed,
+    """One row per (variant, seed): the columns of :func:`convae_utils.codecs.curves.ablation_row`, plus seed,
     parameters, images/s (training throughput of this run) and seconds."""
     config = from_env(profile, **({"dataset": dataset} if dataset else {}))
     budget = dict(BUDGETS[config.profile])
@@ -115,8 +116,8 @@ def study(profile: str | None = None, *, seeds: int = 3, dataset: str | None = N
         pca = baselines.fit_pca(bundle.train.head(min(len(bundle.train), studies.PCA_FIT_IMAGES)),
                                 min(studies.PCA_COMPONENTS, len(bundle.train) - 1))
         pca_psnr = _pca_psnr(pca, bundle.test, sorted({50, CODE_VALUES}))
-        fit_on = bundle.train.head(min(len(bundle.train), winning.CODEC_FIT_IMAGES))
-        pca_curve = winning.pca_codec_curve(pca, fit_on, bundle.test, PCA_STEPS)
+        fit_on = bundle.train.head(min(len(bundle.train), codec_curves.CODEC_FIT_IMAGES))
+        pca_curve = codec_curves.pca_codec_curve(pca, fit_on, bundle.test, PCA_STEPS)
         for variant in variants:
             seed_everything(seed)
             model = variant.build(seed, pca, width)
@@ -127,13 +128,13 @@ def study(profile: str | None = None, *, seeds: int = 3, dataset: str | None = N
                                 max_lr=variant.max_lr, seed=seed, optimizer=variant.optimizer,
                                 schedule=variant.schedule)
             seconds = time.perf_counter() - started
-            scored = [(variant.name, model, winning.CODEC_FIT_IMAGES)]
+            scored = [(variant.name, model, codec_curves.CODEC_FIT_IMAGES)]
             if variant.refine:
                 scored.append((f"the same, code refined ({variant.refine} steps)",
                                winning.RefinedCodes(model, steps=variant.refine), REFINED_FIT_IMAGES))
             for name, scored_model, fit_images in scored:
-                row, _ = winning.ablation_row(name, scored_model, bundle.train, bundle.test, pca_curve=pca_curve,
-                                              pca_psnr=pca_psnr, fit_images=fit_images)
+                row, _ = codec_curves.ablation_row(name, scored_model, bundle.train, bundle.test, pca_curve=pca_curve,
+                                                   pca_psnr=pca_psnr, fit_images=fit_images)
                 row.update(seed=seed, parameters=count_parameters(model),
                            **{"images/s": len(train) * num_epochs / seconds, "seconds": seconds})
                 rows.append(row)
