@@ -26,13 +26,12 @@ from matplotlib.transforms import Bbox
 from torchvision.utils import make_grid
 
 from .baselines import TABLE_COLUMNS
-from .codecs.bits import IMAGE_BITS
+from .codecs.bits import IMAGE_BITS, IMAGE_PIXELS
 from .checks import check_choice, check_image_batch, check_int, describe_shape
 from .errors import warn
 from .fileio import atomic_write
 from .images import ImageSet, normalize
 from .metrics import long_table
-from .verdicts import PIXELS_PER_IMAGE
 from .history import History
 
 PAD = 2  # make_grid's padding between images, in pixels
@@ -548,8 +547,8 @@ def rate_distortion_plot(table: pd.DataFrame, marks: pd.DataFrame | None = None,
         ax.set_xscale("log")
         ax.set_xlabel("bits per image (log scale)")
         # the compression literature's unit beside ours: bits per pixel of a 32 x 32 image
-        top = ax.secondary_xaxis("top", functions=(lambda b: np.asarray(b) / PIXELS_PER_IMAGE,
-                                                   lambda p: np.asarray(p) * PIXELS_PER_IMAGE))
+        top = ax.secondary_xaxis("top", functions=(lambda b: np.asarray(b) / IMAGE_PIXELS,
+                                                   lambda p: np.asarray(p) * IMAGE_PIXELS))
         top.set_xlabel("bits per pixel (bpp)", fontsize=8)
         top.tick_params(labelsize=7)
         ax.set_ylabel(_YLABELS[metric])

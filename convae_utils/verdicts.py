@@ -18,18 +18,14 @@ from typing import Sequence
 
 import pandas as pd
 
-PIXELS_PER_IMAGE = 32 * 32  # bits per pixel = bits per image / 1,024
+from .codecs.bits import bits_per_pixel
+
 CONVERGED_BELOW = 0.01      # a last epoch that moved the validation loss by less than 1% reads as converged
-
-
-def bpp(bits_per_image: float) -> float:
-    """Bits per pixel of a 32 x 32 image: ``bits_per_image / 1024`` (colour channels are not pixels)."""
-    return float(bits_per_image) / PIXELS_PER_IMAGE
 
 
 def rate(bits_per_image: float) -> str:
     """A rate as the series writes it: ``"143 bits (0.140 bpp)"``."""
-    return f"{bits_per_image:,.0f} bits ({bpp(bits_per_image):.3f} bpp)"
+    return f"{bits_per_image:,.0f} bits ({bits_per_pixel(bits_per_image):.3f} bpp)"
 
 
 def _signed(db: float) -> str:

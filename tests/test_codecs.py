@@ -291,3 +291,17 @@ def test_pca_best_codec_is_never_below_any_single_pca_curve(bundle):
     assert _never_below(best, all_components)
     with pytest.raises(ValueError, match="larger than the PCA"):
         codec_curves.pca_codec_curves(pca, fit_on, bundle.test, steps, components=(64,))
+
+
+def test_pca_best_codec_scores_ssim_only_where_it_matters_and_gets_the_same_numbers(bundle):
+    """The envelope is chosen on PSNR and bits, then its kept points are scored with SSIM: the same rows
+    as scoring every point of the grid in full."""
+    pca = baselines.fit_pca(bundle.train, 32)
+    fit_on, steps, components = bundle.train.head(800), (0.5, 1.0, 2.0, 4.0), (4, 8, 16, 32)
+    fast = codec_curves.pca_best_codec_curve(pca, fit_on, bundle.test, steps, components)
+    full = codec_curves.upper_envelope(codec_curves.pca_codec_curves(pca, fit_on, bundle.test, steps, components),
+                                       name="PCA's best codec")
+    pd.testing.assert_frame_equal(fast.reset_index(drop=True), full.reset_index(drop=True))
+    assert fast["ssim"].between(0, 1).all()
+    cheap = codec_curves.pca_codec_curves(pca, fit_on, bundle.test, steps, components, ssim=False)
+    assert all(c["ssim"].isna().all() for c in cheap)

@@ -62,4 +62,7 @@ def test_convergence_is_called_from_the_last_epoch(losses, expected, unexpected)
 
 
 def test_bits_per_pixel_of_a_32x32_image():
-    assert verdicts.bpp(1024) == 1.0 and verdicts.rate(512) == "512 bits (0.500 bpp)"
+    from convae_utils.codecs.bits import bits_per_pixel
+
+    assert bits_per_pixel(1024) == 1.0 and bits_per_pixel(24_576) == 24.0  # the raw RGB image: 24 bpp
+    assert verdicts.rate(512) == "512 bits (0.500 bpp)"

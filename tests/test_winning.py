@@ -141,6 +141,17 @@ def test_the_study_scores_notebook_08s_model_with_and_without_refined_codes(monk
     assert rows["test dB"].iloc[1] > rows["test dB"].iloc[0]  # same weights, better codes
 
 
+def test_the_study_scores_the_pca_initialised_model_beside_its_untrained_control(monkeypatch):
+    from tools.studies import winning as study
+
+    monkeypatch.setenv("CONVAE_DATASET", "shapes10")
+    rows = study.study("smoke", seeds=1, only="PCA-64", progress=False).set_index("model")
+    control = "PCA-64 + learnt correction (depth 0), untrained (control)"
+    assert list(rows.index) == [control, "PCA-64 + learnt correction (depth 0)"]
+    assert abs(rows.loc[control, "vs PCA, equal values (dB)"]) < 1e-3      # untrained, it is PCA-64
+    assert rows.loc[control, "seconds"] == 0.0
+
+
 def test_make_adamw_clips_the_gradient_norm_and_keeps_adams_memory_short():
     torch.manual_seed(0)
     model = torch.nn.Linear(4, 3)
@@ -336,3 +347,61 @@ def test_an_encoder_of_its_own_class_is_judged_by_its_codes():
         return _Wrapped(torch.nn.Sequential(*e, torch.nn.ReLU())), d
     with pytest.raises(exercises.Wrong, match="every code value is >= 0"):
         winning.check_spatial_autoencoder(wrapped_relu)
+
+
+def test_refined_codes_can_reuse_the_encoders_entropy_models(trained_small, bundle):
+    """Notebook 08 scores refined test codes with the entropy models fitted on the encoder's training codes:
+    the same steps and fits as the plain row, only the test codes differ, and no training code is refined."""
+    pca = baselines.fit_pca(bundle.train, 32)
+    pca_curve = codec_curves.pca_codec_curve(pca, bundle.train.head(500), bundle.test, steps=(0.5, 1.0, 2.0, 4.0))
+    fit_on = bundle.train.head(500)
+    train_codes = codec_curves.codes_of(trained_small, fit_on)
+    plain_row, plain = codec_curves.ablation_row("plain", trained_small, fit_on, bundle.test, pca_curve=pca_curve,
+                                                 pca_psnr={}, train_codes=train_codes)
+    again_row, again = codec_curves.ablation_row("plain", trained_small, bundle.train, bundle.test, pca_curve=pca_curve,
+                                                 pca_psnr={}, fit_images=500)
+    pd.testing.assert_frame_equal(plain, again)                 # handing the codes in changes nothing
+    assert plain_row["bpp"] == pytest.approx(plain_row["bits"] / 1024)
+
+    class Refuses(torch.nn.Module):                             # an encoder that must not run again
+        def __init__(self, model):
+            super().__init__()
+            self.model, self.latent_dim, self.code_shape = model, model.latent_dim, model.code_shape
+
+        def encode(self, x):
+            raise AssertionError("encoded again: the codes handed in were not used")
+
+        def decode(self, z):
+            return self.model.decode(z)
+
+    refined_codes = codec_curves.codes_of(winning.RefinedCodes(trained_small, steps=5), bundle.test)
+    row, curve = codec_curves.ablation_row("refined", Refuses(trained_small), fit_on, bundle.test, pca_curve=pca_curve,
+                                           pca_psnr={}, train_codes=train_codes, test_codes=refined_codes)
+    assert list(curve["step"]) == list(plain["step"])           # the encoder's steps and entropy models
+    assert row["test dB"] > plain_row["test dB"]
+    with pytest.raises(ValueError, match="one code per image"):
+        codec_curves.ablation_row("x", trained_small, fit_on, bundle.test, pca_curve=pca_curve, pca_psnr={},
+                                  train_codes=train_codes, test_codes=refined_codes[:3])
+
+
+def test_the_untrained_control_is_pca_itself_as_a_codec(bundle):
+    """The control row of notebook 08: an untrained PCAInitAutoencoder scores exactly as PCA-k, at equal
+    values and as a codec at the same steps, so the trained row minus the control is what training added."""
+    pca = baselines.fit_pca(bundle.train, 48)
+    k = 16
+    pca_k = baselines.PCAModel(pca.mean, pca.components[:k], pca.explained_variance[:k], pca.n_train, pca.solver)
+    control = winning.PCAInitAutoencoder(pca_k, width=8, depth=0).eval()
+    fit_on = bundle.train.head(800)
+    best = codec_curves.pca_best_codec_curve(pca, fit_on, bundle.test, (0.5, 1.0, 2.0, 4.0), components=(8, 16, 32, 48))
+    pca_psnr = {k: float(baselines.score_reconstructions("PCA", k, pca_k.reconstruct(bundle.test), bundle.test,
+                                                         bits_per_image=1)["psnr_of_mean_mse"].iloc[0])}
+    # swept over PCA's own steps (its code is PCA's, on PCA's scale), as notebook 08 sweeps it
+    row, curve = codec_curves.ablation_row("control", control, fit_on, bundle.test, pca_curve=best, pca_psnr=pca_psnr,
+                                           steps=(1.0, 2.0, 4.0))
+    assert abs(row["vs PCA, equal values (dB)"]) < 1e-3
+    [single] = codec_curves.pca_codec_curves(pca, fit_on, bundle.test, list(curve["step"]), components=(k,))
+    np.testing.assert_allclose(curve["psnr_of_mean_mse"], single["psnr_of_mean_mse"], atol=1e-3)
+    np.testing.assert_allclose(curve["bits_per_image"], single["bits_per_image"], rtol=0.02)
+    # at those steps the control's points are PCA-16's, one of the curves PCA's best codec chooses among
+    gains = codec_curves.compare_at_equal_bits(curve, best)["gain_db"].dropna()
+    assert len(gains) and (gains <= 0.01).all()
