@@ -59,7 +59,9 @@ def gains_line(name: str, gains: pd.DataFrame, reference: str) -> str:
         return f"{name} against {reference}: no rate inside the range of bits {reference} reaches"
     ahead = int((inside["gain_db"].round(2) > 0).sum())
     points = ", ".join(f"{rate(b)} {_signed(g)}" for b, g in zip(inside["bits_per_image"], inside["gain_db"]))
-    if ahead == len(inside):
+    if len(inside) == 1:
+        count = "ahead at its one rate" if ahead else "behind or level at its one rate"
+    elif ahead == len(inside):
         count = f"ahead at all {len(inside)} rates"
     elif ahead == 0:
         count = f"behind or level at all {len(inside)} rates"

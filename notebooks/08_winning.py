@@ -404,7 +404,7 @@ print(f"PCA's best codec: {len(pca_best)} points kept of its {len(PCA_STEPS)} st
 # shows its table).
 
 # %%
-ablation = pd.DataFrame(rows).set_index("model")
+ablation = pd.DataFrame(rows).set_index("model").astype({"values": int})
 shown = ablation.round(2)
 numbers = shown.select_dtypes("number").columns
 shown[numbers] = shown[numbers] + 0.0                    # -0.00 shown as 0.00

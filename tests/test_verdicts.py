@@ -45,6 +45,11 @@ def test_gains_line_counts_follow_the_signs(values, expected):
     assert line.endswith(expected)
 
 
+def test_gains_line_with_one_rate_says_so():
+    assert verdicts.gains_line("m", gains((100, -0.3)), "JPEG").endswith("behind or level at its one rate")
+    assert verdicts.gains_line("m", gains((100, 0.3)), "JPEG").endswith("ahead at its one rate")
+
+
 def test_gains_line_without_overlap_claims_nothing():
     line = verdicts.gains_line("m", gains((100, math.nan)), "JPEG")
     assert "no rate inside" in line and "ahead" not in line
