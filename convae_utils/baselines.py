@@ -38,6 +38,7 @@ from .checks import IMAGE_SHAPE, check_choice, check_int, describe_shape
 from .codecs.bits import IMAGE_BITS, IMAGE_VALUES, code_bits
 from .codecs.quantizers import QUANTIZER_BITS, fit_quantizer
 from .images import ImageSet, normalize
+from .inference import batched, evaluating, model_device
 from .metrics import MAX_PSNR_DB, per_image_mse, per_image_ssim
 
 __all__ = [
@@ -428,25 +429,23 @@ def autoencoder_sweep(models: dict, train_images, test_images, *, quantize_bits:
     test = _uint8_images(test_images, "test_images")
     rows = []
     for label, model in models.items():
-        device = next(model.parameters()).device
-        was_training = model.training
-        model.eval()
+        device = model_device(model)
 
         def codes_of(images: torch.Tensor) -> torch.Tensor:
-            return torch.cat([model.encode(normalize(b.to(device))).float().cpu() for b in images.split(batch_size)])
+            return batched(lambda part: model.encode(normalize(part)), images, device=device, batch_size=batch_size)
 
         def decode(codes: torch.Tensor) -> torch.Tensor:
-            return torch.cat([model.decode(c.to(device)).float().cpu() for c in codes.split(batch_size)])
+            return batched(model.decode, codes, device=device, batch_size=batch_size)
 
-        train_codes, test_codes = codes_of(train), codes_of(test)
-        latent = test_codes.shape[1]
-        rows.append(score_reconstructions("autoencoder (float32)", label, decode(test_codes), test,
-                                          bits_per_image=code_bits(latent, 32)))
-        for b in bit_depths:
-            quantizer = fit_quantizer(train_codes, b)
-            rows.append(score_reconstructions(f"autoencoder ({b}-bit)", label, decode(quantizer.roundtrip(test_codes)),
-                                              test, bits_per_image=quantizer.bits_per_image()))
-        model.train(was_training)
+        with evaluating(model):
+            train_codes, test_codes = codes_of(train), codes_of(test)
+            latent = test_codes.shape[1]
+            rows.append(score_reconstructions("autoencoder (float32)", label, decode(test_codes), test,
+                                              bits_per_image=code_bits(latent, 32)))
+            for b in bit_depths:
+                quantizer = fit_quantizer(train_codes, b)
+                rows.append(score_reconstructions(f"autoencoder ({b}-bit)", label, decode(quantizer.roundtrip(test_codes)),
+                                                  test, bits_per_image=quantizer.bits_per_image()))
     return rate_distortion_table(rows)
 
 

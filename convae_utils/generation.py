@@ -41,6 +41,7 @@ from torch import nn
 
 from .checks import check_choice, check_int, describe_shape
 from .images import ImageSet, denormalize, normalize
+from .inference import batched, evaluating, model_device
 
 DENSITIES = ("independent", "gaussian", "mixture")
 DENSITY_LABELS = {"independent": "independent per unit (as notebook 05)",
@@ -191,15 +192,19 @@ def train_classifier(train: ImageSet, *, num_epochs: int = 4, batch_size: int = 
 @torch.inference_mode()
 def classify(classifier: SmallClassifier, pixels: torch.Tensor, *, batch_size: int = 500
              ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Class probabilities (N, K) and features (N, F) of images in [-1, 1] (N, 3, 32, 32) or uint8 pixels."""
+    """Class probabilities (N, K) and features (N, F) of images in [-1, 1] (N, 3, 32, 32) or uint8 pixels.
+
+    Both float32 on the CPU; each batch runs on the classifier's device, in eval mode."""
     x = _model_scale(pixels)
-    classifier.eval()
-    probs, feats = [], []
-    for batch in x.split(batch_size):
-        f = classifier.features(batch)
-        feats.append(f)
-        probs.append(classifier.head(f).softmax(dim=1))
-    return torch.cat(probs), torch.cat(feats)
+
+    def probabilities_and_features(batch: torch.Tensor) -> torch.Tensor:
+        features = classifier.features(batch)                                   # (B, F)
+        return torch.cat([classifier.head(features).softmax(dim=1), features], dim=1)  # (B, K + F)
+
+    with evaluating(classifier):
+        both = batched(probabilities_and_features, x, device=model_device(classifier), batch_size=batch_size)
+    classes = both.shape[1] - classifier.head.in_features
+    return both[:, :classes], both[:, classes:]
 
 
 def load_or_train_classifier(path, train: ImageSet, **options) -> SmallClassifier:
@@ -338,14 +343,8 @@ class GenerationScorer:
 
 def decode_codes(model: nn.Module, codes: torch.Tensor, *, batch_size: int = 500) -> torch.Tensor:
     """Decode codes (N, ...) with ``model.decode`` in eval mode: images (N, 3, 32, 32) in [-1, 1] on the CPU."""
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            return torch.cat([model.decode(c.to(device)).float().cpu() for c in codes.split(batch_size)])
-    finally:
-        model.train(was_training)
+    with torch.inference_mode(), evaluating(model):
+        return batched(model.decode, codes, device=model_device(model), batch_size=batch_size)
 
 
 def tsne_map(codes: torch.Tensor, *, seed: int = 0, perplexity: float = 30.0) -> np.ndarray:

@@ -35,6 +35,7 @@ from torch import nn
 from .callbacks import Callback, Loop, NaNGuard, ProgressBar, StopButton
 from .history import History
 from .images import ImageSet, normalize
+from .inference import evaluating
 from .checks import check_float
 from .settings import LR_RANGE, check_limit, pick_device
 from .speed import GraphedStep, Speed, make_adam
@@ -168,15 +169,13 @@ def evaluate_step(model: nn.Module, step: Step, images: torch.Tensor, *, batch_s
 
     Returns ``{"loss": ..., <each log>: ...}``; ``fit`` scores the validation split with it after each epoch.
     """
-    was_training = model.training
-    model.eval()
     sums: dict[str, list[torch.Tensor]] = {}
-    for start in range(0, len(images), batch_size):
-        batch = images[start:start + batch_size]
-        loss, logs = step(model, normalize(batch))
-        for name, value in {"loss": loss, **logs}.items():
-            sums.setdefault(name, []).append(value.float() * len(batch))
-    model.train(was_training)
+    with evaluating(model):
+        for start in range(0, len(images), batch_size):
+            batch = images[start:start + batch_size]
+            loss, logs = step(model, normalize(batch))
+            for name, value in {"loss": loss, **logs}.items():
+                sums.setdefault(name, []).append(value.float() * len(batch))
     # Summed on the host in Python floats: exact enough, and no float64 on the device (MPS has none).
     return {name: math.fsum(torch.stack(values).tolist()) / len(images) for name, values in sums.items()}
 

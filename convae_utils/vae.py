@@ -30,6 +30,7 @@ from torch import nn
 
 from .checks import check_float, check_image_batch, check_int
 from .codecs.bits import NATS_PER_BIT
+from .inference import batched, evaluating, model_device
 from .settings import RunSettings
 from .spatial import CODE_SIZE, SpatialDecoder, SpatialEncoder
 
@@ -115,13 +116,8 @@ class VariationalAutoencoder(nn.Module):
         temperature = check_float("temperature", temperature, low=0.0, high=100.0)
         generator = None if seed is None else torch.Generator().manual_seed(seed)
         z = torch.randn((n, *self.code_shape), generator=generator) * temperature
-        was_training = self.training
-        self.eval()
-        try:
-            param = next(self.parameters())
-            return self.decode(z.to(param.device, param.dtype)).float().cpu()
-        finally:
-            self.train(was_training)
+        with evaluating(self):
+            return self.decode(z.to(model_device(self))).float().cpu()
 
 
 def build_vae(code_channels: int = 4, width: int = 32, depth: int = 1, *, activation: str = "gelu",
@@ -191,18 +187,13 @@ def posterior_stats(model: VariationalAutoencoder, pixels: torch.Tensor, *, batc
     """
     from .images import normalize
 
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    means, logvars = [], []
-    try:
-        for batch in pixels.split(batch_size):
-            mean, logvar = model.posterior(normalize(batch.to(device)))
-            means.append(mean.flatten(1).float().cpu())
-            logvars.append(logvar.flatten(1).float().cpu())
-    finally:
-        model.train(was_training)
-    return torch.cat(means), torch.cat(logvars)
+    def both(batch: torch.Tensor) -> torch.Tensor:
+        mean, logvar = model.posterior(normalize(batch))
+        return torch.cat([mean.flatten(1), logvar.flatten(1)], dim=1)          # (B, 2D)
+
+    with evaluating(model):
+        stats = batched(both, pixels, device=model_device(model), batch_size=batch_size)
+    return stats[:, :model.latent_dim].contiguous(), stats[:, model.latent_dim:].contiguous()
 
 
 def kl_per_dimension(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -229,16 +220,11 @@ def interpolate(model: VariationalAutoencoder, first: torch.Tensor, second: torc
     steps = check_int("steps", steps, minimum=2)
     check_image_batch(first, "first")
     check_image_batch(second, "second")
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            a, b = model.encode(torch.cat([first, second]).to(device))           # (*code_shape,) each
-            weights = torch.linspace(0, 1, steps, device=device).view(-1, *([1] * a.ndim))
-            return model.decode((1 - weights) * a + weights * b).float().cpu()   # (steps, 3, 32, 32)
-    finally:
-        model.train(was_training)
+    device = model_device(model)
+    with torch.no_grad(), evaluating(model):
+        a, b = model.encode(torch.cat([first, second]).to(device))           # (*code_shape,) each
+        weights = torch.linspace(0, 1, steps, device=device).view(-1, *([1] * a.ndim))
+        return model.decode((1 - weights) * a + weights * b).float().cpu()   # (steps, 3, 32, 32)
 
 
 # -- the fill-in exercises of notebook 09 (registered in convae_utils.exercises as 09.1 and 09.2) -----------

@@ -111,7 +111,7 @@ print(f"training patches: {len(bundle.train):,} (notebook 06) and {len(win_bundl
 
 # %%
 for latent in (200, ARTICLE_LATENT):
-    shares = winning.article_parameter_shares(models.build_autoencoder(latent))
+    shares = models.article_parameter_shares(models.build_autoencoder(latent))
     print(f"latent {latent}: {shares['parameters'].sum():,} parameters, "
           f"{shares.loc['Linear', 'share']:.0%} of them in the two Linear layers")
 
@@ -205,7 +205,7 @@ build_spatial_autoencoder = exercises.check_code("08.1", build_spatial_autoencod
 # map relative to its own mean, flat grey = every pixel reached alike):
 
 # %%
-fig = winning.checkerboard_figure()
+fig = plotting.checkerboard_figure()
 
 # %% [markdown]
 # ## 4. Train it
@@ -230,7 +230,7 @@ fig = winning.checkerboard_figure()
 # %%
 def build_spatial(run_settings):
     torch.manual_seed(run_settings.seed)                     # the same initial weights on every run
-    return winning.SequentialAutoencoder(*build_spatial_autoencoder(CODE_CHANNELS, WIDTH))
+    return models.SequentialAutoencoder(*build_spatial_autoencoder(CODE_CHANNELS, WIDTH))
 
 
 yours = build_spatial_autoencoder is not winning.build_spatial_autoencoder   # the check kept your code
@@ -244,7 +244,7 @@ if not spatial_run.complete:
 # ## 5. Start from PCA, learn a correction
 #
 # A second way to clear the floor: a model that *is* PCA at step 0 and learns a non-linear correction on
-# top (`winning.PCAInitAutoencoder`: code = PCA's code + a small conv net's, reconstruction = PCA's + a
+# top (`spatial.PCAInitAutoencoder`: code = PCA's code + a small conv net's, reconstruction = PCA's + a
 # small decoder's; the last layer of each correction starts at zero, and PCA's matrices stay fixed).
 # Starting at the floor, it is trained on fewer patches (24,000 in the workshop profile) at a gentler
 # peak rate (3e-3, a choice, not tuned here). Before any training it reconstructs exactly as PCA does, so
@@ -257,7 +257,7 @@ pca_code = baselines.PCAModel(pca.mean, pca.components[:16 * CODE_CHANNELS],
 
 
 def build_pca_init(run_settings):
-    return winning.PCAInitAutoencoder(pca_code, width=WIDTH, depth=0, seed=run_settings.seed)
+    return spatial.PCAInitAutoencoder(pca_code, width=WIDTH, depth=0, seed=run_settings.seed)
 
 
 untrained = build_pca_init(win_config).eval()            # the control: never trained
@@ -281,7 +281,7 @@ pca_init_run = winning.train_or_load(pca_init_config, name="pca-init", build=bui
 # encoder is not: it is a network trained to *guess*, in one pass, a code the decoder can use, and nothing
 # makes its guess the best one. So, for each image, start at the encoder's code and take a few gradient
 # steps on the reconstruction's error **with respect to the code**, the decoder fixed
-# (`winning.refine_codes`). The gap between the encoder's guess and the best code for the decoder is what
+# (`models.refine_codes`). The gap between the encoder's guess and the best code for the decoder is what
 # Cremer et al. (2018) call the **amortization gap** of a VAE's inference network; Yang et al. (2020) close
 # it in learned image codecs by refining each image's latents for the codec's whole objective, rate and
 # distortion together. Here the code is refined for the distortion alone (the rate is not in this
@@ -290,7 +290,7 @@ pca_init_run = winning.train_or_load(pca_init_config, name="pca-init", build=bui
 # timed, and both sets of codes are scored in section 7:
 
 # %%
-refined_model = winning.RefinedCodes(spatial_run.model, steps=REFINE_STEPS)
+refined_model = models.RefinedCodes(spatial_run.model, steps=REFINE_STEPS)
 started = time.perf_counter()
 encoder_codes = codec_curves.codes_of(spatial_run.model, win_bundle.test)      # (N, 64): one pass
 encoder_seconds = time.perf_counter() - started
@@ -516,7 +516,7 @@ else:
 # 2. Build a model with transposed convolutions, `spatial.SpatialAutoencoder(4, WIDTH, depth=0,
 #    upsample="transposed")`, train it with `winning.train_or_load(..., name="transposed")` and look at its
 #    reconstructions of flat regions. Where is the checkerboard?
-# 3. Refine the codes for 20 and 40 steps (`winning.refine_codes(spatial_run.model,
+# 3. Refine the codes for 20 and 40 steps (`models.refine_codes(spatial_run.model,
 #    images.normalize(win_bundle.test.images[:500]), steps=40)`). Where does the gain level off, and how
 #    long does encoding take then, against one pass of the encoder?
 # 4. Fine-tune the spatial model's decoder for its quantised code: `winning.noisy_code_step(step)` adds

@@ -305,3 +305,22 @@ def test_pca_best_codec_scores_ssim_only_where_it_matters_and_gets_the_same_numb
     assert fast["ssim"].between(0, 1).all()
     cheap = codec_curves.pca_codec_curves(pca, fit_on, bundle.test, steps, components, ssim=False)
     assert all(c["ssim"].isna().all() for c in cheap)
+
+
+def test_notebook_08s_bitstream_cell_says_when_the_coder_is_missing(monkeypatch, capsys, bundle):
+    # notebook 08's own cell (section 7), run where constriction cannot be imported (Linux on Arm)
+    from types import SimpleNamespace
+
+    from test_model_device import notebook_cell
+
+    model = SpatialAutoencoder(2, width=4)
+    namespace = {"codec_curves": codec_curves, "entropy_coding": entropy, "quantizers": quantizers,
+                 "spatial_run": SimpleNamespace(model=model), "win_bundle": bundle, "CODEC_FIT_IMAGES": 500,
+                 "encoder_codes": codec_curves.codes_of(model, bundle.test)}
+    cell = notebook_cell("08_winning", "model_of_symbols.encode(")
+    exec(cell, dict(namespace))
+    assert "decodes back exactly: True" in capsys.readouterr().out
+    monkeypatch.setitem(sys.modules, "constriction", None)
+    exec(cell, dict(namespace))
+    out = capsys.readouterr().out
+    assert entropy.NO_CODER_NOTE in out and "ideal bits (no bitstream written)" in out

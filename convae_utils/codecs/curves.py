@@ -27,6 +27,7 @@ from ..baselines import PCAModel, check_sweep, score_reconstructions
 from ..checks import check_int
 from ..images import ImageSet, normalize
 from ..inference import batched, evaluating, model_device
+from ..models import code_shape_of
 from . import entropy_coding
 from .bits import bits_per_pixel
 from .quantizers import dequantize, quantize
@@ -58,11 +59,6 @@ def decode_codes(model: nn.Module, codes: torch.Tensor, code_shape: tuple[int, .
     with evaluating(model):
         return batched(lambda part: model.decode(part.view(-1, *code_shape)).float().clamp(-1, 1), codes,
                        device=model_device(model), batch_size=batch_size)
-
-
-def code_shape_of(model: nn.Module) -> tuple[int, ...]:
-    """The shape of one image's code: ``model.code_shape`` where the model has one, else ``(latent_dim,)``."""
-    return tuple(getattr(model, "code_shape", (model.latent_dim,)))
 
 
 # -- curves -------------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ untrained (its control, PCA-64 itself), as notebook 08 does.
 Budgets: ``workshop`` 96,000 training patches, 1 epoch (notebook 08's from-scratch model; its
 PCA-initialised model sees 24,000 there); ``full`` the profile's whole training split, 10 epochs (a
 GPU); ``smoke`` seconds, for tests. ``--train-size`` / ``--epochs`` override them. A variant with
-``refine`` adds a second row: the same trained model with its codes refined (``winning.RefinedCodes``),
+``refine`` adds a second row: the same trained model with its codes refined (``models.RefinedCodes``),
 coded with the entropy models fitted on the encoder's own training codes (as notebook 08 does).
 """
 
@@ -28,7 +28,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from convae_utils import baselines, studies, winning
+from convae_utils import baselines, models, spatial, studies, winning
 from convae_utils.codecs import curves as codec_curves
 from convae_utils.data import prepare_data
 from convae_utils.errors import ConvaeError
@@ -84,7 +84,7 @@ VARIANTS = (
     Variant("+ beta2 0.99, gradient norm clipped to 0.3 (notebook 08's model)",
             lambda s, p, w: SpatialAutoencoder(4, w, 1, seed=s, stem="pixel"), max_lr=6e-3, refine=20),
     Variant("PCA-64 + learnt correction (depth 0)",
-            lambda s, p, w: winning.PCAInitAutoencoder(_truncate(p, CODE_VALUES), w, 0, seed=s)),
+            lambda s, p, w: spatial.PCAInitAutoencoder(_truncate(p, CODE_VALUES), w, 0, seed=s)),
 )
 
 
@@ -125,7 +125,7 @@ def study(profile: str | None = None, *, seeds: int = 3, dataset: str | None = N
             seed_everything(seed)
             model = variant.build(seed, pca, width)
             controls = []
-            if isinstance(model, winning.PCAInitAutoencoder):  # untrained it is PCA-64: the control row
+            if isinstance(model, spatial.PCAInitAutoencoder):  # untrained it is PCA-64: the control row
                 controls.append((f"{variant.name}, untrained (control)", copy.deepcopy(model).eval(), None, None))
             train = bundle.train.head(len(bundle.train) // variant.epochs_scale)
             num_epochs = config.num_epochs * variant.epochs_scale
@@ -137,11 +137,11 @@ def study(profile: str | None = None, *, seeds: int = 3, dataset: str | None = N
             train_codes = codec_curves.codes_of(model, fit_on)
             scored = [*controls, (variant.name, model, train_codes, None)]
             if variant.refine:  # the refined codes use the encoder's entropy models (the decoder is the same)
-                refined = winning.RefinedCodes(model, steps=variant.refine)
+                refined = models.RefinedCodes(model, steps=variant.refine)
                 scored.append((f"the same, code refined ({variant.refine} steps)", refined, train_codes,
                                codec_curves.codes_of(refined, bundle.test)))
             # a PCA-initialised code is PCA's plus a correction, on PCA's scale: PCA's own steps (as notebook 08)
-            steps = studies.PCA_INIT_STEPS if isinstance(model, winning.PCAInitAutoencoder) else None
+            steps = studies.PCA_INIT_STEPS if isinstance(model, spatial.PCAInitAutoencoder) else None
             for name, scored_model, fit_codes, test_codes in scored:
                 row, _ = codec_curves.ablation_row(name, scored_model, fit_on, bundle.test, pca_curve=pca_best,
                                                    pca_psnr=pca_psnr, steps=steps, step_factors=studies.CODEC_STEP_FACTORS,
