@@ -16,6 +16,8 @@ KIT ?= kit
 PLATFORMS ?= win_amd64,macosx_arm64,linux_x86_64
 KIT_PYTHON ?= 3.11
 KIT_ARGS ?=
+# make sync TIMES=build/timings.json: first take in the run times make run measured (notebooks/run_times.json).
+TIMES ?=
 # make study STUDY=08 ARGS='--seeds 3': a headless study (python -m tools study --help lists them).
 STUDY ?=
 ARGS ?=
@@ -59,7 +61,7 @@ kit: install
 
 sync: install
 	$(VENV)/bin/jupytext --sync notebooks/[0-9][0-9]_*.py   # first: an edit saved in an .ipynb reaches its .py
-	$(PY) -m tools sync notebooks
+	$(PY) -m tools sync notebooks $(if $(TIMES),--times $(TIMES))
 	$(VENV)/bin/jupytext --sync notebooks/[0-9][0-9]_*.py
 
 study: install

@@ -301,7 +301,8 @@ def run_command(parser: argparse.ArgumentParser, args: argparse.Namespace, handl
     try:
         return handler(args)
     except KeyboardInterrupt:
-        print(f"{parser.prog} {args.command}: interrupted; files already written are kept", file=sys.stderr)
+        print(f"{parser.prog} {args.command}: interrupted; what was finished is kept, run the same command again to "
+              "go on from there", file=sys.stderr)
         return EXIT_INTERRUPTED
     except UsageError as exc:  # a bad option value found after parsing: reported as argparse reports one
         parser.commands[args.command].error(str(exc))

@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# convae · [01 Data](01_data.ipynb) → [02 Architecture](02_architecture.ipynb) → [03 Training](03_training.ipynb) → [04 Bottleneck](04_bottleneck.ipynb) → [05 Beyond](05_beyond.ipynb) → **06 Rate and distortion** → [07 Codes](07_codes.ipynb) → [08 Winning](08_winning.ipynb) → [09 Generating](09_vae.ipynb)
+# convae · [← 05 Beyond](05_beyond.ipynb) · **06 Rate and distortion** · [07 Codes →](07_codes.ipynb) · [all notebooks](../README.md#the-series)
 #
 # # 06 · Is it any good? The autoencoder against PCA, JPEG and a thumbnail, bit for bit
 #

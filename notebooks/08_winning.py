@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# convae · [01 Data](01_data.ipynb) → [02 Architecture](02_architecture.ipynb) → [03 Training](03_training.ipynb) → [04 Bottleneck](04_bottleneck.ipynb) → [05 Beyond](05_beyond.ipynb) → [06 Rate and distortion](06_rate_distortion.ipynb) → [07 Codes](07_codes.ipynb) → **08 Winning** → [09 Generating](09_vae.ipynb)
+# convae · [← 07 Codes](07_codes.ipynb) · **08 Winning** · [09 Generating →](09_vae.ipynb) · [all notebooks](../README.md#the-series)
 #
 # # 08 · Build an autoencoder that beats PCA at equal code size
 #

@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# convae · [01 Data](01_data.ipynb) → [02 Architecture](02_architecture.ipynb) → [03 Training](03_training.ipynb) → [04 Bottleneck](04_bottleneck.ipynb) → [05 Beyond](05_beyond.ipynb) → [06 Rate and distortion](06_rate_distortion.ipynb) → [07 Codes](07_codes.ipynb) → [08 Winning](08_winning.ipynb) → **09 Generating**
+# convae · [← 08 Winning](08_winning.ipynb) · **09 Generating** · [all notebooks](../README.md#the-series)
 #
 # # 09 · From rebuilding to generating: a variational autoencoder, and a fair test of the plain one
 #

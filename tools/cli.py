@@ -41,8 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("options", nargs=argparse.REMAINDER, help="the study's own options")
     sync = sub.add_parser("sync", help="write every notebook's header (breadcrumb, measured run times)",
                           description="Rewrite each notebook's breadcrumb (its neighbours) and its measured run "
-                                      "times from notebooks/run_times.json; --check only lists stale ones.")
+                                      "times, and the README's series table, from notebooks/run_times.json; "
+                                      "--check only lists stale ones.")
     sync.add_argument("folder", nargs="?", default="notebooks", help="the notebooks' folder (default: notebooks)")
+    sync.add_argument("--times", default=None, metavar="TIMINGS_JSON",
+                      help="first take in the run times `python -m convae_utils series` measured (its "
+                           "build/timings.json) (default: none, the times already in notebooks/run_times.json)")
     sync.add_argument("--check", action="store_true", help="only report out-of-date headers (exit 1 if any)")
     parser.commands = sub.choices
     return parser
