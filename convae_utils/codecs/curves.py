@@ -118,13 +118,16 @@ def pca_codec_curves(pca: PCAModel, train: ImageSet, test: ImageSet, steps,
         raise ValueError(f"components {list(wanted)} are all larger than the PCA's {pca.n_components} components; "
                          "fit PCA with more components or ask for fewer")
     train_all, test_all = pca.encode(train.images), pca.encode(test.images)  # the first k columns are PCA-k's
-    curves = []
-    for k in ks:
-        truncated = PCAModel(pca.mean, pca.components[:k], pca.explained_variance[:k], pca.n_train, pca.solver)
-        curve = _curve_rows(f"PCA-{k}", train_all[:, :k], test_all[:, :k],
-                            lambda codes, m=truncated: m.decode(codes).clamp(-1, 1), steps, test, ssim=ssim)
-        curves.append(curve.assign(setting=f"k={k}, " + curve["setting"], components=k))
-    return curves
+    return [_pca_k_curve(pca, k, train_all, test_all, steps, test, ssim) for k in ks]
+
+
+def _pca_k_curve(pca: PCAModel, k: int, train_all: torch.Tensor, test_all: torch.Tensor, steps, test: ImageSet,
+                 ssim: bool) -> pd.DataFrame:
+    """PCA truncated to ``k`` components as a codec at ``steps``, from all components' codes (N, >= k)."""
+    truncated = PCAModel(pca.mean, pca.components[:k], pca.explained_variance[:k], pca.n_train, pca.solver)
+    curve = _curve_rows(f"PCA-{k}", train_all[:, :k], test_all[:, :k],
+                        lambda codes: truncated.decode(codes).clamp(-1, 1), steps, test, ssim=ssim)
+    return curve.assign(setting=f"k={k}, " + curve["setting"], components=k)
 
 
 def upper_envelope(curves, name: str | None = None) -> pd.DataFrame:
@@ -170,10 +173,9 @@ def pca_best_codec_curve(pca: PCAModel, train: ImageSet, test: ImageSet, steps, 
     fraction of the time: most points of the grid are dropped).
     """
     envelope = upper_envelope(pca_codec_curves(pca, train, test, steps, components, ssim=False), name=name)
-    ssim = []
-    for k, step in zip(envelope["components"], envelope["step"]):
-        [full] = pca_codec_curves(pca, train, test, [step], components=(int(k),))
-        ssim.append(float(full["ssim"].iloc[0]))
+    train_all, test_all = pca.encode(train.images), pca.encode(test.images)
+    ssim = [float(_pca_k_curve(pca, int(k), train_all, test_all, [step], test, ssim=True)["ssim"].iloc[0])
+            for k, step in zip(envelope["components"], envelope["step"])]
     return envelope.assign(ssim=ssim)
 
 
