@@ -22,10 +22,11 @@
 # linear code, by several dB. That is a fact about *that* model on *that* budget, not about autoencoders:
 # Hinton and Salakhutdinov (2006) beat PCA with deep autoencoders, and learned image codecs have beaten
 # JPEG, on 32 × 32 thumbnails (Toderici et al., 2016) and on full-size photographs (Theis et al., 2017;
-# Ballé et al., 2017). Here you build a better model step by step, measuring each step, until it beats PCA
-# **at equal code size** (64 numbers per image each). Then you count its bits the way a real codec would,
-# with an entropy coder whose bitstream is decoded back, and put it against the strongest fair opponents:
-# **PCA's best codec** and JPEG. Whether it wins there too, this run's numbers say.
+# Ballé et al., 2017). Here you build a better model step by step, measuring each step, to beat PCA
+# **at equal code size** (64 numbers per image each; the verdict says by how much this run did). Then you
+# count its bits the way a real codec would, with an entropy coder whose bitstream is decoded back, and
+# put it against the strongest fair opponents: **PCA's best codec** and JPEG. Whether it wins there too,
+# this run's numbers say.
 #
 # **What you will learn**
 #
