@@ -45,19 +45,21 @@ def target_line(label: str, gain_db: float, target_db: float) -> str:
     return f"{label}: {_signed(shown)} -> {verdict}"
 
 
-def gains_line(name: str, gains: pd.DataFrame, reference: str) -> str:
+def gains_line(name: str, gains: pd.DataFrame, reference: str, margin_db: float = 0.0) -> str:
     """Every rate of ``name``'s curve inside ``reference``'s range: its gain or loss there, then a count.
 
     ``gains``: :func:`~convae_utils.codecs.curves.compare_at_equal_bits` of the curve against the
     reference (columns ``bits_per_image`` and ``gain_db``, NaN outside the reference's range). Gains
     and losses are both printed, at every rate; the line ends with how many rates are ahead, or says
-    that no rate lies inside the reference's range (nothing to compare, not a win).
+    that no rate lies inside the reference's range (nothing to compare, not a win). A rate counts as
+    ahead only where the gain is above ``margin_db`` (e.g. the error of reading a curve between its
+    points on a straight line), and the line then says so.
     """
     inside = gains[gains["gain_db"].notna()].sort_values("bits_per_image")
     outside = len(gains) - len(inside)
     if not len(inside):
         return f"{name} against {reference}: no rate inside the range of bits {reference} reaches"
-    ahead = int((inside["gain_db"].round(2) > 0).sum())
+    ahead = int((inside["gain_db"].round(2) > margin_db).sum())
     points = ", ".join(f"{rate(b)} {_signed(g)}" for b, g in zip(inside["bits_per_image"], inside["gain_db"]))
     if len(inside) == 1:
         count = "ahead at its one rate" if ahead else "behind or level at its one rate"
@@ -68,6 +70,8 @@ def gains_line(name: str, gains: pd.DataFrame, reference: str) -> str:
     else:
         count = f"ahead at {ahead} of {len(inside)} rates"
     tail = f" ({outside} of its rates outside {reference}'s range)" if outside else ""
+    if margin_db > 0:
+        count += f" (ahead: by more than {margin_db:.2f} dB)"
     return f"{name} against {reference} at equal bits: {points} -> {count}{tail}"
 
 

@@ -407,7 +407,7 @@ print(f"PCA's best codec: {len(pca_best)} points kept of its {len(PCA_STEPS)} st
 # %%
 ablation = pd.DataFrame(rows).set_index("model").astype({"values": int})
 shown = ablation.round(2)
-numbers = shown.select_dtypes("number").columns
+numbers = shown.select_dtypes("float").columns
 shown[numbers] = shown[numbers] + 0.0                    # -0.00 shown as 0.00
 display(shown)
 
@@ -438,8 +438,9 @@ for label, gain, target in [
         ("  the control, untrained (PCA-64 itself: 0 expected)", ablation.loc[CONTROL, "vs PCA, equal values (dB)"], 0.0)]:
     print(verdicts.target_line(label, gain, target))
 print("at equal bits, against PCA's best codec (no target):")
-for name in (*trained_names, CONTROL):
-    print("  " + verdicts.gains_line(name, codec_curves.compare_at_equal_bits(curves[name], pca_best), PCA_BEST))
+for name in (*trained_names, CONTROL):  # read between its points on a straight line: hundredths are no win
+    print("  " + verdicts.gains_line(name, codec_curves.compare_at_equal_bits(curves[name], pca_best), PCA_BEST,
+                                     margin_db=0.05))
 print("what training added at equal bits (the trained model against its untrained control):")
 print("  " + verdicts.gains_line(TRAINED, codec_curves.compare_at_equal_bits(curves[TRAINED], curves[CONTROL]),
                                  "its untrained control"))

@@ -50,6 +50,11 @@ def test_gains_line_with_one_rate_says_so():
     assert verdicts.gains_line("m", gains((100, 0.3)), "JPEG").endswith("ahead at its one rate")
 
 
+def test_a_margin_keeps_hundredths_from_counting_as_wins():
+    line = verdicts.gains_line("m", gains((100, 0.01), (200, 0.2)), "PCA's best codec", margin_db=0.05)
+    assert "+0.01 dB" in line and "ahead at 1 of 2 rates (ahead: by more than 0.05 dB)" in line
+
+
 def test_gains_line_without_overlap_claims_nothing():
     line = verdicts.gains_line("m", gains((100, math.nan)), "JPEG")
     assert "no rate inside" in line and "ahead" not in line
