@@ -175,20 +175,38 @@ print("PCA on the test images:", ", ".join(f"{k} values {db:.2f} dB" for k, db i
 # inside each image, does not have that flaw; this model does without normalisation, and section 4
 # keeps its training stable another way.)
 #
-# Write `build_spatial_autoencoder(code_channels, width)` returning `(encoder, decoder)`, two
-# `nn.Sequential`, with `c = 2 * width` channels at every stage. The check runs it on a batch and says what
-# is wrong; `??winning.build_spatial_autoencoder` shows a solution.
+# Fill in the skeleton of `build_spatial_autoencoder(code_channels, width)`: two `nn.Sequential`, each
+# stage named in a comment, `c = 2 * width` channels at every stage; delete the `raise` line when done.
+# The check runs it on a batch and holds it to the list above (GELU between layers, two stride-2
+# convolutions, a residual block at 8 × 8 and at 4 × 4 on both sides, a convolution after each upsample,
+# a linear code). Free: nearest or bilinear upsampling, more residual blocks per stage (also a block
+# class of your own, if it returns `x + body(x)`), extra layers at 16 × 16.
+# `exercises.solution("08.1")` prints a solution that runs as pasted.
 
 # %%
 from torch import nn
 
+from convae_utils.spatial import ResidualBlock   # given: x + conv(gelu(conv(gelu(x)))), same shape in and out
+
 
 def build_spatial_autoencoder(code_channels: int, width: int):
     """Encoder: (B, 3, 32, 32) -> (B, code_channels, 4, 4), linear. Decoder: back to (B, 3, 32, 32) in [-1, 1]."""
-    ...
-    raise NotImplementedError("Exercise 08.1: build the encoder (PixelUnshuffle, stride-2 convs, residual blocks, "
-                              "GELU, a linear 4x4 code) and the decoder (Upsample + Conv2d, residual blocks, "
-                              "a conv to 12 channels + PixelShuffle, Tanh)")
+    raise NotImplementedError("Exercise 08.1: fill in the stages below, then delete this line")
+    c = 2 * width                                      # channels at every stage
+    encoder = nn.Sequential(
+        # in, 3x32x32 -> 12x16x16: a pixel unshuffle
+        # 16x16, 12 -> c channels: a 3x3 conv, GELU
+        # down to 8x8: a stride-2 3x3 conv, a residual block, GELU
+        # down to 4x4: a stride-2 3x3 conv, a residual block, GELU
+        # the code, c -> code_channels at 4x4: a 3x3 conv and nothing after it (a linear code)
+    )
+    decoder = nn.Sequential(
+        # from the code, code_channels -> c at 4x4: a 3x3 conv, a residual block, GELU
+        # up to 8x8: upsample x2, a 3x3 conv, a residual block, GELU
+        # up to 16x16: upsample x2, a 3x3 conv, GELU
+        # out, c -> 12 channels at 16x16 -> 3x32x32: a 3x3 conv, a pixel shuffle, Tanh
+    )
+    return encoder, decoder
 
 
 build_spatial_autoencoder = exercises.check_code("08.1", build_spatial_autoencoder)
@@ -234,7 +252,7 @@ def build_spatial(run_settings):
     return models.SequentialAutoencoder(*build_spatial_autoencoder(CODE_CHANNELS, WIDTH))
 
 
-yours = build_spatial_autoencoder is not winning.build_spatial_autoencoder   # the check kept your code
+yours = not exercises.is_worked_solution("08.1", build_spatial_autoencoder)   # the check kept your code
 # your model trains into a folder of its own, one per version of its layers (change it and re-run: a new run)
 name = f"spatial-yours-{runs.architecture_digest(build_spatial(win_config))[:8]}" if yours else "spatial"
 spatial_run = winning.train_or_load(win_config, name=name, build=build_spatial, data=win_bundle)
