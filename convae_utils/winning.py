@@ -1,19 +1,17 @@
-"""Notebook 08's training parts, on their way to their concepts' modules.
+"""Notebook 08's training parts, on their way to :mod:`convae_utils.training`.
 
 Defined in notebook 08 (an autoencoder that wins). Its models are in :mod:`convae_utils.models`
 (:class:`~convae_utils.models.SequentialAutoencoder`, :class:`~convae_utils.models.RefinedCodes`,
 :func:`~convae_utils.models.refine_codes`, :func:`~convae_utils.models.article_parameter_shares`) and
 :mod:`convae_utils.spatial` (:class:`~convae_utils.spatial.PCAInitAutoencoder`), its codec curves in
-:mod:`convae_utils.codecs.curves`, its figures in :mod:`convae_utils.plotting`. What is still here:
+:mod:`convae_utils.codecs.curves`, its figures in :mod:`convae_utils.plotting`, exercise 08.1 in :mod:`convae_utils.exercises`.
+What is still here:
 
 - :func:`noisy_code_step`, a step for the harness (``step(model, batch) -> (loss, logs)``): uniform
   noise on the code, the differentiable stand-in for rounding it before it is entropy-coded;
 - :func:`make_adamw` and :func:`train_or_load`: AdamW with the harness's one-cycle schedule
   (:class:`convae_utils.callbacks.OneCycle`), a pure function of the step, so resume is exact;
-  :func:`train_plain`, the headless study's bare loop.
-
-Exercise 08.1 (the learner's spatial autoencoder, its worked solution and check) is in
-:mod:`convae_utils.exercises.ex08`.
+  :func:`train_plain`, the headless study's bare loop;
 """
 
 from __future__ import annotations
@@ -148,8 +146,6 @@ def train_plain(model: nn.Module, train: ImageSet, *, num_epochs: int = 1, batch
                 print(f"step {global_step + 1}/{total}: loss {np.mean(losses[-log_every:]):.4f}", flush=True)
     model.eval()
     return losses
-
-
 
 
 # -- training a notebook-08 model through the run folders ---------------------------------------------

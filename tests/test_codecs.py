@@ -114,6 +114,11 @@ def test_ideal_bits_of_a_gaussian_match_the_closed_form():
     np.testing.assert_allclose(model.information_bits(symbols), expected, rtol=1e-6)
 
 
+def test_bits_per_pixel_counts_the_1024_pixels():
+    assert codec_bits.bits_per_pixel(codec_bits.IMAGE_BITS) == 24.0  # the uncompressed uint8 image
+    np.testing.assert_allclose(codec_bits.bits_per_pixel(np.array([1024.0, 256.0])), [1.0, 0.25])
+
+
 def test_nats_to_bits_divides_by_ln_2():
     assert codec_bits.nats_to_bits(math.log(2.0)) == pytest.approx(1.0)
     torch.testing.assert_close(codec_bits.nats_to_bits(torch.tensor([0.0, math.log(8.0)])), torch.tensor([0.0, 3.0]))

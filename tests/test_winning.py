@@ -1,6 +1,7 @@
-"""Notebook 08's training parts (the noisy-code step, AdamW with its guards, the study's loop) and exercise 08.1.
+"""Notebook 08's training parts (the noisy-code step, AdamW with its guards, the study's loop) and its study.
 
-Its models are tested in test_models.py and test_spatial.py, its codec curves in test_codecs.py."""
+Its models are tested in test_models.py and test_spatial.py, its codec curves in test_codecs.py, exercise
+08.1 in test_exercises.py."""
 
 import numpy as np
 import pandas as pd
@@ -37,8 +38,6 @@ def test_training_lowers_the_loss(bundle):
     model = SpatialAutoencoder(2, width=8, depth=0)
     losses = winning.train_plain(model, bundle.train, num_epochs=1, batch_size=64, max_lr=3e-3)
     assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:5])
-
-
 
 
 def test_the_headless_study_prints_mean_and_spread_over_seeds(monkeypatch, capsys):
@@ -91,8 +90,6 @@ def test_make_adamw_clips_the_gradient_norm_and_keeps_adams_memory_short():
     assert abs(float(norm) - 0.3) < 1e-4              # scaled down to the limit before the step
     with pytest.raises(ValueError, match="max_grad_norm"):
         winning.make_adamw(max_grad_norm=0.0)
-
-
 
 
 def _block_from_cell(forward_body: str, cell: str):

@@ -22,6 +22,7 @@ from ..checks import check_int
 from ..errors import warn
 
 IMAGE_VALUES = 3 * 32 * 32  # values (pixels x channels) per image: 3,072
+IMAGE_PIXELS = 32 * 32  # pixels per image: 1,024 (bits per pixel, "bpp", counts per pixel, not per value)
 IMAGE_BITS = IMAGE_VALUES * 8  # 24,576 bits: the uint8 image, uncompressed
 IMAGE_PIXELS = 32 * 32  # pixels per image: bits per pixel (bpp) = bits per image / 1,024
 FLOAT32_BITS = 32
@@ -93,6 +94,14 @@ def warn_if_code_not_smaller(latent_dim: int, bits_per_value: int = FLOAT32_BITS
         f"{bits_per_value} bits per value, or quantise the code (convae_utils.codecs.quantizers.fit_quantizer).",
         CodeSizeWarning)
     return True
+
+
+def bits_per_pixel(bits_per_image):
+    """Bits per image -> bits per pixel (bpp), the compression literature's unit: divide by the 1,024 pixels.
+
+    Works on a number, an array or a pandas column alike; the uncompressed image is 24 bpp.
+    """
+    return bits_per_image / IMAGE_PIXELS
 
 
 def nats_to_bits(nats: torch.Tensor | float) -> torch.Tensor | float:

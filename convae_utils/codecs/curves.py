@@ -164,8 +164,9 @@ def pca_best_codec_curve(pca: PCAModel, train: ImageSet, test: ImageSet, steps, 
     Each ``k`` of ``components`` (truncating ``pca``) is swept over ``steps`` (:func:`pca_codec_curves`),
     every point entropy-coded with a model fitted on the codes of ``train`` and scored on ``test``; the
     envelope keeps, at each rate, what the best choice of ``k`` and step gives. This is the opponent a
-    learned codec must beat at equal bits (one step for all 256 components is not PCA's best: truncated
-    to fewer components it wins below about 200 bits). Rows: the kept points, ``method`` ``name``,
+    learned codec must beat at equal bits (one step for all 256 components is not PCA's best: at low
+    rates fewer components do better; ``tests/test_codecs.py`` checks that the envelope is never below
+    any single curve). Rows: the kept points, ``method`` ``name``,
     ``setting`` ``"k=<k>, step=<step>"``, ``components``.
 
     The envelope is chosen on PSNR and bits alone, so the points are first scored without SSIM and only

@@ -41,6 +41,9 @@ MARGIN = 2  # symbols beyond the training range that still get a code (rarer one
 MIN_SCALE = 0.05  # in steps: a code value that never moved still needs a positive scale
 SIDE_BITS_PER_VALUE = 1 + 32 + 32 + 16 + 16  # family flag, mean, scale (float32), symbol range (2 x int16)
 CODER_REQUIREMENT = "constriction>=0.4,<0.6"
+# where PyPI has its wheels (0.5.0): pyproject.toml and environment.yml carry this marker (tests/test_packaging.py)
+CODER_MARKER = ('platform_machine == "x86_64" or platform_machine == "AMD64" or '
+                '(sys_platform == "darwin" and platform_machine == "arm64")')
 NO_CODER_NOTE = ("the entropy coder (the constriction package) is not installed here: it has no wheel for "
                  "Linux on Arm (aarch64) or Windows on Arm. The bits shown are the entropy model's IDEAL bits "
                  "(-log2 of each symbol's probability mass), not the size of real bitstreams, and nothing was "
