@@ -352,15 +352,16 @@ def _psnr(mse: float) -> float:
     return min(MAX_PSNR_DB, -10.0 * math.log10(mse)) if mse > 0 else MAX_PSNR_DB
 
 
-def score_reconstructions(method: str, setting, reconstructions, originals, *, bits_per_image: float
-                          ) -> pd.DataFrame:
+def score_reconstructions(method: str, setting, reconstructions, originals, *, bits_per_image: float,
+                          ssim: bool = True) -> pd.DataFrame:
     """One row of a rate-distortion table (columns ``TABLE_COLUMNS``).
 
     ``reconstructions`` and ``originals`` are uint8 (N, 3, 32, 32) (or an ImageSet) or floats in
-    [-1, 1]; they are scored on the [0, 1] scale with :mod:`convae_utils.metrics` (SSIM through
-    torchmetrics). Columns: ``mse`` (mean per-image MSE), ``psnr_of_mean_mse`` (PSNR of that mean,
-    the usual way to quote a test set), ``mean_psnr`` (mean of per-image PSNRs, never smaller: see
-    :func:`psnr_two_ways`), ``ssim`` (mean), ``bits_per_image`` and ``share_of_image`` (of 24,576).
+    [-1, 1]; they are scored on the [0, 1] scale with :mod:`convae_utils.metrics`. Columns: ``mse``
+    (mean per-image MSE), ``psnr_of_mean_mse`` (PSNR of that mean, the usual way to quote a test set),
+    ``mean_psnr`` (mean of per-image PSNRs, never smaller: see :func:`psnr_two_ways`), ``ssim`` (mean;
+    NaN with ``ssim=False``, for a caller that reads PSNR only: SSIM costs most of the scoring),
+    ``bits_per_image`` and ``share_of_image`` (of 24,576).
     """
     if not isinstance(method, str) or not method:
         raise ValueError(f"method must be a non-empty name, got {method!r}")
@@ -371,19 +372,20 @@ def score_reconstructions(method: str, setting, reconstructions, originals, *, b
     if pred.shape != target.shape:
         raise ValueError(f"expected one reconstruction per original, got {describe_shape(pred)} "
                          f"and {describe_shape(target)}")
-    mse, ssim = [], []
+    mse, similarity = [], []
     for start in range(0, len(target), _SCORE_BATCH):
         part = slice(start, start + _SCORE_BATCH)
         mse.append(per_image_mse(pred[part], target[part]).double())
-        ssim.append(per_image_ssim(pred[part], target[part]).double())
-    mse_all, ssim_all = torch.cat(mse), torch.cat(ssim)
+        if ssim:
+            similarity.append(per_image_ssim(pred[part], target[part]).double())
+    mse_all = torch.cat(mse)
     mean_mse = float(mse_all.mean())
     row = {
         "method": method, "setting": str(setting), "bits_per_image": float(bits_per_image),
         "share_of_image": float(bits_per_image) / IMAGE_BITS, "images": len(target), "mse": mean_mse,
         "psnr_of_mean_mse": _psnr(mean_mse),
         "mean_psnr": float(torch.tensor([_psnr(float(m)) for m in mse_all], dtype=torch.float64).mean()),
-        "ssim": float(ssim_all.mean()),
+        "ssim": float(torch.cat(similarity).mean()) if ssim else float("nan"),
     }
     return pd.DataFrame([row], columns=list(TABLE_COLUMNS))
 

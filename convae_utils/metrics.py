@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from torch import nn
-from torchmetrics.functional.image import structural_similarity_index_measure
 
 from .checks import check_image_batch, check_int, describe_shape
 from .images import ImageSet, denormalize, normalize
@@ -61,14 +61,50 @@ def _psnr_from_mse(mse: torch.Tensor) -> torch.Tensor:
     return -10.0 * torch.log10(mse.clamp_min(_MIN_MSE))  # 10*log10(peak**2 / mse), peak 1
 
 
-def per_image_ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """SSIM of each image on the [0, 1] scale (torchmetrics: 11x11 Gaussian, sigma 1.5); returns (N,).
+SSIM_WINDOW, SSIM_SIGMA, SSIM_K1, SSIM_K2 = 11, 1.5, 0.01, 0.03  # Wang et al. (2004), torchmetrics' defaults
 
-    torchmetrics pads the borders by reflection and averages the SSIM map over all pixels and
-    channels, so values differ slightly from tools that crop the border (scikit-image).
+
+def _gaussian_blur_matrix(size: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """(size, size) matrix G: ``G @ column`` is the column padded by reflection and blurred by the SSIM window.
+
+    The 11 x 11 Gaussian window is the outer product of two 1-D Gaussians, so blurring a (H, W) map is
+    ``G_H @ map @ G_W.T``: two small matrix products instead of a 121-tap convolution per pixel.
+    """
+    half = SSIM_WINDOW // 2
+    offsets = torch.arange(SSIM_WINDOW, dtype=torch.float64) - half
+    taps = torch.exp(-offsets ** 2 / (2 * SSIM_SIGMA ** 2))
+    taps = taps / taps.sum()
+    impulses = torch.eye(size, dtype=torch.float64).unsqueeze(1)                        # (size, 1, size)
+    padded = F.pad(impulses, (half, half), mode="reflect")                              # (size, 1, size + 10)
+    responses = F.conv1d(padded, taps.view(1, 1, -1)).squeeze(1)                        # row j: G @ e_j
+    return responses.T.contiguous().to(dtype=dtype, device=device)
+
+
+def per_image_ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """SSIM of each image on the [0, 1] scale (11x11 Gaussian window, sigma 1.5); returns (N,).
+
+    The same numbers as torchmetrics' ``structural_similarity_index_measure`` (borders padded by
+    reflection, the SSIM map averaged over all pixels and channels, so values differ slightly from
+    tools that crop the border, e.g. scikit-image), computed with the window's two 1-D halves as
+    matrices (:func:`_gaussian_blur_matrix`): about 10x faster on a CPU, which matters where a codec
+    sweep scores thousands of images at every point. The tests check it against torchmetrics and
+    against an independent reference.
     """
     pred01, target01 = _pixel_pair(pred, target)
-    return structural_similarity_index_measure(pred01, target01, data_range=1.0, reduction="none")
+    dtype = torch.promote_types(pred01.dtype, torch.float32)
+    pred01, target01 = pred01.to(dtype), target01.to(dtype)
+    height, width = pred01.shape[-2:]
+    rows = _gaussian_blur_matrix(height, dtype, pred01.device)
+    cols = _gaussian_blur_matrix(width, dtype, pred01.device)
+    maps = torch.stack((pred01, target01, pred01 * pred01, target01 * target01, pred01 * target01))
+    mean_pred, mean_target, pred_sq, target_sq, cross = rows @ maps @ cols.T           # (5, N, C, H, W)
+    c1, c2 = SSIM_K1 ** 2, SSIM_K2 ** 2                                                 # data range 1
+    var_pred = (pred_sq - mean_pred ** 2).clamp_min(0.0)
+    var_target = (target_sq - mean_target ** 2).clamp_min(0.0)
+    covariance = cross - mean_pred * mean_target
+    ssim_map = ((2 * mean_pred * mean_target + c1) * (2 * covariance + c2)
+                / ((mean_pred ** 2 + mean_target ** 2 + c1) * (var_pred + var_target + c2)))
+    return ssim_map.flatten(1).mean(dim=1)
 
 
 def evaluate(model: nn.Module, dataset: ImageSet, *, batch_size: int = 500,

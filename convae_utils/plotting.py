@@ -27,7 +27,7 @@ from torch import nn
 from torchvision.utils import make_grid
 
 from .baselines import TABLE_COLUMNS
-from .codecs.bits import IMAGE_BITS
+from .codecs.bits import IMAGE_BITS, IMAGE_PIXELS
 from .checks import check_choice, check_image_batch, check_int, describe_shape
 from .errors import warn
 from .fileio import atomic_write
@@ -497,7 +497,9 @@ def _place_labels(ax, labels: list[tuple[str, float, float, dict]], points) -> l
 
 def rate_distortion_plot(table: pd.DataFrame, marks: pd.DataFrame | None = None, *,
                          psnr: str = "psnr_of_mean_mse", label_points: bool = True) -> Figure:
-    """PSNR and SSIM against bits per image (log x), one line per method, points labelled by setting.
+    """PSNR and SSIM against bits per image (log x; bits per pixel on the top axis), one line per method.
+
+    Points are labelled by setting.
 
     Introduced in notebook 06.
 
@@ -546,6 +548,11 @@ def rate_distortion_plot(table: pd.DataFrame, marks: pd.DataFrame | None = None,
                     fontsize=7, color="0.35", ha="right", xytext=(-3, 0), textcoords="offset points")
         ax.set_xscale("log")
         ax.set_xlabel("bits per image (log scale)")
+        # the compression literature's unit beside ours: bits per pixel of a 32 x 32 image
+        top = ax.secondary_xaxis("top", functions=(lambda b: np.asarray(b) / IMAGE_PIXELS,
+                                                   lambda p: np.asarray(p) * IMAGE_PIXELS))
+        top.set_xlabel("bits per pixel (bpp)", fontsize=8)
+        top.tick_params(labelsize=7)
         ax.set_ylabel(_YLABELS[metric])
         ax.grid(True, which="major", alpha=0.3)
     axes[0].set_title("PSNR against bits per image")

@@ -31,7 +31,15 @@ PCA_INIT_BUDGETS = {"full": {}, "workshop": dict(train_size=24_000), "smoke": {}
 PCA_FIT_IMAGES = 24_000                   # the first training patches PCA is fitted on (the floor)
 PCA_COMPONENTS = 256                      # PCA's largest code; the entropy coder zeroes the rest
 PCA_STEPS = (0.2, 0.45, 0.7, 1.0, 1.5, 2.5, 4.0, 6.0)  # PCA's quantisation steps, [-1, 1] pixel units
-REFINE_FIT_IMAGES = 1_000                 # training codes refined to fit a refined code's entropy model
+
+REFINE_STEPS = {"full": 20, "workshop": 20, "smoke": 3}  # gradient steps that refine each code for its decoder
+# Scoring at equal bits: every model's code is quantised with steps of these factors x its training codes'
+# spread, entropy-coded with models fitted on CODEC_FIT_IMAGES training codes; the opponents are PCA's best
+# codec (the envelope over these truncations and PCA_STEPS, fitted on the same patches) and JPEG's scan data.
+CODEC_STEP_FACTORS = (0.05, 0.1, 0.2, 0.4, 0.8)
+PCA_INIT_STEPS = (0.45, 0.7, 1.0, 1.5, 2.5)  # the PCA-initialised model and its control: PCA's own steps (its scale)
+CODEC_FIT_IMAGES = 8_000
+PCA_BEST_COMPONENTS = (8, 16, 32, 64, 128, 256)
 
 # -- notebook 10, a learned codec (python -m tools study 10) -----------------------------------------------
 

@@ -86,16 +86,18 @@ PCA_COMPONENTS = tuple(k for k in LATENT_SWEEP if k <= min(len(bundle.train), bi
 #
 # An image is 3 × 32 × 32 = 3,072 values of 8 bits: **24,576 bits**. A code is `latent_dim` values,
 # and stored as float32 each costs 32 bits. Quantised to 8 bits (256 levels per value) it costs a
-# quarter of that, to 4 bits an eighth.
+# quarter of that, to 4 bits an eighth. The compression literature counts **bits per pixel** (bpp):
+# bits per image / 1,024 pixels, so the raw image is 24 bpp; both are given below.
 
 # %%
 sizes = pd.DataFrame([
     {"latent_dim": latent_dim,
-     **{f"{b}-bit code": f"{bits.code_bits(latent_dim, b):,} bits ({bits.code_bits(latent_dim, b) / bits.IMAGE_BITS:.0%})"
+     **{f"{b}-bit code": f"{bits.code_bits(latent_dim, b):,} bits, {bits.bits_per_pixel(bits.code_bits(latent_dim, b)):.2f} bpp "
+                         f"({bits.code_bits(latent_dim, b) / bits.IMAGE_BITS:.0%})"
         for b in (32, *QUANTIZE_BITS)}}
     for latent_dim in LATENT_SWEEP
 ]).set_index("latent_dim")
-print(f"one image: {bits.IMAGE_BITS:,} bits")
+print(f"one image: {bits.IMAGE_BITS:,} bits, {bits.bits_per_pixel(bits.IMAGE_BITS):.0f} bits per pixel (bpp)")
 sizes
 
 # %% [markdown]
@@ -203,10 +205,10 @@ print(f"PCA with {smallest} values, your round trip: {-10 * torch.log10(mse).ite
 # %% [markdown]
 # ## The rate-distortion curves
 #
-# Quality (PSNR, SSIM) against bits per image, on a log scale: up and to the left is better. The
-# article's two models (float32 codes) are marked with stars; the dotted line is the raw image. Points
-# are labelled with their setting where there is room (each curve's two ends first); the table after
-# the figure lists every point.
+# Quality (PSNR, SSIM) against bits per image (bits per pixel on the top axis), on a log scale: up and
+# to the left is better. The article's two models (float32 codes) are marked with stars; the dotted line
+# is the raw image. Points are labelled with their setting where there is room (each curve's two ends
+# first); the table after the figure lists every point.
 
 # %%
 parts = [pca_rows, jpeg_rows, thumbnail_rows] + ([autoencoder_rows] if all_trained else [])
@@ -219,7 +221,9 @@ if all_trained:
 fig = plotting.rate_distortion_plot(table, marks=marks)
 
 # %%
-display(table.sort_values(["method", "bits_per_image"]).round(3).reset_index(drop=True))
+shown = table.sort_values(["method", "bits_per_image"]).reset_index(drop=True)
+shown.insert(shown.columns.get_loc("bits_per_image") + 1, "bits_per_pixel", shown["bits_per_image"].map(bits.bits_per_pixel))
+display(shown.round(3))
 
 # %% [markdown]
 # ## What the measurement says

@@ -16,13 +16,17 @@
 # %% [markdown]
 # convae · [← 07 Codes](07_codes.ipynb) · **08 Winning** · [09 Generating →](09_vae.ipynb) · [all notebooks](../README.md#the-series)
 #
-# # 08 · Build an autoencoder that wins: from the article's model to one that beats PCA
+# # 08 · Build an autoencoder that beats PCA at equal code size
 #
 # Notebook 06 ended on a loss: at equal code size the article's autoencoder trailed PCA, the closed-form
 # linear code, by several dB. That is a fact about *that* model on *that* budget, not about autoencoders:
-# Hinton and Salakhutdinov beat PCA with deep autoencoders in 2006, and learned image codecs have beaten
-# JPEG since Ballé et al. (2017). Here you build a better one step by step, measuring each step, and you
-# count its bits the way a real codec would: with an entropy coder whose bitstream is decoded back.
+# Hinton and Salakhutdinov (2006) beat PCA with deep autoencoders, and learned image codecs have beaten
+# JPEG, on 32 × 32 thumbnails (Toderici et al., 2016) and on full-size photographs (Theis et al., 2017;
+# Ballé et al., 2017). Here you build a better model step by step, measuring each step, to beat PCA
+# **at equal code size** (64 numbers per image each; the verdict says by how much this run did). Then you
+# count its bits the way a real codec would, with an entropy coder whose bitstream is decoded back, and
+# put it against the strongest fair opponents: **PCA's best codec** and JPEG. Whether it wins there too,
+# this run's numbers say.
 #
 # **What you will learn**
 #
@@ -30,13 +34,17 @@
 # - a **spatial code**: the encoder ends in a small feature map instead of a flat vector, and you write it;
 # - why upsample + convolution instead of stride-2 transposed convolutions (the checkerboard);
 # - how to train it at a high learning rate without blow-ups (Adam's memory, gradient clipping);
-# - PCA as the floor, and a model that starts *as* PCA and learns a correction;
-# - that the encoder is only a fast guess of the code: **refining the code** for its decoder gains more;
+# - PCA as the floor, and a model that starts *as* PCA and learns a correction, scored beside its
+#   untrained self (the **control**: what training added);
+# - that the encoder is only a fast guess of the code: **refining the code** for its decoder gains more,
+#   at a price in encoding time you measure;
 # - **honest bits**: quantise a code, entropy-code it into a real bitstream, decode it back, and compare
-#   with PCA's entropy-coded coefficients and JPEG's (entropy-coded) scan data at equal bits.
+#   at equal bits (per image and per pixel) with **PCA's best codec** (the best of its truncations and
+#   quantisation steps) and with JPEG's (entropy-coded) scan data, gains and losses at every rate.
 #
-# **Run time** (notebook 06's latent-50 model is reused; two small models are trained here on more
-# distinct image patches for one pass, which beats more passes over fewer patches for the same work)
+# **Run time** (notebook 06's latent-50 model is reused; two small models are trained here, each on more
+# distinct image patches for one pass; the study's row "the same, 1/4 of the patches for 4x the epochs"
+# compares that with more passes over fewer patches)
 #
 # | profile | for | time |
 # |---|---|---|
@@ -49,12 +57,14 @@
 
 # %%
 # %matplotlib inline
+import time
+
 import pandas as pd
 import torch
 from IPython.display import display
 
 from convae_utils import (baselines, callbacks, data, exercises, images, inference, metrics, models, plotting,
-                          runs, settings, spatial, studies, training)
+                          runs, settings, spatial, studies, training, verdicts)
 from convae_utils.codecs import curves as codec_curves, entropy_coding, quantizers
 
 # %% [markdown]
@@ -72,12 +82,15 @@ MORE_PATCHES = studies.PATCH_BUDGETS[config.profile]  # workshop: 96,000 patches
 win_config = config.replace(**MORE_PATCHES, lr=6e-3, latent_dim=16 * CODE_CHANNELS, base_channels=WIDTH)
 PCA_INIT_PATCHES = studies.PCA_INIT_BUDGETS[config.profile]  # workshop: 24,000 patches
 pca_init_config = win_config.replace(**PCA_INIT_PATCHES, lr=3e-3)  # starts at PCA: fewer patches, a gentler rate
-REFINE_STEPS = 3 if config.profile == "smoke" else 20  # gradient steps that refine each code (section 6)
-REFINE_FIT_IMAGES = studies.REFINE_FIT_IMAGES      # 1,000 training codes refined to fit the refined code's entropy model
+REFINE_STEPS = studies.REFINE_STEPS[config.profile]  # 20 (3 in smoke): gradient steps that refine each code (section 6)
 PCA_FIT_IMAGES = studies.PCA_FIT_IMAGES            # PCA is fitted on the first 24,000 training patches
 PCA_COMPONENTS = studies.PCA_COMPONENTS            # 256: PCA's largest code; the entropy coder zeroes the rest
 PCA_STEPS = studies.PCA_STEPS                      # PCA's quantisation steps, [-1, 1] pixel units
-JPEG_QUALITIES = (5, 10, 20, 30, 50)
+PCA_BEST_COMPONENTS = studies.PCA_BEST_COMPONENTS  # PCA's best codec chooses among these truncations
+CODEC_STEP_FACTORS = studies.CODEC_STEP_FACTORS    # each spatial model's steps, x its training codes' spread
+PCA_INIT_STEPS = studies.PCA_INIT_STEPS            # the PCA-initialised model and its control: PCA's own steps
+CODEC_FIT_IMAGES = studies.CODEC_FIT_IMAGES        # training codes that fit each entropy model
+JPEG_QUALITIES = studies.CODEC_JPEG_QUALITIES      # JPEG's qualities, scan data only
 
 # %%
 settings.seed_everything(SEED)
@@ -108,18 +121,17 @@ for latent in (200, ARTICLE_LATENT):
 # between positions, so the model must learn the same thing (an edge, a colour) separately for each place,
 # from a few epochs of data. The convolutions, which *do* share, hold the small rest.
 #
-# Second and third: **dead code units** (the ReLU on the code, notebook 05) and **a run far from
-# converged**. Notebook 06's latent-50 model is reused (or trained now if you start here):
+# Second and third: **dead code units** (the ReLU on the code, notebook 05) and **a short run**: is the
+# validation loss still falling at the end? (The line below says "not converged" only when its last
+# epoch still lowered it by more than 1%.) Notebook 06's latent-50 model is reused (or trained now if you
+# start here):
 
 # %%
 article_run = runs.train_or_load(config.replace(latent_dim=ARTICLE_LATENT), data=bundle)
 article_codes = metrics.encode(article_run.model, bundle.test)
 dead = metrics.dead_code_units(article_codes)
-val = article_run.history.val_epoch_loss
 print(f"dead code units: {dead} of {ARTICLE_LATENT} (zero for every test image)")
-if len(val) >= 2:
-    print(f"validation loss still fell by {100 * (val[-2] - val[-1]) / val[-2]:.1f}% in the last of "
-          f"{len(val)} epochs: not converged")
+print(verdicts.convergence_line(article_run.history.val_epoch_loss))  # "not converged" only if the run shows it
 
 # %% [markdown]
 # ## 2. The floor: PCA
@@ -160,9 +172,8 @@ print("PCA on the test images:", ", ".join(f"{k} values {db:.2f} dB" for k, db i
 #
 # No BatchNorm: a reconstruction should depend on its own image only, and at test time BatchNorm swaps
 # the batch's statistics for running averages, one more thing to go wrong. (GroupNorm, which normalises
-# inside each image, does not have that flaw; in one exploratory trial for this notebook it kept training
-# stable but learnt more slowly, about 1.4 dB lower after the same patches; section 4 keeps training
-# stable without it.)
+# inside each image, does not have that flaw; this model does without normalisation, and section 4
+# keeps its training stable another way.)
 #
 # Fill in the skeleton of `build_spatial_autoencoder(code_channels, width)`: two `nn.Sequential`, each
 # stage named in a comment, `c = 2 * width` channels at every stage; delete the `raise` line when done.
@@ -224,16 +235,16 @@ fig = plotting.checkerboard_figure()
 # of several passes over fewer: in the workshop profile 96,000 patches once, where notebook 06 saw 12,000
 # five times.
 #
-# A peak rate that high needs two guards, because without normalisation layers a large step can throw
-# the weights so far that every output sticks at one value. In exploratory trials for this notebook
-# (48,000 patches) with PyTorch's AdamW defaults, 4 of 7 runs at this peak ended that way, the loss stuck
-# at 0.3-1.2 where it should be near 0.01, and all 3 at a peak of 1e-2; with the two guards, 3 seeds of 3
-# trained. **Adam's memory** of squared gradients is shortened to about 100 steps (`beta2=0.99`; the
-# default 0.999 remembers about 1,000 steps, two thirds of this whole run of 1,500), so the step size follows
-# the gradients' scale, and the **gradient's norm is clipped** to 0.3, so one huge gradient moves the
-# weights no further than an ordinary one (`training.make_adamw`). The run goes through the same harness
-# as every run of the series
-# (stop and re-run the cell at any time).
+# A peak rate that high gets two guards, because without normalisation layers a large step can throw
+# the weights so far that every output sticks at one value (the loss then stays far above where it
+# should be). **Adam's memory** of squared gradients is shortened to about 100 steps (`beta2=0.99`; the
+# default 0.999 remembers about 1,000 steps, two thirds of the workshop's whole run of 1,500), so the step
+# size follows the gradients' scale, and the **gradient's norm is clipped** to 0.3, so one huge gradient
+# moves the weights no further than an ordinary one (`training.make_adamw`). How often a run sticks without
+# them is a question for seeds, not for one run: the headless study (`python -m tools study 08`) trains the
+# model with PyTorch's AdamW defaults (row "+ peak rate 6e-3 (AdamW defaults)") and with the two guards,
+# over seeds. The run goes through the same harness as every run of the series (stop and re-run the cell
+# at any time).
 
 # %%
 def build_spatial(run_settings):
@@ -256,8 +267,9 @@ if not spatial_run.complete:
 # top (`spatial.PCAInitAutoencoder`: code = PCA's code + a small conv net's, reconstruction = PCA's + a
 # small decoder's; the last layer of each correction starts at zero, and PCA's matrices stay fixed).
 # Starting at the floor, it is trained on fewer patches (24,000 in the workshop profile) at a gentler
-# peak rate (3e-3: higher rates pushed it away from PCA in trials). Before any training it reconstructs
-# exactly as PCA does:
+# peak rate (3e-3, a choice, not tuned here). Before any training it reconstructs exactly as PCA does, so
+# the untrained model is kept as the **control**: scored below beside the trained one, it shows what
+# training added (it is PCA-64 itself, in the model's form):
 
 # %%
 pca_code = baselines.PCAModel(pca.mean, pca.components[:16 * CODE_CHANNELS],
@@ -268,11 +280,11 @@ def build_pca_init(run_settings):
     return spatial.PCAInitAutoencoder(pca_code, width=WIDTH, depth=0, seed=run_settings.seed)
 
 
-untrained = build_pca_init(win_config).eval()
+untrained = build_pca_init(win_config).eval()            # the control: never trained
 with torch.no_grad():
     gap = (untrained(images.normalize(win_bundle.test.images[:200]))
            - pca_code.reconstruct(win_bundle.test.images[:200]).clamp(-1, 1)).abs().max()
-print(f"step 0: largest difference from PCA's reconstruction {float(gap):.1e}")
+print(f"step 0 (the control): largest difference from PCA-64's reconstruction {float(gap):.1e}")
 pca_init_run = runs.train_or_load(pca_init_config, runs.Recipe("pca-init", build=build_pca_init, **ONE_CYCLE_ADAMW),
                                   pca_init_bundle)
 
@@ -290,19 +302,32 @@ pca_init_run = runs.train_or_load(pca_init_config, runs.Recipe("pca-init", build
 # encoder is not: it is a network trained to *guess*, in one pass, a code the decoder can use, and nothing
 # makes its guess the best one. So, for each image, start at the encoder's code and take a few gradient
 # steps on the reconstruction's error **with respect to the code**, the decoder fixed
-# (`models.refine_codes`; learned codecs call the difference the *amortization gap*, Cremer et al. 2018,
-# and close it this way, Yang et al. 2020). The code is still 64 numbers and the decoder is unchanged;
-# only encoding costs more: each step is one pass of the decoder forward and back.
+# (`models.refine_codes`). The gap between the encoder's guess and the best code for the decoder is what
+# Cremer et al. (2018) call the **amortization gap** of a VAE's inference network; Yang et al. (2020) close
+# it in learned image codecs by refining each image's latents for the codec's whole objective, rate and
+# distortion together. Here the code is refined for the distortion alone (the rate is not in this
+# model's loss at all). The code is still 64 numbers and the decoder is unchanged; only encoding costs
+# more: each step is one pass of the decoder forward and back. Every test image is encoded both ways here,
+# timed, and both sets of codes are scored in section 7:
 
 # %%
 refined_model = models.RefinedCodes(spatial_run.model, steps=REFINE_STEPS)
-some = images.normalize(win_bundle.test.images[:500]).to(inference.model_device(spatial_run.model))  # where it trained
-with torch.no_grad():
-    guess = spatial_run.model.encode(some)
-    refined = refined_model.encode(some)
-    before, after = (float(torch.nn.functional.mse_loss(spatial_run.model.decode(code), some)) for code in (guess, refined))
-print(f"{len(some)} test images: MSE {before:.5f} with the encoder's codes, {after:.5f} after "
-      f"{REFINE_STEPS} refinement steps; codes moved by {float((refined - guess).norm() / guess.norm()):.0%} of their size")
+started = time.perf_counter()
+encoder_codes = codec_curves.codes_of(spatial_run.model, win_bundle.test)      # (N, 64): one pass
+encoder_seconds = time.perf_counter() - started
+started = time.perf_counter()
+refined_codes = codec_curves.codes_of(refined_model, win_bundle.test)          # (N, 64): + REFINE_STEPS passes
+refined_seconds = time.perf_counter() - started
+shape = codec_curves.code_shape_of(spatial_run.model)
+before, after = (float(metrics.per_image_mse(codec_curves.decode_codes(spatial_run.model, codes, shape),
+                                              images.normalize(win_bundle.test.images)).mean())
+                 for codes in (encoder_codes, refined_codes))
+per_1000 = 1000 / len(win_bundle.test)
+print(f"{len(win_bundle.test):,} test images: MSE {before:.5f} with the encoder's codes, {after:.5f} after "
+      f"{REFINE_STEPS} refinement steps; codes moved by "
+      f"{float((refined_codes - encoder_codes).norm() / encoder_codes.norm()):.0%} of their size")
+print(f"encoding time on this machine: {encoder_seconds * per_1000:.2f} s per 1,000 images with the encoder, "
+      f"{refined_seconds * per_1000:.1f} s refined ({refined_seconds / encoder_seconds:.0f}x)")
 
 # %% [markdown]
 # ## 7. Honest bits: an entropy-coded bitstream
@@ -314,11 +339,11 @@ print(f"{len(some)} test images: MSE {before:.5f} with the encoder's codes, {aft
 # (`constriction`'s ANS); and **decode the bitstream back** to check it. One test image:
 
 # %%
-codes = codec_curves.codes_of(spatial_run.model, win_bundle.test.head(1))
-train_codes = codec_curves.codes_of(spatial_run.model, win_bundle.train.head(2000))
+fit_on = win_bundle.train.head(min(len(win_bundle.train), CODEC_FIT_IMAGES))
+train_codes = codec_curves.codes_of(spatial_run.model, fit_on)   # fitted once, reused by the sweep below
 step = 0.2 * float(train_codes.std())
 model_of_symbols = entropy_coding.fit_entropy_model(quantizers.quantize(train_codes, step))
-symbols = model_of_symbols.clip(quantizers.quantize(codes, step))
+symbols = model_of_symbols.clip(quantizers.quantize(encoder_codes[:1], step))
 if entropy_coding.coder_available():
     stream = model_of_symbols.encode(symbols[0])
     print(f"{symbols.shape[1]} integers, e.g. {symbols[0, :8].tolist()} -> {len(stream)} bytes = {8 * len(stream)} bits; "
@@ -330,103 +355,137 @@ else:                                                     # no wheel of the code
 print(f"side information (the decoder's copy of the model, sent once for all images): {model_of_symbols.side_bits:,} bits")
 
 # %% [markdown]
-# Every model and PCA are now swept over several steps (PCA with one step for all its components, so the
-# components that round to zero cost almost nothing: the step, not `k`, sets its rate), and JPEG over its
-# qualities (scan data only, without the shared header, as in notebook 06). Each point's bits are the mean
-# size of the real bitstreams, each decoded back and checked.
+# Now every model becomes a codec, swept over several quantisation steps (each step a multiple of its
+# training codes' spread), and meets two opponents at equal bits:
+#
+# - **PCA's best codec**: PCA truncated to `k` components and quantised with one step for all of them,
+#   entropy-coded the same way, for every `k` in `PCA_BEST_COMPONENTS` and every step in `PCA_STEPS`;
+#   at each rate the best of them (their upper envelope, `codec_curves.pca_best_codec_curve`), all fitted
+#   on the same training patches as the models. One step for all 256 components is *not* PCA's best at
+#   low rates: fewer components win there, so anything weaker would flatter the models.
+# - **JPEG's scan data** over its qualities (without the shared header, as in notebook 06).
+#
+# The untrained PCA-initialised model (the control) is swept beside the trained one, both over PCA's own
+# steps (their code is PCA's code plus a correction, on PCA's scale), so the control's points are points
+# of PCA-64 and the two can be compared step by step. The refined codes use the entropy models fitted on
+# the encoder's training codes (the decoder is the same, so the codec is too; fitting new ones would mean
+# refining thousands of training codes). Each point's bits are the mean size of the real bitstreams, each
+# decoded back and checked; bits per pixel (bpp) = bits per image / 1,024. Between its points, PCA's
+# best codec is read on a straight line (in log bits), as every curve here is; a finer sweep of its steps
+# could only raise it a little, so a gain of a few hundredths of a dB over it is no gain.
 
 # %%
 SCRATCH, REFINED = "spatial 4x4x4 code, from scratch", f"the same, code refined ({REFINE_STEPS} steps)"
-models_here = {f"article, latent {ARTICLE_LATENT} (notebook 06)": article_run.model,
-               SCRATCH: spatial_run.model, REFINED: refined_model,
-               "PCA + learnt correction": pca_init_run.model}
-fit_on = win_bundle.train.head(min(len(win_bundle.train), codec_curves.CODEC_FIT_IMAGES))
-pca_curve = codec_curves.pca_codec_curve(pca, fit_on, win_bundle.test, PCA_STEPS)
-rows, curves = [], [pca_curve]
-for name, model in models_here.items():
-    row, curve = codec_curves.ablation_row(name, model, win_bundle.train, win_bundle.test, pca_curve=pca_curve,
-                                           pca_psnr=pca_psnr,  # a refined code costs decoder passes: fewer images
-                                           fit_images=REFINE_FIT_IMAGES if model is refined_model
-                                           else codec_curves.CODEC_FIT_IMAGES)
+CONTROL, TRAINED = "PCA-64 + correction, untrained (control)", "PCA-64 + learnt correction, trained"
+PCA_BEST, JPEG = "PCA's best codec", "JPEG (scan data only)"
+started = time.perf_counter()
+pca_best = codec_curves.pca_best_codec_curve(pca, fit_on, win_bundle.test, PCA_STEPS, PCA_BEST_COMPONENTS, name=PCA_BEST)
+scored = {  # name: (model, training codes or None to encode fit_on, test codes or None to encode them, steps)
+    SCRATCH: (spatial_run.model, train_codes, encoder_codes, None),  # None: CODEC_STEP_FACTORS x the codes' spread
+    REFINED: (refined_model, train_codes, refined_codes, None),      # the encoder's entropy models and steps, reused
+    CONTROL: (untrained, None, None, PCA_INIT_STEPS),                # PCA's code: PCA's steps
+    TRAINED: (pca_init_run.model, None, None, PCA_INIT_STEPS),
+}
+rows, curves = [], {PCA_BEST: pca_best}
+for name, (model, fit_codes, test_codes, steps) in scored.items():
+    row, curve = codec_curves.ablation_row(name, model, fit_on, win_bundle.test, pca_curve=pca_best, pca_psnr=pca_psnr,
+                                           steps=steps, step_factors=CODEC_STEP_FACTORS, train_codes=fit_codes,
+                                           test_codes=test_codes)
     rows.append(row)
-    curves.append(curve.assign(method=name))
+    curves[name] = curve.assign(method=name)
+article_out = codec_curves.decode_codes(article_run.model, codec_curves.codes_of(article_run.model, win_bundle.test),
+                                       codec_curves.code_shape_of(article_run.model))
+article_db = float(baselines.score_reconstructions("article", "float32", article_out, win_bundle.test, bits_per_image=1,
+                                                   ssim=False)["psnr_of_mean_mse"].iloc[0])
+rows.insert(0, {"model": f"article, latent {ARTICLE_LATENT} (notebook 06)", "values": ARTICLE_LATENT, "test dB": article_db,
+                "vs PCA, equal values (dB)": article_db - pca_psnr[ARTICLE_LATENT]})  # equal values only (see 06)
 jpeg_rows = baselines.jpeg_sweep(win_bundle.test, JPEG_QUALITIES)
-jpeg_scan = jpeg_rows[jpeg_rows["method"] == "JPEG (scan data only)"]
-table = baselines.rate_distortion_table([c[list(baselines.TABLE_COLUMNS)] for c in curves] + [jpeg_scan])
+curves[JPEG] = jpeg_rows[jpeg_rows["method"] == JPEG]
+scoring_seconds = time.perf_counter() - started
+table = baselines.rate_distortion_table([c[list(baselines.TABLE_COLUMNS)] for c in curves.values()])
 if not entropy_coding.coder_available():
     print(entropy_coding.NO_CODER_NOTE)                   # the curves' bits are ideal bits, not bitstreams
 fig = plotting.rate_distortion_plot(table, label_points=False)
+print(f"PCA's best codec: {len(pca_best)} points kept of its {len(PCA_STEPS)} steps x "
+      f"{sum(k <= pca.n_components for k in PCA_BEST_COMPONENTS)} truncations; scoring took {scoring_seconds:.0f} s")
 
 # %% [markdown]
 # ## 8. The ablation table
 #
-# One row per model, this run's numbers: PSNR of the float32 code and its gap to PCA at the same number of
-# values, then the entropy-coded middle point of each model's sweep, its gap to PCA's entropy-coded curve
-# at the same bits, and at how many of its swept rates it beats that curve (of the rates inside the range
-# of bits PCA's curve covers). Each other change (GELU
-# against ReLU, AdamW and the schedule against plain Adam, transposed convolutions, residual blocks, the
-# pixel stem, the two guards, patches against epochs) would be one more model to train, too slow for a
-# workshop: the headless study `python -m tools study 08` trains them all, over three seeds
-# (the README shows its table).
+# One row per model, this run's numbers: PSNR of the float32 code and its gap to PCA with as many
+# components (**equal code size**), then the middle point of each model's entropy-coded sweep (bits per
+# image and per pixel), its gap to PCA's best codec at the same bits, and at how many of its swept rates
+# it is ahead of PCA's best codec (of those inside the range of bits PCA's best covers). The control row is
+# PCA-64 itself, so its gap at equal values is 0 and its equal-bits gap is what one PCA truncation gives up
+# to the best of all of them; the trained row minus the control row is what training added. The article's
+# model is compared at equal values only (notebook 06 measured its bits). Each other change (GELU against
+# ReLU, AdamW and the schedule against plain Adam, transposed convolutions, residual blocks, the pixel
+# stem, the two guards, patches against epochs) would be one more model to train, too slow for a
+# workshop: the headless study `python -m tools study 08` trains them all, over three seeds (the README
+# shows its table).
 
 # %%
-ablation = pd.DataFrame(rows).set_index("model")
+ablation = pd.DataFrame(rows).set_index("model").astype({"values": int})
 shown = ablation.round(2)
-numbers = shown.select_dtypes("number").columns
+numbers = shown.select_dtypes("float").columns
 shown[numbers] = shown[numbers] + 0.0                    # -0.00 shown as 0.00
 display(shown)
 
 # %% [markdown]
 # ## The verdict
 #
-# Read off this run, whichever way it falls, against the targets this notebook was built to meet
-# (workshop profile): from scratch at least 0.5 dB above PCA at equal values, the best model at
-# least 1 dB, and above PCA's entropy-coded curve at two or more rates. From scratch is read twice: the
-# encoder's own code, and the same model with its code refined (section 6; same decoder, same 64 values).
+# Read off this run, whichever way it falls. At **equal code size** (64 values against PCA-64) this
+# notebook was built to meet two targets in the workshop profile: from scratch at least 0.5 dB above PCA,
+# the best model at least 1 dB. From scratch is read twice: the encoder's own code, and the same model
+# with its code refined (section 6; same decoder, same 64 values).
+#
+# At **equal bits** there is no target. (An earlier version of this notebook aimed to beat PCA's
+# entropy-coded curve, one step for all 256 components, at two or more rates. The untrained control met
+# that target: PCA-64 beat that weaker PCA curve with no learning at all, so the target measured a weak
+# opponent, not the model. It is retired.) The lines below compare each trained model with PCA's best
+# codec and with JPEG at every rate where both have points, gains and losses alike, and the trained
+# PCA-initialised model with its own untrained control.
 
 # %%
 scratch = ablation.loc[SCRATCH]
-best_name = ablation["vs PCA, equal values (dB)"].idxmax()
-best = ablation.loc[best_name]
-won = {name: int(row["rates won"].split(" of ")[0]) for name, row in ablation.iterrows()}
-checks = [
-    ("from scratch, the encoder's code, vs PCA at equal values (target >= +0.5 dB)",
-     scratch["vs PCA, equal values (dB)"], 0.5),
-    ("from scratch, code refined, vs PCA at equal values (target >= +0.5 dB)",
-     ablation.loc[REFINED, "vs PCA, equal values (dB)"], 0.5),
-    (f"best ({best_name}) vs PCA, equal values (target >= +1 dB)", best["vs PCA, equal values (dB)"], 1.0),
-]
-for label, gain, target in checks:
-    gain = round(float(gain), 2) + 0.0                    # no "-0.00"
-    verdict = "met" if gain >= target else f"missed by {target - gain:.2f} dB"
-    print(f"{label}: {gain:+.2f} dB -> {verdict}")
-most = max(won, key=won.get)
-print(f"rates where a model beats PCA's entropy-coded curve at equal bits: {won[most]} ({most}; target: 2) -> "
-      f"{'met' if won[most] >= 2 else 'missed'}")
-most_curve = next(c for c in curves[1:] if c["method"].iloc[0] == most)
-gains = codec_curves.compare_at_equal_bits(most_curve, pca_curve).dropna()
-print("  at " + ", ".join(f"{b:.0f} bits {g:+.2f} dB" for b, g in zip(gains["bits_per_image"], gains["gain_db"])))
-for curve in curves[1:]:                                  # JPEG's scan data at equal bits, where it reaches
-    against_jpeg = codec_curves.compare_at_equal_bits(curve, jpeg_scan).dropna()
-    above = against_jpeg[against_jpeg["gain_db"] > 0]
-    print(f"{curve['method'].iloc[0]} against JPEG's scan data: "
-          + (", ".join(f"{b:.0f} bits {g:+.2f} dB" for b, g in zip(above["bits_per_image"], above["gain_db"]))
-             if len(above) else f"below JPEG at all {len(against_jpeg)} of its rates that JPEG reaches"
-             if len(against_jpeg) else "no rate inside the range JPEG reaches"))
-if win_bundle.dataset != "cifar10":
+trained_names = [SCRATCH, REFINED, TRAINED]
+best_name = ablation.loc[trained_names, "vs PCA, equal values (dB)"].idxmax()
+print(f"at equal code size ({16 * CODE_CHANNELS} values against PCA-{16 * CODE_CHANNELS}):")
+for label, gain, target in [
+        ("  from scratch, the encoder's code (target >= +0.5 dB)", scratch["vs PCA, equal values (dB)"], 0.5),
+        ("  from scratch, code refined (target >= +0.5 dB)", ablation.loc[REFINED, "vs PCA, equal values (dB)"], 0.5),
+        (f"  best trained model ({best_name}; target >= +1 dB)", ablation.loc[best_name, "vs PCA, equal values (dB)"], 1.0),
+        ("  the control, untrained (PCA-64 itself: 0 expected)", ablation.loc[CONTROL, "vs PCA, equal values (dB)"], 0.0)]:
+    print(verdicts.target_line(label, gain, target))
+print("at equal bits, against PCA's best codec (no target):")
+for name in (*trained_names, CONTROL):  # read between its points on a straight line: hundredths are no win
+    print("  " + verdicts.gains_line(name, codec_curves.compare_at_equal_bits(curves[name], pca_best), PCA_BEST,
+                                     margin_db=0.05))
+print("what training added at equal bits (the trained model against its untrained control):")
+print("  " + verdicts.gains_line(TRAINED, codec_curves.compare_at_equal_bits(curves[TRAINED], curves[CONTROL]),
+                                 "its untrained control"))
+print("against JPEG's scan data, at every rate JPEG reaches:")
+for name in (*trained_names, PCA_BEST):
+    print("  " + verdicts.gains_line(name, codec_curves.compare_at_equal_bits(curves[name], curves[JPEG]), "JPEG"))
+if win_bundle.dataset == "photos10":
+    print("photos10: the test patches are other regions of the same ten photographs the training patches come "
+          "from; these numbers say nothing about other photographs. Stand-in results, not CIFAR-10 results.")
+elif win_bundle.dataset != "cifar10":
     print(f"These are stand-in results ({win_bundle.dataset}), not CIFAR-10 results.")
 if config.profile == "smoke":
     print("Smoke profile: a few hundred images for seconds. These numbers test the code, not the models.")
 
 # %% [markdown]
 # How to read it. At equal *values* the question is whether a non-linear code beats the best linear one
-# on this budget; the first three lines answer it for this run. At equal *bits* the opponent changes:
-# with one step for all components, entropy-coded PCA spends its bits where the variance is, as a
-# transform codec (JPEG's DCT) does, and components that round to zero cost almost nothing, so it is a
-# much harder opponent than notebook 06's fixed-length PCA (the next cell puts the two side by side). A
-# 64-value code trained only for MSE spends bits on every value alike. Closing that gap takes what learned
-# codecs do: train with the rate in the loss (distortion + λ × bits, with uniform noise standing in for
-# rounding, `training.noisy_code_step`) and a wider code whose unused channels the rate term switches off.
+# on this budget; the first lines answer it for this run. At equal *bits* the opponent changes: PCA's
+# best codec spends its bits where the variance is, as a transform codec (JPEG's DCT) does, and drops the
+# components that are not worth their bits, so it is a much harder opponent than notebook 06's fixed-length
+# PCA (the next cell puts the two side by side). The models here were trained for distortion alone: no
+# term of their loss asks for a code that is cheap to entropy-code. What learned codecs do instead is
+# train with the rate in the loss (distortion + λ × bits, with uniform noise standing in for rounding,
+# Ballé et al. 2017; `training.noisy_code_step` is the noise half of it, without a rate term). All of these
+# numbers are measured on photos10's test patches, which come from other regions of the same ten
+# photographs as the training patches: a win here is a win on those photographs.
 
 # %%
 k = 16 * CODE_CHANNELS
@@ -434,9 +493,9 @@ quantizer = quantizers.fit_quantizer(pca_code.encode(fit_on.images), 4)         
 fixed = baselines.score_reconstructions("PCA, 4 bits per value", k,
                                         pca_code.decode(quantizer.roundtrip(pca_code.encode(win_bundle.test.images))),
                                         win_bundle.test, bits_per_image=quantizer.bits_per_image())
-coded_at = codec_curves.compare_at_equal_bits(fixed, pca_curve)["reference_psnr"].iloc[0]
-print(f"PCA-{k} at 4 bits per value, fixed length: {quantizer.bits_per_image()} bits, "
-      f"{fixed['psnr_of_mean_mse'].iloc[0]:.2f} dB; entropy-coded PCA at the same bits: "
+coded_at = codec_curves.compare_at_equal_bits(fixed, pca_best)["reference_psnr"].iloc[0]
+print(f"PCA-{k} at 4 bits per value, fixed length: {verdicts.rate(quantizer.bits_per_image())}, "
+      f"{fixed['psnr_of_mean_mse'].iloc[0]:.2f} dB; PCA's best codec at the same bits: "
       + (f"{coded_at:.2f} dB" if coded_at == coded_at else "outside its swept range"))
 article_gap, scratch_gap = ablation.iloc[0]["vs PCA, equal values (dB)"], scratch["vs PCA, equal values (dB)"]
 if article_gap >= 0:
@@ -445,25 +504,28 @@ elif scratch_gap <= article_gap:
     print(f"in this run the spatial model trails PCA by {-scratch_gap:.2f} dB, no less than the article's model "
           f"({-article_gap:.2f} dB)")
 elif scratch_gap >= 0:
-    print(f"at equal values the article's model trails PCA by {-article_gap:.2f} dB; the spatial model passes it "
+    print(f"at equal code size the article's model trails PCA by {-article_gap:.2f} dB; the spatial model passes it "
           f"by {scratch_gap:.2f} dB")
 else:
     print(f"the spatial model closes {1 - scratch_gap / article_gap:.0%} of the article model's "
-          f"{-article_gap:.2f} dB gap to PCA at equal values")
+          f"{-article_gap:.2f} dB gap to PCA at equal code size")
 
 # %% [markdown]
 # ## Summary
 #
-# - The article's model puts most of its parameters into two Linear layers, has dead code units and stops
-#   far from convergence: each was measured above.
+# - The article's model puts most of its parameters into two Linear layers, has dead code units and a short
+#   run (whether its loss was still falling is printed from its history): each was measured above.
 # - A spatial 4 × 4 code with convolutions all the way (a pixel unshuffle first, residual blocks), GELU, a
 #   linear code, upsample + conv, AdamW with a one-cycle schedule, two guards against blow-ups and more
-#   distinct patches: the model you wrote. Its gap to PCA is in the table.
-# - PCA is the floor; a model that starts at PCA and learns a correction starts on it.
+#   distinct patches: the model you wrote. Its gap to PCA at equal code size is in the table.
+# - PCA is the floor; a model that starts at PCA and learns a correction starts on it, and its untrained
+#   self is the control that shows what training added.
 # - An encoder only guesses the code; a few gradient steps on the code, the decoder fixed, find a better
-#   one for the same decoder, at the price of a slower encoder.
-# - Bits are only honest when a real bitstream is written and decoded back; with entropy coding, PCA (and
-#   JPEG) become much stronger opponents than fixed-length codes suggested.
+#   one for the same decoder, at the price of a slower encoder (timed above, per 1,000 images).
+# - Bits are only honest when a real bitstream is written and decoded back, and a codec is only beaten
+#   when its best setting is: PCA's best codec (the best truncation and step at each rate) and JPEG are
+#   the opponents at equal bits, gains and losses printed at every rate. On photos10 all of it holds for
+#   other regions of the same ten photographs, no further.
 #
 # Next, [09 Generating](09_vae.ipynb) turns the same encoder and decoder into a variational autoencoder: a
 # model that generates, and whose KL term is a rate in bits.
@@ -476,9 +538,29 @@ else:
 # 2. Build a model with transposed convolutions, `spatial.SpatialAutoencoder(4, WIDTH, depth=0,
 #    upsample="transposed")`, train it with `runs.train_or_load(win_config, runs.Recipe("transposed", build=...,
 #    **ONE_CYCLE_ADAMW), win_bundle)` and look at its reconstructions of flat regions. Where is the checkerboard?
-# 3. Refine the codes for 20 and 40 steps (`models.refine_codes(spatial_run.model, some, steps=40)`). Where
-#    does the gain level off, and how long does encoding take then, against one pass of the encoder?
+# 3. Refine the codes for 20 and 40 steps (`models.refine_codes(spatial_run.model,
+#    images.normalize(win_bundle.test.images[:500]), steps=40)`). Where does the gain level off, and how
+#    long does encoding take then, against one pass of the encoder?
 # 4. Fine-tune the spatial model's decoder for its quantised code: `training.noisy_code_step(step)` adds
 #    uniform noise of one step's width in training. At which rates does its entropy-coded curve move?
 # 5. Why does the entropy model need a *copy* at the decoder, and why do we not count its
 #    `side_bits` per image? When would you have to?
+
+# %% [markdown]
+# ## References
+#
+# - Baldi, P. and Hornik, K. (1989). Neural networks and principal component analysis: learning from
+#   examples without local minima. *Neural Networks* 2(1).
+# - Ballé, J., Laparra, V. and Simoncelli, E. P. (2017). End-to-end optimized image compression. *ICLR*.
+# - Cremer, C., Li, X. and Duvenaud, D. (2018). Inference suboptimality in variational autoencoders.
+#   *ICML* (the amortization gap).
+# - Hinton, G. E. and Salakhutdinov, R. R. (2006). Reducing the dimensionality of data with neural
+#   networks. *Science* 313(5786).
+# - Odena, A., Dumoulin, V. and Olah, C. (2016). Deconvolution and checkerboard artifacts. *Distill*.
+# - Theis, L., Shi, W., Cunningham, A. and Huszár, F. (2017). Lossy image compression with compressive
+#   autoencoders. *ICLR*.
+# - Toderici, G., O'Malley, S. M., Hwang, S. J., Vincent, D., Minnen, D., Baluja, S., Covell, M. and
+#   Sukthankar, R. (2016). Variable rate image compression with recurrent neural networks. *ICLR* (32 × 32
+#   thumbnails).
+# - Yang, Y., Bamler, R. and Mandt, S. (2020). Improving inference for neural image compression.
+#   *NeurIPS* (each image's latents refined for rate and distortion together).

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 import torch
 
-from convae_utils import baselines, data
+from convae_utils import baselines, data, models, spatial
+from convae_utils.images import normalize
 from convae_utils.codecs import bits as codec_bits
 from convae_utils.codecs import curves as codec_curves
 from convae_utils.codecs import entropy_coding as entropy
@@ -298,14 +299,30 @@ def test_pca_best_codec_is_never_below_any_single_pca_curve(bundle):
         codec_curves.pca_codec_curves(pca, fit_on, bundle.test, steps, components=(64,))
 
 
+def test_pca_best_codec_scores_ssim_only_where_it_matters_and_gets_the_same_numbers(bundle):
+    """The envelope is chosen on PSNR and bits, then its kept points are scored with SSIM: the same rows
+    as scoring every point of the grid in full."""
+    pca = baselines.fit_pca(bundle.train, 32)
+    fit_on, steps, components = bundle.train.head(800), (0.5, 1.0, 2.0, 4.0), (4, 8, 16, 32)
+    fast = codec_curves.pca_best_codec_curve(pca, fit_on, bundle.test, steps, components)
+    full = codec_curves.upper_envelope(codec_curves.pca_codec_curves(pca, fit_on, bundle.test, steps, components),
+                                       name="PCA's best codec")
+    pd.testing.assert_frame_equal(fast.reset_index(drop=True), full.reset_index(drop=True))
+    assert fast["ssim"].between(0, 1).all()
+    cheap = codec_curves.pca_codec_curves(pca, fit_on, bundle.test, steps, components, ssim=False)
+    assert all(c["ssim"].isna().all() for c in cheap)
+
+
 def test_notebook_08s_bitstream_cell_says_when_the_coder_is_missing(monkeypatch, capsys, bundle):
     # notebook 08's own cell (section 7), run where constriction cannot be imported (Linux on Arm)
     from types import SimpleNamespace
 
     from test_model_device import notebook_cell
 
+    model = SpatialAutoencoder(2, width=4)
     namespace = {"codec_curves": codec_curves, "entropy_coding": entropy, "quantizers": quantizers,
-                 "spatial_run": SimpleNamespace(model=SpatialAutoencoder(2, width=4)), "win_bundle": bundle}
+                 "spatial_run": SimpleNamespace(model=model), "win_bundle": bundle, "CODEC_FIT_IMAGES": 500,
+                 "encoder_codes": codec_curves.codes_of(model, bundle.test)}
     cell = notebook_cell("08_winning", "model_of_symbols.encode(")
     exec(cell, dict(namespace))
     assert "decodes back exactly: True" in capsys.readouterr().out
@@ -313,3 +330,77 @@ def test_notebook_08s_bitstream_cell_says_when_the_coder_is_missing(monkeypatch,
     exec(cell, dict(namespace))
     out = capsys.readouterr().out
     assert entropy.NO_CODER_NOTE in out and "ideal bits (no bitstream written)" in out
+
+
+@pytest.fixture(scope="module")
+def trained_small(bundle):
+    """Notebook 08's model, small, after one pass of plain Adam over 3,200 patches (a few seconds)."""
+    torch.manual_seed(0)
+    model = SpatialAutoencoder(2, width=8, depth=0, stem="pixel")
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    order = torch.randperm(len(bundle.train), generator=torch.Generator().manual_seed(0))
+    for index in order.split(64):
+        batch = normalize(bundle.train.images[index])
+        loss = torch.nn.functional.mse_loss(model(batch), batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model.eval()
+
+
+def test_refined_codes_can_reuse_the_encoders_entropy_models(trained_small, bundle):
+    """Notebook 08 scores refined test codes with the entropy models fitted on the encoder's training codes:
+    the same steps and fits as the plain row, only the test codes differ, and no training code is refined."""
+    pca = baselines.fit_pca(bundle.train, 32)
+    pca_curve = codec_curves.pca_codec_curve(pca, bundle.train.head(500), bundle.test, steps=(0.5, 1.0, 2.0, 4.0))
+    fit_on = bundle.train.head(500)
+    train_codes = codec_curves.codes_of(trained_small, fit_on)
+    plain_row, plain = codec_curves.ablation_row("plain", trained_small, fit_on, bundle.test, pca_curve=pca_curve,
+                                                 pca_psnr={}, train_codes=train_codes)
+    again_row, again = codec_curves.ablation_row("plain", trained_small, bundle.train, bundle.test, pca_curve=pca_curve,
+                                                 pca_psnr={}, fit_images=500)
+    pd.testing.assert_frame_equal(plain, again)                 # handing the codes in changes nothing
+    assert plain_row["bpp"] == pytest.approx(plain_row["bits"] / 1024)
+
+    class Refuses(torch.nn.Module):                             # an encoder that must not run again
+        def __init__(self, model):
+            super().__init__()
+            self.model, self.latent_dim, self.code_shape = model, model.latent_dim, model.code_shape
+
+        def encode(self, x):
+            raise AssertionError("encoded again: the codes handed in were not used")
+
+        def decode(self, z):
+            return self.model.decode(z)
+
+    refined_codes = codec_curves.codes_of(models.RefinedCodes(trained_small, steps=5), bundle.test)
+    row, curve = codec_curves.ablation_row("refined", Refuses(trained_small), fit_on, bundle.test, pca_curve=pca_curve,
+                                           pca_psnr={}, train_codes=train_codes, test_codes=refined_codes)
+    assert list(curve["step"]) == list(plain["step"])           # the encoder's steps and entropy models
+    assert row["test dB"] > plain_row["test dB"]
+    with pytest.raises(ValueError, match="one code per image"):
+        codec_curves.ablation_row("x", trained_small, fit_on, bundle.test, pca_curve=pca_curve, pca_psnr={},
+                                  train_codes=train_codes, test_codes=refined_codes[:3])
+
+
+def test_the_untrained_control_is_pca_itself_as_a_codec(bundle):
+    """The control row of notebook 08: an untrained PCAInitAutoencoder scores exactly as PCA-k, at equal
+    values and as a codec at the same steps, so the trained row minus the control is what training added."""
+    pca = baselines.fit_pca(bundle.train, 48)
+    k = 16
+    pca_k = baselines.PCAModel(pca.mean, pca.components[:k], pca.explained_variance[:k], pca.n_train, pca.solver)
+    control = spatial.PCAInitAutoencoder(pca_k, width=8, depth=0).eval()
+    fit_on = bundle.train.head(800)
+    best = codec_curves.pca_best_codec_curve(pca, fit_on, bundle.test, (0.5, 1.0, 2.0, 4.0), components=(8, 16, 32, 48))
+    pca_psnr = {k: float(baselines.score_reconstructions("PCA", k, pca_k.reconstruct(bundle.test), bundle.test,
+                                                         bits_per_image=1)["psnr_of_mean_mse"].iloc[0])}
+    # swept over PCA's own steps (its code is PCA's, on PCA's scale), as notebook 08 sweeps it
+    row, curve = codec_curves.ablation_row("control", control, fit_on, bundle.test, pca_curve=best, pca_psnr=pca_psnr,
+                                           steps=(1.0, 2.0, 4.0))
+    assert abs(row["vs PCA, equal values (dB)"]) < 1e-3
+    [single] = codec_curves.pca_codec_curves(pca, fit_on, bundle.test, list(curve["step"]), components=(k,))
+    np.testing.assert_allclose(curve["psnr_of_mean_mse"], single["psnr_of_mean_mse"], atol=1e-3)
+    np.testing.assert_allclose(curve["bits_per_image"], single["bits_per_image"], rtol=0.02)
+    # at those steps the control's points are PCA-16's, one of the curves PCA's best codec chooses among
+    gains = codec_curves.compare_at_equal_bits(curve, best)["gain_db"].dropna()
+    assert len(gains) and (gains <= 0.01).all()

@@ -76,6 +76,19 @@ def test_ssim_matches_independent_reference():
     assert expected[3] < 0.1 < expected[0]  # the reference spans a real range, not just ~1
 
 
+def test_ssim_agrees_with_torchmetrics():
+    """The fast SSIM (the window's 1-D halves as matrices) gives torchmetrics' numbers, image by image."""
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
+    g = torch.Generator().manual_seed(3)
+    target = torch.rand(6, 3, 32, 32, generator=g)
+    pred = (target + torch.linspace(0.0, 0.5, 6).view(-1, 1, 1, 1) * torch.randn(6, 3, 32, 32, generator=g)).clamp(0, 1)
+    expected = structural_similarity_index_measure(pred, target, data_range=1.0, reduction="none")
+    got = metrics.per_image_ssim(model_scale(pred), model_scale(target))
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=1e-5)
+    assert expected[0] > 0.99 > 0.5 > expected[-1]  # the six images span the scale
+
+
 def test_identical_images_are_perfect():
     x = model_scale(torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(2)))
     assert torch.allclose(metrics.per_image_ssim(x, x.clone()), torch.ones(3), atol=1e-5)

@@ -302,6 +302,19 @@ def test_rate_distortion_labels_never_overlap_and_the_important_ones_stay():
     assert [t.get_text() for t in unlabelled.texts] == [f"raw image\n{24576:,} bits"]
 
 
+def test_rate_distortion_axes_show_bits_per_pixel_beside_bits_per_image():
+    fig = plotting.rate_distortion_plot(realistic_rate_distortion_table(), label_points=False)
+    for ax in fig.axes[:2]:
+        (top,) = [child for child in ax.child_axes if child.get_xlabel().startswith("bits per pixel")]
+        fig.canvas.draw()
+        # the top axis maps 1,024 bits per image (one bit for each of a 32 x 32 image's pixels) to 1 bpp
+        ticks = {round(float(t), 6) for t in top.get_xticks()}
+        assert 1.0 in ticks or 0.1 in ticks
+        lo, hi = ax.get_xlim()
+        assert top.get_xlim() == pytest.approx((lo / 1024, hi / 1024))
+    plt.close(fig)
+
+
 def test_roc_curves_keep_the_coin_toss_line_visible_over_a_chance_curve():
     from convae_utils.anomaly import roc
 

@@ -65,7 +65,9 @@ def test_notebook_08_and_its_study_read_one_plan(profile, monkeypatch):
 
     cell = _parameters("08_winning.py", profile, monkeypatch)
     assert cell["MORE_PATCHES"] == winning.BUDGETS[profile]
-    assert cell["PCA_STEPS"] == winning.PCA_STEPS and cell["REFINE_FIT_IMAGES"] == winning.REFINED_FIT_IMAGES
+    assert cell["PCA_STEPS"] == winning.PCA_STEPS and cell["REFINE_STEPS"] == studies.REFINE_STEPS[profile]
+    assert (cell["PCA_BEST_COMPONENTS"], cell["CODEC_STEP_FACTORS"], cell["CODEC_FIT_IMAGES"]) == (
+        studies.PCA_BEST_COMPONENTS, studies.CODEC_STEP_FACTORS, studies.CODEC_FIT_IMAGES)
     assert 16 * cell["CODE_CHANNELS"] == winning.CODE_VALUES
     assert cell["WIDTH"] == studies.SPATIAL_WIDTHS[profile] and cell["PCA_FIT_IMAGES"] == studies.PCA_FIT_IMAGES
     if profile == "workshop":  # the budgets the README quotes

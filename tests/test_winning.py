@@ -73,6 +73,17 @@ def test_the_study_scores_notebook_08s_model_with_and_without_refined_codes(monk
     assert rows["test dB"].iloc[1] > rows["test dB"].iloc[0]  # same weights, better codes
 
 
+def test_the_study_scores_the_pca_initialised_model_beside_its_untrained_control(monkeypatch):
+    from tools.studies import winning as study
+
+    monkeypatch.setenv("CONVAE_DATASET", "shapes10")
+    rows = study.study("smoke", seeds=1, only="PCA-64", progress=False).set_index("model")
+    control = "PCA-64 + learnt correction (depth 0), untrained (control)"
+    assert list(rows.index) == [control, "PCA-64 + learnt correction (depth 0)"]
+    assert abs(rows.loc[control, "vs PCA, equal values (dB)"]) < 1e-3      # untrained, it is PCA-64
+    assert rows.loc[control, "seconds"] == 0.0
+
+
 def test_make_adamw_clips_the_gradient_norm_and_keeps_adams_memory_short():
     torch.manual_seed(0)
     model = torch.nn.Linear(4, 3)

@@ -24,8 +24,17 @@ from ..errors import warn
 IMAGE_VALUES = 3 * 32 * 32  # values (pixels x channels) per image: 3,072
 IMAGE_PIXELS = 32 * 32  # pixels per image: 1,024 (bits per pixel, "bpp", counts per pixel, not per value)
 IMAGE_BITS = IMAGE_VALUES * 8  # 24,576 bits: the uint8 image, uncompressed
+IMAGE_PIXELS = 32 * 32  # pixels per image: bits per pixel (bpp) = bits per image / 1,024
 FLOAT32_BITS = 32
 NATS_PER_BIT = math.log(2.0)  # 1 bit = ln 2 nats
+
+
+def bits_per_pixel(bits_per_image: float) -> float:
+    """Bits per pixel (bpp), the compression literature's unit: ``bits_per_image / 1024`` for a 32 x 32 image.
+
+    A pixel is a position, not a colour value: an uncompressed RGB image is 24 bpp.
+    """
+    return float(bits_per_image) / IMAGE_PIXELS
 
 
 class CodeSizeWarning(UserWarning):

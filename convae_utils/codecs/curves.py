@@ -29,6 +29,7 @@ from ..images import ImageSet, normalize
 from ..inference import batched, evaluating, model_device
 from ..models import code_shape_of
 from . import entropy_coding
+from .bits import bits_per_pixel
 from .quantizers import dequantize, quantize
 
 CODEC_FIT_IMAGES = 8_000  # training images whose codes fit an entropy model
@@ -62,15 +63,15 @@ def decode_codes(model: nn.Module, codes: torch.Tensor, code_shape: tuple[int, .
 
 # -- curves -------------------------------------------------------------------------------------------------
 
-def _curve_rows(name: str, train_codes: torch.Tensor, test_codes: torch.Tensor, decode, steps, test: ImageSet
-                ) -> pd.DataFrame:
+def _curve_rows(name: str, train_codes: torch.Tensor, test_codes: torch.Tensor, decode, steps, test: ImageSet,
+                ssim: bool = True) -> pd.DataFrame:
     rows = []
     for step in steps:
         model = entropy_coding.fit_entropy_model(quantize(train_codes, step))
         coded = entropy_coding.code_images(model, quantize(test_codes, step))
         reconstructions = decode(dequantize(coded.symbols, step))
         row = score_reconstructions(name, f"step={step:g}", reconstructions, test,
-                                    bits_per_image=max(coded.bits_per_image, 1e-9))
+                                    bits_per_image=max(coded.bits_per_image, 1e-9), ssim=ssim)
         rows.append(row.assign(step=step, information_bits=float(coded.information_bits.mean()),
                                side_bits=coded.side_bits, clipped=coded.clipped, bitstream=not coded.ideal))
     return pd.concat(rows, ignore_index=True)
@@ -102,13 +103,14 @@ def pca_codec_curve(pca: PCAModel, train: ImageSet, test: ImageSet, steps, name:
 
 
 def pca_codec_curves(pca: PCAModel, train: ImageSet, test: ImageSet, steps,
-                     components=PCA_BEST_COMPONENTS) -> list[pd.DataFrame]:
+                     components=PCA_BEST_COMPONENTS, *, ssim: bool = True) -> list[pd.DataFrame]:
     """One :func:`pca_codec_curve` per number of components ``k`` (PCA truncated to its first ``k``).
 
     ``components`` larger than ``pca.n_components`` are left out (a PCA of 64 components cannot offer
     128); at least one must remain, else ValueError. Each curve's ``method`` is ``"PCA-<k>"``, its
     ``setting`` ``"k=<k>, step=<step>"``, and a column ``components`` holds ``k``. The entropy models
-    are fitted on the codes of ``train`` (the same training images for every ``k``).
+    are fitted on the codes of ``train`` (the same training images for every ``k``). ``ssim=False``
+    leaves the ``ssim`` column NaN (PSNR and bits are the same; SSIM costs most of the scoring).
     """
     wanted = check_sweep("components", components)
     ks = sorted(k for k in wanted if k <= pca.n_components)
@@ -116,13 +118,16 @@ def pca_codec_curves(pca: PCAModel, train: ImageSet, test: ImageSet, steps,
         raise ValueError(f"components {list(wanted)} are all larger than the PCA's {pca.n_components} components; "
                          "fit PCA with more components or ask for fewer")
     train_all, test_all = pca.encode(train.images), pca.encode(test.images)  # the first k columns are PCA-k's
-    curves = []
-    for k in ks:
-        truncated = PCAModel(pca.mean, pca.components[:k], pca.explained_variance[:k], pca.n_train, pca.solver)
-        curve = _curve_rows(f"PCA-{k}", train_all[:, :k], test_all[:, :k],
-                            lambda codes, m=truncated: m.decode(codes).clamp(-1, 1), steps, test)
-        curves.append(curve.assign(setting=f"k={k}, " + curve["setting"], components=k))
-    return curves
+    return [_pca_k_curve(pca, k, train_all, test_all, steps, test, ssim) for k in ks]
+
+
+def _pca_k_curve(pca: PCAModel, k: int, train_all: torch.Tensor, test_all: torch.Tensor, steps, test: ImageSet,
+                 ssim: bool) -> pd.DataFrame:
+    """PCA truncated to ``k`` components as a codec at ``steps``, from all components' codes (N, >= k)."""
+    truncated = PCAModel(pca.mean, pca.components[:k], pca.explained_variance[:k], pca.n_train, pca.solver)
+    curve = _curve_rows(f"PCA-{k}", train_all[:, :k], test_all[:, :k],
+                        lambda codes: truncated.decode(codes).clamp(-1, 1), steps, test, ssim=ssim)
+    return curve.assign(setting=f"k={k}, " + curve["setting"], components=k)
 
 
 def upper_envelope(curves, name: str | None = None) -> pd.DataFrame:
@@ -163,8 +168,16 @@ def pca_best_codec_curve(pca: PCAModel, train: ImageSet, test: ImageSet, steps, 
     rates fewer components do better; ``tests/test_codecs.py`` checks that the envelope is never below
     any single curve). Rows: the kept points, ``method`` ``name``,
     ``setting`` ``"k=<k>, step=<step>"``, ``components``.
+
+    The envelope is chosen on PSNR and bits alone, so the points are first scored without SSIM and only
+    the kept ones are scored again with it (the same numbers as scoring every point in full, for a
+    fraction of the time: most points of the grid are dropped).
     """
-    return upper_envelope(pca_codec_curves(pca, train, test, steps, components), name=name)
+    envelope = upper_envelope(pca_codec_curves(pca, train, test, steps, components, ssim=False), name=name)
+    train_all, test_all = pca.encode(train.images), pca.encode(test.images)
+    ssim = [float(_pca_k_curve(pca, int(k), train_all, test_all, [step], test, ssim=True)["ssim"].iloc[0])
+            for k, step in zip(envelope["components"], envelope["step"])]
+    return envelope.assign(ssim=ssim)
 
 
 def compare_at_equal_bits(curve: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
@@ -199,7 +212,9 @@ def relative_steps(model: nn.Module, train: ImageSet, factors=STEP_FACTORS) -> t
 
 
 def ablation_row(name: str, model: nn.Module, train: ImageSet, test: ImageSet, *, pca_curve: pd.DataFrame,
-                 pca_psnr: dict[int, float], steps=None, fit_images: int = CODEC_FIT_IMAGES) -> tuple[dict, pd.DataFrame]:
+                 pca_psnr: dict[int, float], steps=None, step_factors=STEP_FACTORS,
+                 fit_images: int = CODEC_FIT_IMAGES, train_codes: torch.Tensor | None = None,
+                 test_codes: torch.Tensor | None = None) -> tuple[dict, pd.DataFrame]:
     """One row of notebook 08's ablation table, and the model's codec curve.
 
     The entropy models are fitted on the codes of the first ``fit_images`` training images (their
@@ -209,15 +224,27 @@ def ablation_row(name: str, model: nn.Module, train: ImageSet, test: ImageSet, *
     (``pca_psnr[values]``), and at the model's codec points (entropy-coded, :func:`codec_curve`):
     ``bits`` and ``dB`` of the middle point, ``vs PCA, equal bits (dB)`` there (``pca_curve``
     interpolated, :func:`compare_at_equal_bits`) and ``rates won`` (points of the curve above
-    ``pca_curve``, of those inside its range of bits).
+    ``pca_curve``, of those inside its range of bits); ``bpp`` beside ``bits`` (bits per pixel, / 1,024).
+
+    Codes computed elsewhere can be handed in instead of encoding again: ``train_codes`` (N, D), the
+    codes the entropy models are fitted on (then ``train`` and ``fit_images`` are not used), and
+    ``test_codes`` (len(test), D), the codes scored. Notebook 08 passes a refined code's test codes
+    with the *encoder's* training codes: the decoder is the same, so its entropy models can be too, and
+    no training code has to be refined. Without ``steps``, the steps are ``step_factors`` x the spread
+    of the training codes.
     """
-    fit_images = check_int("fit_images", fit_images, minimum=1)
-    fit_on = train.head(min(len(train), fit_images))
     shape = code_shape_of(model)
-    train_codes, test_codes = codes_of(model, fit_on), codes_of(model, test)
-    steps = _steps_of(train_codes) if steps is None else steps  # relative to the code's spread
+    if train_codes is None:
+        fit_images = check_int("fit_images", fit_images, minimum=1)
+        train_codes = codes_of(model, train.head(min(len(train), fit_images)))
+    if test_codes is None:
+        test_codes = codes_of(model, test)
+    elif len(test_codes) != len(test):
+        raise ValueError(f"test_codes has {len(test_codes)} rows for {len(test)} test images: give one code per image")
+    steps = _steps_of(train_codes, step_factors) if steps is None else steps  # relative to the code's spread
     decode = lambda codes: decode_codes(model, codes, shape)  # noqa: E731
-    psnr = float(score_reconstructions(name, "float32", decode(test_codes), test, bits_per_image=1)["psnr_of_mean_mse"].iloc[0])
+    psnr = float(score_reconstructions(name, "float32", decode(test_codes), test, bits_per_image=1,
+                                       ssim=False)["psnr_of_mean_mse"].iloc[0])
     values = int(model.latent_dim)
     curve = _curve_rows(name, train_codes, test_codes, decode, steps, test)
     gains = compare_at_equal_bits(curve, pca_curve)
@@ -225,7 +252,8 @@ def ablation_row(name: str, model: nn.Module, train: ImageSet, test: ImageSet, *
     inside = gains["gain_db"].notna()
     row = {"model": name, "values": values, "test dB": psnr,
            "vs PCA, equal values (dB)": psnr - pca_psnr[values] if values in pca_psnr else float("nan"),
-           "bits": float(curve["bits_per_image"].iloc[middle]), "dB at those bits": float(curve["psnr_of_mean_mse"].iloc[middle]),
+           "bits": float(curve["bits_per_image"].iloc[middle]), "bpp": bits_per_pixel(curve["bits_per_image"].iloc[middle]),
+           "dB at those bits": float(curve["psnr_of_mean_mse"].iloc[middle]),
            "vs PCA, equal bits (dB)": float(gains["gain_db"].iloc[middle]),
            "rates won": f"{int((gains['gain_db'][inside] > 0).sum())} of {int(inside.sum())}"}
     return row, curve

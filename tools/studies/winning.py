@@ -2,19 +2,23 @@
 
 Trains every variant of the ablation from scratch on the profile's data (``training.fit``, the series'
 one loop, without run folders: nothing is reused), scores each at equal values against PCA
-and at equal entropy-coded bits against PCA's entropy-coded coefficients, and prints one table: the
-mean over seeds and, beside it, the spread (standard deviation; 0 with one seed). Every variant sees
-the same images for the same number of steps, so the rows differ only by the change they name.
+and at equal entropy-coded bits against PCA's best codec (the envelope over its truncations and steps,
+``codecs.curves.pca_best_codec_curve``), and prints one table: the mean over seeds and, beside it, the
+spread (standard deviation; 0 with one seed). Every variant sees the same images for the same number of
+steps, so the rows differ only by the change they name. The PCA-initialised variant is also scored
+untrained (its control, PCA-64 itself), as notebook 08 does.
 
 Budgets: ``workshop`` 96,000 training patches, 1 epoch (notebook 08's from-scratch model; its
 PCA-initialised model sees 24,000 there); ``full`` the profile's whole training split, 10 epochs (a
 GPU); ``smoke`` seconds, for tests. ``--train-size`` / ``--epochs`` override them. A variant with
-``refine`` adds a second row: the same trained model with its codes refined (``convae_utils.models.RefinedCodes``).
+``refine`` adds a second row: the same trained model with its codes refined (``models.RefinedCodes``),
+coded with the entropy models fitted on the encoder's own training codes (as notebook 08 does).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 from dataclasses import dataclass
 from typing import Callable
@@ -37,7 +41,6 @@ from convae_utils.training import fit, make_adamw, plain_adam
 BUDGETS = studies.PATCH_BUDGETS
 PCA_STEPS = studies.PCA_STEPS  # wide enough to reach below every model's lowest rate
 CODE_VALUES = studies.CODE_VALUES  # a 4x4x4 spatial code; the article's model has latent 50 here
-REFINED_FIT_IMAGES = studies.REFINE_FIT_IMAGES  # training codes refined to fit a refined code's entropy model
 
 
 @dataclass(frozen=True)
@@ -120,11 +123,14 @@ def study(profile: str | None = None, *, seeds: int = 3, dataset: str | None = N
         pca = baselines.fit_pca(bundle.train.head(min(len(bundle.train), studies.PCA_FIT_IMAGES)),
                                 min(studies.PCA_COMPONENTS, len(bundle.train) - 1))
         pca_psnr = _pca_psnr(pca, bundle.test, sorted({50, CODE_VALUES}))
-        fit_on = bundle.train.head(min(len(bundle.train), codec_curves.CODEC_FIT_IMAGES))
-        pca_curve = codec_curves.pca_codec_curve(pca, fit_on, bundle.test, PCA_STEPS)
+        fit_on = bundle.train.head(min(len(bundle.train), studies.CODEC_FIT_IMAGES))
+        pca_best = codec_curves.pca_best_codec_curve(pca, fit_on, bundle.test, PCA_STEPS, studies.PCA_BEST_COMPONENTS)
         for variant in variants:
             seed_everything(seed)
             model = variant.build(seed, pca, width)
+            controls = []
+            if isinstance(model, spatial.PCAInitAutoencoder):  # untrained it is PCA-64: the control row
+                controls.append((f"{variant.name}, untrained (control)", copy.deepcopy(model).eval(), None, None))
             train = bundle.train.head(len(bundle.train) // variant.epochs_scale)
             num_epochs = config.num_epochs * variant.epochs_scale
             history = fit(model, train, bundle.val, config.replace(num_epochs=num_epochs, lr=variant.max_lr, seed=seed),
@@ -132,20 +138,27 @@ def study(profile: str | None = None, *, seeds: int = 3, dataset: str | None = N
                           progress=False)
             model.eval()
             seconds = sum(history.epoch_seconds)  # the training passes (the validation after each is not counted)
-            scored = [(variant.name, model, codec_curves.CODEC_FIT_IMAGES)]
-            if variant.refine:
-                scored.append((f"the same, code refined ({variant.refine} steps)",
-                               models.RefinedCodes(model, steps=variant.refine), REFINED_FIT_IMAGES))
-            for name, scored_model, fit_images in scored:
-                row, _ = codec_curves.ablation_row(name, scored_model, bundle.train, bundle.test, pca_curve=pca_curve,
-                                                   pca_psnr=pca_psnr, fit_images=fit_images)
+            train_codes = codec_curves.codes_of(model, fit_on)
+            scored = [*controls, (variant.name, model, train_codes, None)]
+            if variant.refine:  # the refined codes use the encoder's entropy models (the decoder is the same)
+                refined = models.RefinedCodes(model, steps=variant.refine)
+                scored.append((f"the same, code refined ({variant.refine} steps)", refined, train_codes,
+                               codec_curves.codes_of(refined, bundle.test)))
+            # a PCA-initialised code is PCA's plus a correction, on PCA's scale: PCA's own steps (as notebook 08)
+            steps = studies.PCA_INIT_STEPS if isinstance(model, spatial.PCAInitAutoencoder) else None
+            for name, scored_model, fit_codes, test_codes in scored:
+                row, _ = codec_curves.ablation_row(name, scored_model, fit_on, bundle.test, pca_curve=pca_best,
+                                                   pca_psnr=pca_psnr, steps=steps, step_factors=studies.CODEC_STEP_FACTORS,
+                                                   train_codes=fit_codes, test_codes=test_codes)
+                untrained = any(scored_model is control for _, control, _, _ in controls)
                 row.update(seed=seed, parameters=count_parameters(model),
-                           **{"images/s": len(train) * num_epochs / seconds, "seconds": seconds})
+                           **{"images/s": float("nan") if untrained else len(train) * num_epochs / seconds,
+                              "seconds": 0.0 if untrained else seconds})
                 rows.append(row)
                 if progress:
                     print(f"seed {seed}: {name}: {row['test dB']:.2f} dB "
                           f"({row['vs PCA, equal values (dB)']:+.2f} vs PCA), {row['bits']:.0f} bits -> "
-                          f"{row['dB at those bits']:.2f} dB ({row['vs PCA, equal bits (dB)']:+.2f} vs PCA), "
+                          f"{row['dB at those bits']:.2f} dB ({row['vs PCA, equal bits (dB)']:+.2f} vs PCA's best codec), "
                           f"{seconds:.0f} s training", flush=True)
     return pd.DataFrame(rows).assign(dataset=bundle.dataset, profile=config.profile,
                                      train_size=len(bundle.train), num_epochs=config.num_epochs)
