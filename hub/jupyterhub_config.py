@@ -10,6 +10,7 @@
 #   CONVAE_HUB_PROXY   the configurable-http-proxy executable
 #   CONVAE_HUB_PASSWORD the shared password
 #   CONVAE_HUB_NOTEBOOKS the notebooks each participant gets a copy of (copied at the first start)
+#   CONVAE_HUB_OWN_RUNS  set: each participant's runs folder is ~/runs (a copy of the folder it names, if any)
 #   CONVAE_RUNS_DIR, CONVAE_DATA_DIR, CONVAE_PROFILE, CONVAE_DATASET: passed on to every participant
 import os
 import shutil
@@ -42,16 +43,22 @@ c.Spawner.http_timeout = 180
 c.Spawner.environment = {key: os.environ[key] for key in
                          ("CONVAE_RUNS_DIR", "CONVAE_DATA_DIR", "CONVAE_PROFILE", "CONVAE_DATASET",
                           "CONVAE_CIFAR10_URL", "OMP_NUM_THREADS", "MPLBACKEND") if key in os.environ}
+if os.environ.get("CONVAE_HUB_OWN_RUNS"):  # hub/measure.py: each participant a runs folder of their own
+    c.Spawner.environment["CONVAE_RUNS_DIR"] = lambda spawner: str(Path(spawner.home_dir) / "runs")
 if os.geteuid() == 0:  # a root hub (a CI container) starts the servers as root: Jupyter asks for consent
     c.Spawner.args = ["--allow-root"]
 
 
 def copy_notebooks(spawner):
-    """Give a participant their own copy of the notebooks at the first start (later starts keep their edits)."""
+    """Give a participant their own copy of the notebooks at the first start (later starts keep their edits);
+    with ``CONVAE_HUB_OWN_RUNS`` naming a folder, a copy of its runs too."""
     source = os.environ.get("CONVAE_HUB_NOTEBOOKS")
     target = Path(spawner.home_dir) / "convae" / "notebooks"
     if source and not target.exists():
         shutil.copytree(source, target, ignore=shutil.ignore_patterns("*.py", "conftest.py", "__pycache__"))
+    runs = os.environ.get("CONVAE_HUB_OWN_RUNS", "")
+    if os.path.isdir(runs) and not (Path(spawner.home_dir) / "runs").exists():
+        shutil.copytree(runs, Path(spawner.home_dir) / "runs")
 
 
 c.Spawner.pre_spawn_hook = copy_notebooks

@@ -276,8 +276,9 @@ class Participant:
             if own:
                 self.shutdown_kernel(kernel_id)
 
-    def run_notebook(self, notebook: str, timeout: float = 3600) -> list[str]:
-        """Run every code cell of ``notebook`` (a path relative to the kernel's folder) in one new kernel, in order."""
+    def run_notebook(self, notebook: str, timeout: float = 3600, extra_cells: list[str] = ()) -> list[str]:
+        """Run every code cell of ``notebook`` (in ``~/convae/notebooks``) in one new kernel, in order, then
+        ``extra_cells``; what each cell printed."""
         path = f"/user/{self.name}/api/contents/convae/notebooks/{notebook}"
         answer = self._api("GET", path, params={"content": 1, "type": "notebook"})
         if answer.status_code != 200:
@@ -285,7 +286,7 @@ class Participant:
         cells = [cell["source"] for cell in answer.json()["content"]["cells"] if cell["cell_type"] == "code"]
         kernel_id = self.start_kernel()
         try:
-            return asyncio.run(self._execute(kernel_id, cells, timeout))
+            return asyncio.run(self._execute(kernel_id, [*cells, *extra_cells], timeout))
         finally:
             self.shutdown_kernel(kernel_id)
 
@@ -315,6 +316,8 @@ class Participant:
                     raw = await asyncio.wait_for(socket_.read_message(), timeout=left)
                     if raw is None:
                         raise HubError(f"{self.name}'s kernel connection closed while running:\n{code[:300]}")
+                    if isinstance(raw, bytes):  # a message with binary buffers (a widget's): not this cell's state
+                        continue
                     msg = json.loads(raw)
                     if msg.get("parent_header", {}).get("msg_id") != msg_id:
                         continue
