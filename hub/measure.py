@@ -127,6 +127,8 @@ def main(argv=None) -> int:
     parser.add_argument("--cases", default="train,load", help="train, load, or both (default)")
     parser.add_argument("--load-from", default="read-only", choices=("read-only", "copies"),
                         help="load case: the train round's runs shared read-only (default), or a copy per participant")
+    parser.add_argument("--runs", type=Path, help="load case: share this runs folder (made beforehand, e.g. by "
+                        "`python -m convae_utils series`) instead of training one participant's runs first")
     parser.add_argument("--threads", default="1", help="OMP_NUM_THREADS for every kernel (default 1)")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds for one notebook (default 3600)")
     parser.add_argument("--out", type=Path, help="write the measurements here as JSON")
@@ -148,7 +150,9 @@ def main(argv=None) -> int:
                 entry["case"] = "train"
                 rounds.append(entry)
                 print("\n".join(summary_rows([entry])[2:]), flush=True)
-        if "load" in cases:
+        if "load" in cases and args.runs is not None:
+            shutil.copytree(args.runs, made)
+        elif "load" in cases:
             # the runs to share: one participant trains them on a hub whose folder is kept until the end
             state = base / "trainer"
             with local.LocalHub(env={**common, "CONVAE_HUB_OWN_RUNS": "1"}, state=state) as hub:
@@ -156,8 +160,8 @@ def main(argv=None) -> int:
                 person.start_server()
                 for notebook in notebooks:
                     person.run_notebook(notebook, timeout=args.timeout)
-            first_home = state / "home" / "trainer" / "runs"
-            shutil.copytree(first_home, made)
+            shutil.copytree(state / "home" / "trainer" / "runs", made)
+        if "load" in cases:
             if args.load_from == "read-only":
                 share = local.share_read_only(made, base / "shared-runs")
                 env = {**common, "CONVAE_RUNS_DIR": str(share.path)}
