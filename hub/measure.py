@@ -142,6 +142,19 @@ def main(argv=None) -> int:
     common = {"CONVAE_PROFILE": args.profile, "CONVAE_DATASET": dataset, "CONVAE_DATA_DIR": str(base / "data"),
               "OMP_NUM_THREADS": args.threads, "MPLBACKEND": "Agg"}
     rounds, share = [], None
+
+    def save() -> None:  # after every round: an interrupted measurement keeps what it measured
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps({
+                "command": "python hub/measure.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+                "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                            "python": platform.python_version(),
+                            "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)},
+                "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                "profile": args.profile, "dataset": dataset, "omp_threads": args.threads, "rounds": rounds},
+                indent=1) + "\n")
+
     try:
         made = base / "made-runs"
         if "train" in cases:
@@ -149,6 +162,7 @@ def main(argv=None) -> int:
                 entry = run_round(local, n, notebooks, {**common, "CONVAE_HUB_OWN_RUNS": "1"}, args.timeout)
                 entry["case"] = "train"
                 rounds.append(entry)
+                save()
                 print("\n".join(summary_rows([entry])[2:]), flush=True)
         if "load" in cases and args.runs is not None:
             shutil.copytree(args.runs, made)
@@ -171,20 +185,13 @@ def main(argv=None) -> int:
                 entry = run_round(local, n, notebooks, env, args.timeout)
                 entry["case"] = f"load ({args.load_from})"
                 rounds.append(entry)
+                save()
                 print("\n".join(summary_rows([entry])[2:]), flush=True)
     finally:
         if share is not None:
             share.release()
         shutil.rmtree(base, ignore_errors=True)
     print("\n".join(summary_rows(rounds)))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({
-            "command": "python hub/measure.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)},
-            "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "profile": args.profile, "dataset": dataset, "omp_threads": args.threads, "rounds": rounds}, indent=1))
     return 1 if any(entry["errors"] for entry in rounds) else 0
 
 

@@ -54,6 +54,13 @@ if local.find_proxy() is None:
              f"{local.PROXY_PREFIX} configurable-http-proxy, or set ${local.PROXY_ENV})")
 
 SMOKE = ["--profile", "smoke", "--dataset", "shapes10", "--latent-dim", "16"]
+# issue 30 item 4 (read-only shared runs) is fixed on the runs harness's branch, which brings own_runs_dir:
+# until it is merged, the probes below are expected to fail, and they fail the suite once they pass
+from convae_utils import settings as _settings  # noqa: E402
+
+READ_ONLY_RUNS = pytest.mark.xfail(not hasattr(_settings, "own_runs_dir"), strict=True,
+                                   reason="issue 30 item 4: this runs harness refuses a finished run on a "
+                                          "read-only folder (fixed where settings.own_runs_dir exists)")
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +134,7 @@ except OSError as exc:
     assert participants[0].run(probe).split()[0] == "refused", f"the share ({share.how}) can be written"
 
 
+@READ_ONLY_RUNS
 def test_a_finished_shared_run_loads_read_only_on_the_hub(participants, shared_runs):
     """Issue 30 item 4 on the hub: a finished run on a read-only folder loads, by the notebooks' call and the command line."""
     _, run_dir = shared_runs
@@ -146,6 +154,22 @@ print("CLI", cli.returncode, cli.stdout[-400:], cli.stderr[-400:])
         assert f"RUN {run_dir}" in printed, printed
         assert "CLI 0" in printed, printed
     assert (run_dir / "checkpoint.pt").stat().st_mtime_ns == before
+
+
+@READ_ONLY_RUNS
+def test_a_run_not_in_the_share_trains_in_the_participants_own_folder(hub, participants, shared_runs):
+    share, _ = shared_runs
+    code = """
+from convae_utils import runs, settings
+run = runs.train_or_load(settings.from_env(latent_dim=8))
+print("RUN", run.run_dir)
+"""
+    bob = participants[1]
+    printed = bob.run(code, timeout=600)
+    own = hub.state / "home" / bob.name
+    assert f"RUN {own}" in printed, printed  # in bob's home, said; never in the share
+    assert str(own) in printed.split("RUN")[0], "where it trains is said before it trains"
+    assert not any(share.path.glob("*latent8*"))
 
 
 # -- in a browser -----------------------------------------------------------------------------------
