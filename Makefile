@@ -10,19 +10,26 @@ PY := $(VENV)/bin/python
 TORCH ?=
 PROFILE ?=
 DATASET ?=
-# make kit: the workshop kit (python -m convae_utils kit --help); KIT_ARGS for more options.
+# The maintainer's tools live in tools/, outside the package (python -m tools --help).
+# make kit: the workshop kit (python -m tools kit --help); KIT_ARGS for more options.
 KIT ?= kit
 PLATFORMS ?= win_amd64,macosx_arm64,linux_x86_64
 KIT_PYTHON ?= 3.11
 KIT_ARGS ?=
+# make sync TIMES=build/timings.json: first take in the run times make run measured (notebooks/run_times.json).
+TIMES ?=
+# make study STUDY=08 ARGS='--seeds 3': a headless study (python -m tools study --help lists them).
+STUDY ?=
+ARGS ?=
 
-.PHONY: run test install bench sync kit clean help
+.PHONY: run test install bench sync kit study clean help
 help:
 	@echo "make run      set up .venv, then execute every notebook headless into build/ (HTML too)"
 	@echo "make test     set up .venv, then the import layers, unit tests, every notebook under pytest --nbmake (smoke)"
 	@echo "make bench    the training/evaluation benchmark against the article's loop"
-	@echo "make sync     write every notebook's breadcrumb, then re-pair notebooks/*.py and *.ipynb with jupytext"
+	@echo "make sync     write every notebook's header (breadcrumb, run times), then re-pair notebooks/*.py and *.ipynb"
 	@echo "make kit      a workshop kit in kit/: wheels per platform, data, trained runs, filled notebooks"
+	@echo "make study    a headless study: STUDY=06|08|09|colour|baselines|experiment ARGS='--help'"
 	@echo "Options: PROFILE=full|workshop|smoke|auto  DATASET=cifar10|photos10|shapes10|auto  PYTHON=python3.11"
 	@echo "         make kit KIT=folder PLATFORMS=$(PLATFORMS) KIT_PYTHON=$(KIT_PYTHON) KIT_ARGS='--skip-runs'"
 
@@ -46,16 +53,20 @@ test: install
 	$(PY) -m pytest --nbmake notebooks
 
 bench: install
-	$(PY) -m convae_utils bench
+	$(PY) -m tools bench
 
 # PROFILE and DATASET here are the laptops' (kit: workshop and photos10 unless given).
 kit: install
-	$(PY) -m convae_utils kit $(KIT) --platform $(PLATFORMS) --python $(KIT_PYTHON) $(if $(PROFILE),--profile $(PROFILE)) $(if $(DATASET),--dataset $(DATASET)) $(KIT_ARGS)
+	$(PY) -m tools kit $(KIT) --platform $(PLATFORMS) --python $(KIT_PYTHON) $(if $(PROFILE),--profile $(PROFILE)) $(if $(DATASET),--dataset $(DATASET)) $(KIT_ARGS)
 
 sync: install
 	$(VENV)/bin/jupytext --sync notebooks/[0-9][0-9]_*.py   # first: an edit saved in an .ipynb reaches its .py
-	$(PY) -m convae_utils.tools.breadcrumbs notebooks
+	$(PY) -m tools sync notebooks $(if $(TIMES),--times $(TIMES))
 	$(VENV)/bin/jupytext --sync notebooks/[0-9][0-9]_*.py
+
+study: install
+	$(if $(strip $(STUDY)),,$(error name the study: make study STUDY=08 (one of 06 08 09 colour baselines experiment)))
+	$(PY) -m tools study $(STUDY) $(ARGS)
 
 clean:
 	rm -rf build .pytest_cache

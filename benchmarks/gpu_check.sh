@@ -48,7 +48,7 @@ PY
 fi
 if want experiment; then
   step "the article's whole experiment, float32 (CUDA graphs: the default on a GPU)"
-  run 150 "$PY" -m convae_utils.tools.experiment --device cuda --json "$OUT/experiment.json"
+  run 150 "$PY" -m tools study experiment --device cuda --json "$OUT/experiment.json"
 fi
 if want bench; then
   step "bench: the article's loop against the package, same batches"
@@ -58,9 +58,9 @@ fi
 if want studies; then
   for dataset in ${DATASETS:-photos10 shapes10}; do
     step "workshop profile on $dataset: colour check of the series' models"
-    run 180 "$PY" -m convae_utils.tools.colour_check --profile workshop --dataset "$dataset"
+    run 180 "$PY" -m tools study colour --profile workshop --dataset "$dataset"
     step "workshop profile on $dataset: notebook 06's rate-distortion table"
-    run 240 "$PY" -m convae_utils.tools.rate_distortion --profile workshop --dataset "$dataset" --csv "$OUT/rd_$dataset.csv"
+    run 240 "$PY" -m tools study 06 --profile workshop --dataset "$dataset" --csv "$OUT/rd_$dataset.csv"
   done
 fi
 step "done (exit $status)"

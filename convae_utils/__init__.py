@@ -11,8 +11,9 @@ The lessons' modules, lowest layer first (``pyproject.toml`` writes the layers d
 - ``training`` (the step, the epoch, ``fit``), ``metrics``, ``article`` (the article's own pipeline);
 - ``plotting``, ``widgets`` (the epoch scrubber), ``runs`` (load-or-train run folders).
 
-The command-line tools live in ``convae_utils.tools`` (``cli``, ``series``, ``bench``):
-``python -m convae_utils --help``.
+The learner's command line is ``cli`` (``train``, ``download``, ``series``): ``python -m convae_utils --help``.
+The maintainer's tools (benchmark, workshop kit, headless studies) are not part of the package: they live
+in the repository's ``tools/`` folder (``python -m tools --help``).
 """
 
 __version__ = "0.2.0"

@@ -1,7 +1,7 @@
-"""``python -m convae_utils ...``: the command line (see ``convae_utils.tools.cli``)."""
+"""``python -m convae_utils ...``: the command line (see ``convae_utils.cli``)."""
 
 import sys
 
-from .tools.cli import main
+from .cli import main
 
 sys.exit(main())

@@ -1,7 +1,7 @@
 """The article's own data pipeline and training loop, written once, as the article wrote them.
 
 Introduced in notebook 01 (data), which times the per-item route against ``images.normalize``; the
-benchmark (``python -m convae_utils bench``) trains with it side by side with the package's ``fit``.
+benchmark (``python -m tools bench``) trains with it side by side with the package's ``fit``.
 Nothing here is used for the series' own training: it is the reference the package is measured
 against and checked with.
 

@@ -159,7 +159,7 @@ def fit_pca(train_images, n_components: int, *, solver: str = "auto", seed: int 
       ``k + max(20, k // 4)`` oversampled directions and 4 power iterations, truncated to ``k``.
       Seconds for small ``k`` (2 s for k = 200 on 12,000 images), slower than the covariance for
       large ``k`` (15 s for k = 1,000); its training MSE is a fraction of a percent above the exact
-      solution's (``python -m convae_utils.tools.measure_baselines`` measures both).
+      solution's (``python -m tools study baselines`` measures both).
       The random start is seeded by ``seed`` without touching the global random state.
     - ``"auto"`` (default): randomized while the oversampled size is at most 384 (k <= 307) and
       below half of ``min(N, 3072)``; otherwise the covariance when N >= 3,072, else exact.

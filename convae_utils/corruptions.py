@@ -45,9 +45,9 @@ class Corruption:
 
     @property
     def label(self) -> str:
-        """A human-readable name, e.g. ``"Gaussian noise σ=0.1"`` or ``"mask 50%"``."""
+        """A human-readable name, e.g. ``"Gaussian noise sigma=0.1"`` or ``"mask 50%"``: ASCII, so it prints on any console."""
         if self.kind == "gaussian":
-            return f"Gaussian noise σ={self.level:g}"
+            return f"Gaussian noise sigma={self.level:g}"
         return f"mask {self.level:.0%}"
 
     @property

@@ -125,7 +125,7 @@ def cpu_features(cpuinfo: str | os.PathLike | None = "/proc/cpuinfo", capability
     features: set[str] = set()
     if cpuinfo is not None:
         try:
-            text = Path(cpuinfo).read_text(errors="replace")
+            text = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")
         except OSError:
             text = ""
         for line in text.splitlines():

@@ -6,7 +6,7 @@ profiles are presets of it, nanoGPT-style: a preset is a handful of overrides of
 and the defaults are the article's experiment.
 
 The environment is read here and nowhere else in the package (the command line and the notebooks'
-parameters cells call :func:`from_env`); only ``convae_utils.tools.series`` sets these variables,
+parameters cells call :func:`from_env`); only ``convae_utils.series`` sets these variables,
 for the kernels it starts:
 
 - ``CONVAE_PROFILE`` = ``full`` | ``workshop`` | ``smoke`` | ``auto`` (full on a GPU, workshop on a CPU)
@@ -51,7 +51,7 @@ OUTPUT_ACTIVATIONS = (None, "tanh")
 MAX_IMAGES = 1_000_000  # a sane ceiling for any split size
 # The accepted range, (lowest, highest), of every whole number a run is described by. RunSettings,
 # training.fit and the model check these, and the command line checks its options against them while
-# it parses them (convae_utils.tools.arguments): a limit is changed here, once.
+# it parses them (convae_utils.arguments): a limit is changed here, once.
 LIMITS: dict[str, tuple[int, int]] = {
     "train_size": (1, MAX_IMAGES),
     "val_size": (1, MAX_IMAGES),

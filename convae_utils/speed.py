@@ -4,7 +4,7 @@ Introduced in notebook 03 (training), which prints the lesson, not this. :class:
 model and its step for ``training.fit``: channels-last memory layout (measured faster on CPU),
 bfloat16 autocast where the hardware has it, ``torch.compile``, the fused Adam, and on CUDA the whole
 optimiser update replayed as one CUDA graph (:class:`GraphedStep`). Measured by
-``python -m convae_utils bench`` and ``python -m convae_utils.tools.experiment``.
+``python -m tools bench`` and ``python -m tools study experiment``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def make_adam(model: nn.Module, lr: float, *, capturable: bool = False) -> torch
     """Adam, fused into one kernel where this torch supports it on the model's device.
 
     The fused step is the same algorithm with a different rounding order; on CPU it cut the
-    optimiser's share of a latent-1000 step from 30-40 ms to 4-6 ms (``python -m convae_utils bench``).
+    optimiser's share of a latent-1000 step from 30-40 ms to 4-6 ms (``python -m tools bench``).
     ``capturable=True`` keeps its step count on the GPU, so the step can be captured in a CUDA graph.
     """
     try:

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# convae · **01 Data** → [02 Architecture](02_architecture.ipynb) → [03 Training](03_training.ipynb) → [04 Bottleneck](04_bottleneck.ipynb) → [05 Beyond](05_beyond.ipynb) → [06 Rate and distortion](06_rate_distortion.ipynb) → [07 Codes](07_codes.ipynb) → [08 Winning](08_winning.ipynb) → [09 Generating](09_vae.ipynb)
+# convae · **01 Data** · [02 Architecture →](02_architecture.ipynb) · [all notebooks](../README.md#the-series)
 #
 # # 01 · Preparing the data: CIFAR-10 for an autoencoder
 #

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# convae · [01 Data](01_data.ipynb) → [02 Architecture](02_architecture.ipynb) → **03 Training** → [04 Bottleneck](04_bottleneck.ipynb) → [05 Beyond](05_beyond.ipynb) → [06 Rate and distortion](06_rate_distortion.ipynb) → [07 Codes](07_codes.ipynb) → [08 Winning](08_winning.ipynb) → [09 Generating](09_vae.ipynb)
+# convae · [← 02 Architecture](02_architecture.ipynb) · **03 Training** · [04 Bottleneck →](04_bottleneck.ipynb) · [all notebooks](../README.md#the-series)
 #
 # # 03 · Training: teaching the network to rebuild its input
 #
@@ -205,9 +205,11 @@ run = runs.train_or_load(config, data=bundle)
 # %%
 seconds = sum(run.history.epoch_seconds)
 if run.complete:
-    print(f"{run.history.epochs_done} epochs on {bundle.dataset}, {seconds:,.0f} s of training "
-          f"({run.history.epochs_done * len(bundle.train) / max(seconds, 1e-9):,.0f} images/s, "
-          f"on {run.history.meta.get('device', '?')}).")
+    trained = (f"{run.history.epochs_done} epochs on {bundle.dataset}, {seconds:,.0f} s of training "
+               f"({run.history.epochs_done * len(bundle.train) / max(seconds, 1e-9):,.0f} images/s, "
+               f"on {run.history.meta.get('device', '?')})")
+    # a loaded run says when its training happened: earlier, not in this cell
+    print(f"Trained earlier and loaded now: {trained}." if run.loaded else f"Trained now: {trained}.")
 else:
     print(f"Training was interrupted after {run.history.epochs_done} of {config.num_epochs} epochs. "
           f"The progress is saved in {run.run_dir}.\n"

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# convae · [01 Data](01_data.ipynb) → [02 Architecture](02_architecture.ipynb) → [03 Training](03_training.ipynb) → [04 Bottleneck](04_bottleneck.ipynb) → [05 Beyond](05_beyond.ipynb) → **06 Rate and distortion** → [07 Codes](07_codes.ipynb) → [08 Winning](08_winning.ipynb) → [09 Generating](09_vae.ipynb)
+# convae · [← 05 Beyond](05_beyond.ipynb) · **06 Rate and distortion** · [07 Codes →](07_codes.ipynb) · [all notebooks](../README.md#the-series)
 #
 # # 06 · Is it any good? The autoencoder against PCA, JPEG and a thumbnail, bit for bit
 #
@@ -54,7 +54,7 @@ from IPython.display import display
 
 import torch
 
-from convae_utils import baselines, bits, data, exercises, images, plotting, runs, settings
+from convae_utils import baselines, bits, data, exercises, images, plotting, runs, settings, studies
 
 # %% [markdown]
 # ## Parameters
@@ -64,10 +64,11 @@ from convae_utils import baselines, bits, data, exercises, images, plotting, run
 SEED = 0
 config = settings.from_env(seed=SEED)            # the profile's settings (see notebook 01)
 ARTICLE_LATENTS = (200, 1000)                    # the article's two models, reused from notebooks 03 and 04
-LATENT_SWEEP = (25, 50, 100, 200, 500, 1000) if config.profile == "full" else (50, 200, 1000)
-QUANTIZE_BITS = (8, 4)                           # bits per code value, besides float32's 32
-JPEG_QUALITIES = (5, 10, 20, 50, 75, 90)         # Pillow's quality, 1..95
-THUMBNAIL_SIZES = (8, 12, 16, 24)                # pixels per side of the stored thumbnail
+# The study's plan, shared with its headless run (python -m tools study 06): convae_utils/studies.py
+LATENT_SWEEP = studies.LATENT_SWEEPS[config.profile]  # (25, 50, 100, 200, 500, 1000) in full, else (50, 200, 1000)
+QUANTIZE_BITS = studies.QUANTIZE_BITS            # (8, 4) bits per code value, besides float32's 32
+JPEG_QUALITIES = studies.JPEG_QUALITIES          # (5, 10, 20, 50, 75, 90): Pillow's quality, 1..95
+THUMBNAIL_SIZES = studies.THUMBNAIL_SIZES        # (8, 12, 16, 24) pixels per side of the stored thumbnail
 
 # %%
 settings.seed_everything(SEED)

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# convae · [01 Data](01_data.ipynb) → [02 Architecture](02_architecture.ipynb) → [03 Training](03_training.ipynb) → [04 Bottleneck](04_bottleneck.ipynb) → [05 Beyond](05_beyond.ipynb) → [06 Rate and distortion](06_rate_distortion.ipynb) → [07 Codes](07_codes.ipynb) → **08 Winning** → [09 Generating](09_vae.ipynb)
+# convae · [← 07 Codes](07_codes.ipynb) · **08 Winning** · [09 Generating →](09_vae.ipynb) · [all notebooks](../README.md#the-series)
 #
 # # 08 · Build an autoencoder that wins: from the article's model to one that beats PCA
 #
@@ -42,7 +42,7 @@
 # |---|---|---|
 # | `smoke` | automated tests: stand-in data, a few hundred images | seconds |
 # | `workshop` | a CPU laptop: two models, 96,000 and 24,000 patches, 1 epoch each | 3.6 min (measured by `python -m convae_utils series` on a 2-core CPU, photos10 stand-in; see the README) |
-# | `full` | the article's data, 10 epochs | minutes on a GPU; the whole ablation over three seeds: `python -m convae_utils.tools.winning --profile full --seeds 3` |
+# | `full` | the article's data, 10 epochs | minutes on a GPU; the whole ablation over three seeds: `python -m tools study 08 --profile full --seeds 3` |
 
 # %% [markdown]
 # ## Setup
@@ -54,7 +54,7 @@ import torch
 from IPython.display import display
 
 from convae_utils import (baselines, data, entropy, exercises, images, metrics, models, plotting, runs,
-                          settings, spatial, winning)
+                          settings, spatial, studies, winning)
 
 # %% [markdown]
 # ## Parameters
@@ -64,16 +64,18 @@ from convae_utils import (baselines, data, entropy, exercises, images, metrics, 
 SEED = 0
 config = settings.from_env(seed=SEED)              # the series' settings: notebook 06's runs are reused
 ARTICLE_LATENT = 50                                # notebook 06's article model closest to a 64-value code
-CODE_CHANNELS = 4                                  # a 4x4 code with 4 channels: 64 values per image
-WIDTH = 8 if config.profile == "smoke" else 32     # the model has 2 * WIDTH channels at every stage
-MORE_PATCHES = {"smoke": {}, "workshop": dict(train_size=96_000, num_epochs=1), "full": {}}[config.profile]
+# The study's plan, shared with its headless run over seeds (python -m tools study 08): convae_utils/studies.py
+CODE_CHANNELS = studies.CODE_CHANNELS              # a 4x4 code with 4 channels: 64 values per image
+WIDTH = studies.SPATIAL_WIDTHS[config.profile]     # 32 (8 in smoke): the model has 2 * WIDTH channels at every stage
+MORE_PATCHES = studies.PATCH_BUDGETS[config.profile]  # workshop: 96,000 patches, 1 epoch
 win_config = config.replace(**MORE_PATCHES, lr=6e-3, latent_dim=16 * CODE_CHANNELS, base_channels=WIDTH)
-PCA_INIT_PATCHES = {"smoke": {}, "workshop": dict(train_size=24_000), "full": {}}[config.profile]
+PCA_INIT_PATCHES = studies.PCA_INIT_BUDGETS[config.profile]  # workshop: 24,000 patches
 pca_init_config = win_config.replace(**PCA_INIT_PATCHES, lr=3e-3)  # starts at PCA: fewer patches, a gentler rate
 REFINE_STEPS = 3 if config.profile == "smoke" else 20  # gradient steps that refine each code (section 6)
-REFINE_FIT_IMAGES = 1_000                          # training codes refined to fit the refined code's entropy model
-PCA_COMPONENTS = 256                               # PCA's largest code; the entropy coder zeroes the rest
-PCA_STEPS = (0.2, 0.45, 0.7, 1.0, 1.5, 2.5, 4.0, 6.0)  # PCA's quantisation steps, [-1, 1] pixel units
+REFINE_FIT_IMAGES = studies.REFINE_FIT_IMAGES      # 1,000 training codes refined to fit the refined code's entropy model
+PCA_FIT_IMAGES = studies.PCA_FIT_IMAGES            # PCA is fitted on the first 24,000 training patches
+PCA_COMPONENTS = studies.PCA_COMPONENTS            # 256: PCA's largest code; the entropy coder zeroes the rest
+PCA_STEPS = studies.PCA_STEPS                      # PCA's quantisation steps, [-1, 1] pixel units
 JPEG_QUALITIES = (5, 10, 20, 30, 50)
 
 # %%
@@ -127,7 +129,7 @@ if len(val) >= 2:
 # patches (the workshop profile's from-scratch model trains on 96,000 of the same kind):
 
 # %%
-pca = baselines.fit_pca(win_bundle.train.head(min(len(win_bundle.train), 24_000)),
+pca = baselines.fit_pca(win_bundle.train.head(min(len(win_bundle.train), PCA_FIT_IMAGES)),
                         min(PCA_COMPONENTS, len(win_bundle.train) - 1))
 pca_psnr = {}
 for k in (16, 48, 16 * CODE_CHANNELS, ARTICLE_LATENT):
@@ -161,20 +163,38 @@ print("PCA on the test images:", ", ".join(f"{k} values {db:.2f} dB" for k, db i
 # stable but learnt more slowly, about 1.4 dB lower after the same patches; section 4 keeps training
 # stable without it.)
 #
-# Write `build_spatial_autoencoder(code_channels, width)` returning `(encoder, decoder)`, two
-# `nn.Sequential`, with `c = 2 * width` channels at every stage. The check runs it on a batch and says what
-# is wrong; `??winning.build_spatial_autoencoder` shows a solution.
+# Fill in the skeleton of `build_spatial_autoencoder(code_channels, width)`: two `nn.Sequential`, each
+# stage named in a comment, `c = 2 * width` channels at every stage; delete the `raise` line when done.
+# The check runs it on a batch and holds it to the list above (GELU between layers, two stride-2
+# convolutions, a residual block at 8 × 8 and at 4 × 4 on both sides, a convolution after each upsample,
+# a linear code). Free: nearest or bilinear upsampling, more residual blocks per stage (also a block
+# class of your own, if it returns `x + body(x)`), extra layers at 16 × 16.
+# `exercises.solution("08.1")` prints a solution that runs as pasted.
 
 # %%
 from torch import nn
 
+from convae_utils.spatial import ResidualBlock   # given: x + conv(gelu(conv(gelu(x)))), same shape in and out
+
 
 def build_spatial_autoencoder(code_channels: int, width: int):
     """Encoder: (B, 3, 32, 32) -> (B, code_channels, 4, 4), linear. Decoder: back to (B, 3, 32, 32) in [-1, 1]."""
-    ...
-    raise NotImplementedError("Exercise 08.1: build the encoder (PixelUnshuffle, stride-2 convs, residual blocks, "
-                              "GELU, a linear 4x4 code) and the decoder (Upsample + Conv2d, residual blocks, "
-                              "a conv to 12 channels + PixelShuffle, Tanh)")
+    raise NotImplementedError("Exercise 08.1: fill in the stages below, then delete this line")
+    c = 2 * width                                      # channels at every stage
+    encoder = nn.Sequential(
+        # in, 3x32x32 -> 12x16x16: a pixel unshuffle
+        # 16x16, 12 -> c channels: a 3x3 conv, GELU
+        # down to 8x8: a stride-2 3x3 conv, a residual block, GELU
+        # down to 4x4: a stride-2 3x3 conv, a residual block, GELU
+        # the code, c -> code_channels at 4x4: a 3x3 conv and nothing after it (a linear code)
+    )
+    decoder = nn.Sequential(
+        # from the code, code_channels -> c at 4x4: a 3x3 conv, a residual block, GELU
+        # up to 8x8: upsample x2, a 3x3 conv, a residual block, GELU
+        # up to 16x16: upsample x2, a 3x3 conv, GELU
+        # out, c -> 12 channels at 16x16 -> 3x32x32: a 3x3 conv, a pixel shuffle, Tanh
+    )
+    return encoder, decoder
 
 
 build_spatial_autoencoder = exercises.check_code("08.1", build_spatial_autoencoder)
@@ -220,7 +240,7 @@ def build_spatial(run_settings):
     return winning.SequentialAutoencoder(*build_spatial_autoencoder(CODE_CHANNELS, WIDTH))
 
 
-yours = build_spatial_autoencoder is not winning.build_spatial_autoencoder   # the check kept your code
+yours = not exercises.is_worked_solution("08.1", build_spatial_autoencoder)   # the check kept your code
 # your model trains into a folder of its own, one per version of its layers (change it and re-run: a new run)
 name = f"spatial-yours-{runs.architecture_digest(build_spatial(win_config))[:8]}" if yours else "spatial"
 spatial_run = winning.train_or_load(win_config, name=name, build=build_spatial, data=win_bundle)
@@ -335,7 +355,7 @@ fig = plotting.rate_distortion_plot(table, label_points=False)
 # of bits PCA's curve covers). Each other change (GELU
 # against ReLU, AdamW and the schedule against plain Adam, transposed convolutions, residual blocks, the
 # pixel stem, the two guards, patches against epochs) would be one more model to train, too slow for a
-# workshop: the headless study `python -m convae_utils.tools.winning` trains them all, over three seeds
+# workshop: the headless study `python -m tools study 08` trains them all, over three seeds
 # (the README shows its table).
 
 # %%

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# convae · [01 Data](01_data.ipynb) → [02 Architecture](02_architecture.ipynb) → [03 Training](03_training.ipynb) → [04 Bottleneck](04_bottleneck.ipynb) → [05 Beyond](05_beyond.ipynb) → [06 Rate and distortion](06_rate_distortion.ipynb) → [07 Codes](07_codes.ipynb) → [08 Winning](08_winning.ipynb) → **09 Generating**
+# convae · [← 08 Winning](08_winning.ipynb) · **09 Generating** · [all notebooks](../README.md#the-series)
 #
 # # 09 · From rebuilding to generating: a variational autoencoder, and a fair test of the plain one
 #
@@ -46,7 +46,7 @@
 # |---|---|---|
 # | `smoke` | automated tests: stand-in data, a few hundred images | seconds |
 # | `workshop` | a CPU laptop: the VAE sweep on 4,000 images, 3 epochs per beta, narrower layers | 54 s (measured by `python -m convae_utils series` on a 2-core CPU, photos10 stand-in; see the README) |
-# | `full` | 45,000 images, 10 epochs, six betas, notebook 08's width | hours on a CPU; run the sweep on a GPU with `python -m convae_utils.tools.vae_sweep --profile full` |
+# | `full` | 45,000 images, 10 epochs, six betas, notebook 08's width | hours on a CPU; run the sweep on a GPU with `python -m tools study 09 --profile full` |
 
 # %% [markdown]
 # ## Setup
@@ -201,7 +201,7 @@ print(inspect.getsource(vae.vae_step))
 # bits and buys sharp reconstructions; a large one makes bits dear. One VAE per $\beta$, on a **reduced
 # budget**: the sweep trains several models, so each gets fewer images and epochs than notebook 08's model,
 # and in the workshop profile half its channels (width 16 instead of 32; same layers, same 4 × 4 code). The
-# plan is printed below; `python -m convae_utils.tools.vae_sweep --profile full` trains the full one.
+# plan is printed below; `python -m tools study 09 --profile full` trains the full one.
 
 # %%
 print(f"beta sweep: {plan.betas}; width {plan.width}; {plan.settings.latent_dim} code values per image; "
@@ -387,5 +387,5 @@ print(f"Most inactive code values: beta={most:g}, {collapse.loc[most, 'inactive_
 #    the samples improve? (This is Ghosh et al.'s point: even a VAE's prior is not where its codes are.)
 # 4. Raise `MIXTURE_COMPONENTS` to 20. Does the mixture's nearest-training-image distance fall? When would
 #    that be a warning sign rather than a success?
-# 5. Run the full sweep headless (`python -m convae_utils.tools.vae_sweep --profile full`, on a GPU) and put its
+# 5. Run the full sweep headless (`python -m tools study 09 --profile full`, on a GPU) and put its
 #    rate-distortion points beside this notebook's.

@@ -1,11 +1,11 @@
-"""convae_utils.tools.agreement: a few steps from the same state, judged against the reference's own noise."""
+"""tools.agreement: a few steps from the same state, judged against the reference's own noise."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from convae_utils.tools import agreement as ag
+from tools import agreement as ag
 from convae_utils import training
 from convae_utils.models import build_autoencoder
 from convae_utils.shapes import make_shapes10

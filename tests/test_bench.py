@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from convae_utils.cpu_speed import native_bf16
-from convae_utils.tools import agreement as ag
-from convae_utils.tools import bench
+from tools import agreement as ag
+from tools import bench
 from convae_utils.images import ImageSet, normalize
 from convae_utils.models import build_autoencoder
 from convae_utils.training import epoch_order
@@ -99,7 +99,7 @@ def _wrong_learning_rate(variant, *, seed, device, folder):
 
 def test_a_wrong_path_is_caught_and_exits_non_zero(monkeypatch, capsys):
     """A deliberately wrong candidate (learning rate off by 1%) fails the check and the command exits 1."""
-    from convae_utils.tools import cli
+    from tools import cli
 
     monkeypatch.setattr(bench, "candidate_step", _wrong_learning_rate)
     assert cli.main(["bench", "--quick", "--latent-dim", "8", "--device", "cpu"]) == 1
@@ -152,7 +152,7 @@ def test_an_unknown_revision_is_a_clear_error(tmp_path):
                                                            "= 1,260,000 evaluation images"),
 ])
 def test_values_found_wrong_after_parsing_are_usage_errors_from_either_command_line(argv, said, capsys):
-    from convae_utils.tools import cli
+    from tools import cli
 
     argv = argv + ["--quick", "--latent-dim", "8"]
     for command in (lambda: cli.main(["bench", *argv]), lambda: bench.main(argv)):  # both parsers say the same
@@ -161,7 +161,7 @@ def test_values_found_wrong_after_parsing_are_usage_errors_from_either_command_l
         assert info.value.code == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and said in err, err
-        assert err.endswith("(see python -m convae_utils bench --help)"), err
+        assert err.endswith("(see python -m tools bench --help)"), err
 
 
 def test_ratios_are_consistent_with_throughputs(quick):
@@ -288,14 +288,14 @@ def test_exit_code_follows_the_loss_check():
 
 
 def test_the_package_cli_runs_the_quick_bench(capsys):
-    from convae_utils.tools import cli
+    from tools import cli
 
     assert cli.main(["bench", "--quick", "--latent-dim", "8", "--device", "cpu"]) == 0
     assert "): yes" in capsys.readouterr().out
 
 
 def test_a_json_path_that_cannot_be_written_is_refused_before_measuring(tmp_path, monkeypatch, capsys):
-    from convae_utils.tools import cli
+    from tools import cli
 
     def measure(*args, **kwargs):
         raise AssertionError("the benchmark started")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from convae_utils.tools.series import WIDGETS_OFFLINE_NOTE, execute, notebook_html
+from convae_utils.series import WIDGETS_OFFLINE_NOTE, execute, notebook_html
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("CONVAE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"

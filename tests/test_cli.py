@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from convae_utils import settings
-from convae_utils.tools.cli import build_parser, main
+from convae_utils.cli import build_parser, main
 
 SMOKE = ["train", "--profile", "smoke", "--no-progress"]
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,10 +85,16 @@ def test_help_explains_every_option():
         assert action.help, f"{action.option_strings} has no help"
 
 
-@pytest.mark.parametrize("command", ["train", "download", "bench", "series", "kit"])
+@pytest.mark.parametrize("command", ["train", "download", "series", "bench", "kit", "sync"])
 def test_help_states_every_options_default(command):
-    """Every option that takes a value says what it is when not given (a flag is simply off)."""
-    parser = build_parser().commands[command]
+    """Every option that takes a value says what it is when not given (a flag is simply off).
+
+    The learner's commands (``python -m convae_utils``) and the maintainer's (``python -m tools``) alike.
+    """
+    from tools import cli as tools_cli
+
+    learners = build_parser().commands
+    parser = learners[command] if command in learners else tools_cli.build_parser().commands[command]
     formatter = parser._get_formatter()
     for action in parser._actions:
         if action.nargs == 0 or not action.option_strings:  # --help, on/off flags, required positionals

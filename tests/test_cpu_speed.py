@@ -209,7 +209,7 @@ def test_series_kernels_tune_the_allocator_at_start(fresh):
     """The kernel's start-up line is valid Python that applies the switch (run here, on a fake libc)."""
     import ast
 
-    from convae_utils.tools import series
+    from convae_utils import series
 
     option, _, value = series.KERNEL_STARTUP.partition("=")
     assert option == "--IPKernelApp.exec_lines"

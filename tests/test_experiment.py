@@ -4,7 +4,7 @@ import json
 
 import torch
 
-from convae_utils.tools import experiment
+from tools.studies import experiment
 
 
 def test_the_experiment_trains_every_model_end_to_end(tmp_path, capsys):

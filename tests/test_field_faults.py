@@ -170,7 +170,7 @@ def test_resume_at_the_end_of_an_epoch_names_no_batch_that_does_not_exist(splits
 
 
 def test_help_offers_what_the_user_types():
-    from convae_utils.tools.cli import build_parser
+    from convae_utils.cli import build_parser
 
     train = build_parser()._subparsers._group_actions[0].choices["train"]
     text = train.format_help()
@@ -201,7 +201,7 @@ def test_a_collapsed_model_is_reported(tmp_path):
     dead = run.summary["dead_code_units"]
     assert isinstance(dead, int) and dead == metrics.dead_code_units(metrics.encode(run.model, bundle.test))
     assert dead > 0  # lr=0.03 kills code units behind the ReLU: the count is not trivially zero
-    from convae_utils.tools.cli import run_summary
+    from convae_utils.cli import run_summary
 
     assert re.search(rf"{dead} dead", run_summary(run))
 

@@ -134,7 +134,7 @@ def test_other_write_errors_are_not_called_a_full_disk(tmp_path):
 
 def test_train_on_a_full_disk_ends_in_one_line_and_keeps_the_last_checkpoint(tmp_path, monkeypatch, capsys):
     from convae_utils import checkpoints
-    from convae_utils.tools.cli import main
+    from convae_utils.cli import main
 
     monkeypatch.setenv("CONVAE_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("CONVAE_DATA_DIR", str(tmp_path / "data"))
@@ -184,7 +184,7 @@ def test_relative_folder_variables_mean_one_place_from_any_working_folder(monkey
     monkeypatch.setenv("CONVAE_RUNS_DIR", "runs-shared")
     monkeypatch.setenv("CONVAE_DATA_DIR", "usb-data")
     seen = set()
-    for cwd in (root, root / "notebooks", root / "convae_utils" / "tools"):  # the CLI's, a kernel's, another
+    for cwd in (root, root / "notebooks", root / "convae_utils"):  # the CLI's, a kernel's, another
         monkeypatch.chdir(cwd)
         assert project_root() == root
         seen.add((runs_dir(), data_dir()))
@@ -461,7 +461,7 @@ def test_exported_pages_link_to_pages_not_to_notebook_json():
 
     import nbformat
 
-    from convae_utils.tools.series import notebook_html
+    from convae_utils.series import notebook_html
 
     nb = nbformat.read(Path(__file__).resolve().parents[1] / "notebooks" / "02_architecture.ipynb", as_version=4)
     page = notebook_html(nb)

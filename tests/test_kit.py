@@ -27,8 +27,8 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from convae_utils import settings
-from convae_utils.tools import cli, kit
-from convae_utils.tools.arguments import UsageError
+from tools import cli, kit
+from convae_utils.arguments import UsageError
 
 tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
 
@@ -81,7 +81,8 @@ class StubIndex:
 
     def __init__(self, root: Path):
         self.fetched: list[str] = []
-        fetched = self.fetched
+        self.fail_after: int | None = None  # this many wheels are served, then the connection drops (an interruption)
+        fetched, index = self.fetched, self
 
         class Handler(http.server.SimpleHTTPRequestHandler):
             def __init__(self, *args, **kwargs):
@@ -89,6 +90,9 @@ class StubIndex:
 
             def do_GET(self):
                 if self.path.endswith(".whl"):
+                    if index.fail_after is not None and len(fetched) >= index.fail_after:
+                        self.send_error(503, "interrupted")
+                        return
                     fetched.append(urllib.parse.unquote(self.path.rsplit("/", 1)[-1]))
                 super().do_GET()
 
@@ -425,3 +429,181 @@ def test_a_changed_package_replaces_its_wheel_and_fetches_only_a_new_dependency(
     carried = kit.read_wheels(out / "wheels" / "win_amd64")
     assert carried["convae-utils"].requires == ["tqdm", "newdep"]
     assert json.loads((out / kit.MARKERS / f"wheels-win_amd64-py{PYTHON}.json").read_text())["package"] == "after"
+
+
+# -- the kit on real hardware: a full stick, an interrupted download (issue 30, items 6 and 7) -------------
+
+# A pip that meets a full disk while it copies torch into the kit: a truncated file under the wheel's name
+# (what pip's own copy leaves), then pip's own error. argv[1] is the target's markers (the kit's wrapper's).
+FULL_DISK_PIP = """
+import sys
+args = sys.argv[2:]
+dest = args[args.index("-d") + 1]
+with open(dest + "/torch-99.0-py3-none-any.whl", "wb") as cut:
+    cut.write(b"PK\\x03\\x04" + bytes(1000))
+print("Collecting torch")
+print("ERROR: Could not install packages due to an OSError: [Errno 28] No space left on device")
+sys.exit(1)
+"""
+
+
+def _windows():
+    return kit.parse_platforms("win_amd64")[0]
+
+
+def stand_in_package(folder: Path) -> Path:
+    """A stand-in of this package's wheel: its name and version, its requirements and its lab extra."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    requires = [*project["dependencies"], *(f'{line}; extra == "lab"' for line in project["optional-dependencies"]["lab"])]
+    return make_wheel(folder, "convae-utils", project["version"], tuple(requires))
+
+
+def test_a_full_disk_is_named_with_its_sizes_and_leaves_no_partial_wheel(tmp_path, monkeypatch):
+    monkeypatch.setattr(kit, "_PIP_WITH_TARGET_MARKERS", FULL_DISK_PIP)
+    package = make_wheel(tmp_path / "built", "convae-utils", "0.2.0")
+    with pytest.raises(kit.KitError) as info:
+        kit.wheels_stage(tmp_path / "kit", _windows(), PYTHON, package_wheel=package, torch_index_url=kit.PYPI,
+                         index_url=None, find_links=[])
+    message = str(info.value)
+    assert "[Errno 28] No space left on device" in message, message  # pip's own cause is kept
+    assert re.search(r"is full: [\d.,]+ MB free of [\d.,]+ MB", message), message
+    assert "--python" not in message and "--platform" not in message  # not advice about something else
+    assert not list((tmp_path / "kit" / "wheels" / "win_amd64").glob("torch-*")), "a cut-short wheel kept its name"
+
+
+def test_a_full_disk_in_the_kits_own_copies_is_one_line_with_the_sizes(tmp_path, monkeypatch, capsys):
+    import errno
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(kit.shutil, "copy2", full)
+    monkeypatch.setattr(kit, "build_package_wheel", lambda dest: make_wheel(tmp_path / "built", "convae-utils", "0.2.0"))
+    assert cli.main(["kit", str(tmp_path / "kit"), "--platform", "win_amd64", "--skip-runs", "--skip-data"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is full:" in err and "MB free of" in err and "No space left" in err, err
+
+
+@pytest.fixture
+def stub_pypi(tmp_path, monkeypatch):
+    stand_in_wheels(tmp_path / "pypi", tmp_path / "torch")
+    offline_pip_environment(monkeypatch)
+    index = StubIndex(tmp_path / "pypi")
+    yield index
+    index.close()
+
+
+def test_a_rerun_repairs_a_wheel_cut_short_by_a_full_disk_or_a_kill(tmp_path, stub_pypi):
+    dest = tmp_path / "kit" / "wheels" / "win_amd64"
+    dest.mkdir(parents=True)
+    (dest / "torch-99.0-py3-none-any.whl").write_bytes(b"PK\x03\x04" + bytes(1000))  # what the stick kept
+    (dest / ".tqdm-99.0-py3-none-any.whl.part").write_bytes(bytes(10))
+    package = stand_in_package(tmp_path / "built")
+    record = kit.wheels_stage(tmp_path / "kit", _windows(), PYTHON, package_wheel=package, torch_index_url=kit.PYPI,
+                              index_url=f"{stub_pypi.url}/simple", find_links=[])
+    assert record["torch"] == "99.0" and "torch-99.0-py3-none-any.whl" in stub_pypi.fetched
+    assert kit.damaged_wheels(dest) == [] and not list(dest.glob(".*.part"))
+
+
+def test_an_interrupted_download_keeps_what_it_fetched_and_the_rerun_fetches_only_the_rest(tmp_path, stub_pypi):
+    package = stand_in_package(tmp_path / "built")
+    stage = dict(package_wheel=package, torch_index_url=kit.PYPI, index_url=f"{stub_pypi.url}/simple", find_links=[])
+    stub_pypi.fail_after = 4  # four wheels arrive, then the network goes
+    with pytest.raises(kit.KitError):
+        kit.wheels_stage(tmp_path / "kit", _windows(), PYTHON, **stage)
+    first = list(stub_pypi.fetched)
+    assert len(first) == 4
+    stub_pypi.fail_after = None
+    stub_pypi.fetched.clear()
+    kit.wheels_stage(tmp_path / "kit", _windows(), PYTHON, **stage)
+    assert stub_pypi.fetched and not set(stub_pypi.fetched) & set(first), (first, stub_pypi.fetched)
+
+
+def test_ctrl_c_in_the_runs_stage_is_one_line_and_a_finished_notebook_is_not_executed_again(tmp_path, monkeypatch,
+                                                                                          capsys):
+    """Issue 30, item 8 (the kernel's side is tests/test_series.py): the rerun re-executed finished notebooks."""
+    from convae_utils import series
+
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    for name in ("01_first", "02_second", "03_third"):
+        nbformat.write(new_notebook(cells=[new_code_cell("x = 1")]), notebooks / f"{name}.ipynb")
+    executed, stop_at = [], {"02_second"}
+
+    def execute(path, out_dir, *, timeout, offline=False):
+        assert offline, "the kit's pages must open without the internet"
+        if path.stem in stop_at:
+            raise KeyboardInterrupt
+        executed.append(path.stem)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / path.name).write_text("{}")
+        (out_dir / f"{path.stem}.html").write_text("<html></html>")
+        return out_dir / path.name, out_dir / f"{path.stem}.html", 1.5
+
+    monkeypatch.setattr(series, "execute", execute)
+    argv = ["kit", str(tmp_path / "kit"), "--skip-wheels", "--skip-data", "--profile", "smoke",
+            "--notebooks", str(notebooks)]
+    assert cli.main(argv) == 130
+    err = capsys.readouterr().err.strip()
+    assert err == ("python -m tools kit: interrupted; what was finished is kept, run the same command again to go "
+                   "on from there"), err
+    assert executed == ["01_first"]
+    stop_at.clear()
+    assert cli.main(argv) == 0
+    assert executed == ["01_first", "02_second", "03_third"]  # the rerun went on with the first unfinished one
+    assert "01_first: executed before" in capsys.readouterr().out
+    record = json.loads((tmp_path / "kit" / "kit.json").read_text())["runs"]
+    assert record["notebooks"] == ["01_first", "02_second", "03_third"] and set(record["seconds"]) == set(record["notebooks"])
+
+
+# -- the participants' README (issue 30, item 9) -----------------------------------------------------------
+
+def _platform_record(name: str, torch: str = "2.9.0") -> dict:
+    return {"platform": name, "wheels": 60, "bytes": 300 * kit.MB, "torch": torch, "torch_build": "CPU",
+            "nvidia_bytes": 0}
+
+
+def test_the_participants_readme_fits_the_laptop_and_the_folder_it_is_in():
+    platforms = [_platform_record(n) for n in ("win_amd64", "macosx_arm64", "linux_x86_64")]
+    platforms.append(_platform_record("macosx_13_0_x86_64", torch="2.2.2"))
+    runs = {"profile": "workshop", "dataset": "photos10", "runs": ["workshop-photos10-latent1000",
+                                                                   "workshop-photos10-latent200", "vae-w16-beta1"]}
+    readme = kit.participant_readme("3.11", platforms, None, runs)
+    assert "py -3.11 --version" in readme and "python3.11 --version" in readme
+    assert "python --version" not in readme  # Windows has `py`, and `python` may be another version
+    assert "convae-kit" not in readme and "$HOME" not in readme  # the folder the participant is in, not ours
+    assert '$PWD\\runs' in readme and '"$PWD/runs"' in readme
+    assert "macOS 14 or newer" in readme
+    assert "copy only your platform's folder" in readme and "Windows: `wheels/win_amd64`" in readme
+    intel = next(line for line in readme.splitlines() if "(macosx_13_0_x86_64), in a terminal" in line)
+    assert "Apple silicon" not in intel and "Intel" in intel and "numpy<2" in intel
+    assert "## 3. Did it work?" in readme and "load_run('runs/workshop-photos10-latent200')" in readme
+
+
+def test_the_did_it_work_line_opens_the_kits_run_without_training(built):
+    readme = (built.out / "README.md").read_text()
+    [line] = re.findall(r'^\.venv/bin/python -c "(.*)"$', readme, re.MULTILINE)
+    done = subprocess.run([sys.executable, "-c", line], cwd=built.out, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0 and done.stdout.startswith("OK: the kit's run smoke-photos10-latent200 loads"), (
+        done.stdout + done.stderr)
+
+
+def test_an_intel_mac_gets_numpy_1_beside_its_last_torch_and_a_clash_is_warned(tmp_path, monkeypatch):
+    seen = tmp_path / "constraints-seen.txt"
+    monkeypatch.setattr(kit, "_PIP_WITH_TARGET_MARKERS", f"""
+import shutil, sys
+args = sys.argv[2:]
+shutil.copy(args[args.index("-c") + 1], {str(seen)!r})
+print("ERROR: stop here")
+sys.exit(1)
+""")
+    package = make_wheel(tmp_path / "built", "convae-utils", "0.2.0")
+    for name, expected in (("macosx_13_0_x86_64", True), ("macosx_arm64", False)):
+        with pytest.raises(kit.KitError):
+            kit.wheels_stage(tmp_path / "kit", kit.parse_platforms(name)[0], PYTHON, package_wheel=package,
+                             torch_index_url=kit.PYPI, index_url=None, find_links=[])
+        assert ("numpy<2" in seen.read_text()) is expected, name
+    assert "numpy 1" in kit.torch_numpy_clash({"torch": "2.2.2", "numpy": "2.1.3"})
+    assert kit.torch_numpy_clash({"torch": "2.2.2", "numpy": "1.26.4"}) is None
+    assert kit.torch_numpy_clash({"torch": "2.3.0", "numpy": "2.1.3"}) is None

@@ -17,12 +17,12 @@ import jupytext
 import nbformat
 import pytest
 
-from convae_utils.tools import breadcrumbs
+from tools import headers as breadcrumbs
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 SOURCES = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
-# each notebook names itself in its own breadcrumb; `make sync` writes the rest (tools/breadcrumbs.py)
+# each notebook names itself in its own breadcrumb; `make sync` writes the rest (tools/headers.py)
 TITLES = {stem[:2]: title[3:] for stem, title in breadcrumbs.titles(NOTEBOOKS).items()}
 PARAMETERS_TAG = "parameters"
 PARAMETERS_MARK = "# Parameters"
@@ -50,17 +50,50 @@ def test_the_series_is_complete():
     assert list(TITLES) == numbers
 
 
-def test_breadcrumbs_are_written_by_the_command(tmp_path: Path):
-    """A new notebook names only itself; `make sync` (tools/breadcrumbs.py) adds it everywhere."""
-    assert breadcrumbs.sync(NOTEBOOKS, check=True) == [], "breadcrumbs are out of date: run `make sync`"
-    for source in SOURCES:
-        (tmp_path / source.name).write_text(source.read_text())
-    (tmp_path / "99_new.py").write_text("# %% [markdown]\n# convae · **99 New model**\n#\n# # 99 · New\n")
-    assert len(breadcrumbs.sync(tmp_path, check=True)) == len(SOURCES) + 1
-    breadcrumbs.sync(tmp_path)
-    assert breadcrumbs.sync(tmp_path, check=True) == []
-    first = (tmp_path / SOURCES[0].name).read_text()
-    assert "[99 New model](99_new.ipynb)" in first and "**99 New model**" in (tmp_path / "99_new.py").read_text()
+def test_headers_are_written_by_the_command():
+    """Breadcrumbs and measured run times come from `make sync` (tools/headers.py), not from hand edits."""
+    assert breadcrumbs.sync(NOTEBOOKS, check=True) == [], "headers or the README's table are out of date: run `make sync`"
+
+
+def _copy_series(tmp_path: Path) -> Path:
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    for source in [*SOURCES, NOTEBOOKS / breadcrumbs.RUN_TIMES]:
+        (folder / source.name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "README.md").write_text((ROOT / "README.md").read_text(encoding="utf-8"), encoding="utf-8")
+    return folder
+
+
+def test_a_new_notebook_touches_only_its_neighbour(tmp_path: Path):
+    """Issue 27: adding notebook 08 rewrote sixteen other notebook files (every breadcrumb listed the series)."""
+    folder = _copy_series(tmp_path)
+    new = folder / f"{len(SOURCES) + 1:02d}_new.py"
+    new.write_text(f"# %% [markdown]\n# convae · **{new.name[:2]} New model**\n#\n# # {new.name[:2]} · New\n")
+    assert breadcrumbs.sync(folder) == [folder / SOURCES[-1].name, new]
+    assert breadcrumbs.sync(folder, check=True) == []
+    assert f"[{new.name[:2]} New model →]({new.stem}.ipynb)" in (folder / SOURCES[-1].name).read_text()
+    assert f"[← {SOURCES[-1].name[:2]} {TITLES[SOURCES[-1].name[:2]]}]({SOURCES[-1].stem}.ipynb) · **{new.name[:2]} New model**" in new.read_text()
+
+
+def test_measured_times_are_written_once_and_reach_every_header_and_the_readme(tmp_path: Path):
+    """Issue 27: re-measuring the series touched twenty files by hand; now one file, one command."""
+    folder = _copy_series(tmp_path)
+    timings = tmp_path / "timings.json"  # what `python -m convae_utils series --profile workshop` writes
+    timings.write_text(json.dumps({"profile": "workshop", "dataset": "photos10",
+                                   "seconds": {p.stem: 61.0 + i for i, p in enumerate(SOURCES)}}))
+    assert breadcrumbs.take_timings(folder, timings) == "workshop"
+    changed = breadcrumbs.sync(folder)
+    assert set(changed) == {folder / p.name for p in SOURCES} | {tmp_path / "README.md"}
+    readme = (tmp_path / "README.md").read_text()
+    total = sum(61.0 + i for i in range(len(SOURCES)))
+    assert f"| **{breadcrumbs.as_time(total)}** |" in readme
+    for i, source in enumerate(SOURCES):
+        header = jupytext.read(folder / source.name).cells[0].source
+        assert f"| {breadcrumbs.as_time(61.0 + i)} (measured by" in header
+    # a time typed into one header by hand is out of date, and the command says so
+    first = folder / SOURCES[0].name
+    first.write_text(first.read_text().replace(f"| {breadcrumbs.as_time(61.0)} (measured", "| 9.9 min (measured"))
+    assert breadcrumbs.sync(folder, check=True) == [first]
 
 
 # -- (1) pairing, and nothing executed is committed -----------------------------------------------
@@ -116,7 +149,7 @@ def test_skeleton(source: Path):
     number = source.name[:2]
     assert first.cell_type == "markdown" and breadcrumb.startswith("convae ·"), "the first line is the breadcrumb"
     assert "# " + breadcrumb == breadcrumbs.breadcrumb(source.stem, breadcrumbs.titles(NOTEBOOKS)), (
-        "the breadcrumb lists every notebook with this one in bold: run `make sync`")
+        "the breadcrumb links this notebook's neighbours, with this one in bold: run `make sync`")
     assert f"**{number} {TITLES[number]}**" in breadcrumb, "the breadcrumb marks this notebook in bold"
     assert re.search(r"^# ", first.source, re.MULTILINE), "a title follows the breadcrumb"
     assert "What you will learn" in first.source
@@ -216,3 +249,19 @@ def test_the_float32_latent_200_code_is_as_much_smaller_as_notebook_06_says():
     text = markdown(NOTEBOOKS / "06_rate_distortion.py")
     ratio = bits.bits_summary(200)["compression"]
     assert f"{ratio:.1f} times smaller" in text and bits.bits_summary(200)["smaller_than_image"]
+
+
+@pytest.mark.parametrize("loaded", [True, False])
+def test_notebook_03_says_whether_its_run_was_trained_now_or_loaded(loaded, capsys):
+    """Issue 30, item 9: after "Loaded the finished run ...: nothing was trained" the notebook printed
+    "2 epochs on photos10, 20 s of training", which read as if it had trained."""
+    from types import SimpleNamespace
+
+    [cell] = [c for c in jupytext.read(NOTEBOOKS / "03_training.py").cells
+              if c.source.startswith("seconds = sum(run.history.epoch_seconds)")]
+    history = SimpleNamespace(epochs_done=2, epoch_seconds=[10.0, 10.0], meta={"device": "cpu"})
+    run = SimpleNamespace(complete=True, loaded=loaded, history=history)
+    exec(cell.source, {"run": run, "bundle": SimpleNamespace(dataset="photos10", train=range(1000))})
+    said = capsys.readouterr().out
+    assert "2 epochs on photos10, 20 s of training" in said
+    assert ("Trained earlier and loaded now" in said) is loaded and ("Trained now" in said) is not loaded

@@ -82,3 +82,39 @@ def test_every_console_script_points_at_a_function():
     for name, target in scripts.items():
         module, _, function = target.partition(":")
         assert callable(getattr(importlib.import_module(module), function)), f"{name} -> {target} is not callable"
+
+
+def test_the_wheel_holds_the_lessons_and_no_maintainer_tools(tmp_path):
+    """A participant's wheel is what the notebooks use: no benchmark, kit, studies or header writer (issue 27).
+
+    Built from a copy of the whole checkout (``tools/`` included) with this pyproject, as ``pip install .``
+    and the kit build it.
+    """
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    source = tmp_path / "checkout"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "build", "*.egg-info")
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, source / name)
+    for folder in ("convae_utils", "tools", "benchmarks"):
+        shutil.copytree(ROOT / folder, source / folder, ignore=ignore)
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
+                           "-q", "-w", str(tmp_path / "wheel"), str(source)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    [wheel] = (tmp_path / "wheel").glob("*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    modules = {name for name in names if name.endswith(".py")}
+    assert "convae_utils/cli.py" in modules and "convae_utils/training.py" in modules and "convae_utils/series.py" in modules
+    assert all(name.startswith("convae_utils/") for name in modules), sorted(m for m in modules if not m.startswith("convae_utils/"))
+    tool_names = {"bench", "bench_worker", "agreement", "kit", "headers", "breadcrumbs", "experiment",
+                  "measure_baselines", "colour_check", "rate_distortion", "vae_sweep"}
+    assert not {Path(name).stem for name in modules} & tool_names, "a maintainer tool is in the wheel"
+    for name in modules:  # nor any of their code under another name
+        text = zipfile.ZipFile(wheel).read(name).decode("utf-8")
+        assert "def export_revision" not in text and "def wheels_stage" not in text and "import tools" not in text, name
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    assert "convae_utils.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

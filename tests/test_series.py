@@ -7,9 +7,9 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from convae_utils.tools import series
+from convae_utils import series
 from convae_utils.errors import ConvaeError
-from convae_utils.tools.arguments import UsageError
+from convae_utils.arguments import UsageError
 
 
 def write_notebook(path, *sources):
@@ -76,7 +76,7 @@ def test_an_empty_folder_is_a_clear_error(folder, tmp_path):
 
 @pytest.mark.parametrize("timeout", ["0", "-5", "1.5"])
 def test_a_timeout_must_be_a_positive_whole_number_of_seconds(timeout, folder, tmp_path, capsys):
-    from convae_utils.tools import cli
+    from convae_utils import cli
 
     with pytest.raises(SystemExit) as info:  # (an empty folder: were it accepted, nothing would run)
         cli.main(["series", "--timeout", timeout, "--notebooks", str(folder), "--out", str(tmp_path / "out")])
@@ -100,7 +100,7 @@ def test_auto_dataset_is_settled_once_with_a_loud_fallback(folder, tmp_path, mon
 
 
 def test_an_output_folder_that_is_a_file_is_refused_before_anything_starts(folder, tmp_path, monkeypatch, capsys):
-    from convae_utils.tools import cli
+    from convae_utils import cli
 
     def start(*args, **kwargs):
         raise AssertionError("a notebook was started")
@@ -133,3 +133,54 @@ def test_a_failing_notebook_prints_its_whole_message_not_its_last_line(folder, t
     for line in ("Three ways out:", "  1. try again later", "  2. download it yourself", "  3. work offline"):
         assert f"\n{line}\n" in message, message
     assert "\x1b[" not in message and str(tmp_path / "out" / "01_data.ipynb") in message
+
+
+def test_ctrl_c_while_a_notebook_runs_is_one_line_and_exit_130(folder, tmp_path):
+    """Issue 30, item 8: nbclient shuts the kernel down on SIGINT, and the command printed about 80 lines of
+    tracebacks (DeadKernelError, ZMQError, AssertionError) and exited 1. The unfinished notebook is not written."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    started = tmp_path / "started"
+    write_notebook(folder / "01_slow.ipynb", f"open({str(started)!r}, 'w').close()", "import time\ntime.sleep(120)")
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root), "CONVAE_RUNS_DIR": str(tmp_path / "runs")}
+    process = subprocess.Popen([sys.executable, "-m", "convae_utils", "series", "--profile", "smoke", "--dataset",
+                                "shapes10", "--notebooks", str(folder), "--out", str(tmp_path / "out")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=root)
+    try:
+        for _ in range(1200):  # the kernel has started and runs the first cell (at most two minutes)
+            if started.exists() or process.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert started.exists(), process.communicate(timeout=30)
+        time.sleep(1)  # inside the second cell
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("01_slow:")]  # its progress bar aside
+    assert process.returncode == 130, err
+    assert lines == ["python -m convae_utils series: interrupted; what was finished is kept, run the same command "
+                     "again to go on from there"], err
+    assert not (tmp_path / "out" / "01_slow.html").exists()
+
+
+def test_a_page_made_for_the_kit_loads_nothing_from_the_internet():
+    """Issue 30, item 9: the HTML in the kit's filled/ loaded MathJax and require.js from a CDN that an
+    offline laptop cannot reach. Formulas are MathML; a widget's place says why it is empty from the start."""
+    import re
+
+    nb = new_notebook(cells=[new_markdown_cell("# t\n\n$$x^2 + y$$"), new_code_cell("1")])
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}, "version_major": 2,
+                                                                          "version_minor": 0}}
+    online, offline = series.notebook_html(nb), series.notebook_html(nb, offline=True)
+    assert re.search(r'<script[^>]*src="https://[^"]*(require|mathjax)', online)  # what make run's pages keep
+    assert not re.search(r'<script[^>]*\bsrc="(https?:)?//', offline), "a script is loaded from the internet"
+    assert "mathjax/" not in offline.lower() and "unpkg.com" not in offline and "require.min.js" not in offline
+    assert "<math" in offline and json.dumps(series.WIDGETS_NOT_IN_PAGE_NOTE) in offline

@@ -1,8 +1,10 @@
 """The headless studies behind the notes' tables: notebook 06's rate-distortion table and the colour check."""
 
+from pathlib import Path
+
 import pytest
 
-from convae_utils.tools import colour_check, rate_distortion
+from tools.studies import colour_check, rate_distortion
 
 
 @pytest.fixture
@@ -26,3 +28,60 @@ def test_colour_check_reports_every_series_model(runs):
     assert [r["model"] for r in rows] == list(colour_check.SERIES_MODELS)
     for row in rows:
         assert 0 <= row["chroma kept"] and row["mean colour error"] >= 0 and isinstance(row["passes"], bool)
+
+
+# -- one plan per study, read by the notebook and by `python -m tools study NN` (issue 27) ----------------
+
+def _parameters(notebook: str, profile: str, monkeypatch) -> dict:
+    """The values notebook ``notebook``'s parameters cell sets under ``profile`` (that cell alone, executed)."""
+    import jupytext
+
+    from convae_utils import settings, studies
+
+    monkeypatch.setenv("CONVAE_PROFILE", profile)
+    cell = next(c for c in jupytext.read(Path(__file__).resolve().parents[1] / "notebooks" / notebook).cells if "parameters" in c.metadata.get("tags", []))
+    namespace = {"settings": settings, "studies": studies}
+    exec(cell.source, namespace)
+    return namespace
+
+
+@pytest.mark.parametrize("profile", ["workshop", "full", "smoke"])
+def test_notebook_06_and_its_study_read_one_plan(profile, monkeypatch):
+    from convae_utils import studies
+
+    cell = _parameters("06_rate_distortion.py", profile, monkeypatch)
+    assert cell["LATENT_SWEEP"] == studies.LATENT_SWEEPS[profile]
+    assert (cell["QUANTIZE_BITS"], cell["JPEG_QUALITIES"], cell["THUMBNAIL_SIZES"]) == (
+        rate_distortion.QUANTIZE_BITS, rate_distortion.JPEG_QUALITIES, rate_distortion.THUMBNAIL_SIZES)
+    # a change made once reaches both: the study reads the plan when it runs, not a copy
+    monkeypatch.setitem(studies.LATENT_SWEEPS, profile, (7,))
+    assert _parameters("06_rate_distortion.py", profile, monkeypatch)["LATENT_SWEEP"] == (7,)
+
+
+@pytest.mark.parametrize("profile", ["workshop", "full", "smoke"])
+def test_notebook_08_and_its_study_read_one_plan(profile, monkeypatch):
+    from convae_utils import studies
+    from tools.studies import winning
+
+    cell = _parameters("08_winning.py", profile, monkeypatch)
+    assert cell["MORE_PATCHES"] == winning.BUDGETS[profile]
+    assert cell["PCA_STEPS"] == winning.PCA_STEPS and cell["REFINE_FIT_IMAGES"] == winning.REFINED_FIT_IMAGES
+    assert 16 * cell["CODE_CHANNELS"] == winning.CODE_VALUES
+    assert cell["WIDTH"] == studies.SPATIAL_WIDTHS[profile] and cell["PCA_FIT_IMAGES"] == studies.PCA_FIT_IMAGES
+    if profile == "workshop":  # the budgets the README quotes
+        assert cell["MORE_PATCHES"]["train_size"] == 96_000 and cell["PCA_INIT_PATCHES"]["train_size"] == 24_000
+
+
+def test_one_study_command_runs_every_study_and_refuses_an_unknown_one(capsys):
+    from tools import cli
+    from tools.studies import STUDIES
+
+    assert {"06", "08", "09"} <= set(STUDIES)
+    with pytest.raises(SystemExit) as info:
+        cli.main(["study", "07"])
+    assert info.value.code == 2 and "invalid choice: '07'" in capsys.readouterr().err
+    for name in STUDIES:  # each study's own options, under the one command's name
+        with pytest.raises(SystemExit) as info:
+            cli.main(["study", name, "--help"])
+        assert info.value.code == 0
+        assert f"usage: python -m tools study {name}" in capsys.readouterr().out

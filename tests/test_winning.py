@@ -1,13 +1,11 @@
 """Notebook 08's package side: the PCA-initialised model, the steps, the schedule, the codec curves."""
 
-import math
-
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from convae_utils import baselines, data, exercises, models, spatial, training, winning
+from convae_utils import baselines, data, models, training, winning
 from convae_utils.images import normalize
 from convae_utils.spatial import SpatialAutoencoder
 
@@ -77,60 +75,8 @@ def test_codec_curves_fall_with_the_step_and_compare_at_equal_bits(bundle):
     assert winning.compare_at_equal_bits(shifted, pca_curve)["gain_db"].isna().all()
 
 
-def test_the_worked_solution_is_the_package_reference_and_passes_its_check():
-    encoder, decoder = winning.build_spatial_autoencoder(4, 16)
-    reference = SpatialAutoencoder(4, 16, depth=1, stem="pixel")
-    mine = winning.SequentialAutoencoder(encoder, decoder)
-    assert mine.latent_dim == reference.latent_dim == 64 and mine.code_shape == (4, 4, 4)
-    reference.encoder.load_state_dict({("to_code." + k[2:]) if k.startswith("9.") else f"features.{k}": v
-                                       for k, v in encoder.state_dict().items()})
-    reference.decoder.load_state_dict({f"features.{k}": v for k, v in decoder.state_dict().items()})
-    x = torch.rand(3, 3, 32, 32) * 2 - 1
-    with torch.no_grad():
-        torch.testing.assert_close(mine(x), reference(x))
-    assert models.count_parameters(mine) == models.count_parameters(reference)
-    winning.check_spatial_autoencoder(winning.build_spatial_autoencoder)  # raises nothing
-
-
-def _broken(change):
-    def build(code_channels, width):
-        encoder, decoder = winning.build_spatial_autoencoder(code_channels, width)
-        return change(encoder, decoder)
-    return build
-
-
-@pytest.mark.parametrize("change, message", [
-    (lambda e, d: (torch.nn.Sequential(*e, torch.nn.ReLU()), d), "linear"),
-    (lambda e, d: (torch.nn.Sequential(*list(e)[:-4], list(e)[-1]), d), r"\(4, 3, 4, 4\)"),  # one halving short
-    (lambda e, d: (e, torch.nn.Sequential(*list(d)[:-1])), r"\[-1, 1\]"),
-    (lambda e, d: (e, torch.nn.Sequential(*list(d)[:-3], list(d)[-2], list(d)[-1])), r"\(4, 3, 32, 32\)"),
-    (lambda e, d: (torch.nn.Sequential(torch.nn.BatchNorm2d(3), *e), d), "BatchNorm"),
-    (lambda e, d: (torch.nn.Sequential(*[m for m in e if not isinstance(m, spatial.ResidualBlock)]),
-                   torch.nn.Sequential(*[m for m in d if not isinstance(m, spatial.ResidualBlock)])), "residual block"),
-])
-def test_the_check_rejects_typical_mistakes_in_the_learners_terms(change, message):
-    with pytest.raises(exercises.Wrong, match=message):
-        winning.check_spatial_autoencoder(_broken(change))
-
-
-def test_the_check_turns_layers_that_do_not_fit_into_advice_not_a_pytorch_trace():
-    def hard_coded(code_channels, width):  # a decoder written for 4 code channels, not the argument
-        return winning.build_spatial_autoencoder(code_channels, width)[0], winning.build_spatial_autoencoder(4, width)[1]
-    with pytest.raises(exercises.Wrong, match="code_channels=3 and width=8"):
-        winning.check_spatial_autoencoder(hard_coded)
-
-
-def test_an_unwritten_exercise_falls_back_to_the_solution_and_says_so(capsys):
-    def unwritten(code_channels, width):
-        raise NotImplementedError("write me")
-    assert exercises.check_code("08.1", unwritten) is winning.build_spatial_autoencoder
-    assert "Not written yet" in capsys.readouterr().out
-    assert exercises.check_code("08.1", winning.build_spatial_autoencoder) is winning.build_spatial_autoencoder
-    assert "Right" in capsys.readouterr().out
-
-
 def test_the_headless_study_prints_mean_and_spread_over_seeds(monkeypatch, capsys):
-    from convae_utils.tools import winning as study
+    from tools.studies import winning as study
 
     monkeypatch.setenv("CONVAE_DATASET", "shapes10")
     assert study.main(["--profile", "smoke", "--seeds", "2", "--only", "transposed"]) == 0
@@ -146,7 +92,7 @@ def test_the_headless_study_prints_mean_and_spread_over_seeds(monkeypatch, capsy
 
 
 def test_the_study_scores_notebook_08s_model_with_and_without_refined_codes(monkeypatch):
-    from convae_utils.tools import winning as study
+    from tools.studies import winning as study
 
     monkeypatch.setenv("CONVAE_DATASET", "shapes10")
     rows = study.study("smoke", seeds=1, only="notebook 08's model", progress=False)
@@ -218,56 +164,6 @@ def test_refining_refuses_inference_mode_and_bad_steps(trained_small):
         winning.refine_codes(trained_small, x, steps=-1)
 
 
-def test_the_check_accepts_the_solution_whatever_its_random_initial_weights():
-    for seed in range(40):  # the code's sign once depended on the learner's random init (8 of 200 refused)
-        torch.manual_seed(seed)
-        winning.check_spatial_autoencoder(winning.build_spatial_autoencoder)
-
-
-class _MyBlock(torch.nn.Module):  # a learner's own residual block
-    def __init__(self, c):
-        super().__init__()
-        self.body = torch.nn.Sequential(torch.nn.GELU(), torch.nn.Conv2d(c, c, 3, padding=1))
-
-    def forward(self, x):
-        return x + self.body(x)
-
-
-def _swap_blocks(e, d):
-    swap = lambda seq: torch.nn.Sequential(*[_MyBlock(m.body[1].in_channels) if isinstance(m, spatial.ResidualBlock)  # noqa: E731
-                                             else m for m in seq])
-    return swap(e), swap(d)
-
-
-def test_the_check_accepts_a_learners_own_residual_block():
-    winning.check_spatial_autoencoder(_broken(_swap_blocks))
-
-
-@pytest.mark.parametrize("change, message", [
-    (lambda e, d: (torch.nn.Sequential(*e, torch.nn.GELU()), d), "ends in GELU"),
-    (lambda e, d: (torch.nn.Sequential(*e, torch.nn.Tanh()), d), "ends in Tanh"),
-    (lambda e, d: (torch.nn.Sequential(*e, torch.nn.Mish(), torch.nn.Identity()), d), "ends in Mish"),
-    (lambda e, d: (e, torch.nn.Sequential(*[m for m in d if not isinstance(m, spatial.ResidualBlock)])), "decoder has no residual"),
-    (lambda e, d: (e, torch.nn.Sequential(*list(d)[:-2], list(d)[-1])), r"nn.PixelShuffle\(2\)"),
-])
-def test_the_check_refuses_what_the_instructions_forbid(change, message):
-    with pytest.raises(exercises.Wrong, match=message):
-        winning.check_spatial_autoencoder(_broken(change))
-
-
-def test_the_check_refuses_width_for_two_times_width_and_a_conv_stem():
-    def narrow(code_channels, width):
-        return winning.build_spatial_autoencoder(code_channels, width // 2)
-    with pytest.raises(exercises.Wrong, match="2 \\* width = 16"):
-        winning.check_spatial_autoencoder(narrow)
-
-    def conv_stem(code_channels, width):
-        e, d = winning.build_spatial_autoencoder(code_channels, width)
-        return torch.nn.Sequential(torch.nn.Conv2d(3, 12, 3, stride=2, padding=1), *list(e)[1:]), d
-    with pytest.raises(exercises.Wrong, match="PixelUnshuffle"):
-        winning.check_spatial_autoencoder(conv_stem)
-
-
 def test_refining_an_image_does_not_depend_on_its_batch(trained_small, bundle):
     x = normalize(bundle.test.images[:16])
     together = winning.refine_codes(trained_small, x, steps=5)
@@ -275,30 +171,6 @@ def test_refining_an_image_does_not_depend_on_its_batch(trained_small, bundle):
     torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-4)
     with pytest.raises(ValueError, match="batch_size"):
         winning.refine_codes(trained_small, x, batch_size=0)
-
-
-class _NotResidual(_MyBlock):
-    def forward(self, x):
-        return self.body(x)
-
-
-class _DoesNothing(torch.nn.Module):
-    def __init__(self, c):
-        super().__init__()
-
-    def forward(self, x):
-        return x
-
-
-@pytest.mark.parametrize("block, message", [(_NotResidual, "not residual"), (_DoesNothing, "no weights")])
-def test_the_check_refuses_blocks_that_are_not_residual(block, message):
-    def build(code_channels, width):
-        e, d = winning.build_spatial_autoencoder(code_channels, width)
-        swap = lambda seq: torch.nn.Sequential(*[block(2 * width) if isinstance(m, spatial.ResidualBlock)  # noqa: E731
-                                                 else m for m in seq])
-        return swap(e), swap(d)
-    with pytest.raises(exercises.Wrong, match=message):
-        winning.check_spatial_autoencoder(build)
 
 
 def _block_from_cell(forward_body: str, cell: str):
@@ -328,25 +200,3 @@ def test_a_learners_block_with_another_forward_is_another_architecture():
     assert runs.architecture_digest(residual(4)) == runs.architecture_digest(again(4))
     package = SpatialAutoencoder(2, width=8)                                 # the package's: layers only
     assert runs.architecture_digest(package) == runs.architecture_digest(SpatialAutoencoder(2, width=8))
-
-
-class _Wrapped(torch.nn.Module):  # an encoder written as a class of its own, not an nn.Sequential
-    def __init__(self, inner):
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, x):
-        return self.inner(x)
-
-
-def test_an_encoder_of_its_own_class_is_judged_by_its_codes():
-    def wrapped(code_channels, width):
-        e, d = winning.build_spatial_autoencoder(code_channels, width)
-        return _Wrapped(e), d
-    winning.check_spatial_autoencoder(wrapped)                          # a linear code: accepted
-
-    def wrapped_relu(code_channels, width):
-        e, d = winning.build_spatial_autoencoder(code_channels, width)
-        return _Wrapped(torch.nn.Sequential(*e, torch.nn.ReLU())), d
-    with pytest.raises(exercises.Wrong, match="every code value is >= 0"):
-        winning.check_spatial_autoencoder(wrapped_relu)

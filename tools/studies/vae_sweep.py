@@ -1,4 +1,4 @@
-"""Notebook 09's beta sweep, headless: ``python -m convae_utils.tools.vae_sweep --profile workshop|full``
+"""Notebook 09's beta sweep, headless: ``python -m tools study 09 --profile workshop|full``
 
 Trains one VAE per KL weight beta (the plan of ``vae.sweep_plan``: the workshop profile's reduced
 budget, or the full one) and prints, per beta: the rate (KL in bits per image), the distortion (PSNR
@@ -16,11 +16,11 @@ import time
 
 import pandas as pd
 
-from .. import generation, vae
-from ..data import prepare_data
-from ..errors import ConvaeError
-from ..runs import train_or_load
-from ..settings import DATASETS, PROFILE_CHOICES, from_env, runs_dir, seed_everything
+from convae_utils import generation, vae
+from convae_utils.data import prepare_data
+from convae_utils.errors import ConvaeError
+from convae_utils.runs import train_or_load
+from convae_utils.settings import DATASETS, PROFILE_CHOICES, from_env, runs_dir, seed_everything
 
 SAMPLES = 500                                    # prior samples scored per beta
 VAL_IMAGES = 500                                 # validation images scored after each epoch
@@ -64,8 +64,8 @@ def study(profile: str | None = None, dataset: str | None = None, *, progress: b
     return table
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m convae_utils.tools.vae_sweep", description=__doc__.splitlines()[0])
+def main(argv=None, prog: str = "python -m tools study 09") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--profile", choices=PROFILE_CHOICES, default=None, help="default: $CONVAE_PROFILE or auto")
     parser.add_argument("--dataset", choices=DATASETS, default=None, help="default: $CONVAE_DATASET or the profile's")
     parser.add_argument("--csv", default=None, help="also write the table as CSV")
@@ -89,6 +89,3 @@ def main(argv=None) -> int:
         table.to_csv(args.csv, index=False)
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

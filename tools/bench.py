@@ -1,11 +1,11 @@
 """Benchmark: the article's training loop, the package's, and optionally an older release's, side by side.
 
-``python -m convae_utils bench`` (or ``python -m convae_utils.bench``) trains the same model from the
+``python -m tools bench`` trains the same model from the
 same initial weights on the same batches, once through the article's loop as the article wrote it and
 once through the package's own :func:`convae_utils.training.fit` (and, with ``--baseline REV``, through
 the ``fit`` of an older revision of this repository), alternating the paths for several repeats so
 that all see the same machine load. Every run of every path is a fresh Python process
-(:mod:`convae_utils.tools.bench_worker`): the malloc settings the package applies
+(:mod:`tools.bench_worker`): the malloc settings the package applies
 (:func:`convae_utils.cpu_speed.tune_allocator`) are process-wide, and a shared process would hand
 them to the paths that do not apply them. It prints, per latent size:
 
@@ -16,7 +16,7 @@ them to the paths that do not apply them. It prints, per latent size:
 - peak memory of each path;
 - whether each float32 path computes what the article's loop computes: a few steps from the same
   state, judged against the article loop's own summation-order noise
-  (:func:`convae_utils.tools.agreement.check_agreement`); a disagreement makes the command exit 1.
+  (:func:`tools.agreement.check_agreement`); a disagreement makes the command exit 1.
   Paths that round differently by design (bfloat16 autocast, compiled) are shown with their loss
   after the timed steps against the drift between the two float32 paths;
 - an estimate of the article's whole experiment (10 epochs over 50,000 training images plus a
@@ -33,7 +33,7 @@ The package's path is the package's real code, not a copy: :func:`~convae_utils.
 training (its ``on_batch_end`` hook marks the end of the warm-up and of the last step) and
 :func:`~convae_utils.training.mean_loss` for evaluation.
 
-For the command line (wired as ``python -m convae_utils bench``): :func:`add_arguments` fills a parser,
+For the command line (wired as ``python -m tools bench``): :func:`add_arguments` fills a parser,
 :func:`run` does the work, prints, and returns the results as a dict, :func:`exit_code` turns them into
 the exit status, :func:`run_cli` does both for a parsed namespace, and :func:`main` also parses.
 """
@@ -59,15 +59,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..article import article_loader  # noqa: F401  (the tests check it serves fit's batches)
-from ..cpu_speed import native_bf16, tune_allocator
-from ..images import ImageSet
-from ..models import build_autoencoder, count_parameters
-from ..settings import MAX_IMAGES
-from ..shapes import make_shapes10
+from convae_utils.article import article_loader  # noqa: F401  (the tests check it serves fit's batches)
+from convae_utils.cpu_speed import native_bf16, tune_allocator
+from convae_utils.images import ImageSet
+from convae_utils.models import build_autoencoder, count_parameters
+from convae_utils.settings import MAX_IMAGES
+from convae_utils.shapes import make_shapes10
 from . import bench_worker
 from .agreement import STEPS, StepFn, article_step, check_agreement, package_step
-from .arguments import (OneLineParser, UsageError, available_device, latent_sizes, output_file, setting,
+from convae_utils.arguments import (OneLineParser, UsageError, available_device, latent_sizes, output_file, setting,
                         whole_number)
 from .bench_worker import RESULT_MARKER, MemoryProbe, sync
 
@@ -221,7 +221,9 @@ class _Run:
 
 def current_package_root() -> Path:
     """The folder holding this ``convae_utils`` (what a worker's ``PYTHONPATH`` names for this checkout)."""
-    return Path(__file__).resolve().parents[2]
+    import convae_utils
+
+    return Path(convae_utils.__file__).resolve().parents[1]
 
 
 def export_revision(revision: str, into: Path) -> tuple[Path, str]:
@@ -321,11 +323,11 @@ def _rotate(items: list, k: int) -> list:
 
 
 # ---------------------------------------------------------------------------------------------
-# Do the paths compute the same thing? (convae_utils.tools.agreement)
+# Do the paths compute the same thing? (tools.agreement)
 # ---------------------------------------------------------------------------------------------
 
 def worker_step(variant: Variant, *, seed: int, device: torch.device, folder: Path) -> StepFn:
-    """A :data:`~convae_utils.tools.agreement.StepFn` that runs ``variant``'s ``fit`` in a worker process.
+    """A :data:`~tools.agreement.StepFn` that runs ``variant``'s ``fit`` in a worker process.
 
     For an older release (``--baseline``): its code cannot be imported next to this one.
     """
@@ -355,7 +357,7 @@ def check_paths(latent_dim: int, variants: list[Variant], settings: dict, device
                 folder: Path) -> dict[str, dict]:
     """Agreement of every exact (float32, eager) path with the article's loop, from the same state.
 
-    :func:`~convae_utils.tools.agreement.check_agreement`: ``STEPS`` steps of each path from the same
+    :func:`~tools.agreement.check_agreement`: ``STEPS`` steps of each path from the same
     weights on the same batches; the tolerance comes from the article's loop run again in another
     memory layout (another summation order). Meaningful at any ``--steps``, unlike losses compared
     after a long run, which drift apart by float noise alone.
@@ -552,9 +554,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The stand-alone parser of ``python -m convae_utils.bench``."""
+    """The stand-alone parser of ``python -m tools bench``."""
     parser = OneLineParser(
-        prog="python -m convae_utils bench",
+        prog="python -m tools bench",
         description="Time the article's training loop against the package's, side by side.")
     return add_arguments(parser)
 
@@ -679,7 +681,7 @@ def _experiment_target(package_seconds: float, device: torch.device, settings: d
 def run(args: argparse.Namespace) -> dict:
     """Run the benchmark described by ``args`` (from :func:`add_arguments`), print it, return the results.
 
-    Raises :class:`~convae_utils.tools.arguments.UsageError` for what a parser cannot check (a device
+    Raises :class:`~convae_utils.arguments.UsageError` for what a parser cannot check (a device
     this machine lacks, ``--amp`` without CUDA, an unknown ``--baseline``) before measuring anything;
     the command lines turn it into a usage error (exit status 2).
     """
@@ -748,7 +750,7 @@ def run(args: argparse.Namespace) -> dict:
         "loss_ok": all(e.get("loss_check", {}).get("ok", True) for b in blocks for e in b["paths"].values()),
         "agreement": {"what": (f"{STEPS} training steps of each float32 path from the same weights on the same "
                                "batches, against the article's loop; tolerance from the article's loop run "
-                               "again in another memory layout (convae_utils.tools.agreement)")},
+                               "again in another memory layout (tools.agreement)")},
     }
     print(format_table(result), file=table_stream, flush=True)
     if json_target == "-":
@@ -766,7 +768,7 @@ def exit_code(result: dict) -> int:
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    """Run from an already parsed namespace (``python -m convae_utils bench``) and return the exit status."""
+    """Run from an already parsed namespace (``python -m tools bench``) and return the exit status."""
     return exit_code(run(args))
 
 
@@ -881,7 +883,7 @@ def format_table(result: dict) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m convae_utils.bench [options]``: run, print, return the exit status."""
+    """``python -m tools bench [options]``: run, print, return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

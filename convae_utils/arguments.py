@@ -14,7 +14,7 @@ import shlex
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..settings import LIMITS, LR_RANGE, pick_device
+from .settings import LIMITS, LR_RANGE, pick_device
 
 EXIT_USAGE = 2  # argparse's exit status for a bad command line
 

@@ -1,6 +1,6 @@
 """Time the article's whole experiment for real: latent 200 and 1000, 10 epochs, 50,000 images.
 
-``python -m convae_utils.tools.experiment [--device cuda] [--amp] [--compile] [--json PATH]``
+``python -m tools study experiment [--device cuda] [--amp] [--compile] [--json PATH]``
 
 Where ``bench`` measures throughput over a few dozen steps and extrapolates, this trains both of the
 article's models end to end through the package's own ``fit``: 45,000 training images (5,000 held out
@@ -20,15 +20,15 @@ from pathlib import Path
 
 import torch
 
-from ..callbacks import ReconstructExemplars
-from ..data import class_exemplars, split_train_val
-from ..metrics import evaluate
-from ..models import build_autoencoder
-from ..settings import pick_device
-from ..shapes import make_shapes10
-from ..speed import Speed
-from ..training import fit
-from .arguments import whole_number
+from convae_utils.callbacks import ReconstructExemplars
+from convae_utils.data import class_exemplars, split_train_val
+from convae_utils.metrics import evaluate
+from convae_utils.models import build_autoencoder
+from convae_utils.settings import pick_device
+from convae_utils.shapes import make_shapes10
+from convae_utils.speed import Speed
+from convae_utils.training import fit
+from convae_utils.arguments import whole_number
 
 LATENT_DIMS = (200, 1000)
 EPOCHS, TRAIN_POOL, VAL_SIZE, TEST_SIZE, BATCH_SIZE = 10, 50_000, 5_000, 10_000, 64
@@ -70,8 +70,8 @@ def run_experiment(device: torch.device, *, amp: bool = False, compile: bool = F
     return result
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m convae_utils.tools.experiment", description=__doc__.splitlines()[0])
+def main(argv=None, prog: str = "python -m tools study experiment") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     parser.add_argument("--amp", action="store_true", help="bfloat16 autocast")
     parser.add_argument("--compile", action="store_true", help="torch.compile the training forward pass")
@@ -89,6 +89,3 @@ def main(argv=None) -> int:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,19 +8,24 @@ failed; notebooks executed before it are kept.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import os
 import re
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
-from .. import settings as run_settings
-from ..errors import ConvaeError
-from ..fileio import atomic_write, write_json
-from ..settings import (DATA_DIR_ENV, DATASET_ENV, DATASETS, PROFILE_CHOICES, PROFILE_ENV, RUNS_DIR_ENV,
+from . import settings as run_settings
+from .errors import ConvaeError
+from .fileio import atomic_write, write_json
+from .settings import (DATA_DIR_ENV, DATASET_ENV, DATASETS, PROFILE_CHOICES, PROFILE_ENV, RUNS_DIR_ENV,
                         pick_device, project_root, versions)
-from ..callbacks import REPORT_PREFIX
+from .callbacks import REPORT_PREFIX
 from .arguments import UsageError, output_folder, whole_number
 
 
@@ -72,8 +77,11 @@ def _echoing_client(echo, **kwargs):
     return EchoingClient(**kwargs)
 
 
-def execute(path: Path, out_dir: Path, *, timeout: int = 3600) -> tuple[Path, Path, float]:
-    """Execute one notebook in a fresh kernel (cwd = its folder); write the .ipynb and .html copies."""
+def execute(path: Path, out_dir: Path, *, timeout: int = 3600, offline: bool = False) -> tuple[Path, Path, float]:
+    """Execute one notebook in a fresh kernel (cwd = its folder); write the .ipynb and .html copies.
+
+    ``offline``: the HTML loads nothing from the internet (:func:`notebook_html`).
+    """
     import nbformat
     from nbclient.exceptions import CellExecutionError
     from nbconvert import HTMLExporter
@@ -83,28 +91,68 @@ def execute(path: Path, out_dir: Path, *, timeout: int = 3600) -> tuple[Path, Pa
     code_cells = sum(c.cell_type == "code" for c in nb.cells)
     bar = tqdm(total=code_cells, desc=path.stem, unit="cell", leave=True)
     # The kernel's log is not the notebook's output: keep its start-up chatter (a plain-TCP notice on
-    # localhost, printed once per notebook) out of the terminal; errors still show, cells' output is kept.
+    # localhost, printed once per notebook) and the tracebacks of its messages cut off by a Ctrl-C (ZMQError)
+    # out of the terminal. A cell's error is not the kernel's log: it reaches the notebook and this command.
     client = _echoing_client(bar.write, nb=nb, timeout=timeout, kernel_name="python3", store_widget_state=True,
-                             extra_arguments=["--IPKernelApp.log_level=ERROR", KERNEL_STARTUP],
+                             extra_arguments=["--IPKernelApp.log_level=CRITICAL", KERNEL_STARTUP],
                             resources={"metadata": {"path": str(path.parent)}},
                             on_cell_executed=lambda **_: bar.update(1))
     start = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     executed = out_dir / path.name
     try:
-        client.execute()
+        with _interruptible() as ctrl_c:
+            client.execute()
     except CellExecutionError as exc:
+        if exc.ename == "KeyboardInterrupt":  # the kernel got the Ctrl-C: nothing failed
+            raise KeyboardInterrupt from None
         _write_notebook(nb, executed)  # keep what ran, with the error in it
         raise ConvaeError(f"{path.name} failed: {_whole_error(exc)}\n(the executed notebook, with the error, "
                           f"is {executed})") from exc
+    except BaseException as exc:
+        # Ctrl-C reaches the kernel and this process together: nbclient then fails in whatever it was doing
+        # (asyncio's own SIGINT handler cancels its loop: CancelledError; or DeadKernelError, ZMQError). That is
+        # an interruption, said in one line by the caller; nothing is written, so an unfinished notebook is
+        # never taken for a finished one.
+        # nbclient takes SIGINT over while it runs (loop.add_signal_handler: it shuts the kernel down, and
+        # leaves the future that does it on the client), so the note alone would miss it.
+        if (ctrl_c["interrupted"] or isinstance(exc, asyncio.CancelledError)
+                or getattr(client, "_async_cleanup_kernel_future", None) is not None):
+            # nbclient's kernel-alive poller, left pending, is reported at exit ("Task exception was never
+            # retrieved"): the command is ending on purpose, so asyncio's own log stays quiet.
+            logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+            raise KeyboardInterrupt from None
+        raise
     finally:
         bar.close()
     seconds = time.perf_counter() - start
     _write_notebook(nb, executed)
     html_path = out_dir / f"{path.stem}.html"
-    html = notebook_html(nb, HTMLExporter)
+    html = notebook_html(nb, HTMLExporter, offline=offline)
     atomic_write(html_path, lambda handle: handle.write(html.encode("utf-8")))  # a full disk: said as such
     return executed, html_path, seconds
+
+
+@contextmanager
+def _interruptible():
+    """Note a Ctrl-C (SIGINT) while the block runs, and raise KeyboardInterrupt as Python would; yields the note."""
+    note = {"interrupted": False}
+    # A kernel shut down mid-message makes tornado warn about closed streams: noise after a Ctrl-C.
+    logging.getLogger("tornado.general").setLevel(logging.ERROR)
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield note
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def interrupted(signum, frame):
+        note["interrupted"] = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupted)
+    try:
+        yield note
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _whole_error(exc) -> str:
@@ -127,7 +175,7 @@ def _write_notebook(nb, path: Path) -> None:
 # nbconvert's page makes, and writes the note into each widget's output instead of leaving it empty.
 WIDGETS_OFFLINE_NOTE = ("Widget not shown: this page loads the widget library from the internet, and it "
                         "could not be loaded (offline?). Everything else on the page works without it.")
-_WIDGETS_OFFLINE_SCRIPT = """<script>
+_WIDGETS_NOTE_SCRIPT = """<script>
 (function () {
   var failed = false;
   function note() {
@@ -146,8 +194,17 @@ _WIDGETS_OFFLINE_SCRIPT = """<script>
     failed = true;
     if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", note); } else { note(); }
   }, true);
+  if (%s) { document.addEventListener("DOMContentLoaded", note); }
 })();
-</script>""" % json.dumps(WIDGETS_OFFLINE_NOTE)
+</script>"""
+_WIDGETS_OFFLINE_SCRIPT = _WIDGETS_NOTE_SCRIPT % (json.dumps(WIDGETS_OFFLINE_NOTE), "false")
+# A page made to open without the internet (the workshop kit's filled/) loads nothing: the note is there from the start.
+WIDGETS_NOT_IN_PAGE_NOTE = ("Widget not shown: this page is made to open without the internet, and the widget "
+                            "library is not part of it; open the .ipynb in JupyterLab to use the widget. Everything "
+                            "else on the page works.")
+_WIDGETS_NOT_IN_PAGE_SCRIPT = _WIDGETS_NOTE_SCRIPT % (json.dumps(WIDGETS_NOT_IN_PAGE_NOTE), "true")
+_EXTERNAL_SCRIPT = re.compile(r'<script[^>]*\bsrc="(?:https?:)?//[^"]*"[^>]*>\s*</script>')
+_WIDGET_LOADER = re.compile(r"<script>(?:(?!</script>).)*widgetRendererSrc(?:(?!</script>).)*</script>", re.S)
 
 
 # The HTML manager's icon font (Font Awesome) is looked up next to the page, not on the CDN, so in a
@@ -227,7 +284,7 @@ def progress_bars_as_text(nb) -> int:
     return replaced
 
 
-def notebook_html(nb, exporter_class=None) -> str:
+def notebook_html(nb, exporter_class=None, *, offline: bool = False) -> str:
     """An executed notebook as one HTML page (nbconvert's lab template) that degrades clearly offline.
 
     Widgets render from the widget state stored in the notebook with the ipywidgets-8 HTML manager
@@ -237,6 +294,10 @@ def notebook_html(nb, exporter_class=None) -> str:
     disk. Everything else in the page (pictures, the ``widgets.animation_html`` player) needs no network:
     progress bars become their last line of text (:func:`progress_bars_as_text`) and formulas MathML
     (:func:`math_as_mathml`).
+
+    ``offline``: a page that loads nothing from the internet (the workshop kit's ``filled/``, for laptops
+    without it): no require.js, no MathJax (the formulas are MathML already), no widget library; each
+    widget's place says so from the start.
     """
     if exporter_class is None:
         from nbconvert import HTMLExporter as exporter_class
@@ -249,15 +310,18 @@ def notebook_html(nb, exporter_class=None) -> str:
             cell.source = links_to_pages(math_as_mathml(cell.source))
     exporter = exporter_class(html_manager_semver_range="^1.0.0")  # the major version ipywidgets 8 speaks
     html, _ = exporter.from_notebook_node(nb)
+    if offline:
+        html = _WIDGET_LOADER.sub("", _EXTERNAL_SCRIPT.sub("", html))
     if "widgets" in nb.metadata and "<head>" in html:
-        html = html.replace("<head>", "<head>\n" + _WIDGETS_OFFLINE_SCRIPT + "\n" + _PLAY_BUTTON_CSS, 1)
+        note = _WIDGETS_NOT_IN_PAGE_SCRIPT if offline else _WIDGETS_OFFLINE_SCRIPT
+        html = html.replace("<head>", "<head>\n" + note + "\n" + _PLAY_BUTTON_CSS, 1)
     return html
 
 
 def resolve_dataset(choice: str, data_dir: Path) -> str:
     """The dataset for the whole series: ``auto`` is settled once (CIFAR-10 if it can be had)."""
-    from ..cifar10 import cifar10_url, download_command
-    from ..data import FALLBACK, resolve_auto
+    from .cifar10 import cifar10_url, download_command
+    from .data import FALLBACK, resolve_auto
 
     if choice != "auto":
         return choice
@@ -315,7 +379,8 @@ def run(args) -> int:
                "versions": versions(), "device": str(pick_device()), "seconds": {}}
     for i, nb_path in enumerate(notebooks, 1):
         print(f"[{i}/{len(notebooks)}] {nb_path.name}", flush=True)
-        executed, html, seconds = execute(nb_path, out_dir, timeout=args.timeout)
+        executed, html, seconds = execute(nb_path, out_dir, timeout=args.timeout,
+                                          offline=getattr(args, "offline_html", False))
         total += seconds
         timings["seconds"][nb_path.stem] = round(seconds, 1)
         # Written after every notebook: the README's run-time table is read off this file.

@@ -1,4 +1,4 @@
-"""Notebook 08's ablation headless, over seeds: ``python -m convae_utils.tools.winning --profile workshop --seeds 3``
+"""Notebook 08's ablation headless, over seeds: ``python -m tools study 08 --profile workshop --seeds 3``
 
 Trains every variant of the ablation from scratch on the profile's data (a bare loop,
 ``winning.train_plain``: no run folders, nothing is reused), scores each at equal values against PCA
@@ -24,17 +24,18 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .. import baselines, winning
-from ..data import prepare_data
-from ..errors import ConvaeError
-from ..models import build_autoencoder, count_parameters
-from ..settings import DATASETS, PROFILE_CHOICES, from_env, seed_everything
-from ..spatial import SpatialAutoencoder
+from convae_utils import baselines, studies, winning
+from convae_utils.data import prepare_data
+from convae_utils.errors import ConvaeError
+from convae_utils.models import build_autoencoder, count_parameters
+from convae_utils.settings import DATASETS, PROFILE_CHOICES, from_env, seed_everything
+from convae_utils.spatial import SpatialAutoencoder
 
-BUDGETS = {"smoke": {}, "workshop": dict(train_size=96_000, num_epochs=1), "full": {}}
-PCA_STEPS = (0.2, 0.45, 0.7, 1.0, 1.5, 2.5, 4.0, 6.0)  # wide enough to reach below every model's lowest rate
-CODE_VALUES = 64  # a 4x4x4 spatial code; the article's model has latent 50 here, its nearest size in notebook 06
-REFINED_FIT_IMAGES = 1_000  # training codes refined to fit a refined code's entropy model (as notebook 08)
+# The plan notebook 08's parameters cell reads too (convae_utils/studies.py).
+BUDGETS = studies.PATCH_BUDGETS
+PCA_STEPS = studies.PCA_STEPS  # wide enough to reach below every model's lowest rate
+CODE_VALUES = studies.CODE_VALUES  # a 4x4x4 spatial code; the article's model has latent 50 here
+REFINED_FIT_IMAGES = studies.REFINE_FIT_IMAGES  # training codes refined to fit a refined code's entropy model
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def study(profile: str | None = None, *, seeds: int = 3, dataset: str | None = N
     if epochs is not None:
         budget["num_epochs"] = epochs
     config = config.replace(**budget)
-    width = 8 if config.profile == "smoke" else 32
+    width = studies.SPATIAL_WIDTHS[config.profile]
     variants = [v for v in VARIANTS if only is None or only.lower() in v.name.lower()]
     if not variants:
         raise ValueError(f"--only {only!r} matches no variant; the variants are: "
@@ -111,7 +112,8 @@ def study(profile: str | None = None, *, seeds: int = 3, dataset: str | None = N
     rows = []
     for seed in range(seeds):
         bundle = prepare_data(**config.replace(seed=seed).data_options())
-        pca = baselines.fit_pca(bundle.train.head(min(len(bundle.train), 24_000)), min(256, len(bundle.train) - 1))
+        pca = baselines.fit_pca(bundle.train.head(min(len(bundle.train), studies.PCA_FIT_IMAGES)),
+                                min(studies.PCA_COMPONENTS, len(bundle.train) - 1))
         pca_psnr = _pca_psnr(pca, bundle.test, sorted({50, CODE_VALUES}))
         fit_on = bundle.train.head(min(len(bundle.train), winning.CODEC_FIT_IMAGES))
         pca_curve = winning.pca_codec_curve(pca, fit_on, bundle.test, PCA_STEPS)
@@ -159,8 +161,8 @@ def summary(results: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m convae_utils.tools.winning", description=__doc__.splitlines()[0])
+def main(argv=None, prog: str = "python -m tools study 08") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--profile", choices=PROFILE_CHOICES, default=None, help="default: $CONVAE_PROFILE or auto")
     parser.add_argument("--dataset", choices=DATASETS, default=None, help="default: $CONVAE_DATASET or the profile's")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default: 3)")
@@ -190,6 +192,3 @@ def main(argv=None) -> int:
         print(f"rows written to {args.csv}")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

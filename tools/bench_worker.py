@@ -1,6 +1,6 @@
 """One timed run of one training path, in a process of its own: the benchmark's worker.
 
-``python -m convae_utils bench`` starts this file as a fresh Python process for every path and every
+``python -m tools bench`` starts this file as a fresh Python process for every path and every
 repeat (``python .../bench_worker.py SPEC.json``), so that what one path does to the process (the
 malloc settings of :func:`convae_utils.cpu_speed.tune_allocator`, oneDNN's caches, compiled code)
 cannot help or hurt the next. The ``convae_utils`` it imports is whichever ``PYTHONPATH`` names:
@@ -292,6 +292,6 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    # Run by path: this file's folder (convae_utils/tools) must not shadow anything on the import path.
+    # Run by path: this file's folder (tools/) must not shadow anything on the import path.
     sys.path.pop(0)
     sys.exit(main(sys.argv[1:]))

@@ -1,4 +1,8 @@
-"""Command line: ``python -m convae_utils {train,download,bench,series,kit} ...``.
+"""Command line: ``python -m convae_utils {train,download,series} ...`` (installed as ``convae``).
+
+What a learner runs: train one model headless, fetch CIFAR-10, execute the series (``make run``). The
+maintainer's commands (the benchmark, the workshop kit, the headless studies, ``make sync``) live outside
+the package, in the repository's ``tools/`` folder (``python -m tools ...``), and reuse :func:`run_command`.
 
 Every failure a user can cause (a bad option, an unknown profile, a run folder of another latent
 size, an unwritable folder, a missing dataset) ends in one line on stderr and a non-zero exit,
@@ -8,7 +12,7 @@ A bad option value is refused before any work starts, in the command line's own 
 never ``latent_dim``), as argparse refuses one: exit status 2 and a pointer to ``--help``. Numbers are
 checked while parsing, against the package's own limits; what only shows after parsing (a device this
 machine lacks, a folder option that names a file, options that contradict each other) raises
-:class:`~convae_utils.tools.arguments.UsageError` first thing and ends the same way. ``--run-dir``/
+:class:`~convae_utils.arguments.UsageError` first thing and ends the same way. ``--run-dir``/
 ``--runs-dir`` one level off (a parent of runs as one run, one run as a parent) is refused with the
 option that was probably meant. Problems found later, or in the environment (``$CONVAE_PROFILE``,
 ``$CONVAE_RUNS_DIR``), exit 1.
@@ -22,8 +26,8 @@ import sys
 import warnings
 from pathlib import Path
 
-from ..cifar10 import MAX_DOWNLOAD_TIMEOUT_S, MAX_DOWNLOAD_TRIES
-from ..settings import DATASETS, PROFILE_CHOICES
+from .cifar10 import MAX_DOWNLOAD_TIMEOUT_S, MAX_DOWNLOAD_TRIES
+from .settings import DATASETS, PROFILE_CHOICES
 from .arguments import (OneLineParser, UsageError, available_device, latent_sizes, learning_rate, number,
                         output_folder, setting, url, whole_number)
 
@@ -69,8 +73,8 @@ def _run_folders_in(folder: Path, marker: str) -> list[str]:
 
 def _check_folders(args) -> None:
     """Refuse folder options that cannot be what the user meant, naming the option they probably meant."""
-    from ..runs import CONFIG_FILE  # every run folder holds one
-    from ..settings import DATA_DIR_ENV, RUNS_DIR_ENV, data_dir, runs_dir
+    from .runs import CONFIG_FILE  # every run folder holds one
+    from .settings import DATA_DIR_ENV, RUNS_DIR_ENV, data_dir, runs_dir
 
     _folder_option("--data-dir", args.data_dir, "where CIFAR-10 is or will be downloaded", data_dir, DATA_DIR_ENV,
                    written=args.command == "download")  # train may only read it
@@ -95,7 +99,7 @@ def _check_folders(args) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="python -m convae_utils",
-                     description="Convolutional autoencoders on CIFAR-10: train, download, benchmark, run the series.")
+                     description="Convolutional autoencoders on CIFAR-10: train, download, run the series.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser, metavar="COMMAND")
 
     train = sub.add_parser("train", help="train one autoencoder headless into a run folder (load-or-train)",
@@ -136,16 +140,6 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("--timeout", type=number(0.0, MAX_DOWNLOAD_TIMEOUT_S), default=20.0, help="seconds without data before a try fails (default %(default)g)")
     download.add_argument("--retries", type=whole_number(1, MAX_DOWNLOAD_TRIES), default=3, help="tries before giving up (default %(default)s)")
 
-    from . import bench
-
-    bench_parser = sub.add_parser("bench", help="benchmark the package's training path against the article's loop",
-                                  description="Side by side, alternating, each run in a fresh process: the "
-                                              "article's training loop, the package's and (--baseline REV) an "
-                                              "older release's, same model and batches; images/s, GFLOP/s, "
-                                              "share of the measured matmul peak, peak memory, and a check "
-                                              "that the paths compute the same thing.")
-    bench.add_arguments(bench_parser)
-
     from . import series
 
     series_parser = sub.add_parser("series", help="execute every notebook headless into build/ (HTML too)",
@@ -153,23 +147,15 @@ def build_parser() -> argparse.ArgumentParser:
                                                "notebooks and HTML under the output folder.")
     series.add_arguments(series_parser)
 
-    from . import kit
-
-    kit_parser = sub.add_parser("kit", help="prepare a workshop kit: wheels, data, trained runs, filled notebooks",
-                                description="Write a folder to copy to a USB stick, so that laptops install and "
-                                            "run the series without the internet: wheels per platform (pip "
-                                            "download), the data, the runs the series trains (by executing it) "
-                                            "and the executed notebooks. An interrupted kit resumes.")
-    kit.add_arguments(kit_parser)
     parser.commands = sub.choices  # each command's parser, for usage errors found after parsing
     return parser
 
 
 def _train(args) -> int:
-    from .. import settings as run_settings
-    from ..cpu_speed import tune_allocator
-    from ..data import prepare_data
-    from ..runs import train_or_load
+    from . import settings as run_settings
+    from .cpu_speed import tune_allocator
+    from .data import prepare_data
+    from .runs import train_or_load
 
     if args.run_dir is not None and len(args.latent_dim) > 1:
         raise UsageError(f"--run-dir names one folder, but {len(args.latent_dim)} latent sizes were given "
@@ -202,8 +188,8 @@ def _train(args) -> int:
 
 def _check_sizes(args, settings) -> None:
     """Split and batch sizes the dataset cannot supply, refused before any data is loaded, in the options' terms."""
-    from ..cifar10 import SPLIT_SIZES
-    from ..data import FALLBACK, split_capacity
+    from .cifar10 import SPLIT_SIZES
+    from .data import FALLBACK, split_capacity
 
     def value(option: str, field: str) -> str:
         number = getattr(settings, field)
@@ -253,8 +239,8 @@ def _check_run_folders(args, base, dataset: str | None) -> None:
     can be checked (the default folder's name holds the dataset), and the caller checks again once the
     data is prepared.
     """
-    from ..runs import config_differences
-    from ..settings import runs_dir
+    from .runs import config_differences
+    from .settings import runs_dir
 
     for latent_dim in args.latent_dim:
         settings = base.replace(latent_dim=latent_dim)
@@ -283,7 +269,7 @@ def run_summary(run) -> str:
     overall = run.summary["metrics"][0]
     dead = run.summary.get("dead_code_units")
     latent = run.settings.latent_dim
-    from ..bits import bits_summary
+    from .bits import bits_summary
 
     lines = [f"  data      : {run.dataset}" + ("" if run.dataset == "cifar10" else " (offline stand-in, not CIFAR-10)"),
              f"  test      : PSNR {overall['psnr']:.2f} dB, SSIM {overall['ssim']:.3f} "
@@ -294,7 +280,7 @@ def run_summary(run) -> str:
 
 
 def _download(args) -> int:
-    from ..cifar10 import download_cifar10
+    from .cifar10 import download_cifar10
 
     _check_folders(args)
     path = download_cifar10(args.data_dir, url=args.url, timeout=args.timeout, retries=args.retries)
@@ -307,26 +293,16 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     return f"{category.__name__}: {message}\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    from ..errors import ConvaeError
+def run_command(parser: argparse.ArgumentParser, args: argparse.Namespace, handler) -> int:
+    """``handler(args)``, with every failure a user can cause as one line and an exit status (see the top)."""
+    from .errors import ConvaeError
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    handlers = {"train": _train, "download": _download}
     formatwarning, warnings.formatwarning = warnings.formatwarning, _one_line_warning
     try:
-        if args.command == "bench":
-            from . import bench
-            return bench.run_cli(args)
-        if args.command == "series":
-            from . import series
-            return series.run(args)
-        if args.command == "kit":
-            from . import kit
-            return kit.run(args)
-        return handlers[args.command](args)
+        return handler(args)
     except KeyboardInterrupt:
-        print(f"{parser.prog} {args.command}: interrupted; files already written are kept", file=sys.stderr)
+        print(f"{parser.prog} {args.command}: interrupted; what was finished is kept, run the same command again to "
+              "go on from there", file=sys.stderr)
         return EXIT_INTERRUPTED
     except UsageError as exc:  # a bad option value found after parsing: reported as argparse reports one
         parser.commands[args.command].error(str(exc))
@@ -335,6 +311,19 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     finally:
         warnings.formatwarning = formatwarning
+
+
+def _series(args) -> int:
+    from . import series
+
+    return series.run(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handlers = {"train": _train, "download": _download, "series": _series}
+    return run_command(parser, args, handlers[args.command])
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Does each model of the series keep the colours? ``python -m convae_utils.tools.colour_check``
+"""Does each model of the series keep the colours? ``python -m tools study colour``
 
 For every model the series trains (notebook 03's latent 200, notebook 04's latent 1000, notebook 05's
 fixed model), load its run folder (or train it, as the notebooks would), and print the colour check
@@ -17,11 +17,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..colour import colour_report
-from ..data import prepare_data
-from ..runs import train_or_load
-from ..errors import ConvaeError
-from ..settings import DATASETS, PROFILE_CHOICES, from_env, runs_dir
+from convae_utils.colour import colour_report
+from convae_utils.data import prepare_data
+from convae_utils.runs import train_or_load
+from convae_utils.errors import ConvaeError
+from convae_utils.settings import DATASETS, PROFILE_CHOICES, from_env, runs_dir
 
 SERIES_MODELS = {
     "03 latent 200": dict(latent_dim=200),
@@ -44,8 +44,8 @@ def check(profile: str | None = None, dataset: str | None = None, *, progress: b
     return rows
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m convae_utils.tools.colour_check",
+def main(argv=None, prog: str = "python -m tools study colour") -> int:
+    parser = argparse.ArgumentParser(prog=prog,
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--profile", choices=PROFILE_CHOICES, default=None, help="default: $CONVAE_PROFILE or auto")
     parser.add_argument("--dataset", choices=DATASETS, default=None, help="default: $CONVAE_DATASET or the profile's")
@@ -63,6 +63,3 @@ def main(argv=None) -> int:
               f"{r['mean colour error']:10.3f} {'pass' if r['passes'] else 'FAIL':>6} {r['test PSNR (dB)']:7.2f}")
     return 0 if all(r["passes"] for r in rows) else 1
 
-
-if __name__ == "__main__":
-    sys.exit(main())

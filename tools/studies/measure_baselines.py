@@ -1,6 +1,6 @@
 """Time the rate-distortion baselines on the stand-in: PCA on 20,000 training images and the JPEG sweep.
 
-Run: python -m convae_utils.tools.measure_baselines [--threads 2] [--train 20000] [--test 10000] [--components 200]
+Run: python -m tools study baselines [--threads 2] [--train 20000] [--test 10000] [--components 200]
 Prints wall-clock seconds per step (load on the machine counts: run it on an idle machine).
 """
 
@@ -11,17 +11,17 @@ import time
 
 import torch
 
-from .. import baselines as bl
-from ..shapes import make_shapes10
+from convae_utils import baselines as bl
+from convae_utils.shapes import make_shapes10
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
+def main(argv=None, prog: str = "python -m tools study baselines") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--train", type=int, default=20_000)
     parser.add_argument("--test", type=int, default=10_000)
     parser.add_argument("--components", type=int, default=200)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     train = make_shapes10(args.train, seed=0).images
     test = make_shapes10(args.test, seed=0, split="test").images
@@ -61,7 +61,4 @@ def main() -> None:
     mse = {name: float(bl.per_image_mse(model.reconstruct(train), target).mean()) for name, model in fitted.items()}
     print("training MSE [0,1]: " + ", ".join(
         f"{name} {value:.6f} ({100 * (value / mse['exact'] - 1):+.3f}% vs exact)" for name, value in mse.items()))
-
-
-if __name__ == "__main__":
-    main()
+    return 0

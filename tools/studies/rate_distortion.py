@@ -1,4 +1,4 @@
-"""Print notebook 06's rate-distortion table headless: ``python -m convae_utils.tools.rate_distortion``
+"""Print notebook 06's rate-distortion table headless: ``python -m tools study 06``
 
 The same package calls as notebook 06 (``baselines.autoencoder_sweep``, ``pca_sweep``, ``jpeg_sweep``,
 ``resample_sweep``) on the same data and run folders, so the numbers match the notebook's for the
@@ -13,23 +13,21 @@ import sys
 
 import pandas as pd
 
-from .. import baselines
-from ..bits import IMAGE_VALUES
-from ..data import prepare_data
-from ..runs import train_or_load
-from ..errors import ConvaeError
-from ..settings import DATASETS, PROFILE_CHOICES, from_env, runs_dir
+from convae_utils import baselines, studies
+from convae_utils.bits import IMAGE_VALUES
+from convae_utils.data import prepare_data
+from convae_utils.runs import train_or_load
+from convae_utils.errors import ConvaeError
+from convae_utils.settings import DATASETS, PROFILE_CHOICES, from_env, runs_dir
 
-FULL_SWEEP, SMALL_SWEEP = (25, 50, 100, 200, 500, 1000), (50, 200, 1000)
-QUANTIZE_BITS = (8, 4)
-JPEG_QUALITIES = (5, 10, 20, 50, 75, 90)
-THUMBNAIL_SIZES = (8, 12, 16, 24)
+# The plan notebook 06's parameters cell reads too (convae_utils/studies.py).
+QUANTIZE_BITS, JPEG_QUALITIES, THUMBNAIL_SIZES = studies.QUANTIZE_BITS, studies.JPEG_QUALITIES, studies.THUMBNAIL_SIZES
 
 
 def study(profile: str | None = None, dataset: str | None = None, *, device=None, progress: bool = False) -> pd.DataFrame:
     """The rate-distortion table of notebook 06 for one profile and dataset."""
     config = from_env(profile, **({"dataset": dataset} if dataset else {}))
-    sweep = FULL_SWEEP if config.profile == "full" else SMALL_SWEEP
+    sweep = studies.LATENT_SWEEPS[config.profile]
     bundle = prepare_data(**config.data_options())
     models = {}
     for latent_dim in sweep:
@@ -45,8 +43,8 @@ def study(profile: str | None = None, dataset: str | None = None, *, device=None
     return table.assign(dataset=bundle.dataset, profile=config.profile)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m convae_utils.tools.rate_distortion",
+def main(argv=None, prog: str = "python -m tools study 06") -> int:
+    parser = argparse.ArgumentParser(prog=prog,
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--profile", choices=PROFILE_CHOICES, default=None, help="default: $CONVAE_PROFILE or auto")
     parser.add_argument("--dataset", choices=DATASETS, default=None, help="default: $CONVAE_DATASET or the profile's")
@@ -67,6 +65,3 @@ def main(argv=None) -> int:
         table.to_csv(args.csv, index=False)
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

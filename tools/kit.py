@@ -1,4 +1,4 @@
-"""A workshop kit: ``python -m convae_utils kit OUT --platform ...`` (``make kit``).
+"""A workshop kit: ``python -m tools kit OUT --platform ...`` (``make kit``).
 
 One folder to copy to a USB stick, so that a room of laptops runs the series without the internet:
 
@@ -6,7 +6,7 @@ One folder to copy to a USB stick, so that a room of laptops runs the series wit
   exists, JupyterLab), got with pip's own ``pip download`` for that platform and Python version;
 - ``data/``: the CIFAR-10 archive, verified by its md5 (or a note: the stand-in ``photos10`` needs nothing);
 - ``runs/`` and ``filled/``: the series executed with the workshop profile and the laptops' dataset
-  (:mod:`convae_utils.tools.series`, what ``make run`` runs). Whatever notebooks exist train exactly
+  (:mod:`convae_utils.series`, what ``make run`` runs). Whatever notebooks exist train exactly
   the runs they use, so the kit holds every model the series trains without a list kept by hand;
   runs already in ``runs/`` load instead of training. The executed notebooks and their HTML go to
   ``filled/``, for participants who fall behind;
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import email.parser
+import errno
 import json
 import os
 import re
@@ -43,10 +44,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ConvaeError
-from ..fileio import write_json
-from ..settings import DATA_DIR_ENV, DATASET_ENV, PROFILE_ENV, RUNS_DIR_ENV, project_root
-from .arguments import UsageError, output_folder, whole_number
+from convae_utils.errors import ConvaeError
+from convae_utils.fileio import write_json
+from convae_utils.settings import DATA_DIR_ENV, DATASET_ENV, PROFILE_ENV, RUNS_DIR_ENV, project_root
+from convae_utils.arguments import UsageError, output_folder, whole_number
 
 PACKAGE = "convae-utils"
 EXTRAS = ("lab",)  # what a participant installs: the package and JupyterLab
@@ -262,7 +263,7 @@ def _last_error(output: str) -> str:
 # (its vendored packaging looks the environment up through this one function); unmet_requirements checks
 # the result independently, and the kit tops up whatever is still missing.
 _PIP_WITH_TARGET_MARKERS = """
-import json, sys
+import json, os, shutil, sys, types
 target = json.loads(sys.argv.pop(1))
 try:
     from pip._vendor.packaging import markers
@@ -270,9 +271,73 @@ try:
     markers.default_environment = lambda: {**host(), **target}
 except (ImportError, AttributeError):
     pass  # an older or newer pip: the kit's own check tops up what it misses
+
+def save(source, destination):
+    # A file appears under its final name only whole: copied under a hidden name, then renamed.
+    part = os.path.join(os.path.dirname(destination), "." + os.path.basename(destination) + ".part")
+    try:
+        shutil.copyfile(source, part)
+        os.replace(part, destination)
+    finally:
+        if os.path.exists(part):
+            os.unlink(part)
+
+try:
+    # pip download saves every file at the very end: an interruption after 18 downloads kept none of
+    # them. Each wheel is saved into the folder as soon as it is fetched, so a rerun (which takes the
+    # files already in -d) fetches only the rest; pip's own final copy is made whole-or-nothing too.
+    from pip._internal.operations import prepare
+    fetch = prepare.get_http_url
+    def get_http_url(link, download, download_dir=None, hashes=None):
+        got = fetch(link, download, download_dir, hashes)
+        if download_dir and link.is_wheel and not os.path.exists(os.path.join(download_dir, link.filename)):
+            save(got.path, os.path.join(download_dir, link.filename))
+        return got
+    prepare.get_http_url = get_http_url
+    prepare.shutil = types.SimpleNamespace(**{**vars(shutil), "copy": save})
+except (ImportError, AttributeError):
+    pass  # another pip: files are saved at the end; the kit still repairs what a failure leaves
 from pip._internal.cli.main import main
 sys.exit(main())
 """
+
+NO_SPACE = ("No space left on device", "[Errno 28]", "ENOSPC", "There is not enough space on the disk")
+
+
+def damaged_wheels(folder: Path) -> list[tuple[Path, str]]:
+    """Wheels in ``folder`` that do not open as zip archives (cut short by a full disk or a kill), and why."""
+    found = []
+    for path in sorted(folder.glob("*.whl")):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                archive.namelist()
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+            found.append((path, f"{type(exc).__name__}: {exc}"))
+    return found
+
+
+def repair_wheels(folder: Path) -> list[str]:
+    """Remove half-written files and damaged wheels from ``folder`` (they are fetched again); their names."""
+    removed = []
+    for part in folder.glob(".*.part"):
+        part.unlink(missing_ok=True)
+    for path, why in damaged_wheels(folder):
+        say(f"    {path.name} is damaged ({megabytes(path.stat().st_size)}, {why}): removed, it is fetched again")
+        path.unlink(missing_ok=True)
+        removed.append(path.name)
+    return removed
+
+
+def disk_full(text: str) -> bool:
+    return any(sign in text for sign in NO_SPACE)
+
+
+def disk_full_message(folder: Path, cause: str) -> str:
+    """The full disk named with its sizes, the cause as it came, and the way out."""
+    usage = shutil.disk_usage(folder if folder.exists() else folder.parent)
+    return (f"the disk holding {folder} is full: {megabytes(usage.free)} free of {megabytes(usage.total)} "
+            f"({cause}). Free some space there or build the kit on a larger disk, then run the same command "
+            "again: the wheels already fetched are kept, and a damaged one is fetched again")
 
 
 def _pip_download(requirements: list[str], platform: Platform, python: str, dest: Path, *, index: list[str],
@@ -293,6 +358,14 @@ def _pip_download(requirements: list[str], platform: Platform, python: str, dest
         if line.startswith(("Collecting", "Downloading", "  Downloading", "Saved", "File was already")):
             say(f"    {line.strip()}")
     return process.wait(), "".join(output)
+
+
+def _failed_download(dest: Path, output: str) -> None:
+    """After pip failed: nothing damaged stays under a wheel's name; a full disk is said as such (KitError)."""
+    repair_wheels(dest)
+    if disk_full(output):  # pip's own words for it, whatever else it printed last
+        cause = next(line.strip() for line in output.splitlines() if disk_full(line))
+        raise KitError(disk_full_message(dest, f"pip: {cause}"))
 
 
 def _isolated_env() -> dict:
@@ -439,6 +512,7 @@ def _cpu_torch(platform: Platform, python: str, dest: Path, torch_index_url: str
     status, output = _pip_download(["torch", "torchvision"], platform, python, dest, index=index, no_deps=True,
                                    env=_isolated_env())
     if status != 0:
+        _failed_download(dest, output)
         raise KitError(f"{platform.name}: no CPU build of torch and torchvision for Python {python} "
                        f"({_last_error(output)}); both are needed, PyPI's torchvision does not load with a CPU "
                        "torch (RuntimeError: operator torchvision::nms does not exist). "
@@ -452,6 +526,8 @@ def _cpu_torch(platform: Platform, python: str, dest: Path, torch_index_url: str
         say(f"    torchvision {vision.version} needs torch{wanted}, not {torch.version}: fetching that one")
         status, output = _pip_download([f"torch{wanted}"], platform, python, dest, index=index, no_deps=True,
                                        env=_isolated_env())
+        if status != 0:
+            _failed_download(dest, output)
         torch.path.unlink()
         torch = read_wheels(dest).get("torch")
         if status != 0 or torch is None:
@@ -468,6 +544,7 @@ def wheels_stage(out: Path, platform: Platform, python: str, *, package_wheel: P
     """Every wheel a laptop of ``platform`` with Python ``python`` needs, into ``out/wheels/<platform>``."""
     dest = out / "wheels" / platform.name
     dest.mkdir(parents=True, exist_ok=True)
+    repair_wheels(dest)  # what a full disk or a kill left half-written is fetched again, not trusted
     shutil.copy2(package_wheel, dest / package_wheel.name)
     for old in dest.glob("convae_utils-*.whl"):
         if old.name != package_wheel.name:
@@ -483,10 +560,12 @@ def wheels_stage(out: Path, platform: Platform, python: str, *, package_wheel: P
     for round_ in range(6):
         # Everything already in the folder is pinned, so a top-up never pulls a second version of anything.
         held = {} if round_ == 0 else {k: w.version for k, w in read_wheels(dest).items()}
-        constraints.write_text("".join(f"{name}=={version}\n" for name, version in {**held, **pins}.items()))
+        constraints.write_text("".join(f"{name}=={version}\n" for name, version in {**held, **pins}.items())
+                               + "".join(f"{line}\n" for line in (INTEL_MAC_CONSTRAINTS if is_intel_mac(platform) else ())))
         requirements = [requirement] if round_ == 0 else missing
         status, output = _pip_download(requirements, platform, python, dest, index=index, constraints=constraints)
         if status != 0:
+            _failed_download(dest, output)
             raise KitError(f"pip cannot serve {platform.name} with Python {python}: {_last_error(output)}. Check "
                            f"--python (PyTorch has wheels for 3.10 to 3.14) and --platform ({', '.join(PLATFORM_ALIASES)}), "
                            f"or leave {platform.name} out; a wheel missing from the index can also come from "
@@ -510,7 +589,10 @@ def wheels_stage(out: Path, platform: Platform, python: str, *, package_wheel: P
             wheel.path.unlink()
     wheels = read_wheels(dest)
     torch = wheels.get("torch")
-    return {"platform": platform.name, "tags": list(platform.tags), "python": python, "wheels": len(wheels),
+    warning = torch_numpy_clash({name: w.version for name, w in wheels.items()})
+    if warning:
+        say(f"    WARNING {platform.name}: {warning}")
+    return {"warning": warning, "platform": platform.name, "tags": list(platform.tags), "python": python, "wheels": len(wheels),
             "bytes": folder_size(dest), "torch": torch.version if torch else None,
             "torch_bytes": torch.path.stat().st_size if torch else 0,
             "torch_build": ("CUDA" if is_cuda_build(torch.path, platform, python) else "CPU") if torch else None,
@@ -553,7 +635,7 @@ def data_stage(out: Path, dataset: str, source: Path) -> dict:
         say(f"    {dataset} needs no data (its photographs ship inside scikit-image and scikit-learn); "
             f"{dest / 'README.txt'} says so")
         return {"dataset": dataset, "bytes": 0}
-    from ..cifar10 import cifar10_available, download_cifar10
+    from convae_utils.cifar10 import cifar10_available, download_cifar10
 
     archive = "cifar-10-python.tar.gz"
     if not cifar10_available(dest):
@@ -596,21 +678,40 @@ def runs_stage(out: Path, profile: str, dataset: str, notebooks: Path, timeout: 
     """Execute the series with the laptops' profile and dataset, runs into ``out/runs``, notebooks into ``out/filled``.
 
     The notebooks train exactly the runs they use (load-or-train): runs already in ``out/runs`` load.
+    Each notebook is recorded in ``.kit/`` as it finishes, with what it was made from: after a Ctrl-C the
+    same command goes on with the first unfinished notebook, and a finished one is not executed again
+    (unless it or the package changed since).
     """
     from argparse import Namespace
 
-    from . import series
+    from convae_utils import series
 
-    names = [p.stem for p in series.find_notebooks(notebooks)]
-    with _environment(**{RUNS_DIR_ENV: str((out / "runs").resolve()), DATA_DIR_ENV: str((out / "data").resolve())}):
-        series.run(Namespace(profile=profile, dataset=dataset, notebooks=str(notebooks), out=str(out / "filled"),
-                             only=None, timeout=timeout))
-    timings = json.loads((out / "filled" / "timings.json").read_text())
+    found = series.find_notebooks(notebooks)
+    names = [p.stem for p in found]
+    progress_path = _marker(out, f"runs-{profile}-{dataset}-notebooks")
+    try:
+        done = json.loads(progress_path.read_text())
+    except (OSError, ValueError):
+        done = {}
+    package = package_digest()
+    made_from = {p.stem: digest([p], notebooks) + "-" + package for p in found}
+    filled = out / "filled"
+    for path in found:
+        record = done.get(path.stem, {})
+        if record.get("made_from") == made_from[path.stem] and (filled / f"{path.stem}.html").is_file():
+            say(f"  {path.stem}: executed before ({record['seconds']:.0f} s); not executed again")
+            continue
+        with _environment(**{RUNS_DIR_ENV: str((out / "runs").resolve()), DATA_DIR_ENV: str((out / "data").resolve())}):
+            series.run(Namespace(profile=profile, dataset=dataset, notebooks=str(notebooks), out=str(filled),
+                                 only=path.name, timeout=timeout, offline_html=True))  # laptops without internet
+        seconds = json.loads((filled / "timings.json").read_text())["seconds"][path.stem]
+        done[path.stem] = {"made_from": made_from[path.stem], "seconds": seconds}
+        write_json(progress_path, done)
     # The run folders of this profile and dataset (a kit may also hold another profile's from an earlier call).
     runs = sorted(p for p in (out / "runs").glob(f"{profile}-{dataset}-*") if p.is_dir())
     return {"profile": profile, "dataset": dataset, "notebooks": names, "runs": [p.name for p in runs],
-            "seconds": timings.get("seconds", {}), "bytes": sum(folder_size(p) for p in runs),
-            "filled_bytes": folder_size(out / "filled")}
+            "seconds": {name: done[name]["seconds"] for name in names}, "bytes": sum(folder_size(p) for p in runs),
+            "filled_bytes": folder_size(filled)}
 
 
 def project_stage(out: Path, notebooks: Path) -> None:
@@ -628,71 +729,131 @@ def project_stage(out: Path, notebooks: Path) -> None:
 
 # -- the participants' README ---------------------------------------------------------------------
 
+def platform_label(name: str) -> str:
+    """How a participant recognises their laptop in a platform's folder name."""
+    if name.startswith("win"):
+        return "Windows"
+    if name.startswith("macosx") and name.endswith(("arm64", "universal2")):
+        return "macOS 14 or newer on Apple silicon (M1 and later)"  # PyTorch's macOS wheels need macOS 14
+    if name.startswith("macosx"):
+        return "macOS on an Intel Mac"
+    return "Linux (ARM)" if "aarch64" in name else "Linux"
+
+
+def is_intel_mac(platform: Platform) -> bool:
+    return platform.system == "Darwin" and platform.machine == "x86_64"
+
+
+# PyTorch's last wheels for Intel Macs (2.2.x) were built against numpy 1: beside numpy 2 they fail to load
+# numpy-backed tensors ("A module that was compiled using NumPy 1.x cannot be run in NumPy 2").
+INTEL_MAC_CONSTRAINTS = ("numpy<2",)
+
+
+def torch_numpy_clash(versions: dict[str, str]) -> str | None:
+    """Why a wheel set's torch and numpy do not go together (torch before 2.3 with numpy 2), else None."""
+    from packaging.version import Version
+
+    torch, numpy = versions.get("torch"), versions.get("numpy")
+    if torch and numpy and Version(torch).release < (2, 3) and Version(numpy).release >= (2,):
+        return (f"torch {torch} was built against numpy 1 and does not work beside numpy {numpy}; "
+                "the laptops need numpy<2 with it")
+    return None
+
+
 def participant_readme(python: str, platforms: list[dict], data: dict | None, runs: dict | None) -> str:
-    """The kit's README.md: install from the folder alone, point the series at the kit, what to do when it fails."""
+    """The kit's README.md: install from the folder alone, point the series at the kit, check it, what to do when it fails."""
     dataset = (runs or data or {}).get("dataset", "photos10")
     profile = (runs or {}).get("profile", "workshop")
+    by_name = {p["platform"]: p for p in platforms}
+    which = "; ".join(f"{platform_label(name)}: `wheels/{name}`" for name in by_name)
     lines = ["# convae workshop kit", "",
-             "Everything here works without the internet. First copy this whole folder to your laptop (the runs "
-             "folder must be writable), e.g. to `C:\\convae-kit` on Windows or `~/convae-kit` on macOS and Linux. "
-             f"You need **Python {python}** (the wheels are built for it; check with `python --version`).", "",
+             "Everything here works without the internet. First copy this folder to your laptop, anywhere you like "
+             "(the `runs` folder must be writable, so not a read-only stick). Of `wheels/`, copy only your "
+             f"platform's folder ({which or 'one per platform'}); the others are for other laptops.", "",
+             f"You need **Python {python}** (the wheels are built for it). Check it: on Windows `py -{python} --version`, "
+             f"on macOS and Linux `python{python} --version`.", "",
              "| folder | what |", "|---|---|",
              "| `wheels/<platform>/` | every package the series needs, for one platform |",
              "| `project/notebooks/` | the notebooks to work through |",
              f"| `runs/` | the trained models ({profile} profile, {dataset}): notebooks load them instead of training |",
-             "| `filled/` | every notebook already executed, as `.ipynb` and `.html`: open one if you fall behind |",
+             "| `filled/` | every notebook already executed, as `.ipynb` and `.html` (the pages open offline): "
+             "open one if you fall behind |",
              "| `data/` | " + ("CIFAR-10, verified" if dataset == "cifar10" else f"nothing needed: {dataset} ships inside scikit-image and scikit-learn") + " |",
              ""]
     if platforms:
-        lines += ["## Sizes", "", "| platform | wheels | size | torch |", "|---|---|---|---|"]
+        lines += ["## Sizes", "", "| platform | for | wheels | size | torch |", "|---|---|---|---|---|"]
         for p in platforms:
             build = (f"CUDA build, runs on a CPU too; {megabytes(p['nvidia_bytes'])} of the size are nvidia-* wheels"
                      if p["torch_build"] == "CUDA" else "CPU build")
-            lines.append(f"| {p['platform']} | {p['wheels']} | {megabytes(p['bytes'])} | {p['torch']} ({build}) |")
+            lines.append(f"| {p['platform']} | {platform_label(p['platform'])} | {p['wheels']} | {megabytes(p['bytes'])} "
+                         f"| {p['torch']} ({build}) |")
         lines.append("")
-    lines += ["## 1. Install (no internet needed)", ""]
-    by_name = {p["platform"]: p for p in platforms}
-    windows = [n for n in by_name if n.startswith("win")]
-    posix = [n for n in by_name if not n.startswith("win")]
-    for name in windows:
-        lines += [f"Windows ({name}), in PowerShell:", "", "```powershell", "cd C:\\convae-kit",
-                  f"py -{python} -m venv .venv",
-                  f".venv\\Scripts\\python -m pip install --no-index --find-links wheels\\{name} \"{PACKAGE}[lab]\"",
-                  "```", ""]
-    for name in posix:
-        label = "macOS (Apple silicon)" if name.startswith("macosx") else "Linux" if "linux" in name else name
-        lines += [f"{label} ({name}), in a terminal:", "", "```bash", "cd ~/convae-kit",
-                  f"python{python} -m venv .venv",
-                  f".venv/bin/python -m pip install --no-index --find-links wheels/{name} \"{PACKAGE}[lab]\"", "```", ""]
+        for p in platforms:
+            if p.get("warning"):
+                lines += [f"**{p['platform']}**: {p['warning']}.", ""]
+    lines += ["## 1. Install (no internet needed)", "",
+              "Open a terminal in the kit's folder (the one holding this README) and run the lines for your laptop.", ""]
+    for name in by_name:
+        if name.startswith("win"):
+            lines += [f"{platform_label(name)} ({name}), in PowerShell:", "", "```powershell",
+                      f"py -{python} -m venv .venv",
+                      f".venv\\Scripts\\python -m pip install --no-index --find-links wheels\\{name} \"{PACKAGE}[lab]\"",
+                      "```", ""]
+        else:
+            note = (" PyTorch's last wheels for Intel Macs are 2.2; the kit holds numpy<2 for them." if name.startswith("macosx")
+                    and "x86_64" in name else "")
+            lines += [f"{platform_label(name)} ({name}), in a terminal:{note}", "", "```bash",
+                      f"python{python} -m venv .venv",
+                      f".venv/bin/python -m pip install --no-index --find-links wheels/{name} \"{PACKAGE}[lab]\"", "```", ""]
     lines += ["## 2. Point the series at the kit and start", "",
-              "Use absolute paths (the folder you copied the kit to). Windows, PowerShell (for this window only):", "",
+              "In the same terminal, still in the kit's folder (the lines name it as the folder you are in). "
+              "Windows, PowerShell (for this window only):", "",
               "```powershell",
               f"$env:CONVAE_PROFILE = \"{profile}\"; $env:CONVAE_DATASET = \"{dataset}\"",
-              "$env:CONVAE_RUNS_DIR = \"C:\\convae-kit\\runs\"; $env:CONVAE_DATA_DIR = \"C:\\convae-kit\\data\"",
+              "$env:CONVAE_RUNS_DIR = \"$PWD\\runs\"; $env:CONVAE_DATA_DIR = \"$PWD\\data\"",
               ".venv\\Scripts\\jupyter lab project\\notebooks", "```", "",
               "macOS and Linux:", "", "```bash",
               f"export CONVAE_PROFILE={profile} CONVAE_DATASET={dataset}",
-              "export CONVAE_RUNS_DIR=\"$HOME/convae-kit/runs\" CONVAE_DATA_DIR=\"$HOME/convae-kit/data\"",
+              "export CONVAE_RUNS_DIR=\"$PWD/runs\" CONVAE_DATA_DIR=\"$PWD/data\"",
               ".venv/bin/jupyter lab project/notebooks", "```", "",
               "A notebook that finds its run in `runs/` says `Loaded the finished run ...: nothing was trained.` "
               "To run the whole series headless instead, with the same variables set, from inside `project/`: "
               "`../.venv/bin/python -m convae_utils series` (Windows: `..\\.venv\\Scripts\\python -m convae_utils "
-              "series`); the executed notebooks go to `project/build/`.", "",
-              "## When something fails", "",
+              "series`); the executed notebooks go to `project/build/`.", ""]
+    check = _check_run(runs)
+    if check:
+        lines += ["## 3. Did it work?", "",
+                  "One line, in the kit's folder, before the workshop starts: it opens a trained run without training "
+                  "anything and prints `OK`.", "",
+                  "```bash", f".venv/bin/python -c \"{check}\"", "```", "",
+                  "Windows: the same line with `.venv\\Scripts\\python`. An error names what is wrong "
+                  "(see below).", ""]
+    lines += ["## When something fails", "",
               "- **`No matching distribution found`** during the install: your Python is not "
-              f"{python}, or you chose another platform's folder. Check `python --version`; install Python {python}, "
-              "or ask for a kit built with `--python` your version.",
+              f"{python}, or you chose another platform's folder. Check `py -{python} --version` (Windows) or "
+              f"`python{python} --version`; install Python {python}, or ask for a kit built with `--python` your version.",
               "- **`import torch` fails on Windows with `WinError 126` and a `.dll`**: install Microsoft's "
               "Visual C++ Redistributable (x64), then start again.",
               "- **A notebook starts training** instead of loading: `CONVAE_RUNS_DIR` does not point at the kit's "
-              f"`runs/`, or the profile or dataset differ from the kit's ({profile}, {dataset}). Set them as above "
-              "and restart the kernel. Training is safe, only slower.",
+              f"`runs/` (set it in the kit's folder, as above), or the profile or dataset differ from the kit's "
+              f"({profile}, {dataset}). Set them as above and restart the kernel. Training is safe, only slower.",
               "- **`cannot write the run folder`**: the kit is still on the USB stick or read-only; copy it to "
               "your laptop first.",
               "- **You fall behind**: open the notebook's page in `filled/` (an `.html` opens in any browser).",
               "- **Anything else**: the instructor's machine has the same folder; compare `pip list` with "
               "`wheels/<platform>`.", ""]
     return "\n".join(lines)
+
+
+def _check_run(runs: dict | None) -> str | None:
+    """A one-line Python check that one of the kit's article runs loads (None when the kit has no runs)."""
+    names = (runs or {}).get("runs") or []
+    article = [n for n in names if re.search(r"-latent\d+$", n)]
+    if not article:
+        return None
+    name = next((n for n in article if n.endswith("-latent200")), article[0])
+    return (f"from convae_utils.runs import load_run; run = load_run('runs/{name}'); "
+            f"print('OK: the kit\\'s run', run.run_dir.name, 'loads')")
 
 
 # -- the command ---------------------------------------------------------------------------------
@@ -720,12 +881,21 @@ def kit_contents(out: Path, python: str, profile: str, dataset: str) -> tuple[li
 
 def run(args) -> int:
     """Build (or resume) the kit in ``args.out``; each finished stage is skipped when asked again."""
-    from .. import settings as run_settings
-
     out = output_folder("OUT", Path(args.out).expanduser(), "the kit's folder")
+    try:
+        return _build(args, out)
+    except OSError as exc:  # the kit's own copies and writes: a full disk is named with its sizes
+        if exc.errno == errno.ENOSPC:
+            raise KitError(disk_full_message(out, f"{type(exc).__name__}: {exc}")) from exc
+        raise
+
+
+def _build(args, out: Path) -> int:
+    from convae_utils import settings as run_settings
+
     platforms = parse_platforms(args.platform)
     notebooks = Path(args.notebooks).expanduser() if args.notebooks else project_root() / "notebooks"
-    from . import series
+    from convae_utils import series
 
     if not args.skip_runs and not series.find_notebooks(notebooks):
         raise UsageError(f"no notebooks (NN_*.ipynb) in {notebooks}; pass --notebooks the folder that holds them")
@@ -748,6 +918,9 @@ def run(args) -> int:
         for platform in platforms:
             stage = f"wheels-{platform.name}-py{args.python}"
             record = finished(out, stage, python=args.python, tags=list(platform.tags))
+            if record and damaged_wheels(out / "wheels" / platform.name):
+                say(f"  {platform.name}: some of its wheels are damaged since they were fetched; fetching them again")
+                record = None
             if record and record.get("package") != source:
                 # The package changed since (a new notebook's code, a new dependency): the kit carries this one.
                 say(f"  {platform.name}: the package changed since its wheels were fetched; replacing its wheel")

@@ -38,7 +38,7 @@ from typing import Callable, Mapping, Sequence
 import torch
 from torch import nn
 
-from ..images import ImageSet
+from convae_utils.images import ImageSet
 
 FLOAT32_EPS = float(torch.finfo(torch.float32).eps)  # 1.19e-7
 # Tolerance = NOISE_FACTOR x the reference's own difference under another summation order ...
@@ -203,8 +203,8 @@ def package_step(*, seed: int = 0, channels_last: bool = True, device: str | tor
 
     ``fit_options`` (e.g. ``amp``, ``compile``) are passed on to ``fit``.
     """
-    from ..speed import Speed
-    from ..training import fit
+    from convae_utils.speed import Speed
+    from convae_utils.training import fit
 
     def step(model: nn.Module, images: ImageSet, batch_size: int) -> list[float]:
         history = fit(model, images, images, num_epochs=1, batch_size=batch_size, lr=lr, seed=seed, device=device,
@@ -221,8 +221,8 @@ def article_step(*, seed: int = 0, channels_last: bool = False, device: str | to
     noise reference for the article's path.
     """
     # The article's loop lives in the benchmark today (convae_utils/article.py after the refactor).
-    from ..article import article_loader, article_train, as_article_model
-    from ..training import epoch_order
+    from convae_utils.article import article_loader, article_train, as_article_model
+    from convae_utils.training import epoch_order
 
     def step(model: nn.Module, images: ImageSet, batch_size: int) -> list[float]:
         model = as_article_model(model).to(device)
