@@ -134,7 +134,7 @@ def test_tljh_limits_are_the_chart_values_limits():
     text = (HUB / "tljh" / "install.sh").read_text()
     memory = re.search(r"\bmemory=(\S+)", text).group(1)
     cpu = re.search(r"\bcpu=(\S+)", text).group(1)
-    assert _bytes(memory) == _bytes(VALUES["singleuser"]["memory"]["limit"])
+    assert _bytes(memory.replace("G", "Gi")) == _bytes(VALUES["singleuser"]["memory"]["limit"])  # systemd: G is GiB
     assert float(cpu) == float(VALUES["singleuser"]["cpu"]["limit"])
 
 

@@ -3,7 +3,7 @@
 # own installer (its bootstrap script, which needs the internet and a fresh Ubuntu: not run here).
 #
 #   sudo hub/tljh/install.sh --package "convae_utils-0.2.0-py3-none-any.whl[hub]" --runs runs/ [--data data/]
-#                            [--memory 2G] [--cpu 1] [--cull-timeout 3600] [--dry-run]
+#                            [--memory 5G] [--cpu 1] [--cull-timeout 3600] [--dry-run]
 #
 # 1. hub/install.sh fills /srv/convae (runs, data, notebooks; read-only for everyone) and installs the
 #    package into TLJH's participants' environment (/opt/tljh/user);
@@ -11,11 +11,12 @@
 #    so each participant's new home starts with a copy of their own (~/convae/notebooks; participants
 #    who logged in before get none: copy it for them, or hand out an nbgitpuller link instead);
 # 3. tljh-config sets each participant's memory and CPU limits and the idle culler, then reloads the hub.
-# The limits' defaults are the measured ones (README, "Running a workshop"); --dry-run prints the steps.
+# The limits' defaults are the measured ones (README, "Running a workshop"; the same as hub/k8s/values.yaml's,
+# in systemd's units: 5G is 5 GiB); --dry-run prints the steps.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
-share=/srv/convae tljh=/opt/tljh package="" runs="" data="" memory=2G cpu=1 cull=3600 dry_run=""
+share=/srv/convae tljh=/opt/tljh package="" runs="" data="" memory=5G cpu=1 cull=3600 dry_run=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --package) package="$2"; shift 2 ;;
