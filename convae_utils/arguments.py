@@ -116,6 +116,14 @@ def available_device(given: str):
 
 # -- output paths: checked before any work, so a long run never ends in "[Errno 21] Is a directory" ----
 
+def _read_only_file_system(folder: Path) -> bool:
+    """Whether ``folder`` lies on a file system mounted read-only (``statvfs``; ``False`` where it is unknown)."""
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except (AttributeError, OSError):  # Windows has no statvfs
+        return False
+
+
 def cannot_write(path: Path) -> str | None:
     """Why nothing can be written at ``path`` (a file or folder, new or replaced), or ``None`` if it can.
 
@@ -128,6 +136,8 @@ def cannot_write(path: Path) -> str | None:
     if existing != path and not existing.is_dir():
         return f"{existing} is a file, not a folder"
     folder = existing if existing != path or path.is_dir() else path.parent
+    if _read_only_file_system(folder):  # not a permission: chmod would not help, another folder would
+        return f"{folder} is on a read-only file system"
     if not os.access(folder, os.W_OK | os.X_OK):
         return f"no permission to write in {folder}"
     if path.is_file() and not os.access(path, os.W_OK):

@@ -291,24 +291,27 @@ class OneCycle(Callback):
 
     The rate rises from ``max_lr / 25`` to ``max_lr`` over the first ``warmup`` share of the run's
     steps and falls along a cosine to ``max_lr / 1e4``. It is a pure function of the step, so a run
-    that resumes from a checkpoint gets exactly the rates an uninterrupted one would.
+    that resumes from a checkpoint gets exactly the rates an uninterrupted one would. ``max_lr``
+    ``None`` (the default): the run's own learning rate (``fit``'s ``lr``, a run's ``settings.lr``).
     """
 
-    def __init__(self, max_lr: float, warmup: float = 0.3):
-        self.max_lr, self.warmup = float(max_lr), float(warmup)
+    def __init__(self, max_lr: float | None = None, warmup: float = 0.3):
+        self.max_lr, self.warmup = None if max_lr is None else float(max_lr), float(warmup)
 
-    def rate(self, step: int, total: int) -> float:
-        start, end, peak = self.max_lr / 25, self.max_lr / 1e4, max(1, round(self.warmup * total))
+    def rate(self, step: int, total: int, max_lr: float | None = None) -> float:
+        max_lr = self.max_lr if max_lr is None else max_lr
+        start, end, peak = max_lr / 25, max_lr / 1e4, max(1, round(self.warmup * total))
         if step < peak:
-            return start + (self.max_lr - start) * (1 - math.cos(math.pi * step / peak)) / 2
+            return start + (max_lr - start) * (1 - math.cos(math.pi * step / peak)) / 2
         fraction = min(1.0, (step - peak) / max(1, total - peak))
-        return end + (self.max_lr - end) * (1 + math.cos(math.pi * fraction)) / 2
+        return end + (max_lr - end) * (1 + math.cos(math.pi * fraction)) / 2
 
     def on_fit_start(self, loop: Loop) -> None:
-        loop.lr = self.rate(loop.global_step, loop.total_steps)
+        self._peak = self.max_lr if self.max_lr is not None else float(loop.history.meta["lr"])
+        loop.lr = self.rate(loop.global_step, loop.total_steps, self._peak)
 
     def on_step_end(self, loop: Loop) -> None:
-        loop.lr = self.rate(loop.global_step, loop.total_steps)
+        loop.lr = self.rate(loop.global_step, loop.total_steps, self._peak)
 
     def describe(self) -> dict:
-        return {"schedule": "one-cycle", "max_lr": self.max_lr, "warmup": self.warmup}
+        return {"schedule": "one-cycle", "max_lr": self.max_lr or "the run's lr", "warmup": self.warmup}

@@ -61,13 +61,17 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     """Load a checkpoint safely (``weights_only=True``: a downloaded file cannot run code).
 
     Raises :class:`CheckpointError` for a missing, truncated, foreign or code-carrying file, with
-    torch's whole explanation.
+    torch's whole explanation. A file written by a newer PyTorch than this one is said to be so (upgrade
+    PyTorch), never called damaged: the file is good, and deleting it would lose a run.
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
+    except OSError as exc:  # could not be read at all (permissions, I/O): nothing is known about its content
+        raise CheckpointError(f"checkpoint {path} could not be read ({exc.strerror or exc}); it was not "
+                              "changed") from exc
     except Exception as exc:  # pickle errors, truncated zip, foreign objects refused by weights_only
         detail = _full_message(exc)
         if "Unsupported global" in detail:  # a readable file holding objects a safe load refuses
@@ -75,6 +79,12 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
                 f"checkpoint {path} holds Python objects that a safe load (weights_only=True) refuses, so it "
                 f"was not written by convae_utils (which saves plain values only); it is not loaded. Torch "
                 f"says:\n{detail}") from exc
+        newer = _written_by_newer_torch(detail)
+        if newer is not None:
+            raise CheckpointError(
+                f"checkpoint {path} was made by a newer PyTorch than this one ({torch.__version__}){newer}: the "
+                f"file is fine, this PyTorch cannot read it. Upgrade PyTorch (pip install --upgrade torch) to load "
+                f"it; keep the file. Torch says: {detail}") from exc
         raise CheckpointError(f"checkpoint {path} is damaged or not a convae checkpoint "
                               f"({type(exc).__name__}: {detail}); delete it to start over") from exc
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
@@ -82,8 +92,23 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
                               "delete it or choose another path")
     if state.get("version") != CHECKPOINT_VERSION:
         raise CheckpointError(f"checkpoint {path} has format version {state.get('version')}, "
-                              f"this package reads version {CHECKPOINT_VERSION}")
+                              f"this package reads version {CHECKPOINT_VERSION}: it was made by another version of "
+                              "convae_utils; load it with that version (or upgrade this one), and keep the file")
     return state
+
+
+_NEWER_FORMAT = re.compile(r"version (\d+), but the maximum supported version for reading is (\d+)")
+
+
+def _written_by_newer_torch(detail: str) -> str | None:
+    """What torch said when a newer torch wrote the file (" (file format N; this torch reads up to M)"), else ``None``.
+
+    Torch says "... version N, but the maximum supported version for reading is M ... please upgrade PyTorch".
+    """
+    found = _NEWER_FORMAT.search(detail)
+    if found:
+        return f" (file format {found.group(1)}; this PyTorch reads up to {found.group(2)})"
+    return "" if "please upgrade pytorch" in detail.lower() else None
 
 
 def load_weights(model: nn.Module, path: str | os.PathLike, state: dict | None = None) -> dict:
@@ -92,14 +117,13 @@ def load_weights(model: nn.Module, path: str | os.PathLike, state: dict | None =
     A model of another shape is a :class:`CheckpointError` that names the layers that differ.
     """
     state = load_checkpoint(path) if state is None else state
-    want = getattr(model, "latent_dim", None)
-    have = state.get("latent_dim")
-    if want is not None and have not in (None, -1) and want != have:
-        raise CheckpointError(f"checkpoint {path} holds a latent_dim={have} model, "
-                              f"but the model given has latent_dim={want}")
     try:
         model.load_state_dict(state["model"])
-    except RuntimeError as exc:
+    except RuntimeError as exc:  # explained here, when it fails: the caller compared what it could before
+        want, have = getattr(model, "latent_dim", None), state.get("latent_dim")
+        if want is not None and have not in (None, -1) and want != have:
+            raise CheckpointError(f"checkpoint {path} holds a latent_dim={have} model, "
+                                  f"but the model given has latent_dim={want}") from exc
         mismatches = [line.strip() for line in _full_message(exc).splitlines()[1:] if line.strip()]
         raise CheckpointError(
             f"checkpoint {path} does not fit this model (other layer sizes: was it trained with another "
@@ -120,11 +144,13 @@ class Checkpoint(Callback):
     schedule's next learning rate). On resume it sets the position (epoch, step), the history and the
     optimiser's state (learning rate included) that the run continues from; the progress bar and the
     Stop button, which ``fit`` adds after it, start from there. A checkpoint made with other settings
-    is refused (:class:`CheckpointError`) unless ``resume=False``, which starts over and overwrites it.
+    is refused (:class:`CheckpointError`) unless ``resume=False``, which starts over and overwrites it;
+    ``compare=False`` when the caller has already compared the run (``runs.train_or_load`` compares its
+    folder's ``config.json`` once, before anything is loaded).
     """
 
-    def __init__(self, path: str | os.PathLike, *, resume: bool = True):
-        self.path, self.resume = Path(path), resume
+    def __init__(self, path: str | os.PathLike, *, resume: bool = True, compare: bool = True):
+        self.path, self.resume, self.compare = Path(path), resume, compare
 
     def on_fit_start(self, loop: Loop) -> None:
         loop.checkpoint = self.path
@@ -132,7 +158,7 @@ class Checkpoint(Callback):
             return
         state = load_checkpoint(self.path)
         saved, now = state.get("settings") or {}, fingerprint(loop)
-        mismatched = {k: (saved[k], v) for k, v in now.items() if k in saved and saved[k] != v}
+        mismatched = {k: (saved[k], v) for k, v in now.items() if k in saved and saved[k] != v} if self.compare else {}
         if mismatched:
             detail = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in mismatched.items())
             raise CheckpointError(f"checkpoint {self.path} was trained with other settings ({detail}); use the "

@@ -28,8 +28,8 @@ from pathlib import Path
 
 from .cifar10 import MAX_DOWNLOAD_TIMEOUT_S, MAX_DOWNLOAD_TRIES
 from .settings import DATASETS, PROFILE_CHOICES
-from .arguments import (OneLineParser, UsageError, available_device, latent_sizes, learning_rate, number,
-                        output_folder, setting, url, whole_number)
+from .arguments import (OneLineParser, UsageError, available_device, cannot_write, latent_sizes, learning_rate,
+                        number, output_folder, setting, url, whole_number)
 
 EXIT_ERROR, EXIT_INTERRUPTED = 1, 130
 
@@ -80,9 +80,10 @@ def _check_folders(args) -> None:
                    written=args.command == "download")  # train may only read it
     if args.command != "train":
         return
-    runs_root = _folder_option("--runs-dir", args.runs_dir, "the parent of run folders", runs_dir, RUNS_DIR_ENV,
-                               written=args.run_dir is None)  # with --run-dir, nothing goes there
-    run_dir = _folder_option("--run-dir", args.run_dir, "one run's folder", written=True)
+    # whether they can be written is asked once the runs are known (_check_run_folders): a finished run
+    # loads from a read-only folder, and an unwritable default sends training to the participant's own folder
+    runs_root = _folder_option("--runs-dir", args.runs_dir, "the parent of run folders", runs_dir, RUNS_DIR_ENV)
+    run_dir = _folder_option("--run-dir", args.run_dir, "one run's folder")
     if run_dir is not None and run_dir.is_dir() and not (run_dir / CONFIG_FILE).exists():
         runs = _run_folders_in(run_dir, CONFIG_FILE)
         if runs:
@@ -239,8 +240,8 @@ def _check_run_folders(args, base, dataset: str | None) -> None:
     can be checked (the default folder's name holds the dataset), and the caller checks again once the
     data is prepared.
     """
-    from .runs import config_differences
-    from .settings import runs_dir
+    from .runs import config_differences, holds_finished_run
+    from .settings import own_runs_dir, runs_dir
 
     for latent_dim in args.latent_dim:
         settings = base.replace(latent_dim=latent_dim)
@@ -257,6 +258,13 @@ def _check_run_folders(args, base, dataset: str | None) -> None:
                              f"{_as_typed(field, asked)} asked" for field, (there, asked) in sorted(differences.items()))
             raise UsageError(f"{option} holds another run ({said}); to keep it, pass --run-dir with another folder "
                              f"(or ask for the same settings to load or resume it); to start over, delete {folder}")
+        given = args.run_dir if args.run_dir is not None else args.runs_dir
+        reason = cannot_write(folder) if given is not None else None  # the default: train_or_load finds a folder
+        if reason and not holds_finished_run(folder, settings):
+            named = "--run-dir" if args.run_dir is not None else "--runs-dir"
+            raise UsageError(f"{named} {Path(given).expanduser()} cannot be written: {reason}; a finished run there "
+                             f"would load without writing, but {folder} holds no finished run of these settings. "
+                             f"Train in a folder of your own, e.g. {named} {own_runs_dir()}")
 
 
 def run_summary(run) -> str:

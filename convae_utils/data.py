@@ -9,6 +9,7 @@ that train and test never come from different datasets.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 
@@ -170,13 +171,25 @@ def _check_capacity(name: str, pool_size: int | None, val_size: int, test_size: 
 
 @dataclass(frozen=True)
 class DataBundle:
-    """Everything a notebook trains and evaluates on; all splits come from one dataset."""
+    """Everything a notebook trains and evaluates on; all splits come from one dataset.
+
+    ``runs.train_or_load`` trains on ``train``, scores ``val`` every epoch, ``test`` at the end and
+    draws ``exemplars`` after each epoch; a run on other splits gets ``bundle.replace(...)``, where
+    ``test=None`` scores no test set and ``exemplars=None`` draws no pictures.
+    """
 
     train: ImageSet
     val: ImageSet
-    test: ImageSet
-    exemplars: ImageSet  # the first test image of each class, classes in order
+    test: ImageSet | None
+    exemplars: ImageSet | None  # the first test image of each class, classes in order
     dataset: str
+
+    def replace(self, **splits) -> "DataBundle":
+        """A copy with some splits changed (``train``, ``val``, ``test``, ``exemplars``), e.g. a class held out."""
+        unknown = set(splits) - {"train", "val", "test", "exemplars"}
+        if unknown:
+            raise TypeError(f"DataBundle.replace takes train, val, test and exemplars, got {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, **splits)
 
 
 def prepare_data(dataset: str = "auto", *, train_size: int | None = None, val_size: int = 5_000,

@@ -14,7 +14,7 @@ Ghosh et al., ICLR 2020). :func:`fit_code_density` fits three:
 **Measuring generated images without Inception.** The usual score, FID, compares Inception-v3
 features of samples and real images; its weights cannot be downloaded here, so :class:`GenerationScorer`
 measures what can be computed offline, with a small classifier trained on the training split
-(:func:`train_classifier`) standing in for Inception:
+(:func:`yardstick_classifier`, through the series' one harness) standing in for Inception:
 
 - ``confidence``: the classifier's mean top-class probability on the samples (recognisable as *some* class);
 - ``class_entropy_bits``: entropy of the histogram of predicted classes (log2(10) = 3.32 bits when the
@@ -36,11 +36,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .checks import check_choice, check_int, describe_shape
+from .data import DataBundle
 from .images import ImageSet, denormalize, normalize
+from .runs import Recipe, train_or_load
+from .settings import RunSettings
+from .training import classification_step
 
 DENSITIES = ("independent", "gaussian", "mixture")
 DENSITY_LABELS = {"independent": "independent per unit (as notebook 05)",
@@ -155,37 +158,18 @@ class SmallClassifier(nn.Module):
         return self.head(self.body(x))
 
 
-def train_classifier(train: ImageSet, *, num_epochs: int = 4, batch_size: int = 128, lr: float = 3e-3,
-                     seed: int = 0, flip: bool = True) -> SmallClassifier:
-    """Train :class:`SmallClassifier` on the labelled training split (uint8 ImageSet); returns it in eval mode, on the CPU.
-
-    Seeded (initial weights and batch order). Random horizontal flips (``flip``) make it see the
-    same photographs a little more widely. A few epochs are enough for a yardstick: it is only
-    asked which class a picture looks like, and scored against the real test images in the same table.
-    """
-    if not isinstance(train, ImageSet):
-        raise TypeError(f"train must be a convae_utils.images.ImageSet, got {type(train).__name__}")
-    num_epochs = check_int("num_epochs", num_epochs)
-    batch_size = check_int("batch_size", batch_size)
+def build_classifier(settings) -> SmallClassifier:
+    """The yardstick's builder for ``runs.train_or_load``: a :class:`SmallClassifier`, seeded by ``settings.seed``."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = SmallClassifier(len(train.classes))
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    gen = torch.Generator().manual_seed(seed)
-    model.train()
-    for _ in range(num_epochs):
-        order = torch.randperm(len(train), generator=gen)
-        for start in range(0, len(train), batch_size):
-            index = order[start:start + batch_size]
-            x = normalize(train.images[index])
-            if flip:
-                mirrored = torch.rand(len(index), generator=gen) < 0.5
-                x = torch.where(mirrored.view(-1, 1, 1, 1), x.flip(-1), x)
-            loss = F.cross_entropy(model(x), train.labels[index])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-    return model.eval()
+        torch.manual_seed(settings.seed)
+        return SmallClassifier()
+
+
+def mirrored(images: ImageSet) -> ImageSet:
+    """``images`` followed by their left-right mirror images (twice as many): the classifier sees each
+    photograph both ways, fixed in the data so that a stopped run resumes exactly."""
+    return ImageSet(torch.cat([images.images, images.images.flip(-1)]), torch.cat([images.labels, images.labels]),
+                    images.classes, images.name, images.split)
 
 
 @torch.inference_mode()
@@ -202,40 +186,30 @@ def classify(classifier: SmallClassifier, pixels: torch.Tensor, *, batch_size: i
     return torch.cat(probs), torch.cat(feats)
 
 
-def load_or_train_classifier(path, train: ImageSet, **options) -> SmallClassifier:
-    """The classifier saved at ``path`` if it was trained on the same data with the same options, else train and save it.
+CLASSIFIER_IMAGES, CLASSIFIER_VAL_IMAGES = 4_000, 500   # the yardstick of notebook 09 and tools.vae_sweep
+CLASSIFIER = Recipe("classifier", build=build_classifier, step=classification_step)
 
-    The file records the dataset's name, size and first labels and the options, so a file made for
-    other data is retrained rather than used. ``options`` go to :func:`train_classifier`.
+
+def classifier_settings(profile: str, dataset: str, *, seed: int = 0) -> RunSettings:
+    """The yardstick's run settings: Adam at 3e-3, batches of 128, 3 epochs over ``CLASSIFIER_IMAGES``
+    training images and their mirror images (the autoencoder fields keep their defaults, unused)."""
+    return RunSettings(profile=profile, dataset=dataset, train_size=CLASSIFIER_IMAGES, val_size=CLASSIFIER_VAL_IMAGES,
+                       num_epochs=3, batch_size=128, lr=3e-3, seed=seed)
+
+
+def yardstick_classifier(data: DataBundle, profile: str, *, seed: int = 0, progress: bool = True) -> SmallClassifier:
+    """The classifier notebook 09 scores generated images with, trained once through ``runs.train_or_load``
+    (run folder ``<profile>-<dataset>-latent200-classifier``) and loaded afterwards; in eval mode, on the CPU.
+
+    Trained on the first ``CLASSIFIER_IMAGES`` training images of ``data`` and their mirror images,
+    validated on its first ``CLASSIFIER_VAL_IMAGES`` validation images.
     """
-    from pathlib import Path
-
-    from .fileio import atomic_write
-
-    path = Path(path)
-    key = {"dataset": train.name, "images": len(train), "labels": train.labels[:64].tolist(),
-           "classes": list(train.classes), **{k: v for k, v in sorted(options.items())}}
-    if path.exists():
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-        if saved.get("key") == key:
-            model = SmallClassifier(len(train.classes))
-            model.load_state_dict(saved["state"])
-            return model.eval()
-    model = train_classifier(train, **options)
-    atomic_write(path, lambda handle: torch.save({"key": key, "state": model.state_dict()}, handle))
-    return model
-
-
-CLASSIFIER_IMAGES, CLASSIFIER_EPOCHS = 4_000, 3   # the yardstick of notebook 09 and tools.vae_sweep
-
-
-def yardstick_classifier(train: ImageSet, runs_folder, profile: str, *, seed: int = 0) -> SmallClassifier:
-    """The classifier notebook 09 scores generated images with: trained on the first ``CLASSIFIER_IMAGES``
-    training images for ``CLASSIFIER_EPOCHS`` epochs, kept as ``<runs_folder>/<profile>-<dataset>-classifier.pt``."""
-    from pathlib import Path
-
-    path = Path(runs_folder) / f"{profile}-{train.name}-classifier.pt"
-    return load_or_train_classifier(path, train.head(CLASSIFIER_IMAGES), num_epochs=CLASSIFIER_EPOCHS, seed=seed)
+    splits = data.replace(train=mirrored(data.train.head(CLASSIFIER_IMAGES)), val=data.val.head(CLASSIFIER_VAL_IMAGES),
+                          test=None, exemplars=None)
+    run = train_or_load(classifier_settings(profile, data.dataset, seed=seed), CLASSIFIER, splits, progress=progress)
+    if not run.complete:
+        raise RuntimeError("Training the yardstick classifier was interrupted: run the same cell again to resume it.")
+    return run.model.cpu().eval()
 
 
 def accuracy(classifier: SmallClassifier, dataset: ImageSet) -> float:
@@ -307,7 +281,7 @@ class GenerationScorer:
     set: real held-out images give the ceiling; samples are judged against them.
 
     Args:
-        classifier: from :func:`train_classifier`.
+        classifier: from :func:`yardstick_classifier`.
         real: real images the samples are compared with (the test split), uint8 (N, 3, 32, 32) or an ImageSet.
         train: the training images, for the nearest-neighbour distance.
     """

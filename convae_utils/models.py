@@ -161,7 +161,14 @@ def build_autoencoder(latent_dim: int = 200, *, base_channels: int = 16, activat
     for name in (activation, code_activation, output_activation):
         check_choice("activation", name, (*ACTIVATIONS, "identity", None))
     warn_if_code_not_smaller(latent_dim)
+    return assemble_autoencoder(latent_dim, base_channels=base_channels, activation=activation,
+                                code_activation=code_activation, output_activation=output_activation, seed=seed)
 
+
+def assemble_autoencoder(latent_dim: int, *, base_channels: int, activation: str = "relu",
+                         code_activation: str | None = "relu", output_activation: str | None = None,
+                         seed: int | None = 0) -> Autoencoder:
+    """:func:`build_autoencoder` for sizes already checked where they entered (``RunSettings``): no check here."""
     def make() -> Autoencoder:
         return Autoencoder(
             Encoder(latent_dim, base_channels, activation, code_activation),

@@ -13,16 +13,22 @@ A run folder holds everything one training run produced::
         loss_curves.png, reconstruction_strip.png
 
 :func:`train_or_load` returns a finished run as it is, resumes an interrupted one, and trains a new
-one otherwise: the series' main models, and any other (a denoiser, notebook 08's model, a VAE) as a
-*named* run with its own model builder and step. What a run is (finished, interrupted, how far) is
-read from its checkpoint. A lock keeps two processes from writing the same folder at once. A folder
-whose first attempt failed before its first checkpoint, or diverged, does not hold a run: a second
-attempt with other settings starts over there. A field added to the settings later reads, in an
-older ``config.json`` that lacks it, as its default: run folders of earlier versions keep loading.
+one otherwise. A run is its settings (:class:`~convae_utils.settings.RunSettings`) and its
+:class:`Recipe` (name, model builder, step, optimiser, callbacks, options): the series' main models
+use the default recipe, every other model (a denoiser, notebook 08's models, a VAE per beta, the
+yardstick classifier) a named one. What a run is (finished, interrupted, how far) is read from its
+checkpoint. A finished run loads without writing anything, so a shared read-only folder serves it;
+training needs a writable folder, and a runs folder that cannot be written sends the training to
+the participant's own (:func:`~convae_utils.settings.own_runs_dir`), said. A lock keeps two processes
+from writing the same folder at once. A folder whose first attempt failed before its first
+checkpoint, or diverged, does not hold a run: a second attempt with other settings starts over there.
+A field added to the settings later reads, in an older ``config.json`` that lacks it, as its default:
+run folders of earlier versions keep loading (``tests/data/runs-*``).
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import inspect
 import json
@@ -30,7 +36,7 @@ import os
 import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Callable
 
 from torch import nn
 
@@ -39,14 +45,14 @@ from .checkpoints import Checkpoint, load_checkpoint, load_weights
 from .errors import RunFolderError, TrainingDiverged
 from .fileio import folder_lock, write_json
 from .history import History
-from .models import build_autoencoder
-from .settings import RunSettings, pick_device, python_command, runs_dir, versions
+from .models import assemble_autoencoder, warn_if_code_not_smaller
+from .settings import RunSettings, own_runs_dir, pick_device, python_command, runs_dir, versions
 from .training import Step, fit, mse_step, step_name
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .images import ImageSet
+    from .data import DataBundle
 
 CONFIG_FILE, CHECKPOINT_FILE, HISTORY_FILE = "config.json", "checkpoint.pt", "history.json"
 METRICS_FILE, PER_IMAGE_FILE = "metrics.json", "per_image.csv"
@@ -54,8 +60,57 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 
 def build_model(settings: RunSettings) -> nn.Module:
-    """The article's autoencoder these settings describe, with seeded initial weights (the default builder)."""
-    return build_autoencoder(**settings.model_options())
+    """The article's autoencoder these settings describe, with seeded initial weights (the default builder).
+
+    Its sizes were checked when the settings were made; they are not checked again here.
+    """
+    warn_if_code_not_smaller(settings.latent_dim)
+    return assemble_autoencoder(**settings.model_options())
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a run trains, beside its settings: together with them, what makes two runs the same run.
+
+    Introduced in notebook 03 (training); named recipes from notebook 07 on.
+
+    Attributes:
+        name: ``None`` for the series' main runs; else the run folder's suffix (letters, digits, ``_.+-``),
+            e.g. ``"denoise-gauss0.1"``.
+        build: ``build(settings) -> model``, seeded (default: the article's autoencoder). A function's
+            module and name are recorded, and the layers it builds (:func:`architecture_digest`).
+        step: ``training.fit``'s step (default: the article's MSE); recorded by ``training.step_name``.
+        optimizer: ``(model, lr) -> optimizer`` (default ``None``: Adam); recorded by its name.
+        callbacks: more ``training.fit`` callbacks (e.g. ``callbacks.OneCycle()``); recorded by their
+            ``describe()`` or class name. Checkpoints, pictures and the stall check are added by the harness.
+        options: more plain values that define the run (e.g. ``{"held_out_class": 3}``), recorded as they are.
+    """
+
+    name: str | None = None
+    build: Callable[[RunSettings], nn.Module] = build_model
+    step: Step = mse_step
+    optimizer: Callable | None = None
+    callbacks: tuple[Callback, ...] = ()
+    options: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.name is not None and (not isinstance(self.name, str) or not _NAME.match(self.name)):
+            raise ValueError(f"a recipe's name must be letters, digits and _.+- (a folder suffix), got {self.name!r}")
+        object.__setattr__(self, "callbacks", tuple(self.callbacks))
+        try:
+            json.dumps(self.options)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"a recipe's options must be plain values (numbers, text, lists, dicts), got "
+                            f"{self.options!r} ({exc})") from exc
+
+    def identity(self) -> dict:
+        """What this recipe adds to a run's record: compared with a folder's before anything is trained or loaded."""
+        return {"name": self.name, "model": _builder_name(self.build), "step": step_name(self.step),
+                "optimizer": "adam" if self.optimizer is None else step_name(self.optimizer),
+                "callbacks": [step_name(callback) for callback in self.callbacks], "options": dict(self.options)}
+
+
+MAIN = Recipe()  # the series' main runs: the article's autoencoder, MSE, Adam
 
 
 @dataclass
@@ -72,7 +127,7 @@ class Run:
     loaded: bool = False                 # True: nothing was trained in this call
     complete: bool = True                # False: interrupted; call train_or_load again to resume
     files: dict = field(default_factory=dict)
-    name: str | None = None              # a named run's name (None: one of the series' main runs)
+    name: str | None = None              # its recipe's name (None: one of the series' main runs)
 
     @property
     def label(self) -> str:
@@ -85,9 +140,13 @@ class Run:
 
 def _read_json(path: Path) -> dict:
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise RunFolderError(f"{path} is unreadable ({exc}); delete the run folder {path.parent} to start over") from exc
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:  # permissions or I/O: the file may be fine, so nothing is advised about deleting it
+        raise RunFolderError(f"{path} could not be read ({exc.strerror or exc}); it was not changed") from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RunFolderError(f"{path} is damaged ({exc}); delete the run folder {path.parent} to start over") from exc
 
 
 def _builder_name(build: Callable) -> str:
@@ -124,24 +183,21 @@ def _methods_text(cls: type) -> str:
     return "".join(parts)
 
 
-def _record(settings: RunSettings, dataset: str, *, name, build, model, step, train, val, start_from, details) -> dict:
-    """What defines a run: compared with a folder's ``config.json`` before anything is trained or loaded.
+def _record(settings: RunSettings, recipe: Recipe, data: DataBundle, model: nn.Module, start_from) -> dict:
+    """What defines a run: the settings, the recipe, the data's sizes, the model's layers and where it started.
 
     ``architecture`` is a digest of the model's layers as PyTorch prints them: two builders of one name
     (a learner's model and the worked solution) that build different layers are different runs.
     """
-    architecture = architecture_digest(model)
-    run = {"name": name, "model": _builder_name(build), "architecture": architecture, "step": step_name(step),
-           "train_images": len(train), "val_images": len(val),
-           "start_from": None if start_from is None else type(start_from).__name__, "details": details or {}}
-    record = {"config": {**asdict(settings), "dataset": dataset}, "run": run}
-    json.dumps(record)  # plain values only, before anything is written
-    return record
+    run = {**recipe.identity(), "architecture": architecture_digest(model), "train_images": len(data.train),
+           "val_images": len(data.val), "start_from": None if start_from is None else type(start_from).__name__}
+    return {"config": {**asdict(settings), "dataset": data.dataset}, "run": run}
 
 
 def _as_recorded(have: dict) -> dict:
-    """A ``config.json`` as this version records it: settings it lacks read as their defaults, and the
-    earlier side-run format (``corrupt`` and the data sizes beside ``config``) maps onto ``run``."""
+    """A ``config.json`` as this version records it: settings it lacks read as their defaults, the earlier
+    side-run format (``corrupt`` and the data sizes beside ``config``) maps onto ``run``, and the earlier
+    ``details`` onto ``options`` (its ``optimizer`` and ``schedule`` texts are now the recipe's own records)."""
     config = {f.name: f.default for f in fields(RunSettings)} | have.get("config", {})
     run = dict(have.get("run", {}))
     for key in ("train_images", "val_images", "start_from", "details"):
@@ -151,6 +207,8 @@ def _as_recorded(have: dict) -> dict:
         corrupt = have["corrupt"]
         run["step"] = (step_name(mse_step) if corrupt is None else
                        json.dumps({"step": "denoising", "corrupt": corrupt}, sort_keys=True))
+    if "details" in run and "options" not in run:
+        run["options"] = {k: v for k, v in (run.pop("details") or {}).items() if k not in ("optimizer", "schedule")}
     return {"config": config, "run": run}
 
 
@@ -186,16 +244,32 @@ def config_differences(run_dir: str | os.PathLike, settings: RunSettings, datase
             if k != "num_epochs" and not (k == "dataset" and dataset is None) and have["config"].get(k) != v}
 
 
+def _check_same_run(run_dir: Path, want: dict) -> None:
+    """Refuse a folder that holds another run than ``want`` (``num_epochs`` may differ)."""
+    diff = _differences(_read_json(run_dir / CONFIG_FILE), want)
+    if diff:
+        detail = ", ".join(f"{k}={a!r} there, {b!r} asked" for k, (a, b) in sorted(diff.items()))
+        raise RunFolderError(f"the run folder {run_dir} holds another run ({detail}); choose another "
+                             "folder (or name) or delete this one to start over")
+
+
+def holds_finished_run(run_dir: str | os.PathLike, settings: RunSettings) -> bool:
+    """Whether ``run_dir`` holds a finished main run of ``settings`` with its test metrics: one that loads
+    without writing (the command line asks before refusing a folder it cannot write)."""
+    run_dir = Path(run_dir)
+    if not ((run_dir / CONFIG_FILE).is_file() and (run_dir / METRICS_FILE).is_file() and _holds_a_run(run_dir)):
+        return False
+    if config_differences(run_dir, settings):
+        return False
+    return _is_finished(load_checkpoint(run_dir / CHECKPOINT_FILE), run_dir, settings.num_epochs)
+
+
 def _claim(run_dir: Path, want: dict) -> None:
     """Refuse a folder that holds another run; else record this one in ``config.json``."""
     path = run_dir / CONFIG_FILE
     have = _read_json(path) if path.exists() else None
     if have is not None and _holds_a_run(run_dir):
-        diff = _differences(have, want)
-        if diff:
-            detail = ", ".join(f"{k}={a!r} there, {b!r} asked" for k, (a, b) in sorted(diff.items()))
-            raise RunFolderError(f"the run folder {run_dir} holds another run ({detail}); choose another "
-                                 "folder (or name) or delete this one to start over")
+        _check_same_run(run_dir, want)
         return  # keep the versions that produced the run; loading it again must not rewrite them
     if have is not None and have.get("diverged") and (run_dir / CHECKPOINT_FILE).exists():
         os.replace(run_dir / CHECKPOINT_FILE, run_dir / "checkpoint-diverged.pt")
@@ -204,15 +278,40 @@ def _claim(run_dir: Path, want: dict) -> None:
     write_json(path, {**want, "versions": versions()})
 
 
+_READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)  # a read-only file system, or no permission to write
+
+
 def _prepare_folder(run_dir: Path) -> None:
+    """Make ``run_dir`` if needed and prove it can be written (:class:`RunFolderError` saying why not)."""
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         probe = run_dir / ".write-test"
-        probe.write_text("ok")
+        probe.write_text("ok", encoding="utf-8")
         probe.unlink()
     except OSError as exc:
-        raise RunFolderError(f"cannot write the run folder {run_dir} ({exc.strerror or exc}); choose another "
-                             f"folder (the train command's --run-dir or --runs-dir, or $CONVAE_RUNS_DIR)") from exc
+        raise RunFolderError(f"cannot write the run folder {run_dir} ({_why_unwritable(exc)})") from exc
+
+
+def _why_unwritable(exc: OSError) -> str:
+    if exc.errno == errno.EROFS:
+        return "it is on a read-only file system"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "no permission to write there"
+    return exc.strerror or str(exc)
+
+
+def _finished_in(run_dir: Path, want: dict, asked: int) -> dict | None:
+    """The checkpoint of the finished run ``want`` in ``run_dir`` (of at least ``asked`` epochs), else ``None``.
+
+    Reads only: a finished run in a read-only folder (a hub's shared runs) loads from here. ``None`` also
+    when its test metrics are missing (scoring them again writes) or the folder holds no run; a folder
+    holding another run is refused.
+    """
+    if not ((run_dir / CONFIG_FILE).is_file() and _holds_a_run(run_dir)):
+        return None
+    _check_same_run(run_dir, want)
+    state = load_checkpoint(run_dir / CHECKPOINT_FILE)
+    return state if _is_finished(state, run_dir, asked) else None
 
 
 def _lock(run_dir: Path):
@@ -241,65 +340,61 @@ def _is_finished(state: dict, run_dir: Path, asked: int) -> bool:
 
 # -- the harness -----------------------------------------------------------------------------------
 
-def train_or_load(settings: RunSettings, *, name: str | None = None, data=None, train: ImageSet | None = None,
-                  val: ImageSet | None = None, test: ImageSet | None = None,
-                  build: Callable[[RunSettings], nn.Module] | None = None, step: Step | None = None,
-                  optimizer=None, callbacks: Sequence[Callback] = (), start_from: nn.Module | None = None,
-                  details: dict | None = None, evaluate: bool = True, run_dir: str | os.PathLike | None = None,
-                  runs_root: str | os.PathLike | None = None, data_root: str | os.PathLike | None = None,
-                  device=None, progress: bool = True, save_figures: bool = True) -> Run:
+def train_or_load(settings: RunSettings, recipe: Recipe = MAIN, data: DataBundle | None = None, *,
+                  start_from: nn.Module | None = None, run_dir: str | os.PathLike | None = None,
+                  runs_root: str | os.PathLike | None = None, device=None, progress: bool = True,
+                  save_figures: bool = True) -> Run:
     """Load the run if it is finished, resume it if it was interrupted, train it otherwise.
 
-    Introduced in notebook 03 (training); named runs in notebook 07.
+    Introduced in notebook 03 (training); named recipes in notebook 07.
 
     Args:
         settings: the run's :class:`~convae_utils.settings.RunSettings` (``settings.from_env(...)``).
-        name: a named run's folder suffix (letters, digits, ``_.+-``), e.g. ``"denoise-gauss0.1"``;
-            ``None`` for the series' main runs.
-        data: a ``data.DataBundle`` prepared for these settings (else prepared here when needed).
-        train, val, test: splits to use instead of the bundle's (e.g. a training set with a class held
-            out); ``val`` is scored every epoch, ``test`` once at the end when ``evaluate``.
-        build: ``build(settings) -> model``, seeded (default: the article's autoencoder); the model
-            maps (B, 3, 32, 32) in [-1, 1] to its reconstruction and has ``encode``/``decode``.
-        step, optimizer, callbacks: passed to ``training.fit`` (default: MSE, Adam). Checkpoints, the
-            exemplar pictures and the stall check (for reconstruction steps) are added here.
+        recipe: how it trains (:class:`Recipe`; default: the article's autoencoder, MSE, Adam).
+        data: a ``data.DataBundle`` for these settings (default: prepared here). ``train`` trains, ``val``
+            is scored every epoch, ``test`` (unless ``None``) once at the end (``metrics.json``,
+            ``per_image.csv``, figures), ``exemplars`` (unless ``None``) are reconstructed after each
+            epoch. Other splits: ``bundle.replace(train=..., test=None, exemplars=None)``.
         start_from: a trained model whose weights a new run starts from (fine-tuning).
-        details: more plain values that define the run, recorded and compared like the settings.
-        evaluate: score ``test`` at the end (``metrics.json``, ``per_image.csv``, figures).
-        run_dir: the folder; default ``<runs_root>/<settings.folder_name(dataset)>[-<name>]``.
-        runs_root: default ``$CONVAE_RUNS_DIR`` or ``<project>/runs``; data_root: the CIFAR-10 folder.
+        run_dir: the folder; default ``<runs_root>/<settings.folder_name(dataset)>[-<recipe.name>]``.
+        runs_root: default ``$CONVAE_RUNS_DIR`` or ``<project>/runs``; when that default cannot be
+            written, a run not finished there trains in :func:`~convae_utils.settings.own_runs_dir`, said.
+        device, progress: as ``training.fit``; save_figures: write the PNG figures beside the metrics.
 
-    A finished run that holds *more* epochs than ``settings.num_epochs`` (trained further) is loaded as
-    it is, and says so; ``Run.settings`` then record its real number of epochs.
+    A finished run loads without writing anything (a read-only folder serves it). One that holds
+    *more* epochs than ``settings.num_epochs`` (trained further) is loaded as it is, and says so;
+    ``Run.settings`` then record its real number of epochs.
 
-    Raises :class:`RunFolderError` when the folder is in use, unwritable, holds another run, or holds
-    an unfinished run that is already past ``settings.num_epochs``; ``TrainingDiverged`` as ``fit``.
+    Raises :class:`RunFolderError` when the folder is in use, cannot be written for a run that needs
+    training, holds another run, or holds an unfinished run already past ``settings.num_epochs``;
+    ``TrainingDiverged`` as ``fit``.
     """
     from .data import prepare_data
 
     if not isinstance(settings, RunSettings):
         raise TypeError(f"settings must be a convae_utils.settings.RunSettings (e.g. settings.from_env()), "
                         f"got {type(settings).__name__}")
-    if name is not None and (not isinstance(name, str) or not _NAME.match(name)):
-        raise ValueError(f"name must be letters, digits and _.+- (a folder suffix), got {name!r}")
-    if data is None and (train is None or val is None or (evaluate and test is None)):
-        data = prepare_data(**settings.data_options(), root=data_root)
-    train, val = (train if train is not None else data.train), (val if val is not None else data.val)
-    test = test if test is not None else (data.test if data is not None else None)
-    build, step = build or build_model, step or mse_step
-    dataset = data.dataset if data is not None else train.name
-    folder = settings.folder_name(dataset) + (f"-{name}" if name else "")
-    run_dir = Path(run_dir) if run_dir is not None else runs_dir(runs_root) / folder
-    model = build(settings)
-    want = _record(settings, dataset, name=name, build=build, model=model, step=step, train=train, val=val,
-                   start_from=start_from, details=details)
-    _prepare_folder(run_dir)
+    if not isinstance(recipe, Recipe):
+        raise TypeError(f"recipe must be a convae_utils.runs.Recipe (e.g. runs.Recipe('my-model', build=...)), "
+                        f"got {type(recipe).__name__}")
+    data = data if data is not None else prepare_data(**settings.data_options())
+    folder = settings.folder_name(data.dataset) + (f"-{recipe.name}" if recipe.name else "")
+    places = [Path(run_dir)] if run_dir is not None else [runs_dir(runs_root) / folder]
+    if run_dir is None and runs_root is None and own_runs_dir() / folder != places[0]:
+        places.append(own_runs_dir() / folder)  # where a participant trains when the shared runs are read-only
+    model = recipe.build(settings)
+    want = _record(settings, recipe, data, model, start_from)
+    for place in places:  # a finished run loads without writing, wherever it is
+        state = _finished_in(place, want, settings.num_epochs)
+        if state is not None and (data.test is None or (place / METRICS_FILE).is_file()):
+            return _load_finished(settings, place, data.dataset, model, state, recipe.name, None, device)
+    run_dir = _writable_place(places)
     with _lock(run_dir):
         _claim(run_dir, want)
         ckpt = run_dir / CHECKPOINT_FILE
         state = load_checkpoint(ckpt) if ckpt.exists() else None
         if state is not None and _is_finished(state, run_dir, settings.num_epochs):
-            return _load_finished(settings, run_dir, dataset, model, state, name, test if evaluate else None, device)
+            return _load_finished(settings, run_dir, data.dataset, model, state, recipe.name, data.test, device)
         if state is not None and state["epoch"] + (state["step"] > 0) > settings.num_epochs:
             done = state["epoch"]
             raise RunFolderError(f"the run folder {run_dir} holds an unfinished run that has already done {done} "
@@ -307,29 +402,55 @@ def train_or_load(settings: RunSettings, *, name: str | None = None, data=None, 
                                  f"with (at least {done + (state['step'] > 0)}) to finish it, or use another folder")
         if state is None and start_from is not None:
             model.load_state_dict(start_from.state_dict())
-        extra = []
-        if data is not None and train is data.train:
-            extra.append(ReconstructExemplars(data.exemplars))
-        if step is mse_step or getattr(step, "reconstructs", False):
+        extra = [] if data.exemplars is None else [ReconstructExemplars(data.exemplars)]
+        if recipe.step is mse_step or getattr(recipe.step, "reconstructs", False):
             extra.append(StallGuard())
         try:  # the checkpoint last: it saves what the others added to each epoch
-            history = fit(model, train, val, step=step, **settings.fit_options(), device=device, optimizer=optimizer,
-                          callbacks=[*extra, *callbacks, Checkpoint(ckpt)], progress=progress)
+            history = fit(model, data.train, data.val, settings, step=recipe.step, device=device,
+                          optimizer=recipe.optimizer, progress=progress,
+                          callbacks=[*extra, *recipe.callbacks, Checkpoint(ckpt, compare=False)])
         except TrainingDiverged:
             recorded = _read_json(run_dir / CONFIG_FILE)
             write_json(run_dir / CONFIG_FILE, {**recorded, "diverged": f"lr={settings.lr:g}"})
             raise
-        history.meta["dataset"] = dataset
+        history.meta["dataset"] = data.dataset
         write_json(run_dir / HISTORY_FILE, history.to_json())
         model.to(pick_device(device)).eval()
         if history.interrupted:
-            return Run(settings, run_dir, dataset, model, history, complete=False, name=name)
+            return Run(settings, run_dir, data.dataset, model, history, complete=False, name=recipe.name)
         _record_epochs(run_dir, settings.num_epochs)
-        run = Run(settings, run_dir, dataset, model, history, name=name)
-        if evaluate:
-            _evaluate_and_save(run, test, save_figures)
+        run = Run(settings, run_dir, data.dataset, model, history, name=recipe.name)
+        if data.test is not None:
+            _evaluate_and_save(run, data.test, save_figures)
         report(f"Trained and saved {run_dir}.")
         return run
+
+
+def _writable_place(places: list[Path]) -> Path:
+    """The first of ``places`` that can be written: the run folder asked for, else the participant's own.
+
+    A run that needs training (or resuming, or its metrics scored again) in a folder that cannot be
+    written is refused with where it can train instead.
+    """
+    try:
+        _prepare_folder(places[0])
+        return places[0]
+    except RunFolderError as exc:
+        cause = exc.__cause__
+        if not (isinstance(cause, OSError) and cause.errno in _READ_ONLY):
+            raise
+        if len(places) > 1:
+            _prepare_folder(places[1])
+            report(f"The runs folder {places[0].parent} cannot be written ({_why_unwritable(cause)}; shared "
+                   f"runs load from there): this run trains in your own folder {places[1]} instead.")
+            return places[1]
+        held = places[0] / CHECKPOINT_FILE
+        what = "is not finished" if held.exists() else "is not trained yet"
+        raise RunFolderError(
+            f"cannot write the run folder {places[0]} ({_why_unwritable(cause)}): a finished run would load from "
+            f"there without writing, but this one {what}. Train it in a folder of your own, e.g. "
+            f"{own_runs_dir() / places[0].name} (run_dir= or runs_root= here; --run-dir or --runs-dir on the "
+            "command line; or $CONVAE_RUNS_DIR)") from cause
 
 
 def _record_epochs(run_dir: Path, num_epochs: int) -> None:

@@ -13,6 +13,8 @@ for the kernels it starts:
 - ``CONVAE_DATASET`` = ``cifar10`` | ``photos10`` | ``shapes10`` | ``auto`` (``photos10`` without CIFAR-10)
 - ``CONVAE_DATA_DIR`` = where CIFAR-10 lives (default ``<project>/data``)
 - ``CONVAE_RUNS_DIR`` = where training runs are saved (default ``<project>/runs``)
+- ``CONVAE_OWN_RUNS_DIR`` = where a participant trains when ``CONVAE_RUNS_DIR`` cannot be written (a
+  hub's shared, read-only runs; default ``~/convae-runs``)
 - ``CONVAE_CIFAR10_URL`` = where CIFAR-10 is downloaded from (default: torchvision's URL)
 
 A relative path in ``CONVAE_DATA_DIR`` or ``CONVAE_RUNS_DIR`` is relative to the project root (the
@@ -40,6 +42,7 @@ PROFILE_ENV = "CONVAE_PROFILE"
 DATASET_ENV = "CONVAE_DATASET"
 DATA_DIR_ENV = "CONVAE_DATA_DIR"
 RUNS_DIR_ENV = "CONVAE_RUNS_DIR"
+OWN_RUNS_DIR_ENV = "CONVAE_OWN_RUNS_DIR"
 CIFAR10_URL_ENV = "CONVAE_CIFAR10_URL"
 TUNE_MALLOC_ENV = "CONVAE_TUNE_MALLOC"  # 0: keep glibc's malloc defaults (see convae_utils.cpu_speed)
 
@@ -275,6 +278,16 @@ def runs_dir(root: str | os.PathLike | None = None) -> Path:
     if root is None:
         return _folder_from_env(RUNS_DIR_ENV, "runs")
     return Path(root).expanduser()
+
+
+def own_runs_dir() -> Path:
+    """Where a participant's own runs go when the runs folder is shared and read-only: ``$CONVAE_OWN_RUNS_DIR``,
+    else ``~/convae-runs`` (a relative ``$CONVAE_OWN_RUNS_DIR`` is relative to the project root)."""
+    value = os.environ.get(OWN_RUNS_DIR_ENV, "").strip()
+    if not value:
+        return Path.home() / "convae-runs"
+    folder = Path(value).expanduser()
+    return folder if folder.is_absolute() else project_root() / folder
 
 
 def python_command() -> str:

@@ -19,8 +19,9 @@ from torch import nn
 from .cpu_speed import native_bf16, tune_allocator
 from .errors import warn
 
-Step = Callable[[nn.Module, torch.Tensor], "tuple[torch.Tensor, dict[str, torch.Tensor]]"]
-Update = Callable[[nn.Module, torch.optim.Optimizer, torch.Tensor], "tuple[torch.Tensor, dict[str, torch.Tensor]]"]
+StepOutput = tuple[torch.Tensor, dict[str, torch.Tensor]]  # (the loss, 0-d; what to log: name -> 0-d tensor)
+Step = Callable[..., StepOutput]      # step(model, batch) -> (loss, logs); a labelled step: step(model, batch, labels)
+Update = Callable[..., StepOutput]    # update(model, optimizer, batch[, labels]): training.train_step with a step bound
 
 
 def make_adam(model: nn.Module, lr: float, *, capturable: bool = False) -> torch.optim.Adam:
@@ -82,11 +83,12 @@ class Speed:
         return functools.partial(_fast_step, step=step, channels_last=self.channels_last, amp=self.amp)
 
 
-def _fast_step(model: nn.Module, batch: torch.Tensor, *, step: Step, channels_last: bool, amp: bool):
+def _fast_step(model: nn.Module, batch: torch.Tensor, *labels: torch.Tensor, step: Step, channels_last: bool,
+               amp: bool):
     if channels_last:
         batch = batch.contiguous(memory_format=torch.channels_last)
     with torch.autocast(batch.device.type, dtype=torch.bfloat16, enabled=amp):
-        return step(model, batch)
+        return step(model, batch, *labels)
 
 
 class GraphedStep:
@@ -97,8 +99,8 @@ class GraphedStep:
     Python: launching ~150 kernels one by one costs more than running them; a graph launches the
     whole update (forward, backward, Adam) at once, with the same numbers. Capturing needs a few
     warm-up updates, which would train the model: weights and Adam's state are put back exactly
-    afterwards. Batches of another shape (an epoch's last, smaller batch) run eagerly. If capturing
-    fails, every update runs eagerly, with one warning.
+    afterwards. Batches of another shape (an epoch's last, smaller batch) and labelled updates (the
+    classifier's, small) run eagerly. If capturing fails, every update runs eagerly, with one warning.
     """
 
     def __init__(self, update: Update):
@@ -107,9 +109,9 @@ class GraphedStep:
         self.failed = False
         self.static_batch = self.static_out = None
 
-    def __call__(self, model, optimizer, batch):
-        if self.failed or (self.graph is not None and batch.shape != self.static_batch.shape):
-            return self.update(model, optimizer, batch)
+    def __call__(self, model, optimizer, batch, *labels):
+        if labels or self.failed or (self.graph is not None and batch.shape != self.static_batch.shape):
+            return self.update(model, optimizer, batch, *labels)
         if self.graph is None:
             self._capture(model, optimizer, batch)
             if self.failed:

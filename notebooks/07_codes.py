@@ -117,7 +117,7 @@ print(inspect.getsource(training.denoising_step).split('"""')[2])
 #
 # To keep within the workshop's time, each denoiser **starts from the plain model's weights** and is
 # fine-tuned for a few epochs on corrupted images (a reduced budget, see the parameters cell). Each lives
-# in a run folder of its own (a *named* run of `runs.train_or_load`, the same harness as every model in
+# in a run folder of its own (`runs.train_or_load` with a named `runs.Recipe`, the same harness as every model in
 # the series), so running the notebook again loads it.
 
 # %%
@@ -126,8 +126,9 @@ corruption_list = [*(corruptions.gaussian_noise(sigma, seed=SEED) for sigma in N
 denoise_config = config.replace(num_epochs=DENOISE_EPOCHS)
 denoisers = {}
 for corruption in corruption_list:
-    run = runs.train_or_load(denoise_config, name=f"denoise-{corruption.tag}", train=extra_train, val=bundle.val,
-                             step=training.denoising_step(corruption), start_from=plain, evaluate=False)
+    recipe = runs.Recipe(f"denoise-{corruption.tag}", step=training.denoising_step(corruption))
+    run = runs.train_or_load(denoise_config, recipe, bundle.replace(train=extra_train, test=None, exemplars=None),
+                             start_from=plain)
     denoisers[corruption.label] = run.model
 
 # %% [markdown]
@@ -214,8 +215,9 @@ display(pd.Series({kind: len(pixels) for kind, pixels in test_anomalies.items()}
 
 # %%
 detector_config = config.replace(num_epochs=extra_epochs)
-detector = runs.train_or_load(detector_config, name=f"detector-no{HELD_OUT_CLASS}", train=normal_train,
-                              val=normal_val, details={"held_out_class": HELD_OUT_CLASS}, evaluate=False).model
+detector_recipe = runs.Recipe(f"detector-no{HELD_OUT_CLASS}", options={"held_out_class": HELD_OUT_CLASS})
+normal_splits = bundle.replace(train=normal_train, val=normal_val, test=None, exemplars=None)
+detector = runs.train_or_load(detector_config, detector_recipe, normal_splits).model
 
 # %% [markdown]
 # Each image's **anomaly score** is its reconstruction error (MSE on [0, 1] pixels). The ROC curve plots,
@@ -320,9 +322,9 @@ pool = torch.cat(list(train_anomalies.values()))
 detectors = {"clean training data": detector}
 for share in CONTAMINATION:
     dirty = anomaly.contaminate(normal_train, pool, share, seed=SEED)
-    run = runs.train_or_load(detector_config, name=f"detector-no{HELD_OUT_CLASS}-dirty{share:g}", train=dirty,
-                             val=normal_val, details={"held_out_class": HELD_OUT_CLASS, "contamination": share},
-                             evaluate=False)
+    recipe = runs.Recipe(f"detector-no{HELD_OUT_CLASS}-dirty{share:g}",
+                         options={"held_out_class": HELD_OUT_CLASS, "contamination": share})
+    run = runs.train_or_load(detector_config, recipe, normal_splits.replace(train=dirty))
     detectors[f"{share:.0%} anomalies"] = run.model
 contamination_table = anomaly.auroc_table(detectors, normal_test, test_anomalies)
 display(contamination_table.round(3))

@@ -53,8 +53,8 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from convae_utils import (baselines, data, entropy, exercises, images, metrics, models, plotting, runs,
-                          settings, spatial, studies, winning)
+from convae_utils import (baselines, callbacks, data, entropy, exercises, images, metrics, models, plotting,
+                          runs, settings, spatial, studies, training, winning)
 
 # %% [markdown]
 # ## Parameters
@@ -230,7 +230,7 @@ fig = winning.checkerboard_figure()
 # trained. **Adam's memory** of squared gradients is shortened to about 100 steps (`beta2=0.99`; the
 # default 0.999 remembers about 1,000 steps, two thirds of this whole run of 1,500), so the step size follows
 # the gradients' scale, and the **gradient's norm is clipped** to 0.3, so one huge gradient moves the
-# weights no further than an ordinary one (`winning.make_adamw`). The run goes through the same harness
+# weights no further than an ordinary one (`training.make_adamw`). The run goes through the same harness
 # as every run of the series
 # (stop and re-run the cell at any time).
 
@@ -243,7 +243,8 @@ def build_spatial(run_settings):
 yours = not exercises.is_worked_solution("08.1", build_spatial_autoencoder)   # the check kept your code
 # your model trains into a folder of its own, one per version of its layers (change it and re-run: a new run)
 name = f"spatial-yours-{runs.architecture_digest(build_spatial(win_config))[:8]}" if yours else "spatial"
-spatial_run = winning.train_or_load(win_config, name=name, build=build_spatial, data=win_bundle)
+ONE_CYCLE_ADAMW = dict(optimizer=training.make_adamw(), callbacks=[callbacks.OneCycle()])  # to settings' lr
+spatial_run = runs.train_or_load(win_config, runs.Recipe(name, build=build_spatial, **ONE_CYCLE_ADAMW), win_bundle)
 if not spatial_run.complete:
     print("Training was interrupted: re-run this cell to resume.")
 
@@ -271,7 +272,8 @@ with torch.no_grad():
     gap = (untrained(images.normalize(win_bundle.test.images[:200]))
            - pca_code.reconstruct(win_bundle.test.images[:200]).clamp(-1, 1)).abs().max()
 print(f"step 0: largest difference from PCA's reconstruction {float(gap):.1e}")
-pca_init_run = winning.train_or_load(pca_init_config, name="pca-init", build=build_pca_init, data=pca_init_bundle)
+pca_init_run = runs.train_or_load(pca_init_config, runs.Recipe("pca-init", build=build_pca_init, **ONE_CYCLE_ADAMW),
+                                  pca_init_bundle)
 
 # %% [markdown]
 # What this buys: a model that starts at the floor instead of far below it, and whose correction only
@@ -415,7 +417,7 @@ if config.profile == "smoke":
 # much harder opponent than notebook 06's fixed-length PCA (the next cell puts the two side by side). A
 # 64-value code trained only for MSE spends bits on every value alike. Closing that gap takes what learned
 # codecs do: train with the rate in the loss (distortion + λ × bits, with uniform noise standing in for
-# rounding, `winning.noisy_code_step`) and a wider code whose unused channels the rate term switches off.
+# rounding, `training.noisy_code_step`) and a wider code whose unused channels the rate term switches off.
 
 # %%
 k = 16 * CODE_CHANNELS
@@ -463,11 +465,11 @@ else:
 # 1. Change `CODE_CHANNELS` to 3 (a 48-value code) and compare with PCA-48 (`pca_psnr[48]`). Does the gap grow
 #    or shrink?
 # 2. Build a model with transposed convolutions, `spatial.SpatialAutoencoder(4, WIDTH, depth=0,
-#    upsample="transposed")`, train it with `winning.train_or_load(..., name="transposed")` and look at its
-#    reconstructions of flat regions. Where is the checkerboard?
+#    upsample="transposed")`, train it with `runs.train_or_load(win_config, runs.Recipe("transposed", build=...,
+#    **ONE_CYCLE_ADAMW), win_bundle)` and look at its reconstructions of flat regions. Where is the checkerboard?
 # 3. Refine the codes for 20 and 40 steps (`winning.refine_codes(spatial_run.model, some, steps=40)`). Where
 #    does the gain level off, and how long does encoding take then, against one pass of the encoder?
-# 4. Fine-tune the spatial model's decoder for its quantised code: `winning.noisy_code_step(step)` adds
+# 4. Fine-tune the spatial model's decoder for its quantised code: `training.noisy_code_step(step)` adds
 #    uniform noise of one step's width in training. At which rates does its entropy-coded curve move?
 # 5. Why does the entropy model need a *copy* at the decoder, and why do we not count its
 #    `side_bits` per image? When would you have to?

@@ -208,9 +208,11 @@ print(f"beta sweep: {plan.betas}; width {plan.width}; {plan.settings.latent_dim}
       f"{len(bundle.train.head(plan.settings.train_size)):,} training images x {plan.settings.num_epochs} epochs per beta")
 vaes = {}
 for beta in plan.betas:      # one named run per beta: trained once, loaded afterwards (re-run to resume)
-    run = runs.train_or_load(plan.settings, name=plan.run_name(beta), data=bundle,
-                             train=bundle.train.head(plan.settings.train_size), val=bundle.val.head(VAL_IMAGES),
-                             build=vae.vae_builder(plan.code_channels, plan.width), step=vae.vae_step(beta))
+    recipe = runs.Recipe(plan.run_name(beta), build=vae.vae_builder(plan.code_channels, plan.width),
+                         step=vae.vae_step(beta))
+    splits = bundle.replace(train=bundle.train.head(plan.settings.train_size), val=bundle.val.head(VAL_IMAGES),
+                            exemplars=None)
+    run = runs.train_or_load(plan.settings, recipe, splits)
     if not run.complete:
         raise RuntimeError("Training was interrupted: run this cell again to resume it.")
     vaes[beta] = run.model
@@ -221,7 +223,7 @@ for beta in plan.betas:      # one named run per beta: trained once, loaded afte
 # plain model of Part 1 with its code quantised to 8 bits per value (a real bit count).
 
 # %%
-classifier = generation.yardstick_classifier(bundle.train, settings.runs_dir(), config.profile, seed=SEED)  # Part 4
+classifier = generation.yardstick_classifier(bundle, config.profile, seed=SEED)  # Part 4
 scorer = generation.GenerationScorer(classifier, bundle.test, bundle.train)
 sweep = pd.DataFrame([generation.vae_measures(model, bundle.test, label=f"beta={beta:g}", scorer=scorer,
                                               samples=SCORED, seed=SEED, threshold_nats=COLLAPSE_NATS)

@@ -1,9 +1,12 @@
 """Sampling a code space three ways, and the offline generation measures of notebook 09."""
 
+import json
+
 import pytest
 import torch
 
 from convae_utils import generation
+from convae_utils.data import DataBundle
 from convae_utils.shapes import make_shapes10
 
 
@@ -68,11 +71,17 @@ def test_class_entropy_bits():
     assert generation.class_entropy_bits(torch.eye(4)[[0] * 8]) == 0.0
 
 
+def _data(train_images: int, seed: int = 0) -> DataBundle:
+    return DataBundle(make_shapes10(train_images, seed=seed), make_shapes10(64, seed=seed + 1), None, None, "shapes10")
+
+
 @pytest.fixture(scope="module")
-def classifier_and_data():
-    train = make_shapes10(600, seed=0)
-    test = make_shapes10(200, seed=0, split="test")
-    return generation.train_classifier(train, num_epochs=3, seed=0), train, test
+def classifier_and_data(tmp_path_factory):
+    data = _data(600)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CONVAE_RUNS_DIR", str(tmp_path_factory.mktemp("runs")))
+        classifier = generation.yardstick_classifier(data, "smoke", seed=0, progress=False)
+    return classifier, data.train, make_shapes10(200, seed=0, split="test")
 
 
 def test_the_classifier_tells_real_images_from_noise(classifier_and_data):
@@ -86,16 +95,21 @@ def test_the_classifier_tells_real_images_from_noise(classifier_and_data):
     assert noise["nearest_train_rmse"] > real["nearest_train_rmse"]
 
 
-def test_classifier_training_is_seeded(tmp_path):
-    train = make_shapes10(128, seed=0)
-    a = generation.train_classifier(train, num_epochs=1, seed=5)
-    b = generation.train_classifier(train, num_epochs=1, seed=5)
+def test_the_classifier_trains_through_the_harness_seeded_and_loads_after(tmp_path, monkeypatch, capsys):
+    """The yardstick is a run like any other: labels reach its step, its folder is reused, its seed repeats."""
+    data = _data(128)
+    monkeypatch.setenv("CONVAE_RUNS_DIR", str(tmp_path / "a"))
+    a = generation.yardstick_classifier(data, "smoke", seed=5, progress=False)
+    monkeypatch.setenv("CONVAE_RUNS_DIR", str(tmp_path / "b"))
+    b = generation.yardstick_classifier(data, "smoke", seed=5, progress=False)
     assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
-    path = tmp_path / "classifier.pt"
-    saved = generation.load_or_train_classifier(path, train, num_epochs=1, seed=5)
-    loaded = generation.load_or_train_classifier(path, train, num_epochs=1, seed=5)
-    assert path.exists()
-    assert all(torch.equal(p, q) for p, q in zip(saved.state_dict().values(), loaded.state_dict().values()))
+    capsys.readouterr()
+    again = generation.yardstick_classifier(data, "smoke", seed=5, progress=False)
+    assert "nothing was trained" in capsys.readouterr().out
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), again.state_dict().values()))
+    assert next(again.parameters()).device.type == "cpu" and not again.training
+    history = json.loads(next((tmp_path / "b").glob("*-classifier/history.json")).read_text())
+    assert history["meta"]["step"] == "classification_step"
 
 
 def test_vae_measures_report_the_kl_as_the_rate():

@@ -10,7 +10,7 @@ import torch
 
 from convae_utils.data import prepare_data
 from convae_utils.errors import RunFolderError
-from convae_utils.runs import build_model, load_run, train_or_load
+from convae_utils.runs import Recipe, build_model, load_run, train_or_load
 from convae_utils.settings import preset
 
 
@@ -98,7 +98,7 @@ def test_unfinished_or_foreign_folders_are_explained(bundle, tmp_path):
     with pytest.raises(RunFolderError, match="not a run folder"):
         load_run(tmp_path)
     (tmp_path / "config.json").write_text("{not json")
-    with pytest.raises(RunFolderError, match="unreadable"):
+    with pytest.raises(RunFolderError, match="damaged"):
         train_or_load(config(), data=bundle, run_dir=tmp_path, progress=False)
 
 
@@ -160,7 +160,7 @@ def test_a_finished_run_without_its_metrics_is_loaded_and_scored_again(bundle, t
 def test_a_finished_named_run_loads_without_resuming(bundle, tmp_path, capsys):
     # notebook 07 run a second time: every finished extra model loads, nothing "resumes"
     for _ in range(2):
-        run = train_or_load(config(), name="extra", data=bundle, runs_root=tmp_path, evaluate=False, progress=False)
+        run = train_or_load(config(), Recipe("extra"), bundle.replace(test=None), runs_root=tmp_path, progress=False)
     said = capsys.readouterr().out
     assert run.loaded and "Resuming" not in said and said.count("Trained and saved") == 1
 
@@ -184,7 +184,7 @@ def test_run_folders_of_release_0_2_load_unchanged(tmp_path, capsys):
     bundle = prepare_data(**settings.data_options())
     main_run = train_or_load(settings, data=bundle, runs_root=tmp_path, progress=False)
     assert main_run.loaded and main_run.complete and main_run.summary["test_images"] == 32
-    side = train_or_load(settings, name="denoise-test", train=bundle.train, val=bundle.val, evaluate=False,
+    side = train_or_load(settings, Recipe("denoise-test"), bundle.replace(test=None, exemplars=None),
                          runs_root=tmp_path, progress=False)
     assert side.loaded
     assert "Resuming" not in capsys.readouterr().out
@@ -199,8 +199,8 @@ def test_run_folders_of_release_0_2_load_unchanged(tmp_path, capsys):
     assert load_run(main_run.run_dir).settings == settings
     # and the 0.2 side run's record (its corruption, none) is compared: another step is another run
     with pytest.raises(RunFolderError, match="another run"):
-        train_or_load(settings, name="denoise-test", train=bundle.train, val=bundle.val, evaluate=False,
-                      step=denoising_step(corruptions.gaussian_noise(0.1)), runs_root=tmp_path, progress=False)
+        train_or_load(settings, Recipe("denoise-test", step=denoising_step(corruptions.gaussian_noise(0.1))),
+                      bundle.replace(test=None, exemplars=None), runs_root=tmp_path, progress=False)
 
 
 def _tanh_model(settings):
@@ -214,7 +214,7 @@ def test_a_builder_of_the_same_name_with_other_layers_is_another_run(bundle, tmp
     """A learner's model and the worked solution share the builder's name; their layers tell them apart."""
     from torch import nn
 
-    first = train_or_load(config(), name="mine", data=bundle, build=_tanh_model, evaluate=False, runs_root=tmp_path,
+    first = train_or_load(config(), Recipe("mine", build=_tanh_model), bundle.replace(test=None), runs_root=tmp_path,
                           progress=False)
 
     def sigmoid_model(settings):  # a learner's builder: the same qualified name as _tanh_model, other layers
@@ -224,9 +224,30 @@ def test_a_builder_of_the_same_name_with_other_layers_is_another_run(bundle, tmp
 
     sigmoid_model.__qualname__, sigmoid_model.__module__ = _tanh_model.__qualname__, _tanh_model.__module__
     with pytest.raises(RunFolderError, match="architecture=") as refused:
-        train_or_load(config(), name="mine", data=bundle, build=sigmoid_model, evaluate=False, runs_root=tmp_path,
+        train_or_load(config(), Recipe("mine", build=sigmoid_model), bundle.replace(test=None), runs_root=tmp_path,
                       progress=False)
     assert "model=" not in str(refused.value)  # the names agree: only the layers tell them apart
-    assert train_or_load(config(), name="mine", data=bundle, build=_tanh_model, evaluate=False,
+    assert train_or_load(config(), Recipe("mine", build=_tanh_model), bundle.replace(test=None),
                          runs_root=tmp_path, progress=False).loaded
     assert first.complete
+
+
+def test_the_train_or_load_route_checks_no_setting_again(bundle, tmp_path, monkeypatch):
+    """latent_dim, lr and the other numbers are checked once, when the settings are made (issue 27)."""
+    from convae_utils import checks, models, settings as settings_module, training
+
+    settings = config(latent_dim=16)
+    checked = []
+
+    def spy(real):
+        def check(name, *args, **kwargs):
+            checked.append(name)
+            return real(name, *args, **kwargs)
+        return check
+
+    for module in (checks, settings_module, models, training):
+        for name in ("check_float", "check_int", "check_limit", "check_choice"):
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, spy(getattr(module, name)))
+    train_or_load(settings, data=bundle, runs_root=tmp_path, progress=False, save_figures=False)
+    assert not {"latent_dim", "lr", "batch_size", "num_epochs", "seed", "base_channels"} & set(checked), checked

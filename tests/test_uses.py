@@ -10,7 +10,8 @@ from convae_utils.images import ImageSet, normalize
 from convae_utils.models import build_autoencoder
 from convae_utils.settings import preset
 from convae_utils.shapes import make_shapes10
-from convae_utils.runs import CHECKPOINT_FILE, train_or_load
+from convae_utils.data import DataBundle
+from convae_utils.runs import CHECKPOINT_FILE, Recipe, train_or_load
 from convae_utils.speed import Speed
 from convae_utils.training import denoising_step, fit
 
@@ -230,31 +231,35 @@ def test_a_probe_on_one_class_is_refused():
 
 # -- named runs (the harness's extra models: denoisers, detectors) ------------------------------------
 
+def _data(train, val) -> DataBundle:
+    """Splits of one's own for a run: no test set scored, no pictures drawn."""
+    return DataBundle(train, val, None, None, train.name)
+
+
 def test_named_run_trains_once_then_loads_and_refuses_other_settings(splits, tmp_path):
     train, val = splits
     settings = preset("smoke", num_epochs=1, batch_size=32, **TINY, dataset="shapes10").replace(latent_dim=16)
     step = denoising_step(corruptions.gaussian_noise(0.1))
-    first = train_or_load(settings, name="denoise-x", train=train, val=val, step=step, evaluate=False,
-                          runs_root=tmp_path, progress=False)
+    first = train_or_load(settings, Recipe("denoise-x", step=step), _data(train, val), runs_root=tmp_path,
+                          progress=False)
     assert not first.loaded and (first.run_dir / CHECKPOINT_FILE).exists()
     assert first.run_dir.name == "smoke-shapes10-latent16-c4-denoise-x"
-    again = train_or_load(settings, name="denoise-x", train=train, val=val, evaluate=False, runs_root=tmp_path,
-                          step=denoising_step(corruptions.gaussian_noise(0.1)), progress=False)
+    again = train_or_load(settings, Recipe("denoise-x", step=denoising_step(corruptions.gaussian_noise(0.1))),
+                          _data(train, val), runs_root=tmp_path, progress=False)
     assert again.loaded
     assert all(torch.equal(a, b) for a, b in zip(first.model.state_dict().values(), again.model.state_dict().values()))
     with pytest.raises(RunFolderError, match="another run"):
-        train_or_load(settings, name="denoise-x", train=train, val=val, evaluate=False, runs_root=tmp_path,
-                      step=denoising_step(corruptions.gaussian_noise(0.2)), progress=False)
+        train_or_load(settings, Recipe("denoise-x", step=denoising_step(corruptions.gaussian_noise(0.2))),
+                      _data(train, val), runs_root=tmp_path, progress=False)
 
 
 def test_named_run_with_more_epochs_than_asked_is_loaded_as_it_is(splits, tmp_path, capsys):
     # a learner lowers notebook 07's epochs after a longer run: the longer run is used, and it says so
     train, val = splits
     settings = preset("smoke", num_epochs=2, batch_size=32, **TINY, dataset="shapes10").replace(latent_dim=16)
-    longer = train_or_load(settings, name="plain", train=train, val=val, evaluate=False, runs_root=tmp_path,
-                           progress=False)
-    fewer = train_or_load(settings.replace(num_epochs=1), name="plain", train=train, val=val, evaluate=False,
-                          runs_root=tmp_path, progress=False)
+    longer = train_or_load(settings, Recipe("plain"), _data(train, val), runs_root=tmp_path, progress=False)
+    fewer = train_or_load(settings.replace(num_epochs=1), Recipe("plain"), _data(train, val), runs_root=tmp_path,
+                          progress=False)
     assert fewer.loaded and fewer.history.epochs_done == 2
     assert all(torch.equal(a, b) for a, b in zip(longer.model.state_dict().values(), fewer.model.state_dict().values()))
     assert "holds 2 epochs, more than the 1 asked" in capsys.readouterr().out
@@ -266,8 +271,8 @@ def test_named_run_can_start_from_a_trained_model(splits, tmp_path):
     start = build_autoencoder(**TINY, seed=7)
     reference = {k: v.clone() for k, v in start.state_dict().items()}
     fresh = build_autoencoder(**TINY, seed=settings.seed)
-    run = train_or_load(settings, name="tuned", train=train, val=val, evaluate=False, start_from=start,
-                        runs_root=tmp_path, progress=False)
+    run = train_or_load(settings, Recipe("tuned"), _data(train, val), start_from=start, runs_root=tmp_path,
+                        progress=False)
     # one epoch of Adam moves the weights a little: closer to where they started than to a fresh model
     tuned = run.model.cpu().state_dict()
     to_start = sum(float((tuned[k] - reference[k]).norm()) for k in tuned)

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from convae_utils import baselines, data, models, training, winning
+from convae_utils.callbacks import OneCycle
 from convae_utils.images import normalize
 from convae_utils.spatial import SpatialAutoencoder
 
@@ -40,7 +41,7 @@ def test_pca_initialised_model_is_pca_before_training(bundle):
 def test_noisy_code_step_adds_noise_in_training_and_rounds_in_eval():
     model = SpatialAutoencoder(2, width=8)
     x = torch.rand(4, 3, 32, 32) * 2 - 1
-    step = winning.noisy_code_step(0.5)
+    step = training.noisy_code_step(0.5)
     assert "0.5" in step.__qualname__
     model.eval()
     with torch.no_grad():
@@ -54,9 +55,14 @@ def test_noisy_code_step_adds_noise_in_training_and_rounds_in_eval():
         assert not torch.equal(a, step(model, x)[0])
 
 
+def _train(model, bundle):
+    """notebook 08's training (AdamW with its guards, one cycle to 3e-3), one epoch, through the one loop."""
+    return training.fit(model, bundle.train, bundle.val, num_epochs=1, batch_size=64, lr=3e-3, progress=False,
+                        optimizer=training.make_adamw(), callbacks=[OneCycle()])
+
+
 def test_training_lowers_the_loss(bundle):
-    model = SpatialAutoencoder(2, width=8, depth=0)
-    losses = winning.train_plain(model, bundle.train, num_epochs=1, batch_size=64, max_lr=3e-3)
+    losses = _train(SpatialAutoencoder(2, width=8, depth=0), bundle).train_batch_loss
     assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:5])
 
 
@@ -104,16 +110,16 @@ def test_the_study_scores_notebook_08s_model_with_and_without_refined_codes(monk
 def test_make_adamw_clips_the_gradient_norm_and_keeps_adams_memory_short():
     torch.manual_seed(0)
     model = torch.nn.Linear(4, 3)
-    guarded = winning.make_adamw(0.0, beta2=0.99, max_grad_norm=0.3)(model, 1e-3)
-    plain = winning.make_adamw(0.0, beta2=0.999, max_grad_norm=None)(model, 1e-3)
-    assert isinstance(guarded, winning.ClippedAdamW) and guarded.param_groups[0]["betas"] == (0.9, 0.99)
+    guarded = training.make_adamw(0.0, beta2=0.99, max_grad_norm=0.3)(model, 1e-3)
+    plain = training.make_adamw(0.0, beta2=0.999, max_grad_norm=None)(model, 1e-3)
+    assert isinstance(guarded, training.ClippedAdamW) and guarded.param_groups[0]["betas"] == (0.9, 0.99)
     assert type(plain) is torch.optim.AdamW and plain.param_groups[0]["betas"] == (0.9, 0.999)
     (1e4 * model(torch.ones(2, 4)).sum()).backward()   # a huge gradient
     guarded.step()
     norm = torch.sqrt(sum(p.grad.pow(2).sum() for p in model.parameters()))
     assert abs(float(norm) - 0.3) < 1e-4              # scaled down to the limit before the step
     with pytest.raises(ValueError, match="max_grad_norm"):
-        winning.make_adamw(max_grad_norm=0.0)
+        training.make_adamw(max_grad_norm=0.0)
 
 
 # -- refining the code for its decoder ----------------------------------------------------------------
@@ -121,8 +127,8 @@ def test_make_adamw_clips_the_gradient_norm_and_keeps_adams_memory_short():
 @pytest.fixture(scope="module")
 def trained_small(bundle):
     model = SpatialAutoencoder(2, width=8, depth=0, stem="pixel")
-    winning.train_plain(model, bundle.train, num_epochs=1, batch_size=64, max_lr=3e-3)
-    return model
+    _train(model, bundle)
+    return model.cpu().eval()
 
 
 def test_refined_codes_reconstruct_better_and_leave_the_decoder_alone(trained_small, bundle):

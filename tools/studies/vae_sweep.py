@@ -19,8 +19,8 @@ import pandas as pd
 from convae_utils import generation, vae
 from convae_utils.data import prepare_data
 from convae_utils.errors import ConvaeError
-from convae_utils.runs import train_or_load
-from convae_utils.settings import DATASETS, PROFILE_CHOICES, from_env, runs_dir, seed_everything
+from convae_utils.runs import Recipe, train_or_load
+from convae_utils.settings import DATASETS, PROFILE_CHOICES, from_env, seed_everything
 
 SAMPLES = 500                                    # prior samples scored per beta
 VAL_IMAGES = 500                                 # validation images scored after each epoch
@@ -33,10 +33,11 @@ def train_vaes(plan: vae.SweepPlan, bundle, *, progress: bool = False) -> dict[f
     """One trained VAE per beta of ``plan``, each a named run (loaded when it is already there)."""
     models = {}
     for beta in plan.betas:
-        run = train_or_load(plan.settings, name=plan.run_name(beta), data=bundle,
-                            train=bundle.train.head(plan.settings.train_size), val=bundle.val.head(VAL_IMAGES),
-                            build=vae.vae_builder(plan.code_channels, plan.width), step=vae.vae_step(beta),
-                            progress=progress)
+        recipe = Recipe(plan.run_name(beta), build=vae.vae_builder(plan.code_channels, plan.width),
+                        step=vae.vae_step(beta))
+        splits = bundle.replace(train=bundle.train.head(plan.settings.train_size), val=bundle.val.head(VAL_IMAGES),
+                                exemplars=None)
+        run = train_or_load(plan.settings, recipe, splits, progress=progress)
         if not run.complete:
             raise ConvaeError(f"the run for beta={beta:g} was interrupted; run the command again to resume it")
         models[beta] = run.model
@@ -49,7 +50,7 @@ def study(profile: str | None = None, dataset: str | None = None, *, progress: b
     seed_everything(config.seed)
     bundle = prepare_data(**config.data_options())
     plan = vae.sweep_plan(config)
-    classifier = generation.yardstick_classifier(bundle.train, runs_dir(), config.profile, seed=config.seed)
+    classifier = generation.yardstick_classifier(bundle, config.profile, seed=config.seed, progress=progress)
     scorer = generation.GenerationScorer(classifier, bundle.test, bundle.train)
     rows = []
     for beta, model in train_vaes(plan, bundle, progress=progress).items():

@@ -1,7 +1,7 @@
 """Notebook 08's ablation headless, over seeds: ``python -m tools study 08 --profile workshop --seeds 3``
 
-Trains every variant of the ablation from scratch on the profile's data (a bare loop,
-``winning.train_plain``: no run folders, nothing is reused), scores each at equal values against PCA
+Trains every variant of the ablation from scratch on the profile's data (``training.fit``, the series'
+one loop, without run folders: nothing is reused), scores each at equal values against PCA
 and at equal entropy-coded bits against PCA's entropy-coded coefficients, and prints one table: the
 mean over seeds and, beside it, the spread (standard deviation; 0 with one seed). Every variant sees
 the same images for the same number of steps, so the rows differ only by the change they name.
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -25,11 +24,13 @@ import torch
 from torch import nn
 
 from convae_utils import baselines, studies, winning
+from convae_utils.callbacks import OneCycle
 from convae_utils.data import prepare_data
 from convae_utils.errors import ConvaeError
 from convae_utils.models import build_autoencoder, count_parameters
 from convae_utils.settings import DATASETS, PROFILE_CHOICES, from_env, seed_everything
 from convae_utils.spatial import SpatialAutoencoder
+from convae_utils.training import fit, make_adamw, plain_adam
 
 # The plan notebook 08's parameters cell reads too (convae_utils/studies.py).
 BUDGETS = studies.PATCH_BUDGETS
@@ -57,6 +58,9 @@ def _seeded(make: Callable[[], nn.Module], seed: int) -> nn.Module:
         return make()
 
 
+OPTIMIZERS = {"adamw": make_adamw(),                                      # notebook 08's: beta2 0.99, clipped to 0.3
+              "adamw-defaults": make_adamw(beta2=0.999, max_grad_norm=None),  # PyTorch's AdamW defaults
+              "adam": plain_adam}                                            # the article's
 PLAIN = dict(optimizer="adamw-defaults")  # PyTorch's AdamW defaults (beta2 0.999, no clipping)
 VARIANTS = (
     Variant("article, latent 50 (ReLU code, Adam 1e-3, constant)",
@@ -122,11 +126,11 @@ def study(profile: str | None = None, *, seeds: int = 3, dataset: str | None = N
             model = variant.build(seed, pca, width)
             train = bundle.train.head(len(bundle.train) // variant.epochs_scale)
             num_epochs = config.num_epochs * variant.epochs_scale
-            started = time.perf_counter()
-            winning.train_plain(model, train, num_epochs=num_epochs, batch_size=config.batch_size,
-                                max_lr=variant.max_lr, seed=seed, optimizer=variant.optimizer,
-                                schedule=variant.schedule)
-            seconds = time.perf_counter() - started
+            history = fit(model, train, bundle.val, config.replace(num_epochs=num_epochs, lr=variant.max_lr, seed=seed),
+                          optimizer=OPTIMIZERS[variant.optimizer], callbacks=[OneCycle()] if variant.schedule else [],
+                          progress=False)
+            model.eval()
+            seconds = sum(history.epoch_seconds)  # the training passes (the validation after each is not counted)
             scored = [(variant.name, model, winning.CODEC_FIT_IMAGES)]
             if variant.refine:
                 scored.append((f"the same, code refined ({variant.refine} steps)",
