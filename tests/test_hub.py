@@ -54,13 +54,6 @@ if local.find_proxy() is None:
              f"{local.PROXY_PREFIX} configurable-http-proxy, or set ${local.PROXY_ENV})")
 
 SMOKE = ["--profile", "smoke", "--dataset", "shapes10", "--latent-dim", "16"]
-# issue 30 item 4 (read-only shared runs) is fixed on the runs harness's branch, which brings own_runs_dir:
-# until it is merged, the probes below are expected to fail, and they fail the suite once they pass
-from convae_utils import settings as _settings  # noqa: E402
-
-READ_ONLY_RUNS = pytest.mark.xfail(not hasattr(_settings, "own_runs_dir"), strict=True,
-                                   reason="issue 30 item 4: this runs harness refuses a finished run on a "
-                                          "read-only folder (fixed where settings.own_runs_dir exists)")
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +127,6 @@ except OSError as exc:
     assert participants[0].run(probe).split()[0] == "refused", f"the share ({share.how}) can be written"
 
 
-@READ_ONLY_RUNS
 def test_a_finished_shared_run_loads_read_only_on_the_hub(participants, shared_runs):
     """Issue 30 item 4 on the hub: a finished run on a read-only folder loads, by the notebooks' call and the command line."""
     _, run_dir = shared_runs
@@ -156,7 +148,6 @@ print("CLI", cli.returncode, cli.stdout[-400:], cli.stderr[-400:])
     assert (run_dir / "checkpoint.pt").stat().st_mtime_ns == before
 
 
-@READ_ONLY_RUNS
 def test_a_run_not_in_the_share_trains_in_the_participants_own_folder(hub, participants, shared_runs):
     share, _ = shared_runs
     code = """
@@ -232,13 +223,14 @@ def test_two_participants_in_a_browser_each_run_a_cell_in_jupyterlab(hub, partic
 
 
 def _run_first_cell(page, cell, output, timeout_s: float = 180) -> None:
-    """Shift+Enter in the cell until it shows an output. A slow JupyterLab may ask which kernel to start
-    (its kernel list came after the notebook): the participant picks the one offered, and runs the cell again."""
+    """Shift+Enter in the cell until it shows an output, as a participant would. A slow JupyterLab may
+    ask which kernel to start (its kernel list came after the notebook): pick the one offered; a
+    Shift+Enter pressed before the kernel was connected runs nothing: press it again."""
     import time
 
     deadline = time.monotonic() + timeout_s
-    cell.locator(".cm-content").click()
-    page.keyboard.press("Shift+Enter")
+    idle = page.locator("#jp-main-statusbar").get_by_text("Idle")
+    pressed = 0.0
     while time.monotonic() < deadline:
         if output.count() and output.first.is_visible():
             return
@@ -246,7 +238,10 @@ def _run_first_cell(page, cell, output, timeout_s: float = 180) -> None:
         if dialog.count() and dialog.first.is_visible():
             dialog.locator("button.jp-mod-accept").click()
             dialog.first.wait_for(state="hidden")
+            pressed = 0.0
+        elif time.monotonic() - pressed > 15 and idle.count():
             cell.locator(".cm-content").click()
             page.keyboard.press("Shift+Enter")
+            pressed = time.monotonic()
         page.wait_for_timeout(500)
     output.wait_for(timeout=1000)  # raises with Playwright's own account of what was missing
