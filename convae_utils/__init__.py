@@ -6,6 +6,7 @@ The lessons' modules, lowest layer first (``pyproject.toml`` writes the layers d
 - ``checks``, ``errors``: argument checks and the exceptions a user can act on;
 - ``settings`` (the one settings record, presets, the environment), ``fileio`` (atomic writes, locks);
 - ``images`` (the uint8 image container, normalisation), ``models`` (the autoencoder), ``history``;
+- ``codecs`` (bits counted, quantisers, entropy coding, codec curves and PCA's best codec);
 - ``cifar10`` (download, verify, load), ``shapes`` (the offline stand-in);
 - ``data`` (splits, exemplars, the dataset switch);
 - ``training`` (the step, the epoch, ``fit``), ``metrics``, ``article`` (the article's own pipeline);

@@ -30,6 +30,7 @@ from torchmetrics.functional.classification import binary_auroc, binary_roc
 
 from .checks import IMAGE_SHAPE, check_float, check_int, describe_shape
 from .images import ImageSet, normalize
+from .inference import batched, evaluating, model_device
 from .metrics import per_image_mse
 
 ANOMALY_CLASS = "(anomaly)"  # the class name given to images mixed in by contaminate()
@@ -64,17 +65,13 @@ def reconstruction_errors(model: nn.Module, images, *, batch_size: int = 500) ->
     """
     pixels = as_pixels(images)
     check_int("batch_size", batch_size)
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
-        scores = []
-        for part in pixels.split(batch_size):
-            x = normalize(part.to(device))
-            scores.append(per_image_mse(model(x).float(), x).cpu())
-    finally:
-        model.train(was_training)
-    return torch.cat(scores)
+
+    def errors(part: torch.Tensor) -> torch.Tensor:
+        x = normalize(part)
+        return per_image_mse(model(x).float(), x)
+
+    with evaluating(model):
+        return batched(errors, pixels, device=model_device(model), batch_size=batch_size)
 
 
 def hold_out_class(dataset: ImageSet, label: int) -> tuple[ImageSet, ImageSet]:

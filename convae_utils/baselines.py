@@ -5,7 +5,8 @@ images of an :class:`~convae_utils.data.ImageSet` (``ImageSet.images``, shape (N
 0..255) and returns reconstructions the metrics can score, with the bits one image costs:
 
 - **PCA** (:func:`fit_pca`): the best *linear* code of ``k`` values, fitted on the training images.
-  A float32 code costs ``32 k`` bits; quantised (:func:`fit_quantizer`) 8 or 4 bits per value.
+  A float32 code costs ``32 k`` bits; quantised
+  (:func:`convae_utils.codecs.quantizers.fit_quantizer`) 8 or 4 bits per value.
 - **JPEG** (:func:`jpeg_roundtrip`): Pillow's encoder over a quality sweep; bytes are counted with
   and without the file's header (see that function for what the header is).
 - **Downsampling** (:func:`resample_roundtrip`): keep a ``size x size`` uint8 thumbnail
@@ -14,7 +15,7 @@ images of an :class:`~convae_utils.data.ImageSet` (``ImageSet.images``, shape (N
 :func:`score_reconstructions` turns reconstructions into one row of a rate-distortion table (PSNR two
 ways, SSIM, bits), the ``*_sweep`` functions build whole tables, :func:`convert_units` and
 :func:`published_references` put our numbers beside published ones. The sizes of codes themselves
-are in :mod:`convae_utils.bits` (re-exported here). Figures: :func:`convae_utils.plotting.rate_distortion_plot`.
+are in :mod:`convae_utils.codecs.bits`, quantisers in :mod:`convae_utils.codecs.quantizers`. Figures: :func:`convae_utils.plotting.rate_distortion_plot`.
 
 All pixel metrics are on the [0, 1] scale, as in :mod:`convae_utils.metrics`.
 """
@@ -33,22 +34,22 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .bits import IMAGE_BITS, IMAGE_VALUES, CodeSizeWarning, bits_summary, code_bits, warn_if_code_not_smaller
 from .checks import IMAGE_SHAPE, check_choice, check_int, describe_shape
+from .codecs.bits import IMAGE_BITS, IMAGE_VALUES, code_bits
+from .codecs.quantizers import QUANTIZER_BITS, fit_quantizer
 from .images import ImageSet, normalize
+from .inference import batched, evaluating, model_device
 from .metrics import MAX_PSNR_DB, per_image_mse, per_image_ssim
 
 __all__ = [
-    "IMAGE_BITS", "IMAGE_VALUES", "CodeSizeWarning", "code_bits", "bits_summary", "warn_if_code_not_smaller",
     "PCAModel", "fit_pca", "jpeg_roundtrip", "JPEG_QUALITIES", "resample_roundtrip", "resample_bits", "RESAMPLE_SIZES",
-    "QUANTIZER_BITS", "Quantizer", "fit_quantizer", "check_sweep", "score_reconstructions",
+    "check_sweep", "score_reconstructions",
     "rate_distortion_table", "pca_sweep", "jpeg_sweep", "resample_sweep", "TABLE_COLUMNS",
     "convert_units", "psnr_two_ways", "units_card", "published_references",
 ]
 
 JPEG_QUALITIES = (5, 10, 20, 30, 50, 75, 90, 95)  # a sweep from barely recognisable to near-lossless
 RESAMPLE_SIZES = (4, 8, 12, 16, 24)
-QUANTIZER_BITS = (2, 4, 8, 16)  # bits per code value on offer
 TABLE_COLUMNS = ("method", "setting", "bits_per_image", "share_of_image", "images", "mse",
                  "psnr_of_mean_mse", "mean_psnr", "ssim")
 _SCORE_BATCH = 1000  # images scored at once: bounds the float copies SSIM makes
@@ -311,97 +312,6 @@ def resample_bits(size: int) -> int:
     return check_int("size", size, maximum=32) ** 2 * 3 * 8
 
 
-# -- quantising codes -----------------------------------------------------------------------------
-
-@dataclass(frozen=True, eq=False)
-class Quantizer:
-    """Uniform quantiser of codes (N, latent_dim): ``2**bits`` levels per code unit over [low, high].
-
-    Attributes:
-        low, high: (latent_dim,) float32 ranges per code unit, taken from the training codes.
-        bits: bits per code value (one of ``QUANTIZER_BITS``).
-        percentile: 0 for the training min/max, else the lower percentile used (see fit_quantizer).
-
-    ``low``/``high`` are side information shared by all images (2 x 32 bits per unit, once per
-    model), not counted in the bits per image.
-    """
-
-    low: torch.Tensor
-    high: torch.Tensor
-    bits: int
-    percentile: float
-
-    @property
-    def levels(self) -> int:
-        return 2 ** self.bits
-
-    @property
-    def step(self) -> torch.Tensor:
-        """(latent_dim,) distance between neighbouring levels; 0 for a unit that was constant in training."""
-        return self._step64().float()
-
-    def _step64(self) -> torch.Tensor:
-        return (self.high.double() - self.low.double()) / (self.levels - 1)
-
-    def bits_per_image(self) -> int:
-        return code_bits(len(self.low), self.bits)
-
-    def _check_codes(self, codes) -> torch.Tensor:
-        if not isinstance(codes, torch.Tensor) or codes.ndim != 2 or codes.shape[1] != len(self.low):
-            got = describe_shape(codes) if isinstance(codes, torch.Tensor) else type(codes).__name__
-            raise ValueError(f"expected codes of shape (N, {len(self.low)}), got {got}")
-        return codes
-
-    def quantize(self, codes: torch.Tensor) -> torch.Tensor:
-        """Float codes (N, latent_dim) -> integer levels 0..2**bits - 1 (uint8 up to 8 bits, else int32).
-
-        Values outside the training range are clipped to its ends.
-        """
-        codes = self._check_codes(codes).detach().double()  # float64: 16-bit levels stay exact
-        low, step = self.low.to(codes.device).double(), self._step64().to(codes.device)
-        safe = torch.where(step > 0, step, torch.ones_like(step))  # constant units: every value -> level 0
-        index = ((codes - low) / safe).round().clamp(0, self.levels - 1)
-        index = torch.where(step > 0, index, torch.zeros_like(index))
-        return index.to(torch.uint8 if self.bits <= 8 else torch.int32)
-
-    def dequantize(self, levels: torch.Tensor) -> torch.Tensor:
-        """Integer levels (N, latent_dim) -> float32 codes ``low + level * step``."""
-        levels = self._check_codes(levels)
-        low, step = self.low.to(levels.device).double(), self._step64().to(levels.device)
-        return (low + levels.double() * step).float()
-
-    def roundtrip(self, codes: torch.Tensor) -> torch.Tensor:
-        """dequantize(quantize(codes)): what the decoder sees after the code was stored."""
-        return self.dequantize(self.quantize(codes))
-
-
-def fit_quantizer(train_codes: torch.Tensor, bits: int, *, percentile: float = 0.0) -> Quantizer:
-    """A uniform quantiser whose range per code unit comes from the training codes (N, latent_dim).
-
-    ``percentile`` 0 (default) takes each unit's min and max over the training set: no training
-    value is clipped, and the rounding error of any value inside the range is at most half a step.
-    A percentile ``p`` in (0, 50) takes the p-th and (100 - p)-th percentiles instead: a narrower
-    range, finer steps, and the rare values outside are clipped. ``bits`` must be one of 2, 4, 8, 16.
-    """
-    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or bits not in QUANTIZER_BITS:
-        raise ValueError(f"bits must be one of {', '.join(map(str, QUANTIZER_BITS))} bits per code value, "
-                         f"got {bits!r}")
-    if isinstance(percentile, bool) or not isinstance(percentile, Real) or not 0 <= percentile < 50:
-        raise ValueError(f"percentile must be a number in [0, 50), got {percentile!r}")
-    if not isinstance(train_codes, torch.Tensor) or train_codes.ndim != 2 or len(train_codes) == 0:
-        got = describe_shape(train_codes) if isinstance(train_codes, torch.Tensor) else type(train_codes).__name__
-        raise ValueError(f"expected train_codes of shape (N, latent_dim) with N >= 1, got {got}")
-    codes = train_codes.detach().float().cpu()
-    if not bool(torch.isfinite(codes).all()):
-        raise ValueError("train_codes contain NaN or infinite values")
-    if percentile == 0:
-        low, high = codes.min(dim=0).values, codes.max(dim=0).values
-    else:
-        q = torch.tensor([percentile / 100, 1 - percentile / 100])
-        low, high = torch.quantile(codes, q, dim=0)
-    return Quantizer(low.contiguous(), high.contiguous(), int(bits), float(percentile))
-
-
 # -- scoring and tables ---------------------------------------------------------------------------
 
 def _psnr(mse: float) -> float:
@@ -517,25 +427,23 @@ def autoencoder_sweep(models: dict, train_images, test_images, *, quantize_bits:
     test = _uint8_images(test_images, "test_images")
     rows = []
     for label, model in models.items():
-        device = next(model.parameters()).device
-        was_training = model.training
-        model.eval()
+        device = model_device(model)
 
         def codes_of(images: torch.Tensor) -> torch.Tensor:
-            return torch.cat([model.encode(normalize(b.to(device))).float().cpu() for b in images.split(batch_size)])
+            return batched(lambda part: model.encode(normalize(part)), images, device=device, batch_size=batch_size)
 
         def decode(codes: torch.Tensor) -> torch.Tensor:
-            return torch.cat([model.decode(c.to(device)).float().cpu() for c in codes.split(batch_size)])
+            return batched(model.decode, codes, device=device, batch_size=batch_size)
 
-        train_codes, test_codes = codes_of(train), codes_of(test)
-        latent = test_codes.shape[1]
-        rows.append(score_reconstructions("autoencoder (float32)", label, decode(test_codes), test,
-                                          bits_per_image=code_bits(latent, 32)))
-        for b in bit_depths:
-            quantizer = fit_quantizer(train_codes, b)
-            rows.append(score_reconstructions(f"autoencoder ({b}-bit)", label, decode(quantizer.roundtrip(test_codes)),
-                                              test, bits_per_image=quantizer.bits_per_image()))
-        model.train(was_training)
+        with evaluating(model):
+            train_codes, test_codes = codes_of(train), codes_of(test)
+            latent = test_codes.shape[1]
+            rows.append(score_reconstructions("autoencoder (float32)", label, decode(test_codes), test,
+                                              bits_per_image=code_bits(latent, 32)))
+            for b in bit_depths:
+                quantizer = fit_quantizer(train_codes, b)
+                rows.append(score_reconstructions(f"autoencoder ({b}-bit)", label, decode(quantizer.roundtrip(test_codes)),
+                                                  test, bits_per_image=quantizer.bits_per_image()))
     return rate_distortion_table(rows)
 
 

@@ -28,6 +28,7 @@ from torch import nn
 from .errors import TrainingDiverged, warn
 from .history import History
 from .images import ImageSet, normalize, to_uint8
+from .inference import evaluating, model_device
 
 REPORT_PREFIX = "convae | "  # every progress line the package prints starts so (the headless series echoes them)
 
@@ -255,15 +256,11 @@ class StallGuard(Callback):
 @torch.inference_mode()
 def reconstruct(model: nn.Module, images: torch.Tensor, *, channels_last: bool = True) -> torch.Tensor:
     """Reconstructions of uint8 images (K, 3, 32, 32) as uint8 on the CPU (for grids and the history)."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    xb = normalize(images.to(device))
+    xb = normalize(images.to(model_device(model)))
     if channels_last:
         xb = xb.contiguous(memory_format=torch.channels_last)
-    out = to_uint8(model(xb).float()).cpu().contiguous()
-    model.train(was_training)
-    return out
+    with evaluating(model):
+        return to_uint8(model(xb).float()).cpu().contiguous()
 
 
 class ReconstructExemplars(Callback):

@@ -277,7 +277,7 @@ def run_summary(run) -> str:
     overall = run.summary["metrics"][0]
     dead = run.summary.get("dead_code_units")
     latent = run.settings.latent_dim
-    from .bits import bits_summary
+    from .codecs.bits import bits_summary
 
     lines = [f"  data      : {run.dataset}" + ("" if run.dataset == "cifar10" else " (offline stand-in, not CIFAR-10)"),
              f"  test      : PSNR {overall['psnr']:.2f} dB, SSIM {overall['ssim']:.3f} "

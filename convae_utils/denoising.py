@@ -30,26 +30,16 @@ from torchvision.transforms.functional import gaussian_blur as _torchvision_blur
 from .checks import check_float, check_int
 from .corruptions import Corruption
 from .images import ImageSet, normalize
+from .inference import batched, evaluating, model_device
 from .metrics import MAX_PSNR_DB, per_image_mse, per_image_psnr
 
 COLUMNS = ("input", "denoiser", "plain")
 
 
-def _device(model: nn.Module) -> torch.device:
-    for tensor in model.parameters():
-        return tensor.device
-    return torch.device("cpu")
-
-
 @torch.inference_mode()
 def _outputs(model: nn.Module, inputs: torch.Tensor, batch_size: int) -> torch.Tensor:
-    was_training = model.training
-    model.eval()
-    device = _device(model)
-    try:
-        return torch.cat([model(part.to(device)).float().cpu() for part in inputs.split(batch_size)])
-    finally:
-        model.train(was_training)
+    with evaluating(model):
+        return batched(model, inputs, device=model_device(model), batch_size=batch_size)
 
 
 def corrupt_set(test: ImageSet, corruption: Corruption, *, seed: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -41,6 +41,7 @@ from torch import nn
 from .checks import check_choice, check_int, describe_shape
 from .data import DataBundle
 from .images import ImageSet, denormalize, normalize
+from .inference import batched, evaluating, model_device
 from .runs import Recipe, train_or_load
 from .settings import RunSettings
 from .training import classification_step
@@ -175,15 +176,19 @@ def mirrored(images: ImageSet) -> ImageSet:
 @torch.inference_mode()
 def classify(classifier: SmallClassifier, pixels: torch.Tensor, *, batch_size: int = 500
              ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Class probabilities (N, K) and features (N, F) of images in [-1, 1] (N, 3, 32, 32) or uint8 pixels."""
+    """Class probabilities (N, K) and features (N, F) of images in [-1, 1] (N, 3, 32, 32) or uint8 pixels.
+
+    Both float32 on the CPU; each batch runs on the classifier's device, in eval mode."""
     x = _model_scale(pixels)
-    classifier.eval()
-    probs, feats = [], []
-    for batch in x.split(batch_size):
-        f = classifier.features(batch)
-        feats.append(f)
-        probs.append(classifier.head(f).softmax(dim=1))
-    return torch.cat(probs), torch.cat(feats)
+
+    def probabilities_and_features(batch: torch.Tensor) -> torch.Tensor:
+        features = classifier.features(batch)                                   # (B, F)
+        return torch.cat([classifier.head(features).softmax(dim=1), features], dim=1)  # (B, K + F)
+
+    with evaluating(classifier):
+        both = batched(probabilities_and_features, x, device=model_device(classifier), batch_size=batch_size)
+    classes = both.shape[1] - classifier.head.in_features
+    return both[:, :classes], both[:, classes:]
 
 
 CLASSIFIER_IMAGES, CLASSIFIER_VAL_IMAGES = 4_000, 500   # the yardstick of notebook 09 and tools.vae_sweep
@@ -303,6 +308,36 @@ class GenerationScorer:
             "mmd": mmd_squared(features, self.real_features),
         }
 
+    def mmd_spread(self, images: torch.Tensor, *, size: int, repeats: int = 5, seed: int = 0) -> torch.Tensor:
+        """MMD to the real images of ``repeats`` random subsets of ``size`` of ``images``: (repeats,) float64.
+
+        Real held-out images give the measure's floor with its spread: the values of :meth:`score` on
+        ``size`` generated images are read against it.
+        """
+        size, repeats = check_int("size", size, minimum=2), check_int("repeats", repeats, minimum=2)
+        if len(images) < size:
+            raise ValueError(f"expected at least size={size} images, got {len(images)}")
+        _, features = classify(self.classifier, images)
+        gen = torch.Generator().manual_seed(seed)
+        return torch.tensor([mmd_squared(features[torch.randperm(len(features), generator=gen)[:size]],
+                                         self.real_features) for _ in range(repeats)], dtype=torch.float64)
+
+    def split_half_mmd(self, *, repeats: int = 5, seed: int = 0) -> torch.Tensor:
+        """MMD between two random halves of the real images themselves: (repeats,) float64, about 0.
+
+        Beside :meth:`mmd_spread` of another split it says how much of that split's MMD is a difference
+        between the splits (photos10: validation patches come from the training region of each photograph,
+        test patches from a band kept apart) rather than the measure's noise.
+        """
+        repeats = check_int("repeats", repeats, minimum=2)
+        gen = torch.Generator().manual_seed(seed)
+        half = len(self.real_features) // 2
+        values = []
+        for _ in range(repeats):
+            order = torch.randperm(len(self.real_features), generator=gen)
+            values.append(mmd_squared(self.real_features[order[:half]], self.real_features[order[half:2 * half]]))
+        return torch.tensor(values, dtype=torch.float64)
+
     def table(self, sets: dict[str, torch.Tensor]):
         """One row per named set of images (a pandas DataFrame indexed by name)."""
         import pandas as pd
@@ -312,22 +347,42 @@ class GenerationScorer:
 
 def decode_codes(model: nn.Module, codes: torch.Tensor, *, batch_size: int = 500) -> torch.Tensor:
     """Decode codes (N, ...) with ``model.decode`` in eval mode: images (N, 3, 32, 32) in [-1, 1] on the CPU."""
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            return torch.cat([model.decode(c.to(device)).float().cpu() for c in codes.split(batch_size)])
-    finally:
-        model.train(was_training)
+    with torch.inference_mode(), evaluating(model):
+        return batched(model.decode, codes, device=model_device(model), batch_size=batch_size)
+
+
+def codes_vary(codes: torch.Tensor) -> bool:
+    """Whether any code value differs between the images of ``codes`` (N, ...), up to float32 resolution.
+
+    An all-dead ReLU code (every unit 0 for every image, e.g. the article's model trained at too high
+    a learning rate) does not vary: a t-SNE or a PCA of it has no direction to find.
+    """
+    flat = _flat_codes(codes)
+    spread = flat.std(dim=0).max()
+    return bool(spread > 1e-6 * max(1.0, float(flat.abs().max())))
 
 
 def tsne_map(codes: torch.Tensor, *, seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
-    """A 2-D t-SNE map (scikit-learn) of codes (N, ...): (N, 2). PCA-initialised and seeded."""
+    """A 2-D t-SNE map (scikit-learn) of codes (N, ...): (N, 2). PCA-initialised and seeded.
+
+    Codes that do not vary (:func:`codes_vary`) never reach scikit-learn, whose PCA initialisation
+    divides by their zero spread and whose Barnes-Hut step then crashes the kernel (a segmentation
+    fault): every image gets the point (0, 0) and a warning says why. t-SNE's picture depends on the
+    perplexity and the seed, and it does not keep cluster sizes or the distances between clusters
+    (Wattenberg et al., "How to use t-SNE effectively", Distill 2016): read it beside a number
+    (:func:`convae_utils.probes.probe_accuracy` with ``method="knn"``).
+    """
+    import warnings
+
     from sklearn.manifold import TSNE
     from threadpoolctl import threadpool_limits
 
     flat = _flat_codes(codes).float().numpy()
+    if not codes_vary(codes):
+        warnings.warn(f"every one of the {len(flat)} codes is the same (no code value varies: e.g. a ReLU code "
+                      "whose units are all dead): the map puts every image at one point; retrain the model "
+                      "(a smaller learning rate) before reading a map of its codes", stacklevel=2)
+        return np.zeros((len(flat), 2), dtype=np.float32)
     perplexity = min(perplexity, (len(flat) - 1) / 3)
     # One thread: Barnes-Hut's OpenMP threads contend on a small or busy CPU (600 codes on a loaded
     # 2-core machine: 207 s with the default threads, 28 s with one).
@@ -337,14 +392,41 @@ def tsne_map(codes: torch.Tensor, *, seed: int = 0, perplexity: float = 30.0) ->
 
 # -- a VAE measured as a compressor and as a generator (notebook 09, tools.vae_sweep) ----------------------
 
+SAMPLED_CODE = "VAE: KL rate, drawn code decoded"       # the distortion the KL pays for
+MEAN_CODE = "VAE: KL rate, posterior mean decoded"       # a second marker: a code the KL does not pay for
+DRAWS_PER_IMAGE = 4                                       # codes drawn from q(z | x) per test image
+
+
+@torch.inference_mode()
+def sampled_reconstructions(model, mean: torch.Tensor, logvar: torch.Tensor, *, draws: int = DRAWS_PER_IMAGE,
+                            seed: int = 0, batch_size: int = 500) -> torch.Tensor:
+    """Decode ``draws`` codes z ~ q(z | x) = N(mean, exp(logvar)) per image: (draws * N, 3, 32, 32) in [-1, 1].
+
+    ``mean`` and ``logvar`` are (N, D) from :func:`convae_utils.vae.posterior_stats`; draw ``d`` of
+    every image comes first, then draw ``d + 1`` (so row ``d * N + i`` belongs to image ``i``). Seeded:
+    the noise is drawn on the CPU.
+    """
+    from .vae import reparameterize
+
+    draws = check_int("draws", draws)
+    gen = torch.Generator().manual_seed(seed)
+    codes = torch.cat([reparameterize(mean, logvar, generator=gen) for _ in range(draws)])   # (draws * N, D)
+    return decode_codes(model, codes.view(len(codes), *model.code_shape), batch_size=batch_size)
+
+
 def vae_measures(model, test: ImageSet, *, label: str, scorer: GenerationScorer | None = None,
-                 samples: int = 500, seed: int = 0, threshold_nats: float = 0.01) -> dict:
+                 samples: int = 500, seed: int = 0, threshold_nats: float = 0.01,
+                 draws: int = DRAWS_PER_IMAGE) -> dict:
     """One row about a trained VAE: rate, distortion, collapse, and (with a ``scorer``) its prior samples.
 
-    ``rate_bits``: mean KL per test image, in bits (what the code costs, see :mod:`convae_utils.vae`);
-    ``psnr_of_mean_mse`` / ``mean_psnr`` / ``ssim``: reconstructions from the posterior mean, [0, 1]
-    scale, as notebook 06 scores a codec; ``inactive_dims``: code values whose mean KL is below
-    ``threshold_nats`` (posterior collapse). The generation measures are those of
+    ``rate_bits``: mean KL per test image, in bits: what sending a code *drawn* from q(z | x) costs with
+    relative-entropy coding, about KL + log2(KL + 1) + O(1) bits (see :mod:`convae_utils.vae`); for a real
+    coder the KL is a lower bound. The distortion that goes with it is the drawn code's:
+    ``psnr_of_mean_mse`` / ``mean_psnr`` / ``ssim`` / ``mse`` score ``draws`` decoded draws per test image
+    (E_q[d(x, g(z))], [0, 1] scale, as notebook 06 scores a codec), under ``method`` :data:`SAMPLED_CODE`.
+    ``posterior_mean_psnr`` / ``posterior_mean_ssim`` score the decoded posterior *mean*, a code the KL does
+    not pay for (usually better: the mean is the least noisy code). ``inactive_dims``: code values whose
+    mean KL is below ``threshold_nats`` (posterior collapse). The generation measures are those of
     :meth:`GenerationScorer.score` on ``samples`` draws from the prior (seeded).
     """
     from .baselines import score_reconstructions
@@ -352,12 +434,53 @@ def vae_measures(model, test: ImageSet, *, label: str, scorer: GenerationScorer 
 
     mean, logvar = posterior_stats(model, test.images)                     # (N, D) each
     rate_bits = float(kl_divergence(mean, logvar).mean()) / math.log(2.0)
-    reconstructions = decode_codes(model, mean.view(len(mean), *model.code_shape))
-    row = score_reconstructions("VAE (KL as the rate)", label, reconstructions, test.images,
-                                bits_per_image=max(rate_bits, 1e-6)).iloc[0].to_dict()
-    row.update(rate_bits=rate_bits, latent_dim=model.latent_dim,
-               inactive_dims=inactive_dimensions(mean, logvar, threshold_nats=threshold_nats))
+    bits = max(rate_bits, 1e-6)
+    drawn = sampled_reconstructions(model, mean, logvar, draws=draws, seed=seed)       # (draws * N, 3, 32, 32)
+    row = score_reconstructions(SAMPLED_CODE, label, drawn, test.images.repeat(draws, 1, 1, 1),
+                                bits_per_image=bits).iloc[0].to_dict()
+    row["images"] = len(test)
+    at_mean = decode_codes(model, mean.view(len(mean), *model.code_shape))
+    scored = score_reconstructions(MEAN_CODE, label, at_mean, test.images, bits_per_image=bits).iloc[0]
+    row.update(rate_bits=rate_bits, draws_per_image=draws, latent_dim=model.latent_dim,
+               inactive_dims=inactive_dimensions(mean, logvar, threshold_nats=threshold_nats),
+               **{f"posterior_mean_{k}": float(scored[k]) for k in ("mse", "psnr_of_mean_mse", "mean_psnr", "ssim")})
+    row["posterior_mean_psnr"] = row.pop("posterior_mean_psnr_of_mean_mse")
     if scorer is not None:
         row.update({f"sample_{k}": v for k, v in scorer.score(model.sample(samples, seed=seed)).items()
                     if k != "images"})
     return row
+
+
+def vae_codec_rows(sweep) -> "pd.DataFrame":
+    """The rate-distortion rows of a sweep of :func:`vae_measures` rows (a DataFrame, one row per beta).
+
+    Two curves on the rate of the KL: :data:`SAMPLED_CODE`, each point the distortion of decoded draws
+    from q(z | x) (what the KL pays for), and :data:`MEAN_CODE`, the decoded posterior mean (labelled as
+    such: nothing pays for it). Columns of :data:`convae_utils.baselines.TABLE_COLUMNS`.
+    """
+    import pandas as pd
+
+    from .baselines import TABLE_COLUMNS
+
+    sampled = sweep.reset_index(drop=True)[list(TABLE_COLUMNS)].assign(method=SAMPLED_CODE)
+    at_mean = sampled.assign(method=MEAN_CODE, mse=sweep["posterior_mean_mse"].to_numpy(),
+                             psnr_of_mean_mse=sweep["posterior_mean_psnr"].to_numpy(),
+                             mean_psnr=sweep["posterior_mean_mean_psnr"].to_numpy(),
+                             ssim=sweep["posterior_mean_ssim"].to_numpy())
+    return pd.concat([sampled, at_mean], ignore_index=True)
+
+
+def vae_against_opponents(sweep, *, pca_curve, jpeg_rows) -> "pd.DataFrame":
+    """Notebook 09's rate-distortion table: the VAE's two curves (:func:`vae_codec_rows`), PCA entropy-coded
+    (notebook 08's strongest opponent: ``pca_curve`` from ``pca_codec_curve``) and JPEG's scan data.
+
+    Both opponents are required: a VAE point is only worth what it beats at equal bits.
+    """
+    from .baselines import TABLE_COLUMNS, rate_distortion_table
+
+    if pca_curve is None or not len(pca_curve) or jpeg_rows is None or not len(jpeg_rows):
+        raise ValueError("the VAE's curve needs its opponents: PCA's entropy-coded curve (pca_codec_curve) and JPEG "
+                         "(baselines.jpeg_sweep), each with at least one point")
+    jpeg = jpeg_rows[jpeg_rows["method"] == "JPEG (scan data only)"] if "JPEG (scan data only)" in set(
+        jpeg_rows["method"]) else jpeg_rows
+    return rate_distortion_table([vae_codec_rows(sweep), pca_curve[list(TABLE_COLUMNS)], jpeg[list(TABLE_COLUMNS)]])

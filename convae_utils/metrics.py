@@ -26,6 +26,7 @@ from torchmetrics.functional.image import structural_similarity_index_measure
 
 from .checks import check_image_batch, check_int, describe_shape
 from .images import ImageSet, denormalize, normalize
+from .inference import batched, evaluating, model_device
 from .settings import pick_device
 
 METRICS = ("mse", "psnr", "ssim")
@@ -70,12 +71,6 @@ def per_image_ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return structural_similarity_index_measure(pred01, target01, data_range=1.0, reduction="none")
 
 
-def _module_device(model: nn.Module) -> torch.device | None:
-    for tensor in (*model.parameters(), *model.buffers()):
-        return tensor.device
-    return None
-
-
 def evaluate(model: nn.Module, dataset: ImageSet, *, batch_size: int = 500,
              device: str | torch.device | None = None) -> pd.DataFrame:
     """Score every image of ``dataset``: a DataFrame with columns label, class, mse, psnr, ssim.
@@ -90,7 +85,7 @@ def evaluate(model: nn.Module, dataset: ImageSet, *, batch_size: int = 500,
         raise TypeError(f"dataset must be a convae_utils.images.ImageSet, got {type(dataset).__name__}")
     check_int("batch_size", batch_size)
     dev = pick_device(device)
-    home = _module_device(model)
+    home = model_device(model)
     modes = {module: module.training for module in model.modules()}
     scores: dict[str, list[torch.Tensor]] = {name: [] for name in METRICS}
     try:
@@ -104,8 +99,7 @@ def evaluate(model: nn.Module, dataset: ImageSet, *, batch_size: int = 500,
                                      ("ssim", per_image_ssim(pred, target))):
                     scores[name].append(values.float().cpu())
     finally:
-        if home is not None:
-            model.to(home)
+        model.to(home)
         for module, training in modes.items():
             module.training = training
     labels = dataset.labels.cpu().numpy()
@@ -128,15 +122,9 @@ def encode(model: nn.Module, dataset: ImageSet, *, batch_size: int = 500) -> tor
     if not isinstance(dataset, ImageSet):
         raise TypeError(f"dataset must be a convae_utils.images.ImageSet, got {type(dataset).__name__}")
     check_int("batch_size", batch_size)
-    device = _module_device(model) or torch.device("cpu")
-    was_training = model.training
-    model.eval()
-    try:
-        codes = [model.encode(normalize(batch.to(device))).float().cpu()
-                 for batch in dataset.images.split(batch_size)]
-    finally:
-        model.train(was_training)
-    return torch.cat(codes)
+    with evaluating(model):
+        return batched(lambda batch: model.encode(normalize(batch)), dataset.images, device=model_device(model),
+                       batch_size=batch_size)
 
 
 def dead_code_units(codes: torch.Tensor) -> int:

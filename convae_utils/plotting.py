@@ -23,16 +23,18 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.transforms import Bbox
+from torch import nn
 from torchvision.utils import make_grid
 
 from .baselines import TABLE_COLUMNS
-from .bits import IMAGE_BITS
+from .codecs.bits import IMAGE_BITS
 from .checks import check_choice, check_image_batch, check_int, describe_shape
 from .errors import warn
 from .fileio import atomic_write
 from .images import ImageSet, normalize
 from .metrics import long_table
 from .history import History
+from .spatial import upsample_layers
 
 PAD = 2  # make_grid's padding between images, in pixels
 TILE = 32 + PAD  # pixels from one image's left edge to the next one's
@@ -756,4 +758,51 @@ def code_maps(maps: dict, labels, classes, *, title: str | None = None) -> Figur
     axes[0][-1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), markerscale=2)
     if title:
         fig.suptitle(title)
+    return fig
+
+
+# -- upsampling layers' geometry (notebook 08) --------------------------------------------------------
+
+def upsampling_coverage(upsample: str, stages: int = 2, size: int = 4) -> torch.Tensor:
+    """How many kernel taps reach each output pixel after ``stages`` x2 upsamplings: (size * 2**stages,)^2.
+
+    Every weight is 1 and the input a constant map, so any pattern in the output comes from the layer's
+    geometry alone. A stride-2 3x3 transposed convolution (``"transposed"``, the article's layer) covers
+    output pixels alternately by 1, 2 and 4 taps: the checkerboard of Odena et al. (2016); nearest
+    upsampling + a 3x3 convolution (``"nearest"``) covers every inner pixel alike. Shown in notebook 08.
+    """
+    x = torch.ones(1, 1, size, size)
+    with torch.no_grad():
+        for _ in range(stages):
+            layers = nn.Sequential(*upsample_layers(1, 1, upsample))
+            for module in layers.modules():
+                if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+                    nn.init.ones_(module.weight)
+                    nn.init.zeros_(module.bias)
+            x = layers(x)
+    return x[0, 0]
+
+
+def checkerboard_figure(decoded: dict[str, torch.Tensor] | None = None):
+    """One picture: the tap coverage of each upsampling (:func:`upsampling_coverage`), and optionally images.
+
+    ``decoded`` maps a label to one image (3, 32, 32) in [-1, 1] to show beside the coverage maps
+    (e.g. what an untrained or briefly trained decoder of each kind draws). Returns the Figure.
+    """
+    maps = {"stride-2 transposed conv": upsampling_coverage("transposed"),
+            "upsample + 3x3 conv": upsampling_coverage("nearest")}
+    panels = len(maps) + len(decoded or {})
+    fig, axes = plt.subplots(1, panels, figsize=(2.4 * panels, 2.6))
+    for ax, (label, coverage) in zip(axes, maps.items()):
+        inner = coverage[4:-4, 4:-4]  # the borders see fewer taps in both layers (zero padding)
+        # each map relative to its own mean, on one grey scale (0 to twice the mean): an even layer is a
+        # flat mid-grey, not a blank panel
+        ax.imshow((inner / inner.mean()).numpy(), cmap="gray", vmin=0, vmax=2)
+        ax.set_title(f"{label}\ntaps per pixel {int(inner.min())}..{int(inner.max())}", fontsize=8)
+    for ax, (label, image) in zip(axes[len(maps):], (decoded or {}).items()):
+        ax.imshow(((image.detach().float().clamp(-1, 1) + 1) / 2).permute(1, 2, 0).cpu().numpy())
+        ax.set_title(label, fontsize=8)
+    for ax in axes:
+        ax.set_xticks([]), ax.set_yticks([])
+    fig.tight_layout()
     return fig

@@ -1,5 +1,7 @@
 """A convolutional autoencoder whose code is a small feature map: the model that wins (notebook 08).
 
+Also here: :class:`PCAInitAutoencoder`, PCA's code plus a learnt correction made of these layers.
+
 Contract (stable; notebook 09's variational autoencoder builds on it):
 - ``SpatialEncoder(code_channels, width)``: images (B, 3, 32, 32) in [-1, 1] -> code (B, code_channels, 4, 4), linear (no activation).
 - ``SpatialDecoder(code_channels, width)``: code (B, code_channels, 4, 4) -> images (B, 3, 32, 32) in [-1, 1] (tanh).
@@ -25,6 +27,7 @@ import torch
 from torch import nn
 
 from .checks import check_choice, check_image_batch, check_int
+from .codecs.bits import IMAGE_VALUES
 from .models import EncoderDecoder, make_activation
 
 CODE_SIZE = 4  # the code's side: 32 -> 16 -> 8 -> 4 after three stride-2 convolutions
@@ -118,7 +121,7 @@ class SpatialEncoder(nn.Module):
         return self.to_code(self.features(x))
 
 
-def _upsample(c_in: int, c_out: int, how: str) -> list[nn.Module]:
+def upsample_layers(c_in: int, c_out: int, how: str) -> list[nn.Module]:
     """Double the side: 4 -> 8, 8 -> 16 or 16 -> 32."""
     if how == "nearest":  # every output pixel sees the same number of inputs: no checkerboard
         return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, padding=1)]
@@ -150,14 +153,14 @@ class SpatialDecoder(nn.Module):
         self.features = nn.Sequential(
             nn.Conv2d(self.code_channels, c4, 3, padding=1),     # code x4x4 -> c4 x4x4
             *[ResidualBlock(c4, activation) for _ in range(self.depth)],
-            act(), *_upsample(c4, c8, upsample),                 # 4x4 -> 8x8
+            act(), *upsample_layers(c4, c8, upsample),                 # 4x4 -> 8x8
             *[ResidualBlock(c8, activation) for _ in range(self.depth)],
-            act(), *_upsample(c8, c16, upsample), act(),         # 8x8 -> 16x16
+            act(), *upsample_layers(c8, c16, upsample), act(),         # 8x8 -> 16x16
             # 16x16 -> 32x32 straight to the 3 colour channels: a conv with c32 channels at full
             # resolution would cost more than the rest of the decoder together (9.4 M of 23 M
             # multiply-adds per image at width 32) and was not needed for PSNR.
             *([nn.Conv2d(c16, 12, 3, padding=1), nn.PixelShuffle(2)] if self.stem == "pixel"
-              else _upsample(c16, 3, upsample)),
+              else upsample_layers(c16, 3, upsample)),
         )
         self.output_activation = _output_activation(output_activation)
 
@@ -195,3 +198,69 @@ class SpatialAutoencoder(EncoderDecoder):
     @property
     def code_shape(self) -> tuple[int, int, int]:
         return (self.encoder.code_channels, CODE_SIZE, CODE_SIZE)
+
+
+# -- a model that starts as PCA (notebook 08) ---------------------------------------------------------
+
+class PCAInitAutoencoder(EncoderDecoder):
+    """PCA's linear code and reconstruction, plus a learnt non-linear correction that starts at zero.
+
+    ``encode(x) = W (x - mean) + e(x)`` and ``decode(z) = W^T z + mean + d(z)``: ``W`` (k, 3072) and
+    ``mean`` are PCA's components and mean, kept fixed unless ``train_linear`` (Adam moves every weight
+    by about the learning rate per step, large beside components of size ~0.02: in a trial here
+    the training loss rose above PCA's in the first hundred steps), ``e`` is a
+    :class:`~convae_utils.spatial.SpatialEncoder` followed by a Linear layer, ``d`` a Linear layer
+    followed by a :class:`~convae_utils.spatial.SpatialDecoder`; the last layer of each correction
+    starts at zero, so before training the model reconstructs exactly as PCA does.
+
+    Images (B, 3, 32, 32) in [-1, 1] -> code (B, k) -> reconstruction (B, 3, 32, 32); clamped to
+    [-1, 1] in eval mode (in training the output is left unclamped so every pixel has a gradient).
+    ``pca`` is a :class:`convae_utils.baselines.PCAModel` (``baselines.fit_pca``) or anything with its
+    ``components`` (k, 3072) and ``mean`` (3072,) tensors. Defined in notebook 08.
+    """
+
+    def __init__(self, pca, width: int = 32, depth: int = 1, correction_channels: int = 4,
+                 seed: int | None = 0, train_linear: bool = False):
+        super().__init__()
+        components, mean = getattr(pca, "components", None), getattr(pca, "mean", None)
+        if not (isinstance(components, torch.Tensor) and components.ndim == 2 and components.shape[1] == IMAGE_VALUES
+                and isinstance(mean, torch.Tensor) and tuple(mean.shape) == (IMAGE_VALUES,)):
+            raise TypeError(f"pca must be a convae_utils.baselines.PCAModel (baselines.fit_pca), with components "
+                            f"(k, {IMAGE_VALUES}) and mean ({IMAGE_VALUES},), got {type(pca).__name__}")
+        self.k = int(components.shape[0])
+        with torch.random.fork_rng(devices=[], enabled=seed is not None):
+            if seed is not None:
+                torch.manual_seed(seed)
+            components = pca.components.detach().clone().float()  # (k, 3072)
+            mean = pca.mean.detach().clone().float()              # (3072,)
+            if train_linear:
+                self.components, self.mean = nn.Parameter(components), nn.Parameter(mean)
+            else:  # buffers: saved with the model, never moved by the optimiser
+                self.register_buffer("components", components)
+                self.register_buffer("mean", mean)
+            self.encoder_correction = SpatialEncoder(correction_channels, width, depth)
+            self.to_code = nn.Linear(correction_channels * CODE_SIZE * CODE_SIZE, self.k)
+            self.from_code = nn.Linear(self.k, correction_channels * CODE_SIZE * CODE_SIZE)
+            self.decoder_correction = SpatialDecoder(correction_channels, width, depth, output_activation=None)
+        self.correction_channels = correction_channels
+        for layer in (self.to_code, self.decoder_correction.features[-1]):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.k
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        check_image_batch(x)
+        linear = (x.flatten(1) - self.mean) @ self.components.T                 # (B, k)
+        return linear + self.to_code(self.encoder_correction(x).flatten(1))     # (B, k)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        if not isinstance(z, torch.Tensor) or z.ndim != 2 or z.shape[1] != self.k:
+            got = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
+            raise ValueError(f"expected codes of shape (B, {self.k}), got {got}")
+        linear = (z @ self.components + self.mean).view(-1, 3, 32, 32)          # PCA's reconstruction
+        hidden = self.from_code(z).view(-1, self.correction_channels, CODE_SIZE, CODE_SIZE)
+        out = linear + self.decoder_correction(hidden)
+        return out if self.training else out.clamp(-1.0, 1.0)

@@ -39,6 +39,7 @@ from .callbacks import Callback, Loop, NaNGuard, ProgressBar, StopButton
 from .checks import check_float
 from .history import History
 from .images import ImageSet, normalize
+from .inference import evaluating
 from .settings import RunSettings, pick_device
 from .speed import GraphedStep, Speed, Step, StepOutput, make_adam
 
@@ -189,18 +190,16 @@ def evaluate_step(model: nn.Module, step: Step, images: torch.Tensor, *, labels:
     Returns ``{"loss": ..., <each log>: ...}``; ``fit`` scores the validation split with it after each epoch.
     ``labels`` (N,): the images' classes, for a labelled step.
     """
-    was_training = model.training
-    model.eval()
     sums: dict[str, list[torch.Tensor]] = {}
-    for start in range(0, len(images), batch_size):
-        batch = normalize(images[start:start + batch_size])
-        if labels is None:
-            loss, logs = step(model, batch)
-        else:
-            loss, logs = step(model, batch, labels[start:start + batch_size])
-        for name, value in {"loss": loss, **logs}.items():
-            sums.setdefault(name, []).append(value.float() * len(batch))
-    model.train(was_training)
+    with evaluating(model):
+        for start in range(0, len(images), batch_size):
+            batch = normalize(images[start:start + batch_size])
+            if labels is None:
+                loss, logs = step(model, batch)
+            else:
+                loss, logs = step(model, batch, labels[start:start + batch_size])
+            for name, value in {"loss": loss, **logs}.items():
+                sums.setdefault(name, []).append(value.float() * len(batch))
     # Summed on the host in Python floats: exact enough, and no float64 on the device (MPS has none).
     return {name: math.fsum(torch.stack(values).tolist()) / len(images) for name, values in sums.items()}
 

@@ -13,9 +13,18 @@ The loss, per image and averaged over the batch (:func:`vae_step`)::
 
 With ``beta = 1`` this is the negative evidence lower bound per value (up to a constant) of a decoder
 whose pixels carry Gaussian noise of variance 1/2 on the [-1, 1] scale: a very noisy decoder, which is
-why useful VAEs on photographs take ``beta`` well below 1. The KL is also a **rate**: the bits per image
-that a code drawn from q costs to send with a code book built on the prior (bits-back coding), so the
-notebooks report it in bits per image beside the bit counts of notebook 06.
+why useful VAEs on photographs take ``beta`` well below 1 (:func:`negative_elbo_bits_per_dim` writes
+the bound in bits per dimension for any decoder noise).
+
+The KL is also a **rate**. A code *drawn* from q(z | x) can be sent to a receiver who knows the prior
+for about ``KL + log2(KL + 1) + O(1)`` bits (KL in bits) with relative-entropy coding, also called
+channel simulation (Havasi et al., ICLR 2019; Theis and Yosri, 2022 survey); it needs a source of
+random numbers shared by both ends. (Bits-back coding, Townsend et al., ICLR 2019, also pays about
+the KL, but it is a *lossless* scheme: the receiver must rebuild q(z | x) from the decoded image.) So
+the KL is a lower bound on what a real coder of the drawn code pays, and the distortion that goes
+with it is the drawn code's, E_q[d(x, g(z))] (:func:`convae_utils.generation.vae_measures`). An
+ordinary quantise-and-entropy-code of the mean pays something else again (notebook 10 builds one).
+The notebooks report the KL in bits per image beside the bit counts of notebook 06.
 """
 
 from __future__ import annotations
@@ -29,11 +38,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from .checks import check_float, check_image_batch, check_int
+from .codecs.bits import NATS_PER_BIT
+from .inference import batched, evaluating, model_device
 from .settings import RunSettings
 from .spatial import CODE_SIZE, SpatialDecoder, SpatialEncoder
 
 IMAGE_VALUES = 3 * 32 * 32          # values per image: the KL is divided by it to sit beside the MSE per value
-NATS_PER_BIT = math.log(2.0)        # 1 bit = ln 2 nats
 LOGVAR_RANGE = (-30.0, 20.0)        # log-variances are clamped here: exp() stays finite in float32
 
 
@@ -56,15 +66,10 @@ def kl_divergence(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL( N(mean, exp(logvar)) || N(0, I) ) of each image, in nats: a tensor (N,) of values >= 0.
 
     Closed form, per code value: ``0.5 * (mean^2 + exp(logvar) - 1 - logvar)``, summed over every
-    value of an image's code (all dimensions but the first). Divide by ``ln 2`` for bits (:func:`nats_to_bits`).
+    value of an image's code (all dimensions but the first). Divide by ``ln 2`` for bits (:func:`convae_utils.codecs.bits.nats_to_bits`).
     """
     per_value = 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar)
     return per_value.flatten(1).sum(dim=1)
-
-
-def nats_to_bits(nats: torch.Tensor | float) -> torch.Tensor | float:
-    """Nats -> bits (divide by ln 2)."""
-    return nats / NATS_PER_BIT
 
 
 # -- the model ---------------------------------------------------------------------------------------
@@ -120,13 +125,8 @@ class VariationalAutoencoder(nn.Module):
         temperature = check_float("temperature", temperature, low=0.0, high=100.0)
         generator = None if seed is None else torch.Generator().manual_seed(seed)
         z = torch.randn((n, *self.code_shape), generator=generator) * temperature
-        was_training = self.training
-        self.eval()
-        try:
-            param = next(self.parameters())
-            return self.decode(z.to(param.device, param.dtype)).float().cpu()
-        finally:
-            self.train(was_training)
+        with evaluating(self):
+            return self.decode(z.to(model_device(self))).float().cpu()
 
 
 def build_vae(code_channels: int = 4, width: int = 32, depth: int = 1, *, activation: str = "gelu",
@@ -159,16 +159,49 @@ def vae_builder(code_channels: int = 4, width: int = 32, depth: int = 1) -> Call
 
 # -- the step that plugs into training.fit / runs.train_or_load --------------------------------------
 
+def _is_package(fn: Callable, reference: Callable) -> bool:
+    return fn is reference or getattr(fn, "__wrapped__", None) is reference
+
+
+def _function_text(fn: Callable) -> str:
+    """A function's source (a notebook cell's too: IPython keeps it), else its bytecode and names."""
+    import inspect
+
+    try:
+        return inspect.getsource(fn)
+    except (OSError, TypeError):
+        code = getattr(fn, "__code__", None)
+        return repr(fn) if code is None else f"{code.co_code.hex()}:{code.co_names}:{code.co_consts}"
+
+
+def learner_tag(reparameterize_fn: Callable = reparameterize, kl_fn: Callable = kl_divergence) -> str:
+    """``""`` for the package's two functions, else ``"yours-"`` and 8 hex digits of the learner's source.
+
+    A VAE trained with a learner's own ``reparameterize`` or ``kl_divergence`` is another run: notebook 09
+    puts it in a run folder of its own (:meth:`SweepPlan.run_name`), and a changed function gets another.
+    """
+    import hashlib
+
+    own = [_function_text(fn) for fn, ref in ((reparameterize_fn, reparameterize), (kl_fn, kl_divergence))
+           if not _is_package(fn, ref)]
+    if not own:
+        return ""
+    return "yours-" + hashlib.sha256("\n".join(own).encode()).hexdigest()[:8]
+
+
 def vae_step(beta: float = 1.0, *, reparameterize_fn: Callable = reparameterize,
              kl_fn: Callable = kl_divergence) -> Callable:
     """The training step of a VAE with KL weight ``beta``: ``step(model, batch) -> (loss, logs)``.
 
     ``batch`` is float (B, 3, 32, 32) in [-1, 1] on the model's device. ``loss`` (0-d) is
     ``mse + beta * kl_nats / 3072`` (see the module docstring); ``logs`` hold ``mse`` (the distortion,
-    per value, [-1, 1] scale) and ``kl_bits`` (the rate, bits per image, batch mean). In eval mode the code is the posterior mean (deterministic validation); in training
-    mode it is sampled with ``reparameterize_fn``. ``beta`` >= 0 (0: a plain autoencoder with a noisy code).
+    per value, [-1, 1] scale) and ``kl_bits`` (the rate, bits per image, batch mean). In eval mode the
+    code is the posterior mean (deterministic validation); in training mode it is sampled with
+    ``reparameterize_fn``. ``beta`` >= 0 (0: a plain autoencoder with a noisy code). Notebook 09 passes the
+    learner's two functions; the step's name then carries :func:`learner_tag`, so its run is another.
     """
     beta = check_float("beta", beta, low=0.0, high=1e6, low_inclusive=True)
+    tag = learner_tag(reparameterize_fn, kl_fn)
 
     def step(model: VariationalAutoencoder, batch: torch.Tensor):
         mean, logvar = model.posterior(batch)                               # (B, C, 4, 4) each
@@ -179,10 +212,34 @@ def vae_step(beta: float = 1.0, *, reparameterize_fn: Callable = reparameterize,
         loss = mse + beta * kl / IMAGE_VALUES
         return loss, {"mse": mse.detach(), "kl_bits": (kl / NATS_PER_BIT).detach()}
 
-    step.__name__ = step.__qualname__ = f"vae_step(beta={beta:g})"
+    name = f"vae_step(beta={beta:g}{', ' + tag if tag else ''})"
+    step.__name__ = step.__qualname__ = name
     step.beta = beta
-    step.describe = lambda: f"vae_step(beta={beta:g})"
+    step.tag = tag
+    step.describe = lambda: name
     return step
+
+
+def negative_elbo_bits_per_dim(mse: float, kl_bits: float, *, noise_variance: float | None = None) -> float:
+    """The negative ELBO of 8-bit images in bits per dimension (value), for a Gaussian decoder.
+
+    Args:
+        mse: the decoded *drawn* codes' mean squared error per value, [0, 1] scale (E_q of the distortion,
+            ``vae_measures(...)["mse"]``).
+        kl_bits: the mean KL per image, in bits (the rate).
+        noise_variance: the decoder's pixel noise variance, [0, 1] scale; default ``mse`` itself, the one
+            variance that makes the bound tightest. (The loss with ``beta = 1`` assumes 1/2 on the
+            [-1, 1] scale, 1/8 here.)
+
+    Each value's Gaussian density is turned into the probability of its 8-bit level (width 1/255), so
+    the result is comparable with 8 bits per value for the raw image and with the bits per dimension
+    that likelihood models report (as UvA's Tutorial 11 does):
+    ``[0.5 ln(2 pi var) + mse / (2 var)] / ln 2 + log2(255) + kl_bits / 3072``.
+    """
+    mse = check_float("mse", mse, low=0.0, high=1.0)
+    variance = mse if noise_variance is None else check_float("noise_variance", noise_variance, low=0.0, high=1e6)
+    nll_nats = 0.5 * math.log(2 * math.pi * variance) + mse / (2 * variance)     # per value, density on [0, 1]
+    return nll_nats / NATS_PER_BIT + math.log2(255) + float(kl_bits) / IMAGE_VALUES
 
 
 # -- what notebook 09 measures on a trained VAE ----------------------------------------------------------
@@ -196,18 +253,13 @@ def posterior_stats(model: VariationalAutoencoder, pixels: torch.Tensor, *, batc
     """
     from .images import normalize
 
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    means, logvars = [], []
-    try:
-        for batch in pixels.split(batch_size):
-            mean, logvar = model.posterior(normalize(batch.to(device)))
-            means.append(mean.flatten(1).float().cpu())
-            logvars.append(logvar.flatten(1).float().cpu())
-    finally:
-        model.train(was_training)
-    return torch.cat(means), torch.cat(logvars)
+    def both(batch: torch.Tensor) -> torch.Tensor:
+        mean, logvar = model.posterior(normalize(batch))
+        return torch.cat([mean.flatten(1), logvar.flatten(1)], dim=1)          # (B, 2D)
+
+    with evaluating(model):
+        stats = batched(both, pixels, device=model_device(model), batch_size=batch_size)
+    return stats[:, :model.latent_dim].contiguous(), stats[:, model.latent_dim:].contiguous()
 
 
 def kl_per_dimension(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -225,6 +277,34 @@ def inactive_dimensions(mean: torch.Tensor, logvar: torch.Tensor, *, threshold_n
     return int((kl_per_dimension(mean, logvar) < threshold_nats).sum())
 
 
+@torch.inference_mode()
+def decoder_sensitivity(model: VariationalAutoencoder, pixels: torch.Tensor, values: torch.Tensor, *,
+                        seed: int = 0) -> float:
+    """How much the decoded images change when some code values are redrawn from the prior.
+
+    Each image of uint8 ``pixels`` (N, 3, 32, 32) is decoded from its posterior mean, then again with
+    the code values ``values`` (indices into the flattened code, 0..latent_dim-1) replaced by draws from
+    N(0, 1). Returns the RMSE between the two decodings, [0, 1] pixel scale, over all images: about 0
+    for values the decoder ignores (collapsed ones), larger for values it reads.
+    """
+    values = torch.as_tensor(values, dtype=torch.long).flatten()
+    if values.numel() == 0 or int(values.min()) < 0 or int(values.max()) >= model.latent_dim:
+        raise ValueError(f"expected code value indices in 0..{model.latent_dim - 1}, got {values.tolist()}")
+    mean, _ = posterior_stats(model, pixels)                                  # (N, D)
+    moved = mean.clone()
+    gen = torch.Generator().manual_seed(seed)
+    moved[:, values] = torch.randn(len(mean), values.numel(), generator=gen)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        a = model.decode(mean.view(len(mean), *model.code_shape).to(device)).float().cpu()
+        b = model.decode(moved.view(len(moved), *model.code_shape).to(device)).float().cpu()
+    finally:
+        model.train(was_training)
+    return float(((a - b) / 2).pow(2).mean().sqrt())        # [-1, 1] -> [0, 1] scale: differences halve
+
+
 def interpolate(model: VariationalAutoencoder, first: torch.Tensor, second: torch.Tensor, steps: int = 9
                 ) -> torch.Tensor:
     """Decode a straight line between the posterior means of two images (each (1, 3, 32, 32) in [-1, 1]).
@@ -234,16 +314,11 @@ def interpolate(model: VariationalAutoencoder, first: torch.Tensor, second: torc
     steps = check_int("steps", steps, minimum=2)
     check_image_batch(first, "first")
     check_image_batch(second, "second")
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            a, b = model.encode(torch.cat([first, second]).to(device))           # (*code_shape,) each
-            weights = torch.linspace(0, 1, steps, device=device).view(-1, *([1] * a.ndim))
-            return model.decode((1 - weights) * a + weights * b).float().cpu()   # (steps, 3, 32, 32)
-    finally:
-        model.train(was_training)
+    device = model_device(model)
+    with torch.no_grad(), evaluating(model):
+        a, b = model.encode(torch.cat([first, second]).to(device))           # (*code_shape,) each
+        weights = torch.linspace(0, 1, steps, device=device).view(-1, *([1] * a.ndim))
+        return model.decode((1 - weights) * a + weights * b).float().cpu()   # (steps, 3, 32, 32)
 
 
 # -- the beta sweep of notebook 09 and tools.vae_sweep: one plan per profile ------------------------------
@@ -260,10 +335,13 @@ class SweepPlan:
     def code_channels(self) -> int:
         return self.settings.latent_dim // (CODE_SIZE * CODE_SIZE)
 
-    def run_name(self, beta: float) -> str:
-        """The run folder's suffix for one beta, e.g. ``vae-w16-beta0.1``."""
-        return f"vae-w{self.width}-beta{beta:g}"
+    def run_name(self, beta: float, tag: str = "") -> str:
+        """The run folder's suffix for one beta, e.g. ``vae-w16-beta0.1``; a :func:`learner_tag` is appended
+        (``vae-w16-beta0.1-yours-1a2b3c4d``), so a learner's functions train runs of their own."""
+        return f"vae-w{self.width}-beta{beta:g}" + (f"-{tag}" if tag else "")
 
+
+CONTROL_BETA = 0.0   # notebook 09's control: the same network and budget with no KL charge (a plain autoencoder)
 
 # Per profile: betas, encoder/decoder width, and the training budget (None: the profile's own).
 # The full profile trains notebook 08's reference width (32) on the profile's data; the workshop

@@ -52,7 +52,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from convae_utils import bits, data, exercises, images, models, plotting, settings
+from convae_utils import data, exercises, images, models, plotting, settings
+from convae_utils.codecs import bits
 from convae_utils.checks import IMAGE_SHAPE
 
 # %% [markdown]

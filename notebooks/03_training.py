@@ -298,18 +298,24 @@ if run.history.reconstructions:
 # On the stand-in `photos10` these pictures are patches of ten photographs, not CIFAR-10 photos; run
 # the notebook with CIFAR-10 on disk to see the real thing.
 #
-# > **Why colour is learnt here, and was not on an earlier stand-in.** An earlier version of `shapes10`
+# > **Why colour can be learnt here, and was not on an earlier stand-in.** An earlier version of `shapes10`
 # > painted every shape in random colours, and the same model returned its pictures in *grey*: nothing in
 # > such an image predicts its colours, and colour carried little of the pixel error, so on a short
 # > budget the model spent its updates on edges and returned the average colour. Dead code units,
 # > initialisation and the code's ReLU made no difference when we tested them. In photographs, colour
 # > goes with content (a blue sky, an orange retina), so it is learnt along with the shapes; `shapes10`
-# > now gives each class its own hue for the same reason. The cell below measures it: how much of the
-# > originals' colour (chroma) the last epoch's reconstructions keep.
+# > now gives each class its own hue for the same reason. The cell below measures whether it was learnt on
+# > your run: how much of the originals' colour (chroma) the last epoch's reconstructions keep.
 
 # %%
 if run.history.reconstructions:
-    print(colour.format_colour_report(colour.colour_report(run.history.exemplars, run.history.last_reconstructions)))
+    colour_check = colour.colour_report(run.history.exemplars, run.history.last_reconstructions)
+    print(colour.format_colour_report(colour_check))
+    if config.profile == "smoke":
+        print("Smoke profile: a few hundred images for seconds. These numbers test the code, not the model "
+              "(the workshop and full runs are the ones whose colour the text describes).")
+    elif not colour_check["passes"]:
+        print("On this run colour was not learnt well enough yet: the pictures above say how far it got.")
 
 # %% [markdown]
 # ## What the run folder holds

@@ -51,7 +51,8 @@ import pandas as pd
 import torch
 from IPython.display import HTML, display
 
-from convae_utils import bits, data, exercises, images, metrics, models, plotting, runs, settings, widgets
+from convae_utils import data, exercises, images, metrics, models, plotting, runs, settings, widgets
+from convae_utils.codecs import bits
 
 # %% [markdown]
 # ## Parameters
@@ -227,10 +228,11 @@ if all_complete:
 # ## Why are both still blurry?
 #
 # Even the larger code gives soft pictures. First, what this run says: a code five times larger gained
-# only the PSNR printed above (0.8 dB in our workshop run, on photos10), while PCA, the best *linear* code,
-# reconstructs these images far better with the same number of values (notebook 06: 17.5 dB better than
-# this autoencoder at 1,000 values in that run). A loss cannot explain a gap that PCA, trained on the same
-# squared error, does not have. On this budget the network is **under-fitted**: five epochs are far from
+# the PSNR printed above, however large or small that is on your run, while PCA, the best *linear* code,
+# reconstructs these images far better with the same number of values: notebook 06 measures the gap on
+# your run, and the README quotes it for the workshop run with the command that prints it again
+# (`python -m convae_utils.tools.rate_distortion --profile workshop --dataset photos10`). A loss cannot
+# explain a gap that PCA, trained on the same squared error, does not have. On this budget the network is **under-fitted**: five epochs are far from
 # enough for this architecture (notebook 03's losses were still falling), and the fully connected
 # bottleneck makes its code hard to learn. More room in the code cannot help a model that has not yet
 # learnt to use the room it has.
@@ -294,8 +296,8 @@ fig = plotting.labelled_grid(torch.cat([copies, average]), nrow=len(copies) + 1,
 # - Latent 1000 compresses about 3x instead of about 15x, and pays for it with several times the
 #   parameters (the table above), almost all in the two `Linear` layers.
 # - What it gained on this run is printed above, overall and per class: a larger code need not win in
-#   every class (in our workshop run one class lost 0.7 dB of PSNR and three lost SSIM), and the overall
-#   gain was under 1 dB.
+#   every class (the last line above counts the classes it won, by PSNR and by SSIM), and five times the
+#   code can be set against the gap to PCA that notebook 06 measures.
 # - Both stay blurry. On this budget mostly because the model is under-fitted (PCA does far better with
 #   the same number of values, notebook 06); and even a model that fits well is pulled towards blur by
 #   MSE, which rewards the average of all plausible images. Sharp generators use other losses (GANs,

@@ -322,7 +322,8 @@ if ready:
 # cross-fades the two pictures pixel by pixel.
 #
 # A third row decodes **random codes**, drawn with the same mean and spread per unit as the codes of the
-# test images: if the autoencoder were a generator, these would look like new pictures. This test is
+# training images (fitted on the training split, as any generator's density is: the test images stay
+# unseen): if the autoencoder were a generator, these would look like new pictures. This test is
 # rough: it draws every unit on its own and so ignores how code units vary together; a code drawn this
 # way can be far from every real code even when the code space holds good pictures. Notebook 09 gives
 # the fair test, with a model trained so that its codes follow a known distribution.
@@ -337,7 +338,8 @@ if ready:
         code_a, code_b = detector.encode(ends)                                    # (latent_dim,) each
         walk = detector.decode((1 - fractions.to(detector_device)) * code_a
                                + fractions.to(detector_device) * code_b).cpu()    # (S, 3, 32, 32)
-        mean, spread = fixed_codes.mean(dim=0), fixed_codes.std(dim=0)            # per unit, over the test set
+        train_codes = metrics.encode(detector, bundle.train)                     # (N, latent_dim): fit on training codes
+        mean, spread = train_codes.mean(dim=0), train_codes.std(dim=0)            # per unit, over the training set
         random_codes = mean + spread * torch.randn(INTERPOLATION_STEPS, LATENT_DIM, generator=generator)
         dreamt = detector.decode(random_codes.to(detector_device)).cpu()          # (S, 3, 32, 32)
     blend = (1 - fractions.view(-1, 1, 1, 1)) * ends[0].cpu() + fractions.view(-1, 1, 1, 1) * ends[1].cpu()
@@ -351,7 +353,8 @@ if ready:
 
 # %% [markdown]
 # The middle of the code-space walk is rarely a convincing picture of anything: often a murky mix, much
-# like the pixel cross-fade, sometimes a shape that belongs to neither end. The random codes usually look worse.
+# like the pixel cross-fade, sometimes a shape that belongs to neither end. The random codes usually look
+# worse (notebook 09 puts numbers on that, and on fairer ways to draw them).
 #
 # The reason is what the training asked for. The encoder only ever had to place *real* images somewhere
 # useful for the decoder, and nothing asked it to fill the space between them. The codes of real images

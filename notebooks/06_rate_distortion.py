@@ -54,7 +54,8 @@ from IPython.display import display
 
 import torch
 
-from convae_utils import baselines, bits, data, exercises, images, plotting, runs, settings, studies
+from convae_utils import baselines, data, exercises, images, plotting, runs, settings, studies
+from convae_utils.codecs import bits
 
 # %% [markdown]
 # ## Parameters

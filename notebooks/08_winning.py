@@ -53,8 +53,9 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from convae_utils import (baselines, callbacks, data, entropy, exercises, images, metrics, models, plotting,
-                          runs, settings, spatial, studies, training, winning)
+from convae_utils import (baselines, callbacks, data, exercises, images, inference, metrics, models, plotting,
+                          runs, settings, spatial, studies, training)
+from convae_utils.codecs import curves as codec_curves, entropy_coding, quantizers
 
 # %% [markdown]
 # ## Parameters
@@ -98,7 +99,7 @@ print(f"training patches: {len(bundle.train):,} (notebook 06) and {len(win_bundl
 
 # %%
 for latent in (200, ARTICLE_LATENT):
-    shares = winning.article_parameter_shares(models.build_autoencoder(latent))
+    shares = models.article_parameter_shares(models.build_autoencoder(latent))
     print(f"latent {latent}: {shares['parameters'].sum():,} parameters, "
           f"{shares.loc['Linear', 'share']:.0%} of them in the two Linear layers")
 
@@ -212,7 +213,7 @@ build_spatial_autoencoder = exercises.check_code("08.1", build_spatial_autoencod
 # map relative to its own mean, flat grey = every pixel reached alike):
 
 # %%
-fig = winning.checkerboard_figure()
+fig = plotting.checkerboard_figure()
 
 # %% [markdown]
 # ## 4. Train it
@@ -237,7 +238,7 @@ fig = winning.checkerboard_figure()
 # %%
 def build_spatial(run_settings):
     torch.manual_seed(run_settings.seed)                     # the same initial weights on every run
-    return winning.SequentialAutoencoder(*build_spatial_autoencoder(CODE_CHANNELS, WIDTH))
+    return models.SequentialAutoencoder(*build_spatial_autoencoder(CODE_CHANNELS, WIDTH))
 
 
 yours = not exercises.is_worked_solution("08.1", build_spatial_autoencoder)   # the check kept your code
@@ -252,7 +253,7 @@ if not spatial_run.complete:
 # ## 5. Start from PCA, learn a correction
 #
 # A second way to clear the floor: a model that *is* PCA at step 0 and learns a non-linear correction on
-# top (`winning.PCAInitAutoencoder`: code = PCA's code + a small conv net's, reconstruction = PCA's + a
+# top (`spatial.PCAInitAutoencoder`: code = PCA's code + a small conv net's, reconstruction = PCA's + a
 # small decoder's; the last layer of each correction starts at zero, and PCA's matrices stay fixed).
 # Starting at the floor, it is trained on fewer patches (24,000 in the workshop profile) at a gentler
 # peak rate (3e-3: higher rates pushed it away from PCA in trials). Before any training it reconstructs
@@ -264,7 +265,7 @@ pca_code = baselines.PCAModel(pca.mean, pca.components[:16 * CODE_CHANNELS],
 
 
 def build_pca_init(run_settings):
-    return winning.PCAInitAutoencoder(pca_code, width=WIDTH, depth=0, seed=run_settings.seed)
+    return spatial.PCAInitAutoencoder(pca_code, width=WIDTH, depth=0, seed=run_settings.seed)
 
 
 untrained = build_pca_init(win_config).eval()
@@ -289,13 +290,13 @@ pca_init_run = runs.train_or_load(pca_init_config, runs.Recipe("pca-init", build
 # encoder is not: it is a network trained to *guess*, in one pass, a code the decoder can use, and nothing
 # makes its guess the best one. So, for each image, start at the encoder's code and take a few gradient
 # steps on the reconstruction's error **with respect to the code**, the decoder fixed
-# (`winning.refine_codes`; learned codecs call the difference the *amortization gap*, Cremer et al. 2018,
+# (`models.refine_codes`; learned codecs call the difference the *amortization gap*, Cremer et al. 2018,
 # and close it this way, Yang et al. 2020). The code is still 64 numbers and the decoder is unchanged;
 # only encoding costs more: each step is one pass of the decoder forward and back.
 
 # %%
-refined_model = winning.RefinedCodes(spatial_run.model, steps=REFINE_STEPS)
-some = images.normalize(win_bundle.test.images[:500])
+refined_model = models.RefinedCodes(spatial_run.model, steps=REFINE_STEPS)
+some = images.normalize(win_bundle.test.images[:500]).to(inference.model_device(spatial_run.model))  # where it trained
 with torch.no_grad():
     guess = spatial_run.model.encode(some)
     refined = refined_model.encode(some)
@@ -313,14 +314,19 @@ print(f"{len(some)} test images: MSE {before:.5f} with the encoder's codes, {aft
 # (`constriction`'s ANS); and **decode the bitstream back** to check it. One test image:
 
 # %%
-codes = winning.codes_of(spatial_run.model, win_bundle.test.head(1))
-train_codes = winning.codes_of(spatial_run.model, win_bundle.train.head(2000))
+codes = codec_curves.codes_of(spatial_run.model, win_bundle.test.head(1))
+train_codes = codec_curves.codes_of(spatial_run.model, win_bundle.train.head(2000))
 step = 0.2 * float(train_codes.std())
-model_of_symbols = entropy.fit_entropy_model(entropy.quantize(train_codes, step))
-symbols = model_of_symbols.clip(entropy.quantize(codes, step))
-stream = model_of_symbols.encode(symbols[0])
-print(f"{symbols.shape[1]} integers, e.g. {symbols[0, :8].tolist()} -> {len(stream)} bytes = {8 * len(stream)} bits; "
-      f"decodes back exactly: {bool((model_of_symbols.decode(stream) == symbols[0]).all())}")
+model_of_symbols = entropy_coding.fit_entropy_model(quantizers.quantize(train_codes, step))
+symbols = model_of_symbols.clip(quantizers.quantize(codes, step))
+if entropy_coding.coder_available():
+    stream = model_of_symbols.encode(symbols[0])
+    print(f"{symbols.shape[1]} integers, e.g. {symbols[0, :8].tolist()} -> {len(stream)} bytes = {8 * len(stream)} bits; "
+          f"decodes back exactly: {bool((model_of_symbols.decode(stream) == symbols[0]).all())}")
+else:                                                     # no wheel of the coder here (Linux or Windows on Arm)
+    print(entropy_coding.NO_CODER_NOTE)
+    print(f"{symbols.shape[1]} integers, e.g. {symbols[0, :8].tolist()} -> "
+          f"{float(model_of_symbols.information_bits(symbols)[0]):.0f} ideal bits (no bitstream written)")
 print(f"side information (the decoder's copy of the model, sent once for all images): {model_of_symbols.side_bits:,} bits")
 
 # %% [markdown]
@@ -334,18 +340,21 @@ SCRATCH, REFINED = "spatial 4x4x4 code, from scratch", f"the same, code refined 
 models_here = {f"article, latent {ARTICLE_LATENT} (notebook 06)": article_run.model,
                SCRATCH: spatial_run.model, REFINED: refined_model,
                "PCA + learnt correction": pca_init_run.model}
-fit_on = win_bundle.train.head(min(len(win_bundle.train), winning.CODEC_FIT_IMAGES))
-pca_curve = winning.pca_codec_curve(pca, fit_on, win_bundle.test, PCA_STEPS)
+fit_on = win_bundle.train.head(min(len(win_bundle.train), codec_curves.CODEC_FIT_IMAGES))
+pca_curve = codec_curves.pca_codec_curve(pca, fit_on, win_bundle.test, PCA_STEPS)
 rows, curves = [], [pca_curve]
 for name, model in models_here.items():
-    row, curve = winning.ablation_row(name, model, win_bundle.train, win_bundle.test, pca_curve=pca_curve,
-                                      pca_psnr=pca_psnr,  # a refined code costs decoder passes: fewer images
-                                      fit_images=REFINE_FIT_IMAGES if model is refined_model else winning.CODEC_FIT_IMAGES)
+    row, curve = codec_curves.ablation_row(name, model, win_bundle.train, win_bundle.test, pca_curve=pca_curve,
+                                           pca_psnr=pca_psnr,  # a refined code costs decoder passes: fewer images
+                                           fit_images=REFINE_FIT_IMAGES if model is refined_model
+                                           else codec_curves.CODEC_FIT_IMAGES)
     rows.append(row)
     curves.append(curve.assign(method=name))
 jpeg_rows = baselines.jpeg_sweep(win_bundle.test, JPEG_QUALITIES)
 jpeg_scan = jpeg_rows[jpeg_rows["method"] == "JPEG (scan data only)"]
 table = baselines.rate_distortion_table([c[list(baselines.TABLE_COLUMNS)] for c in curves] + [jpeg_scan])
+if not entropy_coding.coder_available():
+    print(entropy_coding.NO_CODER_NOTE)                   # the curves' bits are ideal bits, not bitstreams
 fig = plotting.rate_distortion_plot(table, label_points=False)
 
 # %% [markdown]
@@ -395,10 +404,10 @@ most = max(won, key=won.get)
 print(f"rates where a model beats PCA's entropy-coded curve at equal bits: {won[most]} ({most}; target: 2) -> "
       f"{'met' if won[most] >= 2 else 'missed'}")
 most_curve = next(c for c in curves[1:] if c["method"].iloc[0] == most)
-gains = winning.compare_at_equal_bits(most_curve, pca_curve).dropna()
+gains = codec_curves.compare_at_equal_bits(most_curve, pca_curve).dropna()
 print("  at " + ", ".join(f"{b:.0f} bits {g:+.2f} dB" for b, g in zip(gains["bits_per_image"], gains["gain_db"])))
 for curve in curves[1:]:                                  # JPEG's scan data at equal bits, where it reaches
-    against_jpeg = winning.compare_at_equal_bits(curve, jpeg_scan).dropna()
+    against_jpeg = codec_curves.compare_at_equal_bits(curve, jpeg_scan).dropna()
     above = against_jpeg[against_jpeg["gain_db"] > 0]
     print(f"{curve['method'].iloc[0]} against JPEG's scan data: "
           + (", ".join(f"{b:.0f} bits {g:+.2f} dB" for b, g in zip(above["bits_per_image"], above["gain_db"]))
@@ -421,11 +430,11 @@ if config.profile == "smoke":
 
 # %%
 k = 16 * CODE_CHANNELS
-quantizer = baselines.fit_quantizer(pca_code.encode(fit_on.images), 4)           # notebook 06's 4-bit PCA
+quantizer = quantizers.fit_quantizer(pca_code.encode(fit_on.images), 4)           # notebook 06's 4-bit PCA
 fixed = baselines.score_reconstructions("PCA, 4 bits per value", k,
                                         pca_code.decode(quantizer.roundtrip(pca_code.encode(win_bundle.test.images))),
                                         win_bundle.test, bits_per_image=quantizer.bits_per_image())
-coded_at = winning.compare_at_equal_bits(fixed, pca_curve)["reference_psnr"].iloc[0]
+coded_at = codec_curves.compare_at_equal_bits(fixed, pca_curve)["reference_psnr"].iloc[0]
 print(f"PCA-{k} at 4 bits per value, fixed length: {quantizer.bits_per_image()} bits, "
       f"{fixed['psnr_of_mean_mse'].iloc[0]:.2f} dB; entropy-coded PCA at the same bits: "
       + (f"{coded_at:.2f} dB" if coded_at == coded_at else "outside its swept range"))
@@ -467,7 +476,7 @@ else:
 # 2. Build a model with transposed convolutions, `spatial.SpatialAutoencoder(4, WIDTH, depth=0,
 #    upsample="transposed")`, train it with `runs.train_or_load(win_config, runs.Recipe("transposed", build=...,
 #    **ONE_CYCLE_ADAMW), win_bundle)` and look at its reconstructions of flat regions. Where is the checkerboard?
-# 3. Refine the codes for 20 and 40 steps (`winning.refine_codes(spatial_run.model, some, steps=40)`). Where
+# 3. Refine the codes for 20 and 40 steps (`models.refine_codes(spatial_run.model, some, steps=40)`). Where
 #    does the gain level off, and how long does encoding take then, against one pass of the encoder?
 # 4. Fine-tune the spatial model's decoder for its quantised code: `training.noisy_code_step(step)` adds
 #    uniform noise of one step's width in training. At which rates does its entropy-coded curve move?

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from PIL import Image, JpegImagePlugin
 
 from convae_utils import baselines as bl
-from convae_utils.bits import IMAGE_BITS, CodeSizeWarning, bits_summary, code_bits, warn_if_code_not_smaller
+from convae_utils.codecs.bits import IMAGE_BITS, CodeSizeWarning, bits_summary, code_bits, warn_if_code_not_smaller
 from convae_utils.images import normalize
 from convae_utils.metrics import per_image_mse
 from convae_utils.photos import make_photos10
@@ -224,51 +224,6 @@ def test_resample_thumbnail_matches_pillow_bicubic(test_images):
     ours = F.interpolate(image[None].float(), size=(16, 16), mode="bicubic", antialias=True).round().clamp(0, 255)
     difference = np.abs(ours[0].permute(1, 2, 0).numpy() - pil.astype(np.float32))
     assert difference.max() <= 2 and difference.mean() < 0.25  # Pillow rounds its filter weights to fixed point
-
-
-# -- quantiser ----------------------------------------------------------------------------------------
-
-def test_quantizer_error_at_most_half_a_step():
-    generator = torch.Generator().manual_seed(0)
-    train_codes = torch.randn(500, 7, generator=generator) * torch.arange(1, 8)
-    for bits in (2, 4, 8, 16):
-        q = bl.fit_quantizer(train_codes, bits)
-        levels = q.quantize(train_codes)
-        assert int(levels.min()) >= 0 and int(levels.max()) <= 2 ** bits - 1
-        assert levels.dtype == (torch.uint8 if bits <= 8 else torch.int32)
-        error = (q.dequantize(levels) - train_codes).abs()
-        float32_resolution = torch.finfo(torch.float32).eps * train_codes.abs().max()  # of the float32 output
-        assert bool((error <= q.step / 2 + float32_resolution).all())
-        assert q.bits_per_image() == 7 * bits
-    q = bl.fit_quantizer(train_codes, 4)
-    outside = q.roundtrip(train_codes.max(dim=0).values[None] + 100)  # clipped to the training range
-    torch.testing.assert_close(outside[0], q.high)
-
-
-def test_quantizer_constant_unit_and_percentile():
-    codes = torch.stack([torch.linspace(-1, 1, 101), torch.zeros(101)], dim=1)  # unit 1 is dead
-    q = bl.fit_quantizer(codes, 8)
-    assert float(q.step[1]) == 0
-    torch.testing.assert_close(q.roundtrip(codes)[:, 1], torch.zeros(101))
-    narrow = bl.fit_quantizer(codes, 8, percentile=5)
-    assert float(narrow.low[0]) > -1 and float(narrow.high[0]) < 1
-
-
-@pytest.mark.parametrize("bits", [3, 1, 32, 0, 8.0, True])
-def test_quantizer_bad_bits(bits):
-    with pytest.raises(ValueError, match="bits"):
-        bl.fit_quantizer(torch.zeros(4, 2), bits)
-
-
-def test_quantizer_bad_codes():
-    with pytest.raises(ValueError):
-        bl.fit_quantizer(torch.zeros(4), 8)
-    with pytest.raises(ValueError):
-        bl.fit_quantizer(torch.tensor([[0.0, math.nan]]), 8)
-    with pytest.raises(ValueError, match="percentile"):
-        bl.fit_quantizer(torch.zeros(4, 2), 8, percentile=50)
-    with pytest.raises(ValueError, match="codes of shape"):
-        bl.fit_quantizer(torch.zeros(4, 2), 8).quantize(torch.zeros(4, 3))
 
 
 # -- scoring, tables, sweeps --------------------------------------------------------------------------

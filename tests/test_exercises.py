@@ -13,7 +13,8 @@ import torch
 from torch import nn
 from torchmetrics.functional.classification import binary_auroc
 
-from convae_utils import baselines, bits, console, corruptions, exercises, images, models, training
+from convae_utils import baselines, console, corruptions, exercises, images, models, training
+from convae_utils.codecs import bits
 from convae_utils.exercises import core
 
 

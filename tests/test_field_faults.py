@@ -232,7 +232,7 @@ def test_cuda_graphs_need_cuda(splits):
 # -- warnings point at the learner's own line, not the package's internals -----------------------
 
 def test_package_warnings_are_attributed_to_the_callers_line():
-    from convae_utils.bits import CodeSizeWarning
+    from convae_utils.codecs.bits import CodeSizeWarning
     from convae_utils.runs import build_model
 
     # runs.build_model -> models.build_autoencoder -> bits.warn_if_code_not_smaller: three package frames deep

@@ -357,7 +357,7 @@ def test_code_size_warning_states_the_condition_instead_of_ordering_a_smaller_co
     import re
     import warnings
 
-    from convae_utils.bits import CodeSizeWarning
+    from convae_utils.codecs.bits import CodeSizeWarning
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -382,7 +382,7 @@ def _notebook_sources():
 def test_notebooks_that_build_a_code_larger_than_the_image_say_the_warning_is_on_purpose():
     import re
 
-    from convae_utils.bits import FLOAT32_BITS, IMAGE_BITS
+    from convae_utils.codecs.bits import FLOAT32_BITS, IMAGE_BITS
 
     checked = []
     for name, cells in _notebook_sources():

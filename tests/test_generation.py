@@ -1,6 +1,7 @@
 """Sampling a code space three ways, and the offline generation measures of notebook 09."""
 
 import json
+import warnings
 
 import pytest
 import torch
@@ -125,6 +126,94 @@ def test_vae_measures_report_the_kl_as_the_rate():
     assert 0 < row["psnr_of_mean_mse"] < 100
 
 
+def _noisy_vae():
+    """A VAE whose posterior spread is wide, so a drawn code decodes differently from the mean."""
+    from convae_utils import vae
+
+    model = vae.build_vae(code_channels=1, width=4, depth=0)
+    with torch.no_grad():
+        last = [m for m in model.encoder.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+        last.bias[1:] += 2.0                                   # log-variance channel: sigma ~ e
+    return model
+
+
+def test_a_vae_point_pairs_the_kl_with_the_drawn_codes_distortion():
+    from convae_utils import baselines, metrics, vae
+
+    model = _noisy_vae()
+    test = make_shapes10(24, seed=0, split="test")
+    row = generation.vae_measures(model, test, label="beta=1", draws=3, seed=7)
+    # the same draws made here by hand: z = mean + sigma * eps, 3 per image, decoded, scored on [0, 1]
+    mean, logvar = vae.posterior_stats(model, test.images)
+    gen = torch.Generator().manual_seed(7)
+    z = torch.cat([mean + (0.5 * logvar).exp() * torch.randn(mean.shape, generator=gen) for _ in range(3)])
+    with torch.no_grad():
+        drawn = model.decode(z.view(-1, *model.code_shape))
+    mse = metrics.per_image_mse(drawn, images_scaled(test.images.repeat(3, 1, 1, 1))).double().mean()
+    assert row["mse"] == pytest.approx(float(mse), rel=1e-5)
+    assert row["method"] == generation.SAMPLED_CODE and row["draws_per_image"] == 3
+    at_mean = baselines.score_reconstructions("m", "s", model(images_scaled(test.images)).detach(), test.images,
+                                              bits_per_image=1.0)
+    assert row["posterior_mean_psnr"] == pytest.approx(float(at_mean["psnr_of_mean_mse"].iloc[0]))
+    assert row["psnr_of_mean_mse"] != pytest.approx(row["posterior_mean_psnr"], abs=1e-3)
+
+
+def images_scaled(pixels):
+    from convae_utils.images import normalize
+
+    return normalize(pixels)
+
+
+def test_the_plotted_vae_points_use_the_drawn_code_and_the_opponents_are_there():
+    import pandas as pd
+    from convae_utils import baselines
+
+    model = _noisy_vae()
+    test = make_shapes10(16, seed=0, split="test")
+    sweep = pd.DataFrame([generation.vae_measures(model, test, label=f"beta={b}", draws=2) for b in (1, 2)])
+    pca_curve = pd.DataFrame([dict(zip(baselines.TABLE_COLUMNS, ("PCA (entropy-coded)", f"step={s}", 50.0 * s, 0.0,
+                                                                16, 0.01, 20.0 + s, 20.0 + s, 0.5))) for s in (1, 2)])
+    jpeg = baselines.jpeg_sweep(test, (10, 50))
+    table = generation.vae_against_opponents(sweep, pca_curve=pca_curve, jpeg_rows=jpeg)
+    sampled = table[table["method"] == generation.SAMPLED_CODE]
+    assert list(sampled["psnr_of_mean_mse"]) == pytest.approx(list(sweep["psnr_of_mean_mse"]))
+    at_mean = table[table["method"] == generation.MEAN_CODE]
+    assert list(at_mean["psnr_of_mean_mse"]) == pytest.approx(list(sweep["posterior_mean_psnr"]))
+    assert {"PCA (entropy-coded)", "JPEG (scan data only)"} <= set(table["method"])
+    assert "autoencoder (8-bit)" not in set(table["method"])
+    with pytest.raises(ValueError, match="opponents"):
+        generation.vae_against_opponents(sweep, pca_curve=pca_curve.iloc[:0], jpeg_rows=jpeg)
+
+
+@pytest.mark.parametrize("codes", [torch.zeros(60, 64), torch.full((60, 4, 4, 4), 3.0)])
+def test_a_map_of_codes_that_do_not_vary_is_handled_before_scikit_learn(codes):
+    # scikit-learn's t-SNE crashed the process (segmentation fault) on such codes: it must never see them
+    assert not generation.codes_vary(codes)
+    with pytest.warns(UserWarning, match="the same"):
+        points = generation.tsne_map(codes)
+    assert points.shape == (60, 2) and not points.any()
+
+
+def test_codes_that_vary_in_one_value_still_get_a_map():
+    codes = torch.zeros(40, 8)
+    codes[:, 3] = torch.linspace(0, 1, 40)
+    assert generation.codes_vary(codes)
+    points = generation.tsne_map(codes, perplexity=5)
+    assert points.shape == (40, 2) and float(points.std()) > 0
+
+
+def test_real_images_give_the_mmd_floor_and_its_spread(classifier_and_data):
+    classifier, train, test = classifier_and_data
+    scorer = generation.GenerationScorer(classifier, test, train)
+    same = scorer.split_half_mmd(repeats=3)
+    assert same.shape == (3,) and float(same.abs().mean()) < 0.05
+    shifted = scorer.mmd_spread(train.images, size=32, repeats=3)
+    noise = scorer.mmd_spread(torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8), size=32, repeats=3)
+    assert shifted.shape == (3,) and float(noise.mean()) > float(shifted.mean())
+    with pytest.raises(ValueError, match="at least"):
+        scorer.mmd_spread(train.images[:4], size=32)
+
+
 def test_code_maps_draws_one_panel_per_map_and_refuses_a_wrong_shape():
     import numpy as np
     from convae_utils import plotting
@@ -134,3 +223,13 @@ def test_code_maps_draws_one_panel_per_map_and_refuses_a_wrong_shape():
     assert len(fig.axes) == 2
     with pytest.raises(ValueError, match="shape"):
         plotting.code_maps({"a": np.zeros((19, 2))}, labels, [str(i) for i in range(10)])
+
+
+@pytest.mark.parametrize("kind", generation.DENSITIES)
+def test_densities_fitted_to_codes_that_do_not_vary_sample_that_code(kind):
+    # an all-dead code reaches scikit-learn's GaussianMixture here too: it must give finite draws, not crash
+    codes = torch.full((50, 8), 2.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")       # scikit-learn: "fewer distinct clusters than asked"
+        drawn = generation.fit_code_density(codes, kind, components=3).sample(20)
+    assert bool(torch.isfinite(drawn).all()) and torch.allclose(drawn, codes[:20], atol=1e-3)

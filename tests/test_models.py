@@ -1,11 +1,16 @@
-"""The autoencoder matches the article layer for layer and refuses inputs it would silently mangle."""
+"""The autoencoder matches the article layer for layer and refuses inputs it would silently mangle; every
+model is an EncoderDecoder; notebook 08's refined codes and learner's model."""
 
 import pytest
 import torch
 from torch import nn
 
+from convae_utils import baselines, data, models, spatial
+from convae_utils.codecs import curves as codec_curves
+from convae_utils.images import normalize
 from convae_utils.models import (Autoencoder, Decoder, Encoder, build_autoencoder, count_parameters,
                                  layer_table)
+from convae_utils.spatial import SpatialAutoencoder
 
 
 def test_exact_parameter_counts_match_the_article():
@@ -105,3 +110,93 @@ def test_article_initialisation_and_seeded_builds():
 
 def test_models_do_not_move_themselves():
     assert next(build_autoencoder().parameters()).device.type == "cpu"
+
+
+def test_article_parameters_sit_in_two_linear_layers():
+    shares = models.article_parameter_shares(models.build_autoencoder(200))
+    linear = 2 * 4096 * 200 + 200 + 4096  # both Linear layers, weights and biases, by hand
+    assert shares.loc["Linear", "parameters"] == linear
+    assert shares["parameters"].sum() == models.count_parameters(models.build_autoencoder(200))
+    assert 0.91 < shares.loc["Linear", "share"] < 0.93
+
+
+def test_every_model_of_the_series_is_an_encoder_decoder():
+    pca = baselines.fit_pca(torch.randint(0, 256, (40, 3, 32, 32), dtype=torch.uint8), 8)
+    reference = SpatialAutoencoder(2, width=4)
+    for model in (build_autoencoder(16), reference, spatial.PCAInitAutoencoder(pca, width=4, depth=0),
+                  models.SequentialAutoencoder(reference.encoder, reference.decoder), models.RefinedCodes(reference)):
+        assert isinstance(model, models.EncoderDecoder)
+        x = torch.rand(2, 3, 32, 32) * 2 - 1
+        with torch.no_grad():
+            torch.testing.assert_close(model.eval()(x), model.decode(model.encode(x)))
+
+
+# -- notebook 08: codes refined for their decoder (refine_codes, RefinedCodes) ----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def bundle():
+    return data.prepare_data("shapes10", train_size=3200, val_size=64, test_size=64, seed=0)
+
+
+@pytest.fixture(scope="module")
+def trained_small(bundle):
+    """Notebook 08's model, small, after one pass of plain Adam over 3,200 patches (a few seconds)."""
+    torch.manual_seed(0)
+    model = SpatialAutoencoder(2, width=8, depth=0, stem="pixel")
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    order = torch.randperm(len(bundle.train), generator=torch.Generator().manual_seed(0))
+    for index in order.split(64):
+        batch = normalize(bundle.train.images[index])
+        loss = torch.nn.functional.mse_loss(model(batch), batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return model.eval()
+
+
+def test_refined_codes_reconstruct_better_and_leave_the_decoder_alone(trained_small, bundle):
+    model = trained_small
+    x = normalize(bundle.test.images)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model.zero_grad(set_to_none=True)                                               # training left some
+    with torch.no_grad():
+        start = model.encode(x)
+    refined = models.refine_codes(model, x, steps=10)
+    assert refined.shape == start.shape == (64, 2, 4, 4) and not refined.requires_grad
+    with torch.no_grad():
+        error = lambda z: float(torch.nn.functional.mse_loss(model.decode(z), x))  # noqa: E731
+        assert error(refined) < 0.97 * error(start)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())   # weights unchanged
+    assert all(p.grad is None for p in model.parameters())                         # and got no gradient
+    torch.testing.assert_close(models.refine_codes(model, x, steps=0), start)      # 0 steps: the encoder's
+
+
+def test_a_refined_model_is_measured_like_any_other(trained_small, bundle):
+    refined = models.RefinedCodes(trained_small, steps=5)
+    assert refined.latent_dim == 32 and refined.code_shape == (2, 4, 4)
+    pca = baselines.fit_pca(bundle.train, 32)
+    pca_curve = codec_curves.pca_codec_curve(pca, bundle.train.head(500), bundle.test, steps=(0.5, 1.0, 2.0, 4.0))
+    pca_psnr = {32: float(baselines.score_reconstructions("PCA", 32, pca.reconstruct(bundle.test), bundle.test,
+                                                          bits_per_image=1)["psnr_of_mean_mse"].iloc[0])}
+    plain_row, _ = codec_curves.ablation_row("plain", trained_small, bundle.train, bundle.test, pca_curve=pca_curve,
+                                        pca_psnr=pca_psnr, fit_images=500)
+    row, curve = codec_curves.ablation_row("refined", refined, bundle.train, bundle.test, pca_curve=pca_curve,
+                                      pca_psnr=pca_psnr, fit_images=500)
+    assert row["test dB"] > plain_row["test dB"] and len(curve) == len(codec_curves.STEP_FACTORS)
+
+
+def test_refining_refuses_inference_mode_and_bad_steps(trained_small):
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    with torch.inference_mode(), pytest.raises(RuntimeError, match="inference_mode"):
+        models.refine_codes(trained_small, x)
+    with pytest.raises(ValueError, match="steps"):
+        models.refine_codes(trained_small, x, steps=-1)
+
+
+def test_refining_an_image_does_not_depend_on_its_batch(trained_small, bundle):
+    x = normalize(bundle.test.images[:16])
+    together = models.refine_codes(trained_small, x, steps=5)
+    alone = models.refine_codes(trained_small, x, steps=5, batch_size=1)
+    torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match="batch_size"):
+        models.refine_codes(trained_small, x, batch_size=0)

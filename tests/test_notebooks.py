@@ -244,7 +244,7 @@ def test_workshop_time_in_each_header_matches_the_readme_table():
 
 
 def test_the_float32_latent_200_code_is_as_much_smaller_as_notebook_06_says():
-    from convae_utils import bits
+    from convae_utils.codecs import bits
 
     text = markdown(NOTEBOOKS / "06_rate_distortion.py")
     ratio = bits.bits_summary(200)["compression"]

@@ -64,6 +64,7 @@ def test_environment_yml_installs_the_package_itself_and_takes_torch_from_pip():
 
 def test_dependencies_are_ranges_not_pins():
     for name, spec in pyproject_requirements().items():
+        spec = spec.split(";")[0]  # the version range; an environment marker may compare with ==
         assert "==" not in spec, f"{name} is pinned ({spec}); declare a range"
         assert spec.startswith(">="), f"{name} has no lower bound"
 
@@ -82,6 +83,61 @@ def test_every_console_script_points_at_a_function():
     for name, target in scripts.items():
         module, _, function = target.partition(":")
         assert callable(getattr(importlib.import_module(module), function)), f"{name} -> {target} is not callable"
+
+
+# The entropy coder has wheels for a few platforms only (none for Linux aarch64, musllinux or Windows on
+# Arm, and no sdist: checked with `pip download --no-deps --only-binary=:all: --platform ... constriction`):
+# its marker must ask for it exactly where a wheel exists, so the package installs wherever torch does.
+CODER_PLATFORMS = {  # (sys_platform, platform_machine) -> does PyPI have a constriction wheel?
+    ("linux", "x86_64"): True, ("darwin", "arm64"): True, ("darwin", "x86_64"): True, ("win32", "AMD64"): True,
+    ("linux", "aarch64"): False, ("win32", "ARM64"): False, ("linux", "armv7l"): False, ("linux", "ppc64le"): False,
+}
+
+
+def _constriction_requirement(lines):
+    from packaging.requirements import Requirement
+
+    found = [Requirement(line) for line in lines if line.strip().lower().startswith("constriction")]
+    assert len(found) == 1, f"expected one constriction requirement, got {found}"
+    return found[0]
+
+
+@pytest.mark.parametrize("where", ["pyproject", "environment.yml"])
+def test_the_entropy_coder_is_asked_for_only_where_it_has_a_wheel(where):
+    if where == "pyproject":
+        lines = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    else:
+        lines = environment_requirements()[1]
+    requirement = _constriction_requirement(lines)
+    assert requirement.marker is not None, "constriction needs an environment marker: it has no wheel for every platform"
+    for (system, machine), has_wheel in CODER_PLATFORMS.items():
+        asked = requirement.marker.evaluate({"sys_platform": system, "platform_machine": machine})
+        assert asked == has_wheel, f"{system} {machine}: constriction {'asked for' if asked else 'left out'}, " \
+                                   f"but a wheel {'exists' if has_wheel else 'does not exist'}"
+
+
+def test_the_coders_marker_is_the_one_the_package_and_the_kit_read():
+    from packaging.markers import Marker
+
+    from convae_utils.codecs.entropy_coding import CODER_MARKER, CODER_REQUIREMENT
+
+    lines = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    requirement = _constriction_requirement(lines)
+    assert str(requirement.marker) == str(Marker(CODER_MARKER))
+    assert str(requirement.specifier) == str(_constriction_requirement([CODER_REQUIREMENT]).specifier)
+
+
+def test_the_kit_says_where_the_coder_is_left_out():
+    from tools import kit
+
+    platforms = {p.name: p for p in kit.parse_platforms("win_amd64,macosx_arm64,linux_x86_64,linux_aarch64")}
+    assert [name for name, p in platforms.items() if not kit.coder_installs(p, "3.11")] == ["linux_aarch64"]
+
+
+def test_no_dependency_comment_claims_wheels_for_every_platform():
+    for name in ("pyproject.toml", "environment.yml"):
+        text = (ROOT / name).read_text().lower()
+        assert "wheels for every platform" not in text and "binary wheels for linux, macos and windows" not in text, name
 
 
 def test_the_wheel_holds_the_lessons_and_no_maintainer_tools(tmp_path):

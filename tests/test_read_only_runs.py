@@ -62,11 +62,11 @@ def _files(folder: Path) -> dict:
 
 
 def build_spatial(run_settings):  # notebook 08's builder as the fixture recorded it (module __main__)
-    from convae_utils import winning
+    from convae_utils import models
     from convae_utils.exercises.ex08 import build_spatial_autoencoder  # 08.1's worked solution
 
     torch.manual_seed(run_settings.seed)
-    return winning.SequentialAutoencoder(*build_spatial_autoencoder(1, 2))
+    return models.SequentialAutoencoder(*build_spatial_autoencoder(1, 2))
 
 
 build_spatial.__module__ = "__main__"

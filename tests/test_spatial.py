@@ -3,8 +3,11 @@
 import pytest
 import torch
 
+from convae_utils import baselines, data, training
+from convae_utils.images import normalize
 from convae_utils.models import count_parameters
-from convae_utils.spatial import SpatialAutoencoder, SpatialDecoder, SpatialEncoder
+from convae_utils.plotting import upsampling_coverage
+from convae_utils.spatial import PCAInitAutoencoder, SpatialAutoencoder, SpatialDecoder, SpatialEncoder
 
 
 @pytest.mark.parametrize("upsample, stem", [("nearest", "conv"), ("pixelshuffle", "conv"), ("transposed", "conv"),
@@ -63,3 +66,30 @@ def test_bad_inputs_are_refused_with_the_expected_shape():
         SpatialDecoder(3, 8, upsample="bilinear")
     with pytest.raises(ValueError, match="stem"):
         SpatialEncoder(3, 8, stem="patchify")
+
+
+def test_pca_initialised_model_is_pca_before_training():
+    bundle = data.prepare_data("shapes10", train_size=3200, val_size=64, test_size=64, seed=0)
+    pca = baselines.fit_pca(bundle.train, 16)
+    model = PCAInitAutoencoder(pca, width=8).eval()
+    x = normalize(bundle.test.images)
+    assert model.encode(x).shape == (64, 16) and model.latent_dim == 16
+    torch.testing.assert_close(model.encode(x), pca.encode(bundle.test.images), atol=1e-5, rtol=0)
+    torch.testing.assert_close(model(x), pca.reconstruct(bundle.test.images).clamp(-1, 1), atol=1e-5, rtol=0)
+    # ... and training moves it: one step changes the correction's last layers
+    model.train()
+    loss, logs = training.mse_step(model, x)
+    loss.backward()
+    assert float(model.to_code.weight.grad.abs().sum()) > 0
+
+
+def test_pca_initialised_model_refuses_what_is_not_a_pca():
+    with pytest.raises(TypeError, match="PCAModel"):
+        PCAInitAutoencoder(torch.zeros(8, 3072))
+
+
+def test_upsampling_coverage_shows_the_transposed_checkerboard():
+    transposed, nearest = upsampling_coverage("transposed")[4:-4, 4:-4], upsampling_coverage("nearest")[4:-4, 4:-4]
+    assert transposed.shape == nearest.shape == (8, 8)
+    assert float(transposed.min()) < float(transposed.max())          # uneven: a grid of 1, 2 and 4 taps per stage
+    assert float(nearest.min()) == float(nearest.max())               # every inner pixel reached alike

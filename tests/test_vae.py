@@ -27,10 +27,9 @@ def test_kl_matches_torch_distributions_and_a_monte_carlo_estimate():
     assert abs(float(estimate) - float(ours[0])) < 0.02 * float(ours[0]) + 0.5
 
 
-def test_kl_is_zero_for_the_prior_and_bits_are_nats_over_ln2():
+def test_kl_is_zero_for_the_prior():
     zeros = torch.zeros(3, 8)
     assert torch.equal(vae.kl_divergence(zeros, zeros), torch.zeros(3))
-    assert vae.nats_to_bits(math.log(2.0)) == pytest.approx(1.0)
 
 
 def test_reparameterize_has_the_right_moments_and_passes_gradients():
@@ -103,3 +102,60 @@ def test_sweep_plan_cuts_the_workshop_budget_and_keeps_the_full_one():
     assert workshop.run_name(0.1) != workshop.run_name(1.0)
     with pytest.raises(TypeError):
         vae.sweep_plan("workshop")
+
+
+# -- the learner's functions train runs of their own; the likelihood view; collapsed values are ignored --------
+
+def test_a_learners_functions_train_into_a_run_of_their_own():
+    assert vae.learner_tag() == "" and vae.learner_tag(vae.reparameterize, vae.kl_divergence) == ""
+
+    def mine(mean, logvar):
+        return mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
+
+    def other(mean, logvar):
+        return mean + (0.5 * logvar).exp() * torch.randn_like(mean)
+
+    tag = vae.learner_tag(mine)
+    assert tag.startswith("yours-") and tag != vae.learner_tag(other) and tag != vae.learner_tag(kl_fn=other)
+    from convae_utils.settings import preset
+
+    plan = vae.sweep_plan(preset("smoke"))
+    assert plan.run_name(0.1) == f"vae-w{plan.width}-beta0.1"
+    assert plan.run_name(0.1, tag) == f"vae-w{plan.width}-beta0.1-{tag}"
+    step = vae.vae_step(0.1, reparameterize_fn=mine)
+    assert step.tag == tag and tag in step.describe() and vae.vae_step(0.1).describe() == "vae_step(beta=0.1)"
+    # the learner's function is the one that trains: a reparameterize without noise gives a deterministic step
+    model = vae.build_vae(code_channels=1, width=4, depth=0).train()
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    calls = []
+    step = vae.vae_step(0.1, reparameterize_fn=lambda m, lv: calls.append(1) or m)
+    step(model, x)
+    assert calls == [1]
+
+
+def test_negative_elbo_in_bits_per_dimension_matches_a_gaussian_likelihood():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (2000,), generator=gen).double() / 255
+    g = (x + 0.05 * torch.randn(2000, generator=gen, dtype=torch.float64)).clamp(0, 1)
+    mse = float((x - g).pow(2).mean())
+    for variance in (None, 0.01, 1 / 8):
+        var = mse if variance is None else variance
+        nll_bits = -Normal(g, math.sqrt(var)).log_prob(x).mean() / math.log(2)     # per value, density on [0, 1]
+        want = float(nll_bits) + math.log2(255) + 300 / 3072                       # 8-bit levels of width 1/255
+        assert vae.negative_elbo_bits_per_dim(mse, 300, noise_variance=variance) == pytest.approx(want, rel=1e-9)
+    # the default variance (the MSE itself) gives the tightest bound
+    assert vae.negative_elbo_bits_per_dim(mse, 300) < vae.negative_elbo_bits_per_dim(mse, 300, noise_variance=2 * mse)
+
+
+def test_decoder_sensitivity_is_zero_for_values_the_decoder_ignores():
+    model = vae.build_vae(code_channels=2, width=4, depth=0)
+    with torch.no_grad():
+        first = [m for m in model.decoder.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d,
+                                                                     torch.nn.Linear))][0]
+        first.weight[:, 1] = 0                         # the decoder's first layer never reads channel 1
+    pixels = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8)
+    ignored, read = torch.arange(16, 32), torch.arange(0, 16)           # channel 1 / channel 0 of a (2, 4, 4) code
+    assert vae.decoder_sensitivity(model, pixels, ignored) == pytest.approx(0.0, abs=1e-7)
+    assert vae.decoder_sensitivity(model, pixels, read) > 1e-4
+    with pytest.raises(ValueError, match="indices"):
+        vae.decoder_sensitivity(model, pixels, [32])

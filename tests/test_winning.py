@@ -1,41 +1,22 @@
-"""Notebook 08's package side: the PCA-initialised model, the steps, the schedule, the codec curves."""
+"""Notebook 08's training (the noisy-code step, AdamW with its guards, in convae_utils.training) and its
+headless study (tools/studies/winning.py).
+
+Its models are tested in test_models.py and test_spatial.py, its codec curves in test_codecs.py, exercise
+08.1 in test_exercises.py."""
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from convae_utils import baselines, data, models, training, winning
+from convae_utils import data, training
 from convae_utils.callbacks import OneCycle
-from convae_utils.images import normalize
 from convae_utils.spatial import SpatialAutoencoder
 
 
 @pytest.fixture(scope="module")
 def bundle():
     return data.prepare_data("shapes10", train_size=3200, val_size=64, test_size=64, seed=0)
-
-
-def test_article_parameters_sit_in_two_linear_layers():
-    shares = winning.article_parameter_shares(models.build_autoencoder(200))
-    linear = 2 * 4096 * 200 + 200 + 4096  # both Linear layers, weights and biases, by hand
-    assert shares.loc["Linear", "parameters"] == linear
-    assert shares["parameters"].sum() == models.count_parameters(models.build_autoencoder(200))
-    assert 0.91 < shares.loc["Linear", "share"] < 0.93
-
-
-def test_pca_initialised_model_is_pca_before_training(bundle):
-    pca = baselines.fit_pca(bundle.train, 16)
-    model = winning.PCAInitAutoencoder(pca, width=8).eval()
-    x = normalize(bundle.test.images)
-    assert model.encode(x).shape == (64, 16) and model.latent_dim == 16
-    torch.testing.assert_close(model.encode(x), pca.encode(bundle.test.images), atol=1e-5, rtol=0)
-    torch.testing.assert_close(model(x), pca.reconstruct(bundle.test.images).clamp(-1, 1), atol=1e-5, rtol=0)
-    # ... and training moves it: one step changes the correction's last layers
-    model.train()
-    loss, logs = training.mse_step(model, x)
-    loss.backward()
-    assert float(model.to_code.weight.grad.abs().sum()) > 0 
 
 
 def test_noisy_code_step_adds_noise_in_training_and_rounds_in_eval():
@@ -64,21 +45,6 @@ def _train(model, bundle):
 def test_training_lowers_the_loss(bundle):
     losses = _train(SpatialAutoencoder(2, width=8, depth=0), bundle).train_batch_loss
     assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:5])
-
-
-def test_codec_curves_fall_with_the_step_and_compare_at_equal_bits(bundle):
-    pca = baselines.fit_pca(bundle.train, 32)
-    pca_curve = winning.pca_codec_curve(pca, bundle.train, bundle.test, steps=(0.5, 1.0, 2.0))
-    assert list(pca_curve["bits_per_image"]) == sorted(pca_curve["bits_per_image"], reverse=True)
-    assert list(pca_curve["psnr_of_mean_mse"]) == sorted(pca_curve["psnr_of_mean_mse"], reverse=True)
-    model = SpatialAutoencoder(2, width=8)
-    curve = winning.codec_curve("untrained", model, bundle.train, bundle.test, steps=(0.05, 0.2))
-    assert (curve["bits_per_image"] >= curve["information_bits"]).all()
-    # PCA against itself: no gain where it lies inside its own range, NaN outside it
-    same = winning.compare_at_equal_bits(pca_curve, pca_curve)
-    np.testing.assert_allclose(same["gain_db"], 0.0, atol=1e-9)
-    shifted = pca_curve.assign(bits_per_image=pca_curve["bits_per_image"] * 100)
-    assert winning.compare_at_equal_bits(shifted, pca_curve)["gain_db"].isna().all()
 
 
 def test_the_headless_study_prints_mean_and_spread_over_seeds(monkeypatch, capsys):
@@ -120,63 +86,6 @@ def test_make_adamw_clips_the_gradient_norm_and_keeps_adams_memory_short():
     assert abs(float(norm) - 0.3) < 1e-4              # scaled down to the limit before the step
     with pytest.raises(ValueError, match="max_grad_norm"):
         training.make_adamw(max_grad_norm=0.0)
-
-
-# -- refining the code for its decoder ----------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def trained_small(bundle):
-    model = SpatialAutoencoder(2, width=8, depth=0, stem="pixel")
-    _train(model, bundle)
-    return model.cpu().eval()
-
-
-def test_refined_codes_reconstruct_better_and_leave_the_decoder_alone(trained_small, bundle):
-    model = trained_small
-    x = normalize(bundle.test.images)
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    model.zero_grad(set_to_none=True)                                               # training left some
-    with torch.no_grad():
-        start = model.encode(x)
-    refined = winning.refine_codes(model, x, steps=10)
-    assert refined.shape == start.shape == (64, 2, 4, 4) and not refined.requires_grad
-    with torch.no_grad():
-        error = lambda z: float(torch.nn.functional.mse_loss(model.decode(z), x))  # noqa: E731
-        assert error(refined) < 0.97 * error(start)
-    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())   # weights unchanged
-    assert all(p.grad is None for p in model.parameters())                         # and got no gradient
-    torch.testing.assert_close(winning.refine_codes(model, x, steps=0), start)      # 0 steps: the encoder's
-
-
-def test_a_refined_model_is_measured_like_any_other(trained_small, bundle):
-    refined = winning.RefinedCodes(trained_small, steps=5)
-    assert refined.latent_dim == 32 and refined.code_shape == (2, 4, 4)
-    pca = baselines.fit_pca(bundle.train, 32)
-    pca_curve = winning.pca_codec_curve(pca, bundle.train.head(500), bundle.test, steps=(0.5, 1.0, 2.0, 4.0))
-    pca_psnr = {32: float(baselines.score_reconstructions("PCA", 32, pca.reconstruct(bundle.test), bundle.test,
-                                                          bits_per_image=1)["psnr_of_mean_mse"].iloc[0])}
-    plain_row, _ = winning.ablation_row("plain", trained_small, bundle.train, bundle.test, pca_curve=pca_curve,
-                                        pca_psnr=pca_psnr, fit_images=500)
-    row, curve = winning.ablation_row("refined", refined, bundle.train, bundle.test, pca_curve=pca_curve,
-                                      pca_psnr=pca_psnr, fit_images=500)
-    assert row["test dB"] > plain_row["test dB"] and len(curve) == len(winning.STEP_FACTORS)
-
-
-def test_refining_refuses_inference_mode_and_bad_steps(trained_small):
-    x = torch.rand(2, 3, 32, 32) * 2 - 1
-    with torch.inference_mode(), pytest.raises(RuntimeError, match="inference_mode"):
-        winning.refine_codes(trained_small, x)
-    with pytest.raises(ValueError, match="steps"):
-        winning.refine_codes(trained_small, x, steps=-1)
-
-
-def test_refining_an_image_does_not_depend_on_its_batch(trained_small, bundle):
-    x = normalize(bundle.test.images[:16])
-    together = winning.refine_codes(trained_small, x, steps=5)
-    alone = winning.refine_codes(trained_small, x, steps=5, batch_size=1)
-    torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-4)
-    with pytest.raises(ValueError, match="batch_size"):
-        winning.refine_codes(trained_small, x, batch_size=0)
 
 
 def _block_from_cell(forward_body: str, cell: str):

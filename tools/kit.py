@@ -48,6 +48,7 @@ from convae_utils.errors import ConvaeError
 from convae_utils.fileio import write_json
 from convae_utils.settings import DATA_DIR_ENV, DATASET_ENV, PROFILE_ENV, RUNS_DIR_ENV, project_root
 from convae_utils.arguments import UsageError, output_folder, whole_number
+from convae_utils.codecs.entropy_coding import CODER_MARKER
 
 PACKAGE = "convae-utils"
 EXTRAS = ("lab",)  # what a participant installs: the package and JupyterLab
@@ -740,6 +741,13 @@ def platform_label(name: str) -> str:
     return "Linux (ARM)" if "aarch64" in name else "Linux"
 
 
+def coder_installs(platform: Platform, python: str) -> bool:
+    """Whether the package's entropy coder (constriction, wheels for a few platforms only) installs on ``platform``."""
+    from packaging.markers import Marker
+
+    return Marker(CODER_MARKER).evaluate(platform.marker_environment(python))
+
+
 def is_intel_mac(platform: Platform) -> bool:
     return platform.system == "Darwin" and platform.machine == "x86_64"
 
@@ -930,6 +938,9 @@ def _build(args, out: Path) -> int:
                     "nothing fetched")
             else:
                 say(f"  {platform.name} (Python {args.python}):")
+                if not coder_installs(platform, args.python):
+                    say(f"    {platform.name}: the entropy coder (constriction) has no wheel here and is left out; "
+                        "notebook 08 shows ideal bits instead of real bitstreams there")
                 record = {**wheels_stage(out, platform, args.python, package_wheel=built_wheel(),
                                          torch_index_url=args.torch_index_url, index_url=args.index_url,
                                          find_links=args.find_links or []), "package": source}

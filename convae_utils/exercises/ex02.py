@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from .. import models
-from ..bits import IMAGE_BITS, IMAGE_VALUES
+from ..codecs.bits import IMAGE_BITS, IMAGE_VALUES
 from .core import ACTIVATIONS, WEIGHTED, CodeExercise, Exercise, Wrong, check_number, layer_name, shape_text, trace
 
 

@@ -7,7 +7,7 @@ import math
 import torch
 
 from .. import baselines
-from ..bits import IMAGE_VALUES
+from ..codecs.bits import IMAGE_VALUES
 from .core import CodeExercise, Exercise, Wrong, as_tensor, check_number, close
 
 NUMBERS = [

@@ -12,6 +12,8 @@ import time
 import torch
 
 from convae_utils import baselines as bl
+from convae_utils.codecs.bits import IMAGE_VALUES
+from convae_utils.codecs.quantizers import fit_quantizer
 from convae_utils.shapes import make_shapes10
 
 
@@ -40,7 +42,7 @@ def main(argv=None, prog: str = "python -m tools study baselines") -> int:
     recon = timed("decode", lambda: fast.decode(codes))
     row = timed("score_reconstructions (MSE, PSNR, SSIM)",
                 lambda: bl.score_reconstructions("PCA (float32)", f"k={k}", recon, test, bits_per_image=32 * k))
-    quantizer = bl.fit_quantizer(fast.encode(train), 8)
+    quantizer = fit_quantizer(fast.encode(train), 8)
     recon8 = timed("8-bit quantise + decode", lambda: fast.decode(quantizer.roundtrip(codes)))
     row8 = bl.score_reconstructions("PCA (8-bit)", f"k={k}", recon8, test, bits_per_image=quantizer.bits_per_image())
     print(bl.rate_distortion_table([row, row8]).to_string(index=False))
@@ -54,7 +56,7 @@ def main(argv=None, prog: str = "python -m tools study baselines") -> int:
     print(sizes.to_string(index=False))
     target = bl.normalize(train)
     fitted = {fast.solver: fast}
-    if len(train) >= bl.IMAGE_VALUES:
+    if len(train) >= IMAGE_VALUES:
         fitted["covariance"] = timed(f"fit_pca(k={k}, covariance: scikit-learn)",
                                      lambda: bl.fit_pca(train, k, solver="covariance"))
     fitted["exact"] = timed(f"fit_pca(k={k}, exact: torch.linalg.svd)", lambda: bl.fit_pca(train, k, solver="exact"))

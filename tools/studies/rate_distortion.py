@@ -14,7 +14,7 @@ import sys
 import pandas as pd
 
 from convae_utils import baselines, studies
-from convae_utils.bits import IMAGE_VALUES
+from convae_utils.codecs.bits import IMAGE_VALUES
 from convae_utils.data import prepare_data
 from convae_utils.runs import train_or_load
 from convae_utils.errors import ConvaeError

@@ -1,8 +1,9 @@
 """Notebook 09's beta sweep, headless: ``python -m tools study 09 --profile workshop|full``
 
 Trains one VAE per KL weight beta (the plan of ``vae.sweep_plan``: the workshop profile's reduced
-budget, or the full one) and prints, per beta: the rate (KL in bits per image), the distortion (PSNR
-of the test set from the posterior means, as notebook 06 scores a codec), the inactive code values
+budget, or the full one) and prints, per beta: the rate (KL in bits per image), the distortion that goes
+with it (PSNR of the test set decoded from codes drawn from q(z | x), as notebook 06 scores a codec; the
+posterior means' PSNR beside it), the inactive code values
 (posterior collapse) and the offline generation measures of 500 prior samples
 (``generation.GenerationScorer``: a small classifier stands in for Inception; the numbers are not
 comparable with published FIDs). The same calls as the notebook, so the numbers match it.
@@ -25,7 +26,7 @@ from convae_utils.settings import DATASETS, PROFILE_CHOICES, from_env, seed_ever
 SAMPLES = 500                                    # prior samples scored per beta
 VAL_IMAGES = 500                                 # validation images scored after each epoch
 
-COLUMNS = ["beta", "rate_bits", "psnr_of_mean_mse", "mean_psnr", "ssim", "inactive_dims", "latent_dim",
+COLUMNS = ["beta", "rate_bits", "psnr_of_mean_mse", "mean_psnr", "ssim", "posterior_mean_psnr", "inactive_dims", "latent_dim",
            "sample_confidence", "sample_class_entropy_bits", "sample_nearest_train_rmse", "sample_mmd"]
 
 

@@ -9,7 +9,7 @@ the same images for the same number of steps, so the rows differ only by the cha
 Budgets: ``workshop`` 96,000 training patches, 1 epoch (notebook 08's from-scratch model; its
 PCA-initialised model sees 24,000 there); ``full`` the profile's whole training split, 10 epochs (a
 GPU); ``smoke`` seconds, for tests. ``--train-size`` / ``--epochs`` override them. A variant with
-``refine`` adds a second row: the same trained model with its codes refined (``winning.RefinedCodes``).
+``refine`` adds a second row: the same trained model with its codes refined (``convae_utils.models.RefinedCodes``).
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ import pandas as pd
 import torch
 from torch import nn
 
-from convae_utils import baselines, studies, winning
+from convae_utils import baselines, models, spatial, studies
 from convae_utils.callbacks import OneCycle
+from convae_utils.codecs import curves as codec_curves
 from convae_utils.data import prepare_data
 from convae_utils.errors import ConvaeError
 from convae_utils.models import build_autoencoder, count_parameters
@@ -84,7 +85,7 @@ VARIANTS = (
     Variant("+ beta2 0.99, gradient norm clipped to 0.3 (notebook 08's model)",
             lambda s, p, w: SpatialAutoencoder(4, w, 1, seed=s, stem="pixel"), max_lr=6e-3, refine=20),
     Variant("PCA-64 + learnt correction (depth 0)",
-            lambda s, p, w: winning.PCAInitAutoencoder(_truncate(p, CODE_VALUES), w, 0, seed=s)),
+            lambda s, p, w: spatial.PCAInitAutoencoder(_truncate(p, CODE_VALUES), w, 0, seed=s)),
 )
 
 
@@ -99,7 +100,7 @@ def _pca_psnr(pca: baselines.PCAModel, test, ks) -> dict[int, float]:
 
 def study(profile: str | None = None, *, seeds: int = 3, dataset: str | None = None, train_size: int | None = None,
           epochs: int | None = None, only: str | None = None, progress: bool = True) -> pd.DataFrame:
-    """One row per (variant, seed): the columns of :func:`convae_utils.winning.ablation_row`, plus seed,
+    """One row per (variant, seed): the columns of :func:`convae_utils.codecs.curves.ablation_row`, plus seed,
     parameters, images/s (training throughput of this run) and seconds."""
     config = from_env(profile, **({"dataset": dataset} if dataset else {}))
     budget = dict(BUDGETS[config.profile])
@@ -119,8 +120,8 @@ def study(profile: str | None = None, *, seeds: int = 3, dataset: str | None = N
         pca = baselines.fit_pca(bundle.train.head(min(len(bundle.train), studies.PCA_FIT_IMAGES)),
                                 min(studies.PCA_COMPONENTS, len(bundle.train) - 1))
         pca_psnr = _pca_psnr(pca, bundle.test, sorted({50, CODE_VALUES}))
-        fit_on = bundle.train.head(min(len(bundle.train), winning.CODEC_FIT_IMAGES))
-        pca_curve = winning.pca_codec_curve(pca, fit_on, bundle.test, PCA_STEPS)
+        fit_on = bundle.train.head(min(len(bundle.train), codec_curves.CODEC_FIT_IMAGES))
+        pca_curve = codec_curves.pca_codec_curve(pca, fit_on, bundle.test, PCA_STEPS)
         for variant in variants:
             seed_everything(seed)
             model = variant.build(seed, pca, width)
@@ -131,13 +132,13 @@ def study(profile: str | None = None, *, seeds: int = 3, dataset: str | None = N
                           progress=False)
             model.eval()
             seconds = sum(history.epoch_seconds)  # the training passes (the validation after each is not counted)
-            scored = [(variant.name, model, winning.CODEC_FIT_IMAGES)]
+            scored = [(variant.name, model, codec_curves.CODEC_FIT_IMAGES)]
             if variant.refine:
                 scored.append((f"the same, code refined ({variant.refine} steps)",
-                               winning.RefinedCodes(model, steps=variant.refine), REFINED_FIT_IMAGES))
+                               models.RefinedCodes(model, steps=variant.refine), REFINED_FIT_IMAGES))
             for name, scored_model, fit_images in scored:
-                row, _ = winning.ablation_row(name, scored_model, bundle.train, bundle.test, pca_curve=pca_curve,
-                                              pca_psnr=pca_psnr, fit_images=fit_images)
+                row, _ = codec_curves.ablation_row(name, scored_model, bundle.train, bundle.test, pca_curve=pca_curve,
+                                                   pca_psnr=pca_psnr, fit_images=fit_images)
                 row.update(seed=seed, parameters=count_parameters(model),
                            **{"images/s": len(train) * num_epochs / seconds, "seconds": seconds})
                 rows.append(row)

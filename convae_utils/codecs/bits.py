@@ -1,24 +1,31 @@
-"""What a code costs: bits per image of a latent code, compared with the 24,576-bit image it stands for.
+"""Counting bits: what a code costs per image, against the 24,576-bit image it stands for; nats to bits.
 
-Defined in the rate-distortion notebook (issue 11, after notebook 05); used wherever a latent size appears (notebooks 02 and
-04, the command line's run summary). A CIFAR-10 image is 3 x 32 x 32 values of 8 bits: 24,576 bits.
-A latent code of ``latent_dim`` float32 values is ``32 * latent_dim`` bits, so the article's latent
-1,000 (32,000 bits) is *larger* than the image it claims to compress, and latent 200 (6,400 bits)
-is 26 % of it. Quantising the code to 8 or 4 bits per value (:mod:`convae_utils.baselines`) cuts
-that by 4 or 8.
+Defined in notebook 02 (a code's size beside the image's) and the rate-distortion notebook 06; used
+wherever a latent size appears (notebooks 02, 04 and 06, the command line's run summary). A CIFAR-10
+image is 3 x 32 x 32 values of 8 bits: 24,576 bits. A latent code of ``latent_dim`` float32 values is
+``32 * latent_dim`` bits, so the article's latent 1,000 (32,000 bits) is *larger* than the image it
+claims to compress, and latent 200 (6,400 bits) is 26 % of it. Quantising the code to 8 or 4 bits per
+value (:mod:`convae_utils.codecs.quantizers`) cuts that by 4 or 8; entropy coding
+(:mod:`convae_utils.codecs.entropy_coding`) counts the bits of a real bitstream instead. A rate in
+nats (notebook 09's KL term) is :func:`nats_to_bits` of it.
 
-This module imports nothing else from the package, so any layer may use it.
+This module imports only the package's checks, so any layer may use it.
 """
 
 from __future__ import annotations
 
+import math
 
-from .checks import check_int
-from .errors import warn
+import torch
+
+from ..checks import check_int
+from ..errors import warn
 
 IMAGE_VALUES = 3 * 32 * 32  # values (pixels x channels) per image: 3,072
+IMAGE_PIXELS = 32 * 32  # pixels per image: 1,024 (bits per pixel, "bpp", counts per pixel, not per value)
 IMAGE_BITS = IMAGE_VALUES * 8  # 24,576 bits: the uint8 image, uncompressed
 FLOAT32_BITS = 32
+NATS_PER_BIT = math.log(2.0)  # 1 bit = ln 2 nats
 
 
 class CodeSizeWarning(UserWarning):
@@ -75,6 +82,19 @@ def warn_if_code_not_smaller(latent_dim: int, bits_per_value: int = FLOAT32_BITS
     warn(
         f"{summary['text']}: a code this size compresses nothing. That is fine for comparing bottlenecks "
         f"(the article's latent 1,000 is one); to compress, use a latent size of at most {needed:,} at "
-        f"{bits_per_value} bits per value, or quantise the code (convae_utils.baselines.fit_quantizer).",
+        f"{bits_per_value} bits per value, or quantise the code (convae_utils.codecs.quantizers.fit_quantizer).",
         CodeSizeWarning)
     return True
+
+
+def bits_per_pixel(bits_per_image):
+    """Bits per image -> bits per pixel (bpp), the compression literature's unit: divide by the 1,024 pixels.
+
+    Works on a number, an array or a pandas column alike; the uncompressed image is 24 bpp.
+    """
+    return bits_per_image / IMAGE_PIXELS
+
+
+def nats_to_bits(nats: torch.Tensor | float) -> torch.Tensor | float:
+    """Nats -> bits (divide by ln 2): a rate from a natural logarithm (notebook 09's KL term) in bits."""
+    return nats / NATS_PER_BIT

@@ -1,11 +1,11 @@
-"""Honest bits: quantise a code, entropy-code it into a real bitstream, decode it back (notebook 08).
+"""Entropy coding: a quantised code as a real bitstream, decoded back, and the bits it costs.
 
 Defined in notebook 08 (an autoencoder that wins). Notebook 06 counted a code at a fixed number of
 bits per value (32, 8 or 4); a real codec spends few bits on likely values and many on rare ones,
 as JPEG's Huffman-coded scan data does. Here a code (N, D) becomes bytes in four steps:
 
-1. **quantise**: ``symbols = round(code / step)``, integers (the only lossy step; a larger
-   ``step`` means fewer bits and more distortion);
+1. **quantise**: ``symbols = round(code / step)`` (:func:`convae_utils.codecs.quantizers.quantize`),
+   integers (the only lossy step; a larger ``step`` means fewer bits and more distortion);
 2. **model**: :func:`fit_entropy_model` fits, per code value (``D`` of them), a discretised Laplace
    or Gaussian distribution on the *training* symbols (whichever gives the training set fewer bits),
    with a symbol range taken from the training symbols plus a margin;
@@ -21,55 +21,52 @@ in all, sent once for a whole collection of images and not counted per image, li
 quantisation and Huffman tables of JPEG's header that :func:`convae_utils.baselines.jpeg_roundtrip`
 leaves out of its scan-data count. Test symbols outside the model's range are clipped to it (the
 decoded code is the clipped one, so the clipping shows up as distortion, never as a hidden cost).
+
+``constriction`` publishes wheels for Linux and Windows on x86-64 and for macOS, but none for Linux
+on Arm (aarch64, musllinux) or Windows on Arm, and no source package, so it is an optional
+dependency. Where it is missing (:func:`coder_available` is False) :func:`code_images` reports the
+model's **ideal** bits instead (``-log2`` of each symbol's probability mass, what an ideal coder
+would spend; a real ANS stream costs a few bytes more per image) and says so (``CodedImages.ideal``,
+:data:`NO_CODER_NOTE`).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-
-from .checks import check_float
 
 FAMILIES = ("laplace", "gaussian")
 MARGIN = 2  # symbols beyond the training range that still get a code (rarer ones are clipped)
 MIN_SCALE = 0.05  # in steps: a code value that never moved still needs a positive scale
 SIDE_BITS_PER_VALUE = 1 + 32 + 32 + 16 + 16  # family flag, mean, scale (float32), symbol range (2 x int16)
+CODER_REQUIREMENT = "constriction>=0.4,<0.6"
+# where PyPI has its wheels (0.5.0): pyproject.toml and environment.yml carry this marker (tests/test_packaging.py)
+CODER_MARKER = ('platform_machine == "x86_64" or platform_machine == "AMD64" or '
+                '(sys_platform == "darwin" and platform_machine == "arm64")')
+NO_CODER_NOTE = ("the entropy coder (the constriction package) is not installed here: it has no wheel for "
+                 "Linux on Arm (aarch64) or Windows on Arm. The bits shown are the entropy model's IDEAL bits "
+                 "(-log2 of each symbol's probability mass), not the size of real bitstreams, and nothing was "
+                 f"decoded back. Where a wheel exists: pip install '{CODER_REQUIREMENT}'")
+
+
+def coder_available() -> bool:
+    """True when the ``constriction`` package (the entropy coder) can be imported on this machine."""
+    try:
+        import constriction  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _constriction():
     try:
         import constriction
-    except ImportError as exc:  # pragma: no cover - installed with the package
-        raise ImportError("entropy coding needs the constriction package: pip install 'constriction>=0.4,<0.6' "
-                          "(it is in the project's dependencies: pip install -e .)") from exc
+    except ImportError as exc:
+        raise ImportError(f"writing a bitstream needs the constriction package: pip install '{CODER_REQUIREMENT}' "
+                          "(it has no wheel for Linux on Arm or Windows on Arm; there, code_images counts "
+                          "ideal bits instead)") from exc
     return constriction
-
-
-def _as_codes(codes, name: str = "codes") -> np.ndarray:
-    """A (N, D) float array from a tensor or array; a (N, C, H, W) code is flattened per image."""
-    if isinstance(codes, torch.Tensor):
-        codes = codes.detach().float().cpu().numpy()
-    codes = np.asarray(codes)
-    if codes.ndim < 2 or codes.shape[0] == 0:
-        raise ValueError(f"expected {name} of shape (N, D) or (N, C, H, W) with N >= 1, got {codes.shape}")
-    codes = codes.reshape(len(codes), -1)
-    if not np.isfinite(codes).all():
-        raise ValueError(f"{name} contain NaN or infinite values")
-    return codes
-
-
-def quantize(codes, step: float) -> np.ndarray:
-    """Codes (N, D) or (N, C, H, W), float -> integer symbols ``round(code / step)``, int32 (N, D)."""
-    step = check_float("step", step, low=0.0, high=math.inf)
-    return np.rint(_as_codes(codes) / step).astype(np.int32)
-
-
-def dequantize(symbols: np.ndarray, step: float) -> torch.Tensor:
-    """Integer symbols (N, D) -> float32 codes ``symbols * step`` as a tensor (N, D)."""
-    return torch.from_numpy(np.asarray(symbols, dtype=np.float32) * np.float32(step))
 
 
 def _laplace_cdf(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -180,7 +177,7 @@ def fit_entropy_model(train_symbols) -> EntropyModel:
     symbols = np.asarray(train_symbols)
     if symbols.ndim != 2 or len(symbols) == 0 or not np.issubdtype(symbols.dtype, np.integer):
         raise ValueError(f"expected integer train_symbols of shape (N, D) with N >= 1, got "
-                         f"{symbols.dtype} {symbols.shape}; quantise the codes first (entropy.quantize)")
+                         f"{symbols.dtype} {symbols.shape}; quantise the codes first (codecs.quantizers.quantize)")
     values = symbols.astype(np.float64)
     low = symbols.min(axis=0).astype(np.int32) - MARGIN
     high = symbols.max(axis=0).astype(np.int32) + MARGIN
@@ -204,10 +201,11 @@ class CodedImages:
     """What :func:`code_images` returns: the decoded symbols and what each image cost."""
 
     symbols: np.ndarray        # (N, D) int32: decoded from the bitstreams (equal to the clipped input)
-    bits: np.ndarray           # (N,) bits of each image's bitstream (8 x its bytes)
+    bits: np.ndarray           # (N,) bits of each image's bitstream (8 x its bytes); the ideal bits if ``ideal``
     information_bits: np.ndarray  # (N,) the model's ideal bits, without the coder's overhead
     clipped: int               # symbols that lay outside the model's range and were clipped
     side_bits: int             # the model's parameters, once for all images
+    ideal: bool = False        # True: no coder on this machine, ``bits`` are ideal bits (NO_CODER_NOTE)
 
     @property
     def bits_per_image(self) -> float:
@@ -217,15 +215,20 @@ class CodedImages:
 def code_images(model: EntropyModel, symbols) -> CodedImages:
     """Entropy-code every image's symbols (N, D), decode each bitstream back and check it round-trips.
 
-    Raises RuntimeError if any image decodes to other symbols than it was encoded from (it never
-    should: the check is what makes the bit count trustworthy).
+    Without the coder (:func:`coder_available` False) nothing is written: ``bits`` are the ideal bits
+    and ``ideal`` is True. Raises RuntimeError if any image decodes to other symbols than it was
+    encoded from (it never should: the check is what makes the bit count trustworthy).
     """
     symbols = model._check(symbols)
     clipped = model.clip(symbols)
+    information = model.information_bits(clipped)
+    changed = int((clipped != symbols).sum())
+    if not coder_available():
+        return CodedImages(clipped, information, information, changed, model.side_bits, ideal=True)
     streams = [model.encode(row) for row in clipped]
     decoded = np.stack([model.decode(s) for s in streams])
     if not np.array_equal(decoded, clipped):
         bad = int((decoded != clipped).any(axis=1).sum())
         raise RuntimeError(f"{bad} of {len(clipped)} bitstreams did not decode to the symbols they came from")
     return CodedImages(decoded, np.array([8 * len(s) for s in streams], dtype=np.int64),
-                       model.information_bits(clipped), int((clipped != symbols).sum()), model.side_bits)
+                       information, changed, model.side_bits)
