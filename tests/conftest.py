@@ -41,3 +41,23 @@ def offline_cifar(monkeypatch, tmp_path: Path) -> Path:
 def _never_the_internet(monkeypatch):
     """Every test: a CIFAR-10 URL on a closed local port, unless the test points it elsewhere."""
     monkeypatch.setenv("CONVAE_CIFAR10_URL", closed_port_url())
+
+
+@pytest.fixture(scope="session")
+def trained_small():
+    """Notebook 08's model, small, after one pass of plain Adam over 3,200 shapes10 patches (a few
+    seconds), through the series' own epoch (training.train_epoch); in eval mode. Shared by the codec and
+    model tests, which must not change it."""
+    import torch
+
+    from convae_utils import data
+    from convae_utils.spatial import SpatialAutoencoder
+    from convae_utils.training import train_epoch
+
+    train = data.prepare_data("shapes10", train_size=3200, val_size=64, test_size=64, seed=0).train
+    torch.manual_seed(0)
+    model = SpatialAutoencoder(2, width=8, depth=0, stem="pixel")
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))
+    train_epoch(model, optimizer, train.images, order, 64)
+    return model.eval()

@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from convae_utils import baselines, data, models, spatial
-from convae_utils.images import normalize
 from convae_utils.codecs import bits as codec_bits
 from convae_utils.codecs import curves as codec_curves
 from convae_utils.codecs import entropy_coding as entropy
@@ -330,22 +329,6 @@ def test_notebook_08s_bitstream_cell_says_when_the_coder_is_missing(monkeypatch,
     exec(cell, dict(namespace))
     out = capsys.readouterr().out
     assert entropy.NO_CODER_NOTE in out and "ideal bits (no bitstream written)" in out
-
-
-@pytest.fixture(scope="module")
-def trained_small(bundle):
-    """Notebook 08's model, small, after one pass of plain Adam over 3,200 patches (a few seconds)."""
-    torch.manual_seed(0)
-    model = SpatialAutoencoder(2, width=8, depth=0, stem="pixel")
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    order = torch.randperm(len(bundle.train), generator=torch.Generator().manual_seed(0))
-    for index in order.split(64):
-        batch = normalize(bundle.train.images[index])
-        loss = torch.nn.functional.mse_loss(model(batch), batch)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    return model.eval()
 
 
 def test_refined_codes_can_reuse_the_encoders_entropy_models(trained_small, bundle):

@@ -138,22 +138,6 @@ def bundle():
     return data.prepare_data("shapes10", train_size=3200, val_size=64, test_size=64, seed=0)
 
 
-@pytest.fixture(scope="module")
-def trained_small(bundle):
-    """Notebook 08's model, small, after one pass of plain Adam over 3,200 patches (a few seconds)."""
-    torch.manual_seed(0)
-    model = SpatialAutoencoder(2, width=8, depth=0, stem="pixel")
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    order = torch.randperm(len(bundle.train), generator=torch.Generator().manual_seed(0))
-    for index in order.split(64):
-        batch = normalize(bundle.train.images[index])
-        loss = torch.nn.functional.mse_loss(model(batch), batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    return model.eval()
-
-
 def test_refined_codes_reconstruct_better_and_leave_the_decoder_alone(trained_small, bundle):
     model = trained_small
     x = normalize(bundle.test.images)
