@@ -10,6 +10,8 @@
 #   experiment  the article's whole experiment through fit (latent 200 and 1000, 10 epochs, 45,000 +
 #               5,000 images, test set scored): the "under 60 s" target
 #   bench       the package against the article's loop on the same GPU, same batches: the ">= 10x" target
+#   notebooks   notebooks 08, 09 and 10 in the smoke profile with their models on the GPU (every helper
+#               that runs a model must move its inputs there); needs the dev extra (nbmake)
 #   studies     the workshop profile's colour check and notebook 06's table on photos10 and shapes10
 set -u
 cd "$(dirname "$0")/.."
@@ -18,7 +20,7 @@ mkdir -p "$OUT"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 MPLBACKEND=Agg
 export CONVAE_RUNS_DIR=${CONVAE_RUNS_DIR:-/tmp/convae-gpu-runs}
 PY="${PYTHON:-python3}"
-STEPS=${STEPS:-graphs experiment bench studies}
+STEPS=${STEPS:-graphs experiment bench notebooks studies}
 status=0
 step() { echo "=== $1 ($(date +%T))"; }
 run() { timeout --signal=INT --kill-after=15 "$@" || { echo "!!! exit $? from: $*"; status=1; }; }
@@ -52,8 +54,13 @@ if want experiment; then
 fi
 if want bench; then
   step "bench: the article's loop against the package, same batches"
-  run 200 "$PY" -m convae_utils bench --device cuda --latent-dim 200,1000 --steps 50 --warmup 10 --repeats 3 \
+  run 200 "$PY" -m tools bench --device cuda --latent-dim 200,1000 --steps 50 --warmup 10 --repeats 3 \
     --json "$OUT/bench.json"
+fi
+if want notebooks; then
+  step "notebooks 08, 09 and 10, smoke profile, models on the GPU"
+  CONVAE_PROFILE=smoke run 300 "$PY" -m pytest -q -p no:cacheprovider --nbmake \
+    notebooks/08_winning.ipynb notebooks/09_vae.ipynb notebooks/10_learned_codec.ipynb
 fi
 if want studies; then
   for dataset in ${DATASETS:-photos10 shapes10}; do
