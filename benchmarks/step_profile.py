@@ -66,12 +66,12 @@ def main() -> None:
     batches = torch.randint(0, 256, (args.warmup + args.steps, args.batch_size, 3, 32, 32),
                             dtype=torch.uint8, generator=generator)
     for batch in batches[:args.warmup]:
-        train_step(model, optimizer, batch, step)
+        train_step(model, optimizer, batch, step=step)
     step_seconds = []
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for batch in batches[args.warmup:]:
             start = time.perf_counter()
-            train_step(model, optimizer, batch, step)
+            train_step(model, optimizer, batch, step=step)
             step_seconds.append(time.perf_counter() - start)
 
     totals: dict[str, float] = {}

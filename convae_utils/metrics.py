@@ -71,10 +71,11 @@ def _gaussian_blur_matrix(size: int, dtype: torch.dtype, device: torch.device) -
     ``G_H @ map @ G_W.T``: two small matrix products instead of a 121-tap convolution per pixel.
     """
     half = SSIM_WINDOW // 2
-    offsets = torch.arange(SSIM_WINDOW, dtype=torch.float64) - half
+    # float32 on the CPU: an 11-tap window needs no more, and Apple's MPS has no float64 at all
+    offsets = torch.arange(SSIM_WINDOW, dtype=torch.float32) - half
     taps = torch.exp(-offsets ** 2 / (2 * SSIM_SIGMA ** 2))
     taps = taps / taps.sum()
-    impulses = torch.eye(size, dtype=torch.float64).unsqueeze(1)                        # (size, 1, size)
+    impulses = torch.eye(size, dtype=torch.float32).unsqueeze(1)                        # (size, 1, size)
     padded = F.pad(impulses, (half, half), mode="reflect")                              # (size, 1, size + 10)
     responses = F.conv1d(padded, taps.view(1, 1, -1)).squeeze(1)                        # row j: G @ e_j
     return responses.T.contiguous().to(dtype=dtype, device=device)

@@ -109,17 +109,18 @@ def test_the_environment_is_read_in_settings_and_written_only_by_series():
     """Library code reads no environment variable except through settings; only the tools that start
     processes hand an environment on (series to its kernels, bench to its worker processes, kit to pip
     and to the series it runs, saving and restoring what it sets)."""
-    package = ROOT / "convae_utils"
-    sources = {p.relative_to(package).as_posix(): p.read_text() for p in package.rglob("*.py")}
+    sources = {p.relative_to(ROOT).as_posix(): p.read_text()
+               for folder in ("convae_utils", "tools") for p in (ROOT / folder).rglob("*.py")}
     readers = sorted(name for name, text in sources.items()
                      if "os.environ.get" in text or "os.environ[" in text or "getenv" in text)
-    assert readers == ["settings.py", "tools/kit.py"], readers
-    passing_on = sorted(name for name, text in sources.items() if "os.environ" in text and name != "settings.py")
-    assert passing_on == ["tools/bench.py", "tools/kit.py", "tools/series.py"], passing_on
+    assert readers == ["convae_utils/settings.py", "tools/kit.py"], readers
+    passing_on = sorted(name for name, text in sources.items()
+                        if "os.environ" in text and name != "convae_utils/settings.py")
+    assert passing_on == ["convae_utils/series.py", "tools/bench.py", "tools/kit.py"], passing_on
     # the kit reads back only what it sets for the series, to restore it afterwards
     kit_reads = re.findall(r"os\.environ\.get\((\w+)\)", sources["tools/kit.py"])
     assert kit_reads == ["key"] and "saved = {key: os.environ.get(key) for key in keys}" in sources["tools/kit.py"]
-    assert "os.environ.update" in sources["tools/series.py"]
+    assert "os.environ.update" in sources["convae_utils/series.py"]
 
 
 def test_every_seed_the_settings_accept_can_shuffle():
