@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -28,8 +28,8 @@
 #    adds a KL term that pulls the codes towards a standard normal. You write the two new pieces, and
 #    the VAEs of this notebook train with them.
 # 3. **The KL is a rate.** Measured in bits per image, the KL term is about what a *drawn* code costs to
-#    send. Sweeping its weight traces a rate-distortion curve on the axes of notebook 06, against the
-#    strongest opponent of notebook 08: a VAE is a compression model, and we see how good a one.
+#    send. Sweeping its weight traces a rate-distortion curve on the axes of notebook 06, against
+#    PCA entropy-coded (notebook 08) and JPEG: a VAE is a compression model, and we see how good a one.
 # 4. **Generation, measured.** Samples, interpolations and numbers computed here, offline, and a map of
 #    the codes; then what a VAE is *not* good at, in this run.
 #
@@ -269,10 +269,12 @@ display(sweep[["rate_bits", "psnr_of_mean_mse", "posterior_mean_psnr", "ssim", "
                "neg_elbo_bits_per_dim"]].rename(columns={"psnr_of_mean_mse": "psnr_drawn_code"}).round(3))
 
 # %% [markdown]
-# The opponents on the same axes: JPEG (scan data only, as in notebook 06) and the strongest one of notebook
-# 08, **PCA with its coefficients quantised and entropy-coded** (one step for all components, real
-# bitstreams), fitted here on this notebook's training images. (Notebook 06's fixed-length 8-bit plain code,
-# which notebook 08 retired, is not a fair opponent any more.)
+# The opponents on the same axes: JPEG (scan data only, as in notebook 06) and notebook 08's **PCA with its
+# coefficients quantised and entropy-coded** (one step for all components, real bitstreams), fitted here on
+# this notebook's training images. This is one PCA curve, not PCA's best codec (notebook 08's envelope over
+# the number of components, which is stronger still, most of all at low rates): where the VAE leads this
+# curve, it may not lead PCA's best; where it is behind this curve, it is behind PCA's best too. (Notebook 06's fixed-length 8-bit plain code, which notebook 08 retired, is not a
+# fair opponent any more.)
 
 # %%
 pca = baselines.fit_pca(bundle.train.head(min(len(bundle.train), 24_000)),
@@ -326,7 +328,8 @@ if config.profile == "smoke":
 # the VAE loses to PCA at its KL, it loses by more with real bits; where it wins by a little, the win need
 # not survive a real coder. The lines above give both comparisons, at the KL and at KL + log2(KL + 1), and
 # then the other way round: PCA's own points set against the VAE's curve, which is where a VAE that loses
-# at its own rates can still lead (at the cheapest rates, where PCA's entropy-coded curve falls steeply).
+# at its own rates can still lead (at the cheapest rates, where this one-step PCA curve falls steeply; PCA's
+# best codec, which drops components instead, would be a harder opponent there).
 #
 # ## Part 4: generation, measured offline
 #
