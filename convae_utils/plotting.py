@@ -11,6 +11,7 @@ each grid to its own min and max, so colours are comparable across epochs and mo
 from __future__ import annotations
 
 import io
+import json
 import os
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from .images import ImageSet, normalize
 from .metrics import long_table
 from .history import History
 from .spatial import upsample_layers
+from .training import step_name
 
 PAD = 2  # make_grid's padding between images, in pixels
 TILE = 32 + PAD  # pixels from one image's left edge to the next one's
@@ -283,11 +285,44 @@ def _batches_per_epoch(name: str, history: History) -> int:
                      f"{history.epochs_done} epochs and no batches_per_epoch: set History.batches_per_epoch")
 
 
-def loss_curves(histories: History | dict[str, History], *, val: bool = True, log_y: bool = False) -> Figure:
+# The losses whose meaning a step's name alone does not say (``training.step_name`` of the step).
+STEP_LOSS_LABELS = {"mse_step": "MSE loss ([-1, 1] scale)", "classification_step": "cross-entropy loss",
+                    "rate_distortion": "loss: MSE + lambda x bpp (rate_distortion)"}
+FALLBACK_LOSS_LABEL = "training loss"  # no step recorded (a hand-made History), or runs of different steps
+
+
+def loss_label(step) -> str:
+    """The y-axis label for the loss a step computes: ``"MSE loss ([-1, 1] scale)"``, ``"loss (vae_step(beta=1))"``.
+
+    ``step``: the step itself (its ``loss_label`` attribute wins, if it has one), or its recorded name
+    (``History.meta["step"]``, which ``training.fit`` writes; a step with ``describe()`` is recorded as
+    JSON, named here by its ``"step"`` entry), or ``None``: then ``"training loss"``.
+    """
+    given = getattr(step, "loss_label", None)
+    if isinstance(given, str) and given:
+        return given
+    if callable(step):
+        step = step_name(step)
+    if not isinstance(step, str) or not step:
+        return FALLBACK_LOSS_LABEL
+    if step[0] in '{"':  # a described step, recorded as json.dumps(step.describe()): its "step" entry, or the text
+        try:
+            described = json.loads(step)
+        except ValueError:
+            described = None
+        described = described.get("step") if isinstance(described, dict) else described
+        step = described if isinstance(described, str) and described else step
+    return STEP_LOSS_LABELS.get(step, f"loss ({step})")
+
+
+def loss_curves(histories: History | dict[str, History], *, val: bool = True, log_y: bool = False,
+                y_label: str | None = None) -> Figure:
     """Training loss per batch (light) and per epoch, and validation loss per epoch; one colour per model.
 
-    Introduced in notebook 03. ``histories``: one History (named ``"model"``) or ``{name: History}``;
-    losses are the MSE on the [-1, 1] scale. ``val``: draw the validation losses; ``log_y``: a log y axis.
+    Introduced in notebook 03. ``histories``: one History (named ``"model"``) or ``{name: History}``.
+    ``val``: draw the validation losses; ``log_y``: a log y axis. The y axis names what the runs' step
+    computes (:func:`loss_label` of ``History.meta["step"]``: MSE for the article's step, ``MSE + lambda x
+    bpp`` is not MSE), or ``y_label`` when given; runs of different steps share ``"training loss"``.
 
     The x axis counts epochs completed: batch ``i`` (0-based) ends at ``(i + 1) / batches_per_epoch``,
     so epoch ``e``'s batches lie in ``(e - 1, e]``. Epoch ``e``'s mean training loss averages those
@@ -338,7 +373,10 @@ def loss_curves(histories: History | dict[str, History], *, val: bool = True, lo
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_xlim(left=0)
     ax.set_xlabel("epochs completed")
-    ax.set_ylabel("MSE loss ([-1, 1] scale)" + (", log scale" if log_y else ""))
+    if y_label is None:
+        labels = {loss_label(history.meta.get("step")) for history in histories.values()}
+        y_label = labels.pop() if len(labels) == 1 else FALLBACK_LOSS_LABEL
+    ax.set_ylabel(y_label + (", log scale" if log_y else ""))
     ax.set_title("Training and validation loss" if val else "Training loss")
     # one legend for colours (models) and one for line styles (what was measured)
     handles = [Line2D([], [], color=palette[n], linewidth=2, label=n) for n in names] if len(names) > 1 else []

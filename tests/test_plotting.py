@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -132,12 +134,71 @@ def test_loss_curves_per_batch_and_per_epoch():
         assert list(line.get_ydata()) == pytest.approx([0.4 / e for e in (1, 2, 3)])
     for line in validation:  # validation is measured on the model at the end of the epoch
         assert tuple(np.round(line.get_xdata(), 6)) == (1.0, 2.0, 3.0)
-    assert ax.get_xlabel() == "epochs completed" and "MSE" in ax.get_ylabel()
+    assert ax.get_xlabel() == "epochs completed"
     legend = {t.get_text() for t in ax.get_legend().texts}
     assert {"latent 200", "latent 1000", "train, epoch mean (mid-epoch)", "validation (end of epoch)"} <= legend
 
     single = plotting.loss_curves(make_history(), val=False, log_y=True).axes[0]
     assert len(single.lines) == 2 and single.get_yscale() == "log"
+
+
+def _steps():
+    from convae_utils import training, vae
+    from convae_utils.codecs import learned
+
+    return {"mse": (training.mse_step, "MSE loss ([-1, 1] scale)"),
+            "codec": (learned.rate_distortion_step(0.01), "loss: MSE + lambda x bpp (rate_distortion)"),
+            "vae": (vae.vae_step(0.5), "loss (vae_step(beta=0.5))"),
+            "classifier": (training.classification_step, "cross-entropy loss"),
+            "denoiser": (training.denoising_step(lambda batch: batch), "loss (denoising)")}
+
+
+@pytest.mark.parametrize("kind", ["mse", "codec", "vae", "classifier", "denoiser"])
+def test_loss_curves_name_the_loss_the_run_s_step_computes(kind):
+    from convae_utils.training import step_name
+
+    step, expected = _steps()[kind]
+    history = make_history()
+    history.meta["step"] = step_name(step)  # as training.fit records it
+    ax = plotting.loss_curves(history).axes[0]
+    assert ax.get_ylabel() == expected  # was "MSE loss ([-1, 1] scale)" for every run
+    assert plotting.loss_label(step) == expected
+    plt.close(ax.figure)
+
+
+def test_loss_curves_without_one_step_say_training_loss_and_take_a_step_s_own_label():
+    assert plotting.loss_curves(make_history()).axes[0].get_ylabel() == "training loss"  # no step recorded
+    mixed = {name: make_history() for name in ("mse", "codec")}
+    for name, history in mixed.items():
+        history.meta["step"] = plotting.step_name(_steps()[name][0])
+    assert plotting.loss_curves(mixed).axes[0].get_ylabel() == "training loss"  # two objectives, one axis
+    assert plotting.loss_curves(mixed, y_label="my loss", log_y=True).axes[0].get_ylabel() == "my loss, log scale"
+
+    def step(model, batch):
+        raise AssertionError("not called")
+
+    step.loss_label = "Charbonnier loss"
+    assert plotting.loss_label(step) == "Charbonnier loss"
+    plt.close("all")
+
+
+def test_run_figures_label_the_loss_with_the_run_s_step(tmp_path, monkeypatch):
+    from convae_utils import runs
+    from convae_utils.codecs import learned
+    from convae_utils.training import step_name
+
+    history = make_history()
+    history.meta["step"] = step_name(learned.rate_distortion_step(0.01))
+    saved, save = {}, plotting.save_figure
+
+    def spy(fig, path, *args, **kwargs):
+        saved[Path(path).name] = fig.axes[0].get_ylabel()
+        return save(fig, path, *args, **kwargs)
+
+    monkeypatch.setattr(plotting, "save_figure", spy)
+    runs.save_run_figures(tmp_path, history, label="codec, latent 64")
+    assert saved["loss_curves.png"] == "loss: MSE + lambda x bpp (rate_distortion)"
+    assert (tmp_path / "loss_curves.png").stat().st_size > 0
 
 
 def test_loss_curves_infers_batches_per_epoch_and_rejects_empty():
