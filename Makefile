@@ -21,6 +21,12 @@ TIMES ?=
 # make study STUDY=08 ARGS='--seeds 3': a headless study (python -m tools study --help lists them).
 STUDY ?=
 ARGS ?=
+# The studies' names, read from the one list of them (STUDIES in tools/studies/__init__.py, which imports nothing).
+STUDIES = $(shell $(PYTHON) -c "from tools.studies import STUDIES; print(*STUDIES)" 2>/dev/null)
+empty :=
+space := $(empty) $(empty)
+STUDY_NAMES = $(or $(STUDIES),the names python -m tools study --help lists)
+STUDY_CHOICES = $(or $(subst $(space),|,$(STUDIES)),NAME (python -m tools study --help lists them))
 
 .PHONY: run test install bench sync kit study clean help
 help:
@@ -29,7 +35,7 @@ help:
 	@echo "make bench    the training/evaluation benchmark against the article's loop"
 	@echo "make sync     write every notebook's header (breadcrumb, run times), then re-pair notebooks/*.py and *.ipynb"
 	@echo "make kit      a workshop kit in kit/: wheels per platform, data, trained runs, filled notebooks"
-	@echo "make study    a headless study: STUDY=06|08|09|colour|baselines|experiment ARGS='--help'"
+	@echo "make study    a headless study: STUDY=$(STUDY_CHOICES) ARGS='--help'"
 	@echo "Options: PROFILE=full|workshop|smoke|auto  DATASET=cifar10|photos10|shapes10|auto  PYTHON=python3.11"
 	@echo "         make kit KIT=folder PLATFORMS=$(PLATFORMS) KIT_PYTHON=$(KIT_PYTHON) KIT_ARGS='--skip-runs'"
 
@@ -65,7 +71,7 @@ sync: install
 	$(VENV)/bin/jupytext --sync notebooks/[0-9][0-9]_*.py
 
 study: install
-	$(if $(strip $(STUDY)),,$(error name the study: make study STUDY=08 (one of 06 08 09 colour baselines experiment)))
+	$(if $(strip $(STUDY)),,$(error name the study: make study STUDY=08 (one of $(STUDY_NAMES))))
 	$(PY) -m tools study $(STUDY) $(ARGS)
 
 clean:
