@@ -17,6 +17,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -43,17 +44,25 @@ def add_arguments(parser) -> None:
                         help="cifar10, photos10, shapes10 or auto (default: $CONVAE_DATASET or the profile's)")
     parser.add_argument("--notebooks", default=None, help="folder of notebooks (default: <project>/notebooks)")
     parser.add_argument("--out", default=None, help="output folder (default: <project>/build)")
-    parser.add_argument("--only", default=None,
-                        help="run only notebooks whose name contains this text, e.g. 03 (default: all)")
+    parser.add_argument("--only", action="append", default=None, metavar="TEXT",
+                        help="run only notebooks whose name contains this text, e.g. 03; repeat it for several "
+                             "(--only 03 --only 10), which run in the series' order (default: all)")
     parser.add_argument("--timeout", type=whole_number(1), default=3600,
                         help="seconds a single cell may run (default %(default)s)")
 
 
-def find_notebooks(folder: Path, only: str | None = None) -> list[Path]:
-    """The numbered notebooks (NN_name.ipynb) of a folder, in order."""
+def _texts(only: str | Sequence[str] | None) -> list[str]:
+    """``--only``'s texts: one (a caller's string) or several (the option repeated), empty ones dropped."""
+    return [text for text in ([only] if isinstance(only, str) else only or []) if text]
+
+
+def find_notebooks(folder: Path, only: str | Sequence[str] | None = None) -> list[Path]:
+    """The numbered notebooks (NN_name.ipynb) of a folder, in order; with ``only``, those whose name contains
+    any of its texts (still in the series' order: a later notebook may load what an earlier one trained)."""
     found = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
-    if only:
-        found = [p for p in found if only in p.name]
+    texts = _texts(only)
+    if texts:
+        found = [p for p in found if any(text in p.name for text in texts)]
     return found
 
 
@@ -340,14 +349,19 @@ def _notebooks(count: int) -> str:
 def _no_notebooks(folder: Path, args) -> None:
     """Nothing to run: say what was looked for, where, and which option to change."""
     looked = f"no notebooks (NN_*.ipynb) in {folder}" + ("" if folder.is_dir() else " (no such folder)")
-    if args.only:
-        names = [p.stem for p in find_notebooks(folder)]
-        if names:
-            raise UsageError(f"{looked} whose name contains --only {args.only!r}; pass part of one of "
-                             f"{', '.join(names[:3])}{', ...' if len(names) > 3 else ''} (e.g. --only {names[0][:2]})")
+    _check_only(folder, args.only, looked)
     if args.notebooks:
         raise UsageError(f"{looked}; pass --notebooks the folder that holds them (default: the project's notebooks/)")
     raise ConvaeError(f"{looked}: this checkout has no notebooks; pass --notebooks the folder that holds them")
+
+
+def _check_only(folder: Path, only, looked: str) -> None:
+    """Each ``--only`` must name some notebook: a typo in one of several would otherwise drop it silently."""
+    names = [p.stem for p in find_notebooks(folder)]
+    for text in _texts(only):
+        if names and not any(text in name for name in names):
+            raise UsageError(f"{looked} whose name contains --only {text!r}; pass part of one of "
+                             f"{', '.join(names[:3])}{', ...' if len(names) > 3 else ''} (e.g. --only {names[0][:2]})")
 
 
 def run(args) -> int:
@@ -364,6 +378,7 @@ def run(args) -> int:
     notebooks = find_notebooks(folder, args.only)
     if not notebooks:
         _no_notebooks(folder, args)
+    _check_only(folder, args.only, f"no notebooks (NN_*.ipynb) in {folder}")
     data_dir = run_settings.data_dir()
     # Settle "auto" once, up front: one download with its own progress bar, or one loud fallback,
     # instead of every kernel probing the network on its own.

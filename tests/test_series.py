@@ -184,3 +184,30 @@ def test_a_page_made_for_the_kit_loads_nothing_from_the_internet():
     assert not re.search(r'<script[^>]*\bsrc="(https?:)?//', offline), "a script is loaded from the internet"
     assert "mathjax/" not in offline.lower() and "unpkg.com" not in offline and "require.min.js" not in offline
     assert "<math" in offline and json.dumps(series.WIDGETS_NOT_IN_PAGE_NOTE) in offline
+
+
+def test_only_repeated_runs_each_named_notebook_in_the_series_order(folder, tmp_path, capsys):
+    """`series --only 10 --only 03` ran 03 alone: the last --only won silently."""
+    from convae_utils import cli
+
+    for name in ("01_data", "03_training", "05_beyond", "10_learned_codec"):
+        write_notebook(folder / f"{name}.ipynb", "x = 1")
+    parsed = cli.build_parser().parse_args(["series", "--only", "10", "--only", "03", "--notebooks", str(folder)])
+    assert parsed.only == ["10", "03"]
+    assert series.run(args(tmp_path, only=parsed.only)) == 0
+    out = capsys.readouterr().out
+    assert "Running 2 notebooks" in out and out.index("03_training") < out.index("10_learned_codec")
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.ipynb")) == ["03_training.ipynb", "10_learned_codec.ipynb"]
+    assert series.find_notebooks(folder, "05") == [folder / "05_beyond.ipynb"]  # one text, as before
+
+
+def test_an_only_that_names_no_notebook_is_refused_even_beside_one_that_does(folder, tmp_path, monkeypatch):
+    def start(*args, **kwargs):
+        raise AssertionError("a notebook was started")
+
+    monkeypatch.setattr(series, "execute", start)
+    monkeypatch.setattr(series, "resolve_dataset", start)
+    write_notebook(folder / "01_data.ipynb", "x = 1")
+    write_notebook(folder / "03_training.ipynb", "x = 3")
+    with pytest.raises(UsageError, match="whose name contains --only '30'; pass part of one of 01_data, 03_training"):
+        series.run(args(tmp_path, only=["03", "30"]))
