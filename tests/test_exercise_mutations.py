@@ -410,6 +410,9 @@ RATE = [
     ("cdf alone", lambda y, l, s: -torch.log2(_rate_cdf(y, l, s)).flatten(1).sum(1), "-log2 CDF(y)"),
     ("sign", lambda y, l, s: torch.log2(_rate_cdf(y + .5, l, s) - _rate_cdf(y - .5, l, s)).flatten(1).sum(1), "your bits are negative"),
     ("density in nats", lambda y, l, s: -torch.log(_rate_density(y, l, s)).flatten(1).sum(1), "you took -log of the density"),
+    ("loc and scale not reshaped", lambda y, l, s: -torch.log2(learned.laplace_cdf(y + .5, l, s)
+                                                               - learned.laplace_cdf(y - .5, l, s)).flatten(1).sum(1),
+     "expected loc and scale of shape (1, C, 1, 1)"),
 ]
 RATE_RIGHT = [("torch.distributions", _rate_with_distributions), ("closed form on each side of loc", _rate_closed_form)]
 

@@ -163,3 +163,29 @@ def test_webp_counts_its_stream_without_the_fixed_header_and_decodes():
     assert set(table["method"]) == {"WebP (whole file)", "WebP (without fixed header)"}
     with pytest.raises(ValueError, match="WebP quality"):
         baselines.webp_roundtrip(some, 101)
+
+
+# -- the headless study's options: refused where they are parsed, each in its own words --------------------
+
+@pytest.mark.parametrize("argv,words", [(["--seeds", "0"], "--seeds must be at least 1"),
+                                        (["--lambdas", "0.1", "-2"], "--lambdas must lie in 0..1000"),
+                                        (["--lambdas", "nan"], "--lambdas must lie in"),
+                                        (["--seeds", "2", "--first-seed", "2"], "--first-seed must lie in 0..1")])
+def test_the_study_refuses_bad_options_before_it_loads_anything(argv, words, capsys, monkeypatch):
+    from tools.studies import learned_codec as study
+
+    monkeypatch.setattr(study, "run_seed", lambda *a, **k: pytest.fail("the study ran before checking its options"))
+    with pytest.raises(SystemExit):
+        study.main(argv)
+    assert words in capsys.readouterr().err
+
+
+def test_the_study_summary_reads_each_codec_against_the_lambda_zero_control():
+    from tools.studies import learned_codec as study
+
+    table = pd.DataFrame({"dataset": "photos10", "seed": 0, "lambda": [0.1, 0.03], "bits": [80.0, 300.0],
+                          "bpp": [0.08, 0.3], "dB": [24.0, 27.0], "vs PCA's best (dB)": [0.1, 0.4],
+                          "vs JPEG scan (dB)": [1.0, 0.5], "vs 08 MSE-only (dB)": [0.8, 0.6],
+                          "vs λ=0 control (dB)": [0.3, 0.2]})
+    lines = study.summarise(table)
+    assert "vs the λ=0 control (the rate term) +0.30" in lines[0] and "+0.20" in lines[1]

@@ -78,7 +78,7 @@ def rate_bits(y: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor) -> torch.
     Each value costs ``-log2 P(y)``, ``P(y) = CDF(y + 1/2) - CDF(y - 1/2)``: the probability mass of the
     unit interval around it, which for a rounded ``y`` is the probability of that integer. Returns (B,),
     each image's bits summed over its values. The worked solution of exercise 10.1
-    (its check: :func:`convae_utils.exercises.check_rate_bits`).
+    (its check: :func:`convae_utils.exercises.ex10.check_rate_bits`).
 
     The Laplace is symmetric about ``loc``, so each value is reflected to the lower side first: there both
     CDF values are small and their difference keeps float32's precision far into the tail (on the upper

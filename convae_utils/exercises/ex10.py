@@ -4,7 +4,8 @@ The worked solution is the package's own :func:`convae_utils.codecs.learned.rate
 step charges). The check compares the learner's numbers with the right ones and with each usual slip
 (:data:`RATE_SLIPS`: a density for the mass, nats for bits, an interval not centred on the value, the CDF
 alone, a sign), so each slip is named in its own words; the batch summed or averaged, and the values of an
-image not summed, are told apart by the shape returned.
+image not summed, are told apart by the shape returned; ``loc`` and ``scale`` not viewed as (1, C, 1, 1)
+by the size error it raises.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def check_rate_bits(candidate) -> None:
 
     Refused, each with its own message: the density instead of the mass, nats instead of bits, an interval
     not centred on the value (the +-1/2 forgotten), -log2 of the CDF alone, a negative sign, the batch
-    summed or averaged into one number, the values of each image not summed. Any other way to compute the
+    summed or averaged into one number, the values of each image not summed, ``loc`` and ``scale`` left
+    (C,) instead of viewed as (1, C, 1, 1). Any other way to compute the
     right numbers (another CDF, log-space, torch.distributions) passes.
     """
     y, loc, scale = _rate_check_inputs()
@@ -76,7 +78,15 @@ def check_rate_bits(candidate) -> None:
         got = candidate(y.clone(), loc.clone(), scale.clone())
     except NotImplementedError:  # not written yet: check_code hands back the solution and says so
         raise
-    except (RuntimeError, TypeError, ValueError, IndexError) as error:
+    except RuntimeError as error:
+        if "must match the size of tensor" in str(error):   # loc, scale (C,) broadcast against W, not C
+            raise Wrong(f"expected loc and scale of shape (1, C, 1, 1) = (1, {y.shape[1]}, 1, 1) against y "
+                        f"{tuple(y.shape)}; as ({y.shape[1]},) they line up with y's last axis (W = {y.shape[3]}), "
+                        "not its channels. View them first: loc.view(1, -1, 1, 1), scale.view(1, -1, 1, 1) "
+                        f"(PyTorch said: {str(error).splitlines()[0]})") from None
+        raise Wrong(f"rate_bits(y, loc, scale) failed on y (4, 3, 4, 4), loc and scale (3,): "
+                    f"{type(error).__name__}: {str(error).splitlines()[0]}") from None
+    except (TypeError, ValueError, IndexError) as error:
         raise Wrong(f"rate_bits(y, loc, scale) failed on y (4, 3, 4, 4), loc and scale (3,): "
                     f"{type(error).__name__}: {str(error).splitlines()[0]}") from None
     if not isinstance(got, torch.Tensor):
@@ -101,8 +111,8 @@ def check_rate_bits(candidate) -> None:
     for slip, message in RATE_SLIPS.items():
         if close(got, variants[slip]):
             raise Wrong(message)
-    raise Wrong(f"expected {right.numpy().round(2).tolist()} bits for the 4 test images, got "
-                f"{got.numpy().round(2).tolist()}: each value costs -log2(CDF(y + 1/2) - CDF(y - 1/2)) with "
+    numbers = lambda t: "[" + ", ".join(f"{v:.2f}" for v in t.tolist()) + "]"  # noqa: E731
+    raise Wrong(f"expected {numbers(right)} bits for the 4 test images, got {numbers(got)}: each value costs -log2(CDF(y + 1/2) - CDF(y - 1/2)) with "
                 "learned.laplace_cdf(x, loc, scale), loc and scale viewed as (1, C, 1, 1)")
 
 

@@ -5,7 +5,9 @@
 For each seed: notebook 08's from-scratch model (its workshop run; seed 0 shares notebook 08's run folder),
 one codec per lambda fine-tuned from it (:func:`convae_utils.codecs.learned.codec_plan`, the plan the
 notebook's parameters cell reads, :data:`convae_utils.studies.CODEC_PLANS`), each coded into real bitstreams on the test images and read at equal
-bits against PCA's best codec (the envelope over components and steps) and JPEG's scan data. Prints one
+bits against PCA's best codec (the envelope over components and steps), JPEG's scan data, notebook 08's
+model and the lambda = 0 control (the same fine-tuning with no rate term, its code entropy-coded at several
+steps like notebook 08's model: what the rate term adds). Prints one
 row per (seed, lambda), the mean and spread over seeds, and the issue's targets: at least +0.3 dB over
 PCA's best at three or more of four rates over about 60-600 bits per image, and above JPEG at every rate
 JPEG reaches there. Training goes through the run harness (``$CONVAE_RUNS_DIR``), so a rerun loads.
@@ -27,6 +29,8 @@ PCA_STEPS = studies.CODEC_PCA_STEPS
 JPEG_QUALITIES = studies.CODEC_JPEG_QUALITIES
 RATE_RANGE = (60.0, 600.0)
 TARGET_DB = 0.3
+CONTROL_LAMBDA = 0.0          # the control: the same fine-tuning without the rate term
+LAMBDA_RANGE = (0.0, 1e3)     # what learned.rate_distortion_step accepts
 
 
 def run_seed(seed: int, plan_name: str, profile: str, lambdas=None) -> pd.DataFrame:
@@ -65,6 +69,13 @@ def run_seed(seed: int, plan_name: str, profile: str, lambdas=None) -> pd.DataFr
                                    curves.relative_steps(base.model, bundle.train, studies.CODEC_MSE_STEP_FACTORS))
     sample = images.normalize(codec_bundle.train.images[:512])
     build = learned.codec_builder(base.model, sample, code_channels=plan.code_channels, step_factor=plan.step_factor)
+    control_recipe = runs.Recipe(plan.run_name(CONTROL_LAMBDA, base.model), build=build,
+                                 step=learned.rate_distortion_step(CONTROL_LAMBDA), **one_cycle_adamw)
+    control_run = runs.train_or_load(plan.settings, control_recipe, codec_bundle, progress=False)
+    control = curves.codec_curve("λ=0 control", control_run.model,
+                                 codec_bundle.train.head(min(len(codec_bundle.train), 4_000)), test,
+                                 curves.relative_steps(control_run.model, codec_bundle.train,
+                                                       studies.CODEC_MSE_STEP_FACTORS))
     rows = []
     for lmbda in lambdas or plan.lambdas:
         t = time.perf_counter()
@@ -74,7 +85,7 @@ def run_seed(seed: int, plan_name: str, profile: str, lambdas=None) -> pd.DataFr
         point = learned.code_test_images(f"λ={lmbda:g}", run.model, test).row
         against = {name: float(curves.compare_at_equal_bits(point, curve)["gain_db"].iloc[0])
                    for name, curve in (("vs PCA's best (dB)", pca_best), ("vs JPEG scan (dB)", jpeg),
-                                       ("vs 08 MSE-only (dB)", mse_only))}
+                                       ("vs 08 MSE-only (dB)", mse_only), ("vs λ=0 control (dB)", control))}
         rows.append({"dataset": test.name, "seed": seed, "lambda": lmbda, "bits": float(point["bits_per_image"].iloc[0]),
                      "bpp": float(point["bpp"].iloc[0]), "dB": float(point["psnr_of_mean_mse"].iloc[0]), **against,
                      "channels on": int((learned.code_test_images("x", run.model, test.head(200)).bits_per_channel
@@ -92,7 +103,8 @@ def summarise(table: pd.DataFrame) -> list[str]:
     lines = [f"lambda {lmbda:g}: {mean.loc[lmbda, 'bits']:.0f} bits ({mean.loc[lmbda, 'bpp']:.3f} bpp), "
              f"{mean.loc[lmbda, 'dB']:.2f} dB; vs PCA's best {mean.loc[lmbda, 'vs PCA' + chr(39) + 's best (dB)']:+.2f} "
              f"± {spread.loc[lmbda, 'vs PCA' + chr(39) + 's best (dB)']:.2f}; vs JPEG {mean.loc[lmbda, 'vs JPEG scan (dB)']:+.2f}; "
-             f"vs 08 MSE-only {mean.loc[lmbda, 'vs 08 MSE-only (dB)']:+.2f}" for lmbda in mean.index]
+             f"vs 08 MSE-only {mean.loc[lmbda, 'vs 08 MSE-only (dB)']:+.2f}; "
+             f"vs the λ=0 control (the rate term) {mean.loc[lmbda, 'vs λ=0 control (dB)']:+.2f}" for lmbda in mean.index]
     inside = mean[(mean["bits"] >= RATE_RANGE[0]) & (mean["bits"] <= RATE_RANGE[1])]
     pca_gain = inside["vs PCA's best (dB)"].dropna()
     won = int((pca_gain >= TARGET_DB).sum())
@@ -123,6 +135,12 @@ def main(argv: list[str] | None = None, prog: str = "python -m tools study 10") 
     parser.add_argument("--lambdas", type=float, nargs="*", default=None, help="override the plan's lambdas")
     parser.add_argument("--out", default=None, help="write the per-seed table as CSV here")
     args = parser.parse_args(argv)
+    if args.seeds < 1:
+        parser.error(f"--seeds must be at least 1 (seeds 0..N-1 are run), got {args.seeds}")
+    bad = [value for value in args.lambdas or () if not LAMBDA_RANGE[0] <= value <= LAMBDA_RANGE[1]]
+    if bad:
+        parser.error(f"--lambdas must lie in {LAMBDA_RANGE[0]:g}..{LAMBDA_RANGE[1]:g} (MSE per bit per pixel; "
+                     f"0 is the control, run anyway), got {', '.join(f'{v:g}' for v in bad)}")
     if not 0 <= args.first_seed < args.seeds:
         parser.error(f"--first-seed must lie in 0..{args.seeds - 1}, got {args.first_seed}")
     tables = []
