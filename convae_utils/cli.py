@@ -131,7 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data-dir", default=None, help="CIFAR-10 folder (default: $CONVAE_DATA_DIR or <project>/data)")
     train.add_argument("--runs-dir", default=None, help="parent of run folders (default: $CONVAE_RUNS_DIR or <project>/runs)")
     train.add_argument("--run-dir", default=None, help="exact run folder (default: <runs-dir>/<profile>-<dataset>-latent<L>)")
-    train.add_argument("--no-progress", action="store_true", help="no progress bars")
+    train.add_argument("--no-progress", action="store_true",
+                       help="no progress bars and no per-epoch loss lines: a run prints only where it was saved "
+                            "and its test summary, at the end (without it: the bars on stderr, one loss line per "
+                            "epoch on stdout)")
 
     download = sub.add_parser("download", help="fetch CIFAR-10 into the data folder (ahead of a workshop)",
                               description="Download and verify CIFAR-10 (163 MB) into the data folder, so "

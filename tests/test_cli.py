@@ -158,6 +158,7 @@ def test_train_writes_a_run_folder_and_a_rerun_does_not_retrain(runs, capsys):
     folder = runs / "smoke-shapes10-latent200"
     out = capsys.readouterr().out
     assert [line for line in out.splitlines() if str(folder) in line] == [f"convae | Trained and saved {folder}."]
+    assert "epoch 1/" not in out  # --no-progress hides the per-epoch lines too, as its help says
     for name in ("checkpoint.pt", "config.json", "history.json", "metrics.json", "per_image.csv",
                  "loss_curves.png", "reconstruction_strip.png", "epochs/epoch_01.png", "epochs/epoch_02.png"):
         assert (folder / name).is_file(), name
@@ -347,3 +348,12 @@ def test_a_diverged_first_run_does_not_block_the_retry_it_advises(runs, capsys):
     assert main(SMOKE) == 0
     out = capsys.readouterr().out
     assert "holds another run" not in out and "Trained and saved" in out
+
+
+def test_no_progress_says_that_it_hides_the_per_epoch_lines_too():
+    """Its help said only "no progress bars", yet a headless log then showed nothing until the run's end."""
+    from convae_utils import cli
+
+    train = cli.build_parser().commands["train"]
+    (option,) = [action for action in train._actions if "--no-progress" in action.option_strings]
+    assert "no progress bars and no per-epoch loss lines" in option.help
