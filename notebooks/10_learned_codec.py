@@ -27,7 +27,7 @@
 # | profile | for | time |
 # |---|---|---|
 # | `smoke` | automated tests: stand-in data, a few hundred images | seconds |
-# | `workshop` | a CPU laptop: three codecs (three λ), each fine-tuned on 12,000 patches for one pass | 13.5 min when the codecs trained (with larger opponent sweeps than now), 7.0 min with the codecs reused (`python -m convae_utils series --only 10` on a 2-core CPU shared with other jobs at load 15-17, photos10; not yet measured on a quiet CPU) |
+# | `workshop` | a CPU laptop: three codecs (three λ) and the λ = 0 control, each fine-tuned on 12,000 patches for one pass | 13.5 min when the codecs trained (with larger opponent sweeps than now), 7.0 min with the codecs reused (`python -m convae_utils series --only 10` on a 2-core CPU shared with other jobs at load 15-17, photos10; not yet measured on a quiet CPU); the control adds about 2 min (117 s of training, same machine) |
 # | `full` | the article's data, four λ, two passes | not measured; the seeds-and-rates study: `python -m tools study 10 --seeds 3` |
 
 # %% [markdown]
@@ -366,6 +366,8 @@ print(f"this notebook's cells took {time.perf_counter() - started:.0f} s from th
 #   rounded value, summed per image (you wrote it).
 # - Training on D + λ × R with uniform noise for rounding makes the codec choose its own rate: a larger λ
 #   coarser steps, fewer bits, and channels switched off.
+# - The λ = 0 control (the same fine-tuning without the rate term) tells what the rate term itself adds;
+#   notebook 08's model tells what the whole fine-tuning adds.
 # - The same model drives a real entropy coder: each point is the mean size of decoded-and-checked
 #   bitstreams; the side information (three numbers per channel) is sent once, the decoder is not counted.
 # - Against PCA's best codec, JPEG and WebP the verdict above is computed, gains and losses alike, on
