@@ -189,3 +189,13 @@ def test_the_study_summary_reads_each_codec_against_the_lambda_zero_control():
                           "vs λ=0 control (dB)": [0.3, 0.2]})
     lines = study.summarise(table)
     assert "vs the λ=0 control (the rate term) +0.30" in lines[0] and "+0.20" in lines[1]
+
+
+def test_notebook_10_says_the_same_photographs_caveat_only_on_photos10():
+    """The caveat is about photos10's patches; on shapes10 (the smoke data) it would be false (as notebook 08)."""
+    from pathlib import Path
+
+    source = (Path(__file__).resolve().parents[1] / "notebooks" / "10_learned_codec.py").read_text()
+    cell = next(c for c in source.split("# %%") if "same ten photographs as the training" in c and "print(" in c)
+    guard = cell[:cell.index("same ten photographs as the training")].rsplit("\nif ", 1)[1]
+    assert guard.startswith('test.name == "photos10"'), guard
