@@ -357,9 +357,10 @@ def _no_notebooks(folder: Path, args) -> None:
 
 def _check_only(folder: Path, only, looked: str) -> None:
     """Each ``--only`` must name some notebook: a typo in one of several would otherwise drop it silently."""
-    names = [p.stem for p in find_notebooks(folder)]
+    found = find_notebooks(folder)
+    names = [p.stem for p in found]
     for text in _texts(only):
-        if names and not any(text in name for name in names):
+        if names and not any(text in p.name for p in found):   # the same match as find_notebooks
             raise UsageError(f"{looked} whose name contains --only {text!r}; pass part of one of "
                              f"{', '.join(names[:3])}{', ...' if len(names) > 3 else ''} (e.g. --only {names[0][:2]})")
 

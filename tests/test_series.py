@@ -211,3 +211,11 @@ def test_an_only_that_names_no_notebook_is_refused_even_beside_one_that_does(fol
     write_notebook(folder / "03_training.ipynb", "x = 3")
     with pytest.raises(UsageError, match="whose name contains --only '30'; pass part of one of 01_data, 03_training"):
         series.run(args(tmp_path, only=["03", "30"]))
+
+
+def test_an_only_may_name_a_whole_file_as_the_kit_passes_it(folder, tmp_path, monkeypatch):
+    """The kit runs one notebook at a time by its file name ('01_data.ipynb'): the check must match as
+    find_notebooks does (the whole name), not the stem alone."""
+    write_notebook(folder / "01_data.ipynb", "x = 1")
+    series._check_only(folder, ["01_data.ipynb"], "no notebooks")
+    assert series.find_notebooks(folder, ["01_data.ipynb"]) == [folder / "01_data.ipynb"]
