@@ -269,7 +269,8 @@ if all_trained:
 # things are and is slow to learn; the codecs that beat JPEG keep a *spatial* code (a few channels on a
 # small grid) and quantise and entropy-code it. A linear code (exercise 1) fixes the dead units but closes
 # only part of the gap; many more epochs help too (the UvA tutorial trains for 500). Notebook 08 builds
-# an autoencoder that wins: a spatial code, its bits entropy-coded and counted like JPEG's. A loss that
+# a spatial-code autoencoder that beats PCA at equal code size and counts its bits entropy-coded, like
+# JPEG's; at equal bits PCA's best codec still leads it, and notebook 10 puts the rate in the loss. A loss that
 # rewards what people see (a perceptual loss) is *not* on this list: it can make pictures look better,
 # but this plot measures PSNR, which is MSE, and nothing beats MSE at minimising MSE. And remember what
 # the autoencoder offers that PCA does not: a *non-linear* code that can keep structure a linear one
