@@ -283,33 +283,59 @@ def test_the_envelope_is_never_below_any_random_curve(seed):
     assert set(envelope["setting"]) <= {s for c in curves for s in c["setting"]}  # only real points
 
 
+def _on_ideal_bits(curve):
+    """A codec curve read on its ideal bits (the entropy model's -log2 p) instead of its bitstreams' size."""
+    return curve.assign(bits_per_image=curve["information_bits"])
+
+
 def test_pca_best_codec_is_never_below_any_single_pca_curve(bundle):
+    """The envelope's points are chosen on ideal bits: there, no single k's curve is ever above it."""
     pca = baselines.fit_pca(bundle.train, 32)
     fit_on, steps = bundle.train.head(800), (0.5, 1.0, 2.0, 4.0)
-    singles = codec_curves.pca_codec_curves(pca, fit_on, bundle.test, steps, components=(4, 8, 16, 32, 64))
+    singles = codec_curves.pca_codec_curves(pca, fit_on, bundle.test, steps, components=(4, 8, 16, 32, 64), ideal=True)
     assert [int(c["components"].iloc[0]) for c in singles] == [4, 8, 16, 32]  # 64 > the PCA's 32: left out
     best = codec_curves.pca_best_codec_curve(pca, fit_on, bundle.test, steps, components=(4, 8, 16, 32))
     assert set(best["method"]) == {"PCA's best codec"} and best["setting"].str.startswith("k=").all()
-    assert all(_never_below(best, curve) for curve in singles)
+    assert 1 < len(best) < sum(len(c) for c in singles)          # it chose: neither one point nor all of them
+    assert all(_never_below(_on_ideal_bits(best), curve) for curve in singles)
     # one step for all 32 components is one of them: the old opponent is never above the best codec
     all_components = codec_curves.pca_codec_curve(pca, fit_on, bundle.test, steps)
-    assert _never_below(best, all_components)
+    assert _never_below(_on_ideal_bits(best), _on_ideal_bits(all_components))
     with pytest.raises(ValueError, match="larger than the PCA"):
         codec_curves.pca_codec_curves(pca, fit_on, bundle.test, steps, components=(64,))
 
 
-def test_pca_best_codec_scores_ssim_only_where_it_matters_and_gets_the_same_numbers(bundle):
-    """The envelope is chosen on PSNR and bits, then its kept points are scored with SSIM: the same rows
-    as scoring every point of the grid in full."""
+@pytest.mark.parametrize("coder", ["installed", "missing"])
+def test_pca_best_codec_rows_are_the_points_coded_alone(bundle, monkeypatch, coder):
+    """Chosen on ideal bits, each kept (k, step) is then coded into real bitstreams and scored with SSIM:
+    its row is exactly the one pca_codec_curves gives for that point alone (bits, PSNR, SSIM, every column).
+    Without the coder every count is the ideal one, and the envelope is the one over the full grid."""
+    if coder == "missing":
+        monkeypatch.setitem(sys.modules, "constriction", None)
+    elif not entropy.coder_available():
+        pytest.skip("the entropy coder (constriction) is not installed here")
     pca = baselines.fit_pca(bundle.train, 32)
     fit_on, steps, components = bundle.train.head(800), (0.5, 1.0, 2.0, 4.0), (4, 8, 16, 32)
-    fast = codec_curves.pca_best_codec_curve(pca, fit_on, bundle.test, steps, components)
-    full = codec_curves.upper_envelope(codec_curves.pca_codec_curves(pca, fit_on, bundle.test, steps, components),
-                                       name="PCA's best codec")
-    pd.testing.assert_frame_equal(fast.reset_index(drop=True), full.reset_index(drop=True))
-    assert fast["ssim"].between(0, 1).all()
+    best = codec_curves.pca_best_codec_curve(pca, fit_on, bundle.test, steps, components, name="best")
+    ideal = codec_curves.pca_codec_curves(pca, fit_on, bundle.test, steps, components, ideal=True)
+    chosen = codec_curves.upper_envelope(ideal)
+    assert sorted(best["setting"]) == sorted(chosen["setting"])
+    for _, row in best.iterrows():
+        [alone] = codec_curves.pca_codec_curves(pca, fit_on, bundle.test, [row["step"]], (int(row["components"]),))
+        pd.testing.assert_frame_equal(best[best["setting"] == row["setting"]].reset_index(drop=True),
+                                      alone.assign(method="best"))
+    assert best["bits_per_image"].is_monotonic_increasing and best["ssim"].between(0, 1).all()
+    assert (best["bitstream"] == (coder == "installed")).all()
+    if coder == "installed":  # a bitstream costs its ideal bits and a few bytes more, nothing less
+        overhead = best["bits_per_image"] - best["information_bits"]
+        assert (overhead > 0).all() and (overhead < 64).all()
+    else:  # ideal bits all through: the same as coding the whole grid and taking its envelope
+        full = codec_curves.upper_envelope(codec_curves.pca_codec_curves(pca, fit_on, bundle.test, steps, components),
+                                           name="best")
+        pd.testing.assert_frame_equal(best, full)
     cheap = codec_curves.pca_codec_curves(pca, fit_on, bundle.test, steps, components, ssim=False)
     assert all(c["ssim"].isna().all() for c in cheap)
+    assert all(c["ssim"].isna().all() and (c["bits_per_image"] == c["information_bits"]).all() for c in ideal)
 
 
 def test_notebook_08s_bitstream_cell_says_when_the_coder_is_missing(monkeypatch, capsys, bundle):
