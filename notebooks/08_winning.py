@@ -362,7 +362,9 @@ print(f"side information (the decoder's copy of the model, sent once for all ima
 #   entropy-coded the same way, for every `k` in `PCA_BEST_COMPONENTS` and every step in `PCA_STEPS`;
 #   at each rate the best of them (their upper envelope, `codec_curves.pca_best_codec_curve`), all fitted
 #   on the same training patches as the models. One step for all 256 components is *not* PCA's best at
-#   low rates: fewer components win there, so anything weaker would flatter the models.
+#   low rates: fewer components win there, so anything weaker would flatter the models. The envelope's
+#   points are chosen on the entropy model's ideal bits (the coder adds a nearly constant few bytes per
+#   image, the same for every point) and only they are written as bitstreams.
 # - **JPEG's scan data** over its qualities (without the shared header, as in notebook 06).
 #
 # The untrained PCA-initialised model (the control) is swept beside the trained one, both over PCA's own
