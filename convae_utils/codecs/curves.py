@@ -202,14 +202,16 @@ def pca_best_codec_curve(pca: PCAModel, train: ImageSet, test: ImageSet, steps, 
     and PSNR, with no bitstream and no SSIM; the envelope is taken there, and only the kept points are
     then entropy-coded into real bitstreams and scored with SSIM. A bitstream decodes to the very symbols
     the ideal bits count, so the PSNR is the same; its size is the ideal bits plus the coder's overhead,
-    a nearly constant few bytes per image (about 24 bits on notebook 10's grid), which shifts every
-    point alike and does not change which ``(k, step)`` wins at a rate. What it saves: the bitstreams
-    (each image encoded and decoded back) and the SSIM of every point that is dropped, 16 of notebook
-    10's 24 in the workshop profile, where the call went from 22-29 s to 13-20 s on a shared 2-core
-    CPU (``benchmarks/pca_best_codec.py``). ``tests/test_codecs.py`` checks that, on ideal bits, no
-    single ``k``'s curve is ever above the envelope, and that each row is the one coding its point
-    alone gives. Where the coder is missing, every bit count is the ideal one and the result is the
-    envelope of the whole grid (:data:`~convae_utils.codecs.entropy_coding.NO_CODER_NOTE`).
+    a nearly constant few bytes per image (19-25 bits on the workshop grids), which shifts every point
+    alike and does not change which ``(k, step)`` wins at a rate (where two points lie within those few
+    bits of each other it can: notebook 08's workshop grid keeps 13 points instead of 14, and no point
+    of the grid is above the envelope on real bits either). What it saves: the bitstreams (each image
+    encoded and decoded back) of every point that is dropped, 16 of notebook 10's 24 and 35 of notebook
+    08's 48 in the workshop profile, about a third of the call's time
+    (``benchmarks/results/pca-best-codec-2core.txt``). ``tests/test_codecs.py`` checks that, on ideal
+    bits, no single ``k``'s curve is ever above the envelope, and that each row is the one coding its
+    point alone gives. Where the coder is missing, every bit count is the ideal one and the result is
+    the envelope of the whole grid (:data:`~convae_utils.codecs.entropy_coding.NO_CODER_NOTE`).
     """
     chosen = upper_envelope(pca_codec_curves(pca, train, test, steps, components, ideal=True))
     train_all, test_all = pca.encode(train.images), pca.encode(test.images)
