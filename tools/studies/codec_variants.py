@@ -13,8 +13,10 @@ coder overhead: the variants' hyperprior has no bitstream here). Variants:
   trains on what it will decode (Minnen & Singh, 2020);
 - ``warm``: ``mixed`` with lambda ramped from 0 over the first ``WARM`` share of the steps, so the
   added channels learn to carry something before the rate term prices them;
-- ``hyper``: ``warm`` with a small hyperprior (Ballé et al., 2018): per image, a few side values
-  ``z`` (coded with their own factorised prior) predict a location and scale for every code value.
+- ``hyper``: ``mixed`` with a hyperprior (:class:`convae_utils.codecs.learned.HyperpriorCodec`, Ballé et
+  al., 2018): per image, a few side values ``z`` (coded with their own factorised prior, their bits
+  counted) predict a location and scale for every code value. The plan ``study-hyper`` of
+  ``python -m tools study 10`` trains this codec, with twice the patches.
 
 Prints one row per (variant, lambda): ideal bits, PSNR, the gain over PCA's best (ideal bits), the
 channels with at least half a bit, and the training time.
@@ -31,89 +33,38 @@ from pathlib import Path
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from convae_utils import studies
 
 WARM = 0.3          # share of the steps over which lambda ramps up ("warm", "hyper")
-Z_VALUES = 4        # the hyperprior's side values per image
 VARIANTS = ("base", "mixed", "warm", "hyper")
 
 
-class HyperCodec(nn.Module):
-    """A :class:`~convae_utils.codecs.learned.LearnedCodec` with a hyperprior over its 4 x 4 code."""
-
-    def __init__(self, codec, z_values: int = Z_VALUES, hidden: int = 64):
-        super().__init__()
-        from convae_utils.codecs.learned import FactorizedLaplace
-
-        self.codec = codec
-        channels = codec.code_channels
-        values = channels * 16
-        self.hyper_encoder = nn.Sequential(nn.Flatten(), nn.Linear(values, hidden), nn.ReLU(),
-                                           nn.Linear(hidden, z_values))
-        self.hyper_decoder = nn.Sequential(nn.Linear(z_values, hidden), nn.ReLU(), nn.Linear(hidden, 2 * values))
-        nn.init.zeros_(self.hyper_decoder[-1].weight)
-        nn.init.zeros_(self.hyper_decoder[-1].bias)
-        self.z_prior = FactorizedLaplace(z_values)
-        with torch.no_grad():   # per-value base location and log-scale, from the codec's per-channel prior
-            self.base_loc = nn.Parameter(codec.prior.loc.detach().view(-1, 1, 1).expand(-1, 4, 4).clone())
-            self.base_log_scale = nn.Parameter(codec.prior.scale.detach().log().view(-1, 1, 1).expand(-1, 4, 4).clone())
-
-    @property
-    def code_channels(self):
-        return self.codec.code_channels
-
-    def latents(self, x):
-        return self.codec.latents(x)
-
-    encode = latents
-
-    def decode(self, y_hat):
-        return self.codec.decode(y_hat)
-
-    def forward(self, x):
-        return self.codec(x)
-
-    def rate(self, y: torch.Tensor, y_for_rate: torch.Tensor) -> torch.Tensor:
-        """Bits per image (B,): the side values z and the code given them."""
-        from convae_utils.codecs.learned import MIN_MASS, MIN_SCALE, laplace_cdf
-
-        z = self.hyper_encoder(y.abs())
-        z_hat = z + torch.rand_like(z) - 0.5 if self.training else torch.round(z)
-        z_bits = self.z_prior.bits(z_hat[:, :, None, None])
-        out = self.hyper_decoder(z_hat).view(-1, 2, *y.shape[1:])
-        loc = self.base_loc + out[:, 0]
-        scale = (self.base_log_scale + out[:, 1]).exp().clamp_min(MIN_SCALE)
-        lower = loc - (y_for_rate - loc).abs()
-        mass = laplace_cdf(lower + 0.5, loc, scale) - laplace_cdf(lower - 0.5, loc, scale)
-        return z_bits - torch.log2(mass.clamp_min(MIN_MASS)).flatten(1).sum(dim=1)
-
-
-def rate_of(model, y, y_for_rate):
-    if isinstance(model, HyperCodec):
-        return model.rate(y, y_for_rate)
-    return model.prior.bits(y_for_rate)
-
-
 def variant_step(variant: str, lmbda: float, total_steps: int):
-    """``step(model, batch) -> (loss, logs)`` for the harness: distortion + lambda x bpp, per the variant."""
-    from convae_utils.codecs.learned import PIXELS
+    """``step(model, batch) -> (loss, logs)`` for the harness: distortion + lambda x bpp, per the variant.
 
+    ``base``, ``mixed`` and ``hyper`` are :func:`convae_utils.codecs.learned.rate_distortion_step` (noisy,
+    rounded, rounded); ``warm`` ramps lambda up over the first ``WARM`` share of the steps (a counter in
+    the step: a resumed run would restart the ramp, acceptable for a trial, not for the package).
+    """
+    from convae_utils.codecs import learned
+
+    if variant != "warm":
+        return learned.rate_distortion_step(lmbda, "noisy" if variant == "base" else "rounded")
     seen = {"steps": 0}
 
     def step(model, batch):
         y = model.latents(batch)
         if model.training:
             noisy = y + torch.rand_like(y) - 0.5
-            decoded_from = noisy if variant == "base" else y + (torch.round(y) - y).detach()
+            decoded_from = y + (torch.round(y) - y).detach()
             seen["steps"] += 1
-            ramp = 1.0 if variant in ("base", "mixed") else min(1.0, seen["steps"] / max(1, WARM * total_steps))
+            ramp = min(1.0, seen["steps"] / max(1, WARM * total_steps))
         else:
             noisy = decoded_from = torch.round(y)
             ramp = 1.0
         mse = F.mse_loss(model.decode(decoded_from).float(), batch)
-        bpp = rate_of(model, y, noisy).mean() / PIXELS
+        bpp = model.rate(y, noisy).mean() / learned.PIXELS
         return mse + ramp * lmbda * bpp, {"mse": mse.detach(), "bpp": bpp.detach()}
 
     step.__qualname__ = step.__name__ = f"variant_step({variant},{lmbda:g})"
@@ -129,7 +80,7 @@ def score(model, test) -> tuple[float, float, int]:
     x = images.normalize(test.images)
     y = model.latents(x)
     y_hat = torch.round(y)
-    bits = rate_of(model, y, y_hat)
+    bits = model.rate(y, y_hat)
     mse = F.mse_loss(model.decode(y_hat).clamp(-1, 1), x, reduction="none").flatten(1).mean(1)
     # [-1, 1] scale: PSNR = 10 log10(4 / MSE)
     psnr = 10 * math.log10(4 / float(mse.mean()))
@@ -191,7 +142,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m tools study codec
             def build(run_settings, variant=variant):
                 codec = learned.codec_from_autoencoder(base.model, sample, code_channels=plan.code_channels,
                                                        step_factor=plan.step_factor, seed=run_settings.seed)
-                return HyperCodec(codec).train() if variant == "hyper" else codec
+                return learned.with_hyperprior(codec, seed=run_settings.seed) if variant == "hyper" else codec
 
             build.__qualname__ = build.__name__ = f"build_{variant}"
             name = f"variant-{variant}-c{plan.code_channels}-lambda{lmbda:g}-from{learned.weights_digest(base.model)[:8]}"
