@@ -51,6 +51,10 @@ CODEC_PLANS = {
     "workshop": dict(lambdas=(0.1, 0.03, 0.01), code_channels=8, train_size=12_000, num_epochs=1, lr=2e-3),
     "study": dict(lambdas=(0.3, 0.1, 0.03, 0.01), code_channels=8, train_size=24_000, num_epochs=1, lr=2e-3),
     "smoke": dict(lambdas=(0.05,), code_channels=6, train_size=None, num_epochs=1, lr=2e-3),
+    # the study's stronger codec: a hyperprior (side values per image set each code value's Laplace) and the
+    # decoder trained on the rounded code (tools/studies/codec_variants.py measured each change on one seed)
+    "study-hyper": dict(lambdas=(0.3, 0.1, 0.03, 0.01), code_channels=8, train_size=48_000, num_epochs=1, lr=2e-3,
+                        hyperprior=True, decoder_input="rounded"),
 }
 CODEC_PCA_COMPONENTS = (32, 64, 128, 256)       # PCA's best codec: the envelope over these components ...
 CODEC_PCA_STEPS = (0.7, 1.0, 1.5, 2.5, 4.0, 6.0)  # ... and these steps ([-1, 1] pixel units): 47-420 bits

@@ -199,3 +199,89 @@ def test_notebook_10_says_the_same_photographs_caveat_only_on_photos10():
     cell = next(c for c in source.split("# %%") if "same ten photographs as the training" in c and "print(" in c)
     guard = cell[:cell.index("same ten photographs as the training")].rsplit("\nif ", 1)[1]
     assert guard.startswith('test.name == "photos10"'), guard
+
+
+# -- the hyperprior (the study's codec) -------------------------------------------------------------------
+
+def _hyper_codec(perturb: bool = True) -> tuple[learned.HyperpriorCodec, torch.Tensor]:
+    _, codec, sample = _small_codec()
+    hyper = learned.with_hyperprior(codec, seed=2).eval()
+    if perturb:  # a trained-looking hyperprior: each image gets its own locations and scales
+        torch.manual_seed(4)
+        with torch.no_grad():
+            hyper.hyper.decoder[-1].weight.normal_(0, 0.05)
+            hyper.hyper.decoder[-1].bias[96:] = 1.0      # wider scales than the factorised prior's: nothing clipped
+            hyper.hyper.encoder[-1].weight.mul_(3)
+    return hyper, sample
+
+
+def test_an_untrained_hyperprior_prices_the_code_as_the_factorised_prior_plus_its_side_values():
+    hyper, sample = _hyper_codec(perturb=False)
+    with torch.no_grad():
+        y = hyper.latents(sample)
+        y_hat = torch.round(y)
+        z_hat = torch.round(hyper.hyper.side(y))
+        expected = hyper.prior.bits(y_hat) + hyper.hyper.z_prior.bits(z_hat[:, :, None, None])
+        torch.testing.assert_close(hyper.rate(y, y_hat), expected, rtol=1e-5, atol=1e-3)
+    assert learned.side_bits(hyper) == 32 * (6 + 2 * 96 + 2 * 4)
+
+
+@pytest.mark.skipif(not entropy_coding.coder_available(), reason="no constriction on this machine")
+def test_hyperprior_bitstreams_decode_back_exactly_and_cost_what_the_rate_charges():
+    hyper, _ = _hyper_codec()
+    generator = torch.Generator().manual_seed(1)
+    test = ImageSet(torch.randint(0, 256, (20, 3, 32, 32), dtype=torch.uint8, generator=generator),
+                    torch.zeros(20, dtype=torch.int64), ("x",), "random", split="test")
+    point = learned.code_test_images("hyper", hyper, test)
+    assert point.coded.clipped == 0
+    np.testing.assert_array_equal(point.coded.symbols, learned.rounded_codes(hyper, test))
+    with torch.no_grad():
+        from convae_utils.images import normalize
+        y = hyper.latents(normalize(test.images))
+        charged = hyper.rate(y, torch.round(y)).double().numpy()
+        scales = hyper.hyper.params(torch.round(hyper.hyper.side(y)))[1]
+    assert float(scales.std(dim=0).mean()) > 0.01, "the images should get distributions of their own"
+    np.testing.assert_allclose(point.coded.information_bits, charged, rtol=1e-3, atol=0.05)
+    overhead = point.coded.bits - point.coded.information_bits
+    assert (overhead > -1e-6).all() and (overhead < 72).all()   # one stream per image: z and the code together
+    assert float(point.bits_per_channel.sum()) < float(charged.mean())   # z's bits are not any channel's
+    assert point.row["side_bits"].iloc[0] == learned.side_bits(hyper)
+
+
+def test_a_rounded_decoder_input_decodes_integers_in_training_and_passes_the_gradient_through():
+    _, codec, sample = _small_codec()
+    codec.train()
+    seen = []
+    decode = codec.decode
+    codec.decode = lambda y: (seen.append(y.detach().clone()), decode(y))[1]
+    loss, logs = learned.rate_distortion_step(0.03, "rounded")(codec, sample[:8])
+    assert torch.equal(seen[0], torch.round(seen[0]))
+    assert float(loss.detach()) == pytest.approx(float(logs["mse"] + 0.03 * logs["bpp"]), rel=1e-6)
+    loss.backward()
+    encoder_grads = [p.grad for p in codec.encoder.parameters()]
+    assert all(g is not None for g in encoder_grads) and sum(float(g.abs().sum()) for g in encoder_grads) > 0
+    codec.decode = decode
+    seen.clear()
+    learned.rate_distortion_step(0.03)(codec, sample[:8])   # the default: the noisy code, not integers
+    with pytest.raises(ValueError, match="decoder_input must be one of noisy, rounded, got 'round'"):
+        learned.rate_distortion_step(0.03, "round")
+
+
+def test_the_default_step_keeps_the_record_of_earlier_runs():
+    """Run folders made before the rounded option name the step without it: they must still load."""
+    assert learned.rate_distortion_step(0.1).describe() == {
+        "step": "rate_distortion", "lambda": 0.1, "rate": "bits per pixel", "distortion": "MSE in [-1, 1]"}
+    assert learned.rate_distortion_step(0.1, "rounded").describe()["decoder_input"] == "rounded"
+
+
+def test_the_study_hyper_plan_builds_hyperprior_codecs_in_folders_of_their_own():
+    from convae_utils import settings
+
+    base = settings.preset("workshop").replace(latent_dim=64)
+    plan = learned.codec_plan(base, "study-hyper")
+    model, _, sample = _small_codec()
+    assert plan.hyperprior and plan.decoder_input == "rounded"
+    assert "study-hyper" in plan.run_name(0.1, model)
+    codec = plan.builder(model, sample)(plan.settings)
+    assert isinstance(codec, learned.HyperpriorCodec) and codec.code_channels == plan.code_channels
+    assert plan.step(0.1).__name__ == "rate_distortion_step(0.1, rounded)"

@@ -144,27 +144,50 @@ class EntropyModel:
                 groups.append((index, make(int(self.low[index].min()), int(self.high[index].max()))))
         return groups
 
-    def encode(self, symbols: np.ndarray) -> bytes:
-        """One image's symbols (D,) -> its bitstream (bytes). Symbols must lie in the coded range."""
+    def push(self, coder, symbols: np.ndarray) -> None:
+        """Put one image's symbols (D,) onto ``coder`` (a ``constriction`` ``AnsCoder``, a stack: what is
+        pushed last is popped first). Several models can share one coder, so one image's parts (a
+        hyperprior's side values and the code they describe) make one bitstream."""
         symbols = self._check(np.asarray(symbols)[None])[0]
         if (symbols < self.low).any() or (symbols > self.high).any():
             raise ValueError("symbols outside the model's range: clip them first with EntropyModel.clip")
-        coder = _constriction().stream.stack.AnsCoder()
         for index, model in reversed(self._groups()):  # a stack: encode last what is decoded first
             coder.encode_reverse(symbols[index].astype(np.int32), model,
                                  self.mean[index].astype(np.float64), self.scale[index].astype(np.float64))
-        words = coder.get_compressed().astype("<u4").tobytes()
-        return words.rstrip(b"\0")  # the top word's unused high bytes carry nothing: leave them out
 
-    def decode(self, data: bytes) -> np.ndarray:
-        """A bitstream from :meth:`encode` -> the image's symbols (D,), int32."""
-        padded = data + b"\0" * (-len(data) % 4)
-        coder = _constriction().stream.stack.AnsCoder(np.frombuffer(padded, dtype="<u4").astype(np.uint32))
+    def pop(self, coder) -> np.ndarray:
+        """Take one image's symbols (D,), int32, off ``coder``: the inverse of :meth:`push`."""
         symbols = np.empty(self.dim, dtype=np.int32)
         for index, model in self._groups():
             symbols[index] = coder.decode(model, self.mean[index].astype(np.float64),
                                           self.scale[index].astype(np.float64))
         return symbols
+
+    def encode(self, symbols: np.ndarray) -> bytes:
+        """One image's symbols (D,) -> its bitstream (bytes). Symbols must lie in the coded range."""
+        coder = new_coder()
+        self.push(coder, symbols)
+        return coder_bytes(coder)
+
+    def decode(self, data: bytes) -> np.ndarray:
+        """A bitstream from :meth:`encode` -> the image's symbols (D,), int32."""
+        return self.pop(coder_from_bytes(data))
+
+
+def new_coder():
+    """An empty ``constriction`` ANS coder (a stack of symbols)."""
+    return _constriction().stream.stack.AnsCoder()
+
+
+def coder_bytes(coder) -> bytes:
+    """A coder's bitstream as bytes: whole 32-bit words, the top word's unused high bytes left out."""
+    return coder.get_compressed().astype("<u4").tobytes().rstrip(b"\0")
+
+
+def coder_from_bytes(data: bytes):
+    """An ANS coder that reads back the bitstream :func:`coder_bytes` wrote."""
+    padded = data + b"\0" * (-len(data) % 4)
+    return _constriction().stream.stack.AnsCoder(np.frombuffer(padded, dtype="<u4").astype(np.uint32))
 
 
 def fit_entropy_model(train_symbols) -> EntropyModel:

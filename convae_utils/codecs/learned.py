@@ -49,6 +49,7 @@ from . import entropy_coding
 PIXELS = 32 * 32                 # bits per pixel = bits per image / PIXELS
 MIN_MASS = 2.0 ** -40            # a mass below this is counted as this (40 bits): keeps log2 finite
 MIN_SCALE = 0.02                 # in steps: a channel switched off still has a positive scale
+MAX_LOG_SCALE = math.log(1e3)   # a hyperprior's scale is at most 1,000 steps (the coder's range stays small)
 TAIL = 16.0                      # the coder covers loc +- TAIL x scale (Laplace tail mass 0.5 e^-16 ~ 2^-24)
 SIDE_BITS_PER_CHANNEL = 3 * 32   # location, scale and step as float32
 # The codec's own few parameters (log-steps, the prior's locations and log-scales) are stored divided by
@@ -219,6 +220,88 @@ class LearnedCodec(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.quantise(self.latents(x)))
 
+    def rate(self, y: torch.Tensor, y_hat: torch.Tensor) -> torch.Tensor:
+        """Bits per image (B,) of the quantised (or noisy) code ``y_hat`` (B, C, 4, 4); ``y`` is the float code
+        it came from (unused here: a factorised prior does not look at the image; a hyperprior does)."""
+        return self.prior.bits(y_hat)
+
+
+class Hyperprior(nn.Module):
+    """Side values per image that set a Laplace location and scale for every code value (a hyperprior).
+
+    A factorised prior gives a value the same distribution in every image: a photograph of sky and one
+    of foliage pay for one width between them. Ballé et al. (2018) send a few more values per image,
+    ``z``, computed from the code; the decoder reads ``z`` first and predicts from it each code value's
+    distribution (here its location and scale: the "mean-scale" form of Minnen et al., 2018). ``z`` is
+    quantised like the code and costs bits of its own, under a factorised Laplace per side value
+    (:class:`FactorizedLaplace`), paid in every image's rate. Introduced in notebook 10 (its study codec).
+
+    ``side(y)``: the code (B, C, 4, 4) in steps -> ``z`` (B, Z), floats (read from ``|y|``);
+    ``params(z_hat)``: (B, Z) -> ``(loc, scale)``, each (B, C, 4, 4) in steps. The decoder's last layer
+    starts at zero, so an untrained hyperprior gives every image the same distributions: the ``loc``
+    and ``scale`` it was built with, per code value. Its two small networks belong to the codec's
+    decoder and are not counted as bits (as the decoder's weights are not); ``z``'s prior and the base
+    location and scale are side information, once for all images.
+    """
+
+    def __init__(self, channels: int, loc: torch.Tensor, scale: torch.Tensor, *, z_values: int = 4, hidden: int = 64):
+        super().__init__()
+        values = 16 * channels
+        self.code_shape = (channels, 4, 4)
+        self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(values, hidden), nn.ReLU(), nn.Linear(hidden, z_values))
+        self.decoder = nn.Sequential(nn.Linear(z_values, hidden), nn.ReLU(), nn.Linear(hidden, 2 * values))
+        nn.init.zeros_(self.decoder[-1].weight)
+        nn.init.zeros_(self.decoder[-1].bias)
+        self.z_prior = FactorizedLaplace(z_values)
+        per_value = lambda a: a.detach().float().view(-1, 1).expand(-1, 16).reshape(-1)  # noqa: E731 (C,) -> (C*16,)
+        self.base_loc = nn.Parameter(per_value(loc).clone())                       # (C*16,), no weight decay
+        self.base_log_scale = nn.Parameter(per_value(scale.clamp_min(MIN_SCALE)).log().clone())
+
+    @property
+    def z_values(self) -> int:
+        return self.z_prior.fast_loc.numel()
+
+    def side(self, y: torch.Tensor) -> torch.Tensor:
+        return self.encoder(y.abs())
+
+    def params(self, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.decoder(z_hat).view(-1, 2, *self.code_shape)
+        loc = self.base_loc.view(self.code_shape) + out[:, 0]
+        scale = (self.base_log_scale.view(self.code_shape) + out[:, 1]).clamp(max=MAX_LOG_SCALE).exp()
+        return loc, scale.clamp_min(MIN_SCALE)
+
+    def value_bits(self, y_hat: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        """Bits of each value (B, C, 4, 4) of ``y_hat`` under per-value Laplaces: as :func:`rate_bits`, unsummed."""
+        lower = loc - (y_hat - loc).abs()
+        mass = laplace_cdf(lower + 0.5, loc, scale) - laplace_cdf(lower - 0.5, loc, scale)
+        return -torch.log2(mass.clamp_min(MIN_MASS))
+
+
+class HyperpriorCodec(LearnedCodec):
+    """A :class:`LearnedCodec` whose code's distributions come from a :class:`Hyperprior`, image by image.
+
+    The rate of an image is the bits of its side values ``z`` plus the bits of its code under the
+    distributions ``z`` predicts. ``z`` gets uniform noise in training and is rounded in eval mode, as
+    the code is. The factorised ``prior`` is kept (it seeds the hyperprior's base distributions and
+    names the channels) but does not price the code.
+    """
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, step: torch.Tensor, prior: FactorizedLaplace,
+                 hyper: Hyperprior):
+        super().__init__(encoder, decoder, step, prior)
+        self.hyper = hyper
+
+    def side_values(self, y: torch.Tensor) -> torch.Tensor:
+        """``z`` (B, Z) for the code ``y``: noisy in training, rounded in eval mode."""
+        z = self.hyper.side(y)
+        return z + torch.rand_like(z) - 0.5 if self.training else torch.round(z)
+
+    def rate(self, y: torch.Tensor, y_hat: torch.Tensor) -> torch.Tensor:
+        z_hat = self.side_values(y)
+        loc, scale = self.hyper.params(z_hat)
+        z_bits = self.hyper.z_prior.bits(z_hat[:, :, None, None])
+        return z_bits + self.hyper.value_bits(y_hat, loc, scale).flatten(1).sum(dim=1)
+
 
 @torch.no_grad()
 def codec_from_autoencoder(model: nn.Module, sample: torch.Tensor, *, code_channels: int | None = None,
@@ -246,48 +329,89 @@ def codec_from_autoencoder(model: nn.Module, sample: torch.Tensor, *, code_chann
     return LearnedCodec(encoder, decoder, step, FactorizedLaplace(channels, loc, scale)).train()
 
 
-def codec_builder(model: nn.Module, sample: torch.Tensor, *, code_channels: int | None = None,
-                  step_factor: float = 0.3):
-    """``build(settings) -> LearnedCodec`` for ``runs.train_or_load``: :func:`codec_from_autoencoder`, seeded
-    by the run's seed. The run's folder name and ``details`` must say which trained model it starts from."""
-    def build(run_settings: RunSettings) -> LearnedCodec:
-        return codec_from_autoencoder(model, sample, code_channels=code_channels, step_factor=step_factor,
-                                      seed=run_settings.seed)
+def with_hyperprior(codec: LearnedCodec, *, z_values: int = 4, seed: int = 0) -> HyperpriorCodec:
+    """The same codec (its layers shared, not copied) with a :class:`Hyperprior` seeded by ``seed``, whose
+    base distributions are the codec's factorised prior: untrained, it prices every image's code as the
+    factorised prior does, plus the bits of its side values."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        hyper = Hyperprior(codec.code_channels, codec.prior.loc, codec.prior.scale, z_values=z_values)
+    hyper_codec = HyperpriorCodec(codec.encoder, codec.decoder, codec.step, codec.prior, hyper)
+    return hyper_codec.train(codec.training)
 
-    build.__qualname__ = build.__name__ = "codec_from_autoencoder"
+
+def codec_builder(model: nn.Module, sample: torch.Tensor, *, code_channels: int | None = None,
+                  step_factor: float = 0.3, hyperprior: bool = False):
+    """``build(settings) -> LearnedCodec`` for ``runs.train_or_load``: :func:`codec_from_autoencoder`, seeded
+    by the run's seed (``hyperprior``: then :func:`with_hyperprior`). The run's folder name and ``details``
+    must say which trained model it starts from."""
+    def build(run_settings: RunSettings) -> LearnedCodec:
+        codec = codec_from_autoencoder(model, sample, code_channels=code_channels, step_factor=step_factor,
+                                       seed=run_settings.seed)
+        return with_hyperprior(codec, seed=run_settings.seed) if hyperprior else codec
+
+    build.__qualname__ = build.__name__ = "hyperprior_codec_from_autoencoder" if hyperprior else "codec_from_autoencoder"
     return build
 
 
 # -- the step: distortion + lambda x rate --------------------------------------------------------------
 
-def rate_distortion_step(lmbda: float):
+DECODER_INPUTS = ("noisy", "rounded")
+
+
+def rate_distortion_step(lmbda: float, decoder_input: str = "noisy"):
     """A step for the harness (``step(model, batch) -> (loss, logs)``): ``MSE + lmbda x bpp`` of a :class:`LearnedCodec`.
 
     In training the code gets uniform noise (see the module docstring), in eval mode it is rounded, so
     the validation loss uses the bits the rounded code really costs under the prior (the ideal; the
-    coder adds a few bits per image, measured by :func:`code_test_images`). Logs ``mse`` and ``bpp``;
-    the loss is exactly ``mse + lmbda * bpp`` (a test checks it). ``lmbda`` 0 trains for the MSE of the
-    noisy code alone (the prior is then left as it is: a control without the rate term).
+    coder adds a few bits per image, measured by :func:`code_test_images`). ``decoder_input``
+    ``"rounded"``: the rate still sees the noisy code, but the decoder gets the rounded one, with the
+    gradient passed straight through the rounding (Minnen & Singh, 2020), so it trains on the values it
+    will decode. Logs ``mse`` and ``bpp``; the loss is exactly ``mse + lmbda * bpp`` (a test checks it).
+    ``lmbda`` 0 trains for the MSE alone (the prior is then left as it is: a control without the rate term).
+    Raises ValueError for a ``decoder_input`` other than ``"noisy"`` or ``"rounded"``.
     """
     lmbda = check_float("lmbda", lmbda, low=0.0, high=1e3, low_inclusive=True)
+    if decoder_input not in DECODER_INPUTS:
+        raise ValueError(f"decoder_input must be one of {', '.join(DECODER_INPUTS)}, got {decoder_input!r}")
 
     def step(model: LearnedCodec, batch: torch.Tensor) -> StepOutput:
-        y_hat = model.quantise(model.latents(batch))                   # (B, C, 4, 4), noisy or rounded
-        mse = F.mse_loss(model.decode(y_hat).float(), batch)
-        bpp = model.prior.bits(y_hat.float()).mean() / PIXELS          # mean bits per image / pixels
+        y = model.latents(batch)
+        y_hat = model.quantise(y)                                      # (B, C, 4, 4), noisy or rounded
+        decoded_from = y_hat
+        if decoder_input == "rounded" and model.training:
+            decoded_from = y + (torch.round(y) - y).detach()           # rounded forward, identity backward
+        mse = F.mse_loss(model.decode(decoded_from).float(), batch)
+        bpp = model.rate(y, y_hat.float()).mean() / PIXELS             # mean bits per image / pixels
         return mse + lmbda * bpp, {"mse": mse.detach(), "bpp": bpp.detach()}
 
-    step.__qualname__ = step.__name__ = f"rate_distortion_step({lmbda:g})"
-    step.describe = lambda: {"step": "rate_distortion", "lambda": lmbda, "rate": "bits per pixel",
-                             "distortion": "MSE in [-1, 1]"}
+    suffix = "" if decoder_input == "noisy" else f", {decoder_input}"
+    step.__qualname__ = step.__name__ = f"rate_distortion_step({lmbda:g}{suffix})"
+    record = {"step": "rate_distortion", "lambda": lmbda, "rate": "bits per pixel", "distortion": "MSE in [-1, 1]"}
+    if decoder_input != "noisy":   # recorded only when not the default, so earlier runs keep their identity
+        record["decoder_input"] = decoder_input
+    step.describe = lambda: dict(record)
     return step
 
 
 # -- honest bits: the learnt prior drives the entropy coder ---------------------------------------------
 
 def side_bits(codec: LearnedCodec) -> int:
-    """Bits the decoder needs once, for all images: location, scale and step per channel (float32 each)."""
+    """Bits the decoder needs once, for all images: location, scale and step per channel (float32 each);
+    with a hyperprior, the step per channel and, as float32, the base location and scale of every code
+    value and the side values' prior (location and scale of each)."""
+    if isinstance(codec, HyperpriorCodec):
+        return 32 * (codec.code_channels + 2 * codec.latent_dim + 2 * codec.hyper.z_values)
     return SIDE_BITS_PER_CHANNEL * codec.code_channels
+
+
+def _laplace_model(loc: np.ndarray, scale: np.ndarray) -> entropy_coding.EntropyModel:
+    """An :class:`~convae_utils.codecs.entropy_coding.EntropyModel` of Laplaces (D,), ranges ``loc +- TAIL x scale``."""
+    loc, scale = np.asarray(loc, dtype=np.float64), np.asarray(scale, dtype=np.float64)
+    low = np.floor(loc - TAIL * scale - 1).astype(np.int32)
+    high = np.ceil(loc + TAIL * scale + 1).astype(np.int32)
+    return entropy_coding.EntropyModel(np.ones(len(loc), dtype=bool), loc.astype(np.float32),
+                                       scale.astype(np.float32), low, high)
 
 
 def entropy_model_of(codec: LearnedCodec) -> entropy_coding.EntropyModel:
@@ -333,6 +457,67 @@ def decode_symbols(codec: LearnedCodec, symbols: np.ndarray, batch_size: int = 5
         codec.train(was)
 
 
+@torch.no_grad()
+def _image_model(hyper: Hyperprior, z: np.ndarray) -> entropy_coding.EntropyModel:
+    """The code's model for one image from its side values ``z`` (Z,), int, with ``hyper`` on the CPU: the
+    same float computation on the coding and the decoding side (one image at a time), so both get the same model."""
+    loc, scale = hyper.params(torch.from_numpy(z.astype(np.float32))[None])
+    return _laplace_model(loc.flatten().double().numpy(), scale.flatten().double().numpy())
+
+
+def _code_with_hyperprior(codec: HyperpriorCodec, images: ImageSet, batch_size: int = 500
+                          ) -> tuple[entropy_coding.CodedImages, np.ndarray]:
+    """Every image as one bitstream: its side values ``z``, then its code under the model ``z`` gives.
+
+    Returns the coded images (symbols of the code, decoded back; ``bits`` of the whole stream;
+    ``information_bits`` the ideal bits of ``z`` and the code) and the ideal bits of each value (N, C x 16).
+    Without ``constriction`` the bits are the ideal ones (``ideal`` True), as in ``code_images``.
+    """
+    was = codec.training
+    codec.eval()
+    try:
+        device = next(codec.parameters()).device
+        ys, zs = [], []
+        with torch.no_grad():
+            for b in images.images.split(batch_size):
+                y = codec.latents(normalize(b.to(device)))
+                ys.append(torch.round(y).flatten(1).cpu())
+                zs.append(codec.side_values(y).cpu())
+        symbols, z = torch.cat(ys).numpy().astype(np.int32), torch.cat(zs).numpy().astype(np.int32)
+        z_model = _laplace_model(codec.hyper.z_prior.loc.detach().cpu().numpy(),
+                                 codec.hyper.z_prior.scale.detach().cpu().numpy())
+        z = z_model.clip(z)
+        hyper = copy.deepcopy(codec.hyper).cpu()
+        models = [_image_model(hyper, row) for row in z]
+        clipped = np.stack([m.clip(row[None])[0] for m, row in zip(models, symbols)])
+        value_bits = np.stack([entropy_coding._bits_of(row, "laplace", m.mean, m.scale, m.low, m.high)
+                               for m, row in zip(models, clipped)])
+        information = z_model.information_bits(z) + value_bits.sum(axis=1)
+        changed = int((clipped != symbols).sum())
+        side = side_bits(codec)
+        if not entropy_coding.coder_available():
+            return entropy_coding.CodedImages(clipped, information, information, changed, side, ideal=True), value_bits
+        streams = []
+        for model, row, side_row in zip(models, clipped, z):
+            coder = entropy_coding.new_coder()
+            model.push(coder, row)            # a stack: the code first, so that z is read first
+            z_model.push(coder, side_row)
+            streams.append(entropy_coding.coder_bytes(coder))
+        decoded = []
+        for data in streams:
+            coder = entropy_coding.coder_from_bytes(data)
+            side_row = z_model.pop(coder)
+            decoded.append(_image_model(hyper, side_row).pop(coder))
+        decoded = np.stack(decoded)
+        if not np.array_equal(decoded, clipped):
+            bad = int((decoded != clipped).any(axis=1).sum())
+            raise RuntimeError(f"{bad} of {len(clipped)} bitstreams did not decode to the symbols they came from")
+        bits = np.array([8 * len(data) for data in streams], dtype=np.int64)
+        return entropy_coding.CodedImages(decoded, bits, information, changed, side), value_bits
+    finally:
+        codec.train(was)
+
+
 @dataclass(frozen=True)
 class CodecPoint:
     """One learned codec on the test images: its row of a rate-distortion table and what the bits are made of."""
@@ -349,15 +534,19 @@ def code_test_images(name: str, codec: LearnedCodec, test: ImageSet, setting: st
     by :func:`convae_utils.codecs.entropy_coding.code_images`; without ``constriction`` on this machine
     they are the ideal bits and the row's ``ideal`` is True); ``information_bits`` the prior's ideal, so their
     difference is the coder's overhead per image; ``side_bits`` the prior and steps, once for all images.
+    A :class:`HyperpriorCodec`'s image is one bitstream holding its side values and then its code, and
+    both count in its bits.
     """
-    symbols = rounded_codes(codec, test)
-    model = entropy_model_of(codec)
-    coded = entropy_coding.code_images(model, symbols)
+    if isinstance(codec, HyperpriorCodec):
+        coded, value_bits = _code_with_hyperprior(codec, test)
+        per_channel = value_bits.reshape(len(value_bits), codec.code_channels, -1).sum(axis=2).mean(axis=0)
+    else:
+        coded = entropy_coding.code_images(entropy_model_of(codec), rounded_codes(codec, test))
+        y = torch.from_numpy(coded.symbols.astype(np.float32)).view(-1, *codec.code_shape)
+        with torch.no_grad():
+            per_channel = codec.prior.bits_per_channel(y.to(codec.prior.loc.device)).cpu().numpy()
     reconstructions = decode_symbols(codec, coded.symbols)
     row = score_reconstructions(name, setting or name, reconstructions, test, bits_per_image=coded.bits_per_image)
-    y = torch.from_numpy(coded.symbols.astype(np.float32)).view(-1, *codec.code_shape)
-    with torch.no_grad():
-        per_channel = codec.prior.bits_per_channel(y.to(codec.prior.loc.device)).cpu().numpy()
     row = row.assign(bpp=row["bits_per_image"] / PIXELS, information_bits=float(coded.information_bits.mean()),
                      side_bits=side_bits(codec), clipped=coded.clipped, ideal=coded.ideal)
     return CodecPoint(row, per_channel, coded)
@@ -407,6 +596,12 @@ class CodecPlan:
     settings: RunSettings        # the fine-tuning runs' settings: patches, epochs, peak rate, seed
     step_factor: float = 0.3
     name: str = ""               # the plan's key in PLANS; named in run folders unless it is the profile's own
+    hyperprior: bool = False     # HyperpriorCodec instead of the factorised prior
+    decoder_input: str = "noisy"  # rate_distortion_step's: "rounded" decodes the rounded code in training
+
+    def step(self, lmbda: float):
+        """The plan's training step at ``lmbda``: :func:`rate_distortion_step`."""
+        return rate_distortion_step(lmbda, self.decoder_input)
 
     def run_name(self, lmbda: float, starts_from: nn.Module) -> str:
         """The run folder's suffix, e.g. ``codec-c8-lambda0.03-from1a2b3c4d``: the plan (unless the profile's
@@ -414,6 +609,11 @@ class CodecPlan:
         seed or model: another folder)."""
         plan = f"-{self.name}" if self.name and self.name != self.settings.profile else ""
         return f"codec{plan}-c{self.code_channels}-lambda{lmbda:g}-from{weights_digest(starts_from)[:8]}"
+
+    def builder(self, starts_from: nn.Module, sample: torch.Tensor):
+        """``build(settings)`` for the plan's codecs: :func:`codec_builder` from ``starts_from``."""
+        return codec_builder(starts_from, sample, code_channels=self.code_channels, step_factor=self.step_factor,
+                             hyperprior=self.hyperprior)
 
 
 PLANS = studies.CODEC_PLANS   # per profile, and the headless study's ("study"): convae_utils.studies
@@ -430,7 +630,8 @@ def codec_plan(base: RunSettings, plan: str | None = None) -> CodecPlan:
     changes = {"latent_dim": 16 * chosen["code_channels"], "num_epochs": chosen["num_epochs"], "lr": chosen["lr"]}
     if chosen["train_size"] is not None:
         changes["train_size"] = chosen["train_size"]
-    return CodecPlan(tuple(chosen["lambdas"]), chosen["code_channels"], base.replace(**changes), name=name)
+    return CodecPlan(tuple(chosen["lambdas"]), chosen["code_channels"], base.replace(**changes), name=name,
+                     hyperprior=chosen.get("hyperprior", False), decoder_input=chosen.get("decoder_input", "noisy"))
 
 
 def weights_digest(model: nn.Module) -> str:

@@ -15,6 +15,7 @@ STUDIES: dict[str, tuple[str, str]] = {
     "08": ("winning", "notebook 08: the ablation of the spatial-code model over seeds"),
     "09": ("vae_sweep", "notebook 09: the VAE's beta sweep as rate and distortion"),
     "10": ("learned_codec", "notebook 10: learned codecs (one per lambda) against PCA's best codec and JPEG, over seeds"),
+    "codec-variants": ("codec_variants", "notebook 10: trials of the codec's training (rounding, rate warm-up, a hyperprior)"),
     "colour": ("colour_check", "notebooks 03-05: is colour learnt (chroma kept, mean colour)"),
     "baselines": ("measure_baselines", "the time PCA and the JPEG sweep take on the stand-in"),
     "experiment": ("experiment", "the article's whole experiment through fit, timed (a GPU)"),

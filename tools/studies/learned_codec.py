@@ -1,6 +1,10 @@
 """Notebook 10's study, headless: learned codecs (one per lambda) against PCA's best codec and JPEG, over seeds.
 
-``python -m tools study 10 [--plan study] [--seeds 3] [--out table.csv]`` (``make study STUDY=10``)
+``python -m tools study 10 [--plan study|study-hyper] [--seeds 3] [--out table.csv]`` (``make study STUDY=10``)
+
+``--plan study`` trains notebook 10's codec (a factorised prior) with more patches; ``--plan study-hyper``
+the stronger one, a hyperprior with the decoder trained on the rounded code (see
+``python -m tools study codec-variants`` for what each change adds on one seed).
 
 For each seed: notebook 08's from-scratch model (its workshop run; seed 0 shares notebook 08's run folder),
 one codec per lambda fine-tuned from it (:func:`convae_utils.codecs.learned.codec_plan`, the plan the
@@ -68,9 +72,9 @@ def run_seed(seed: int, plan_name: str, profile: str, lambdas=None) -> pd.DataFr
     mse_only = curves.codec_curve("MSE only", base.model, bundle.train.head(min(len(bundle.train), 4_000)), test,
                                    curves.relative_steps(base.model, bundle.train, studies.CODEC_MSE_STEP_FACTORS))
     sample = images.normalize(codec_bundle.train.images[:512])
-    build = learned.codec_builder(base.model, sample, code_channels=plan.code_channels, step_factor=plan.step_factor)
+    build = plan.builder(base.model, sample)
     control_recipe = runs.Recipe(plan.run_name(CONTROL_LAMBDA, base.model), build=build,
-                                 step=learned.rate_distortion_step(CONTROL_LAMBDA), **one_cycle_adamw)
+                                 step=plan.step(CONTROL_LAMBDA), **one_cycle_adamw)
     control_run = runs.train_or_load(plan.settings, control_recipe, codec_bundle, progress=False)
     control = curves.codec_curve("λ=0 control", control_run.model,
                                  codec_bundle.train.head(min(len(codec_bundle.train), 4_000)), test,
@@ -79,8 +83,7 @@ def run_seed(seed: int, plan_name: str, profile: str, lambdas=None) -> pd.DataFr
     rows = []
     for lmbda in lambdas or plan.lambdas:
         t = time.perf_counter()
-        recipe = runs.Recipe(plan.run_name(lmbda, base.model), build=build, step=learned.rate_distortion_step(lmbda),
-                             **one_cycle_adamw)
+        recipe = runs.Recipe(plan.run_name(lmbda, base.model), build=build, step=plan.step(lmbda), **one_cycle_adamw)
         run = runs.train_or_load(plan.settings, recipe, codec_bundle, progress=False)
         point = learned.code_test_images(f"λ={lmbda:g}", run.model, test).row
         against = {name: float(curves.compare_at_equal_bits(point, curve)["gain_db"].iloc[0])
