@@ -103,18 +103,25 @@ def summarise(table: pd.DataFrame) -> list[str]:
     """The mean and spread over seeds per lambda, and the issue's two study targets, as lines of text."""
     grouped = table.groupby("lambda", sort=False)
     mean, spread = grouped.mean(numeric_only=True), grouped.std(numeric_only=True).fillna(0.0)
+    def gain(lmbda, column: str) -> str:   # NaN: the opponent's curve does not reach this rate
+        value = mean.loc[lmbda, column]
+        return "outside its range" if pd.isna(value) else f"{value:+.2f}"
+
     lines = [f"lambda {lmbda:g}: {mean.loc[lmbda, 'bits']:.0f} bits ({mean.loc[lmbda, 'bpp']:.3f} bpp), "
-             f"{mean.loc[lmbda, 'dB']:.2f} dB; vs PCA's best {mean.loc[lmbda, 'vs PCA' + chr(39) + 's best (dB)']:+.2f} "
-             f"± {spread.loc[lmbda, 'vs PCA' + chr(39) + 's best (dB)']:.2f}; vs JPEG {mean.loc[lmbda, 'vs JPEG scan (dB)']:+.2f}; "
-             f"vs 08 MSE-only {mean.loc[lmbda, 'vs 08 MSE-only (dB)']:+.2f}; "
-             f"vs the λ=0 control (the rate term) {mean.loc[lmbda, 'vs λ=0 control (dB)']:+.2f}" for lmbda in mean.index]
+             f"{mean.loc[lmbda, 'dB']:.2f} dB; vs PCA's best {gain(lmbda, 'vs PCA' + chr(39) + 's best (dB)')} "
+             f"± {spread.loc[lmbda, 'vs PCA' + chr(39) + 's best (dB)']:.2f}; vs JPEG {gain(lmbda, 'vs JPEG scan (dB)')}; "
+             f"vs 08 MSE-only {gain(lmbda, 'vs 08 MSE-only (dB)')}; "
+             f"vs the λ=0 control (the rate term) {gain(lmbda, 'vs λ=0 control (dB)')}" for lmbda in mean.index]
     inside = mean[(mean["bits"] >= RATE_RANGE[0]) & (mean["bits"] <= RATE_RANGE[1])]
     pca_gain = inside["vs PCA's best (dB)"].dropna()
     won = int((pca_gain >= TARGET_DB).sum())
+    ranked = pca_gain.sort_values(ascending=False)
+    third = ranked.iloc[min(2, len(ranked) - 1)] if len(ranked) else float("nan")   # the rate that decides "3 of 4"
     lines.append(f"target: >= +{TARGET_DB} dB over PCA's best at 3 of 4 rates in {RATE_RANGE[0]:.0f}-{RATE_RANGE[1]:.0f} "
                  f"bits: {won} of {len(pca_gain)} -> " + ("met" if won >= 3 else
-                 f"missed (best {pca_gain.max():+.2f} dB, short of +{TARGET_DB} by {TARGET_DB - pca_gain.max():.2f} dB "
-                 "at the closest rate)" if len(pca_gain) else "missed (no rate inside)"))
+                 f"missed (best {ranked.iloc[0]:+.2f} dB; the third best {third:+.2f} dB, short of +{TARGET_DB} by "
+                 f"{TARGET_DB - third:.2f} dB)" if len(ranked) >= 3 else
+                 f"missed (only {len(ranked)} rates inside)" if len(ranked) else "missed (no rate inside)"))
     jpeg_gain = inside["vs JPEG scan (dB)"].dropna()
     lines.append(f"target: above JPEG's scan data at every rate JPEG reaches there: {int((jpeg_gain > 0).sum())} of "
                  f"{len(jpeg_gain)} -> " + ("met" if len(jpeg_gain) and (jpeg_gain > 0).all() else
