@@ -170,7 +170,8 @@ def test_webp_counts_its_stream_without_the_fixed_header_and_decodes():
 @pytest.mark.parametrize("argv,words", [(["--seeds", "0"], "--seeds must be at least 1"),
                                         (["--lambdas", "0.1", "-2"], "--lambdas must lie in 0..1000"),
                                         (["--lambdas", "nan"], "--lambdas must lie in"),
-                                        (["--seeds", "2", "--first-seed", "2"], "--first-seed must lie in 0..1")])
+                                        (["--seeds", "2", "--first-seed", "2"], "--first-seed must lie in 0..1"),
+                                        (["--out", "/no/such/folder/table.csv"], "--out: the folder of")])
 def test_the_study_refuses_bad_options_before_it_loads_anything(argv, words, capsys, monkeypatch):
     from tools.studies import learned_codec as study
 
@@ -300,3 +301,31 @@ def test_the_study_target_line_names_the_shortfall_at_the_rate_that_decides_thre
     assert "1 of 4 -> missed" in target and "third best -0.04 dB, short of +0.3 by 0.34 dB" in target
     met = table.assign(**{"vs PCA's best (dB)": [0.31, 0.4, 0.35, -0.2]})
     assert next(line for line in study.summarise(met) if "3 of 4 rates" in line).endswith("3 of 4 -> met")
+
+
+def test_coding_refuses_what_is_not_a_codec_or_not_an_image_set():
+    model, codec, sample = _small_codec()
+    with pytest.raises(TypeError, match="codec must be a LearnedCodec"):
+        learned.code_test_images("x", model, None)
+    with pytest.raises(TypeError, match="test must be an ImageSet"):
+        learned.code_test_images("x", codec, sample)
+    hyper = learned.with_hyperprior(codec)
+    with pytest.raises(TypeError, match="already has a hyperprior"):
+        learned.with_hyperprior(hyper)
+    with pytest.raises(ValueError, match="z_values"):
+        learned.with_hyperprior(codec, z_values=0)
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--lambdas", "-1"], "--lambdas must be at least 0"),
+    (["--base-runs", "/no/such/folder"], "--base-runs must be an existing folder"),
+    (["--base-channels", "0"], "--base-channels must be at least 1"),
+    (["--seed", "-1"], "--seed must be at least 0"),
+])
+def test_the_codec_trials_refuse_bad_options_before_any_work(argv, words, capsys, monkeypatch):
+    from tools.studies import codec_variants
+
+    monkeypatch.setattr("convae_utils.settings.from_env", lambda *a, **k: pytest.fail("work began"))
+    with pytest.raises(SystemExit):
+        codec_variants.main(argv)
+    assert words in capsys.readouterr().err

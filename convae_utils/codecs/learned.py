@@ -333,6 +333,9 @@ def with_hyperprior(codec: LearnedCodec, *, z_values: int = 4, seed: int = 0) ->
     """The same codec (its layers shared, not copied) with a :class:`Hyperprior` seeded by ``seed``, whose
     base distributions are the codec's factorised prior: untrained, it prices every image's code as the
     factorised prior does, plus the bits of its side values."""
+    if isinstance(codec, HyperpriorCodec):
+        raise TypeError("codec already has a hyperprior; give the codec it was made from")
+    z_values = check_int("z_values", z_values, minimum=1, maximum=256)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         hyper = Hyperprior(codec.code_channels, codec.prior.loc, codec.prior.scale, z_values=z_values)
@@ -537,6 +540,12 @@ def code_test_images(name: str, codec: LearnedCodec, test: ImageSet, setting: st
     A :class:`HyperpriorCodec`'s image is one bitstream holding its side values and then its code, and
     both count in its bits.
     """
+    if not isinstance(codec, LearnedCodec):
+        raise TypeError(f"codec must be a LearnedCodec (learned.codec_from_autoencoder; notebook 08's autoencoder "
+                        f"is its starting point, not a codec), got {type(codec).__name__}")
+    if not isinstance(test, ImageSet):
+        raise TypeError(f"test must be an ImageSet (e.g. data.prepare_data(...).test), got {type(test).__name__}; "
+                        "wrap uint8 images (N, 3, 32, 32) in images.ImageSet")
     if isinstance(codec, HyperpriorCodec):
         coded, value_bits = _code_with_hyperprior(codec, test)
         per_channel = value_bits.reshape(len(value_bits), codec.code_channels, -1).sum(axis=2).mean(axis=0)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import torch
@@ -151,6 +152,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m tools study 10") 
     if bad:
         parser.error(f"--lambdas must lie in {LAMBDA_RANGE[0]:g}..{LAMBDA_RANGE[1]:g} (MSE per bit per pixel; "
                      f"0 is the control, run anyway), got {', '.join(f'{v:g}' for v in bad)}")
+    if args.out is not None and not Path(args.out).expanduser().resolve().parent.is_dir():
+        parser.error(f"--out: the folder of {args.out} does not exist; make it first (the table is written after each seed)")
     if not 0 <= args.first_seed < args.seeds:
         parser.error(f"--first-seed must lie in 0..{args.seeds - 1}, got {args.first_seed}")
     tables = []
