@@ -410,6 +410,12 @@ RATE = [
     ("cdf alone", lambda y, l, s: -torch.log2(_rate_cdf(y, l, s)).flatten(1).sum(1), "-log2 CDF(y)"),
     ("sign", lambda y, l, s: torch.log2(_rate_cdf(y + .5, l, s) - _rate_cdf(y - .5, l, s)).flatten(1).sum(1), "your bits are negative"),
     ("density in nats", lambda y, l, s: -torch.log(_rate_density(y, l, s)).flatten(1).sum(1), "you took -log of the density"),
+    ("mean over an image's values", lambda y, l, s: -torch.log2(_rate_cdf(y + .5, l, s) - _rate_cdf(y - .5, l, s)).flatten(1).mean(1),
+     "you averaged each image's values"),
+    ("CDFs subtracted the wrong way", lambda y, l, s: -torch.log2(_rate_cdf(y - .5, l, s) - _rate_cdf(y + .5, l, s)).flatten(1).sum(1),
+     "your bits are NaN"),
+    ("the wrong way, clamped", lambda y, l, s: -torch.log2((_rate_cdf(y - .5, l, s) - _rate_cdf(y + .5, l, s)).clamp_min(2.0 ** -40)).flatten(1).sum(1),
+     "your masses are negative or zero"),
     ("loc and scale not reshaped", lambda y, l, s: -torch.log2(learned.laplace_cdf(y + .5, l, s)
                                                                - learned.laplace_cdf(y - .5, l, s)).flatten(1).sum(1),
      "expected loc and scale of shape (1, C, 1, 1)"),

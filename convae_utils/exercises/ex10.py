@@ -34,6 +34,8 @@ def _rate_variants(y: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor) -> d
         "no half below": per_image(-torch.log2(mass(y, y + 1))),
         "cdf only": per_image(-torch.log2(learned.laplace_cdf(y, l4, s4).clamp_min(learned.MIN_MASS))),
         "sign": -right,
+        "mean per value": right / y[0].numel(),
+        "reversed, clamped": per_image(-torch.log2(mass(y + 0.5, y - 0.5))),
     }
 
 
@@ -53,6 +55,10 @@ RATE_SLIPS = {
                 "value y is CDF(y + 1/2) - CDF(y - 1/2)",
     "sign": "your bits are negative: the cost of a value is -log2 of its probability (probabilities are at "
             "most 1, so bits are at least 0)",
+    "mean per value": "you averaged each image's values: that is bits per value. The rate of an image is the SUM "
+                      "of its values' bits (sum over C, H and W), one number per image",
+    "reversed, clamped": "every value costs the floor's 40 bits: your masses are negative or zero, so the clamp "
+                         "replaced them all. Subtract the other way round: CDF(y + 1/2) - CDF(y - 1/2)",
 }
 
 
@@ -108,6 +114,9 @@ def check_rate_bits(candidate) -> None:
         raise Wrong(f"return one number per image, shape ({len(y)},); got {tuple(got.shape)}")
     if close(got, right):
         return
+    if bool(torch.isnan(got).any()):
+        raise Wrong("your bits are NaN: log2 of a negative number. Is the mass CDF(y - 1/2) - CDF(y + 1/2)? "
+                    "Subtract the other way round: CDF(y + 1/2) - CDF(y - 1/2), upper minus lower")
     for slip, message in RATE_SLIPS.items():
         if close(got, variants[slip]):
             raise Wrong(message)
