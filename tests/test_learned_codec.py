@@ -329,3 +329,20 @@ def test_the_codec_trials_refuse_bad_options_before_any_work(argv, words, capsys
     with pytest.raises(SystemExit):
         codec_variants.main(argv)
     assert words in capsys.readouterr().err
+
+
+def test_the_study_takes_the_dataset_its_fallback_warning_names(monkeypatch, tmp_path):
+    """The stand-in warning says "--dataset photos10 on the command line": the study must accept it and use it."""
+    from tools.studies import learned_codec as study
+
+    seen = []
+
+    def fake_run_seed(seed, plan, profile, lambdas=None, dataset=None):
+        seen.append(dataset)
+        return pd.DataFrame({"dataset": dataset, "seed": seed, "lambda": [0.1], "bits": [100.0], "bpp": [0.1],
+                             "dB": [24.0], "vs PCA's best (dB)": [0.1], "vs JPEG scan (dB)": [np.nan],
+                             "vs 08 MSE-only (dB)": [1.0], "vs λ=0 control (dB)": [np.nan]})
+
+    monkeypatch.setattr(study, "run_seed", fake_run_seed)
+    assert study.main(["--seeds", "1", "--dataset", "photos10", "--out", str(tmp_path / "t.csv")]) == 0
+    assert seen == ["photos10"] and (tmp_path / "t.csv").exists()

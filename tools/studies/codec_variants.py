@@ -93,6 +93,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m tools study codec
     from convae_utils.codecs import curves, learned
 
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default=None, choices=settings.DATASETS,
+                        help="cifar10 or a stand-in (default: $CONVAE_DATASET, else the profile's)")
     parser.add_argument("--seed", type=int, default=0, help="the seed of notebook 08's model and the codecs (default 0)")
     parser.add_argument("--lambdas", type=float, nargs="+", default=[0.1, 0.01], help="lambdas (default 0.1 0.01)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
@@ -111,7 +113,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m tools study codec
     if any(bad):
         parser.error("; ".join(b for b in bad if b))
 
-    config = settings.from_env("workshop", seed=args.seed)
+    config = settings.from_env("workshop", seed=args.seed, **({"dataset": args.dataset} if args.dataset else {}))
     width = studies.SPATIAL_WIDTHS[config.profile]
     spatial_config = config.replace(**studies.PATCH_BUDGETS[config.profile], lr=6e-3,
                                     latent_dim=16 * args.base_channels, base_channels=width)

@@ -38,11 +38,11 @@ CONTROL_LAMBDA = 0.0          # the control: the same fine-tuning without the ra
 LAMBDA_RANGE = (0.0, 1e3)     # what learned.rate_distortion_step accepts
 
 
-def run_seed(seed: int, plan_name: str, profile: str, lambdas=None) -> pd.DataFrame:
+def run_seed(seed: int, plan_name: str, profile: str, lambdas=None, dataset: str | None = None) -> pd.DataFrame:
     from convae_utils import baselines, callbacks, data, exercises, images, runs, settings, models, training
     from convae_utils.codecs import curves, learned
 
-    config = settings.from_env(profile, seed=seed)
+    config = settings.from_env(profile, seed=seed, **({"dataset": dataset} if dataset else {}))
     more = studies.PATCH_BUDGETS[config.profile]
     width = studies.SPATIAL_WIDTHS[config.profile]
     spatial_config = config.replace(**more, lr=6e-3, latent_dim=studies.CODE_VALUES, base_channels=width)
@@ -136,10 +136,13 @@ def summarise(table: pd.DataFrame) -> list[str]:
 
 def main(argv: list[str] | None = None, prog: str = "python -m tools study 10") -> int:
     from convae_utils.codecs import learned
+    from convae_utils.settings import DATASETS
 
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--plan", default="study", choices=tuple(learned.PLANS), help="the fine-tuning plan (default: study)")
     parser.add_argument("--profile", default="workshop", help="notebook 08's profile for the base model (default: workshop)")
+    parser.add_argument("--dataset", default=None, choices=DATASETS,
+                        help="cifar10 or a stand-in (default: $CONVAE_DATASET, else the profile's: CIFAR-10, or photos10 offline)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")
     parser.add_argument("--first-seed", type=int, default=0, help="start at this seed (a later run adds seeds; "
                                                                     "join the CSV files for the summary)")
@@ -158,7 +161,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m tools study 10") 
         parser.error(f"--first-seed must lie in 0..{args.seeds - 1}, got {args.first_seed}")
     tables = []
     for seed in range(args.first_seed, args.seeds):
-        tables.append(run_seed(seed, args.plan, args.profile, args.lambdas))
+        tables.append(run_seed(seed, args.plan, args.profile, args.lambdas, args.dataset))
         table = pd.concat(tables, ignore_index=True)
         if args.out:
             table.to_csv(args.out, index=False)
