@@ -423,15 +423,9 @@ def entropy_model_of(codec: LearnedCodec) -> entropy_coding.EntropyModel:
     Each value takes its channel's Laplace (location, scale in steps) and a symbol range of
     ``loc +- TAIL x scale`` (beyond it the mass is below 2^-24; rarer symbols are clipped, and counted).
     """
-    loc = codec.prior.loc.detach().cpu().double().numpy()
-    scale = codec.prior.scale.detach().cpu().double().numpy()
-    positions = codec.code_shape[1] * codec.code_shape[2]
-    low = np.floor(loc - TAIL * scale - 1).astype(np.int32)
-    high = np.ceil(loc + TAIL * scale + 1).astype(np.int32)
-    per_value = lambda a: np.repeat(a, positions)  # noqa: E731  (C,) -> (C*16,), channel-major like flatten
-    return entropy_coding.EntropyModel(np.ones(codec.code_channels * positions, dtype=bool),
-                                per_value(loc).astype(np.float32), per_value(scale).astype(np.float32),
-                                per_value(low), per_value(high))
+    positions = codec.code_shape[1] * codec.code_shape[2]   # (C,) -> (C*16,), channel-major like flatten
+    return _laplace_model(np.repeat(codec.prior.loc.detach().cpu().double().numpy(), positions),
+                          np.repeat(codec.prior.scale.detach().cpu().double().numpy(), positions))
 
 
 @torch.no_grad()
