@@ -20,7 +20,12 @@ EXIT_USAGE = 2  # argparse's exit status for a bad command line
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line: what is wrong and where to look."""
+    """argparse, but a usage error is one line: what is wrong and where to look; and an option is spelt out
+    in full (no prefixes: ``--seed`` must not quietly mean ``--seeds``)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")

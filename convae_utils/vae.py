@@ -309,11 +309,12 @@ def interpolate(model: VariationalAutoencoder, first: torch.Tensor, second: torc
                 ) -> torch.Tensor:
     """Decode a straight line between the posterior means of two images (each (1, 3, 32, 32) in [-1, 1]).
 
-    Returns (steps, 3, 32, 32) in [-1, 1]; the first and last are the two reconstructions.
+    Returns (steps, 3, 32, 32) in [-1, 1]; the first and last are the two reconstructions. Raises
+    ValueError for an image outside [-1, 1] (0..255 pixels) or with NaN pixels.
     """
     steps = check_int("steps", steps, minimum=2)
-    check_image_batch(first, "first")
-    check_image_batch(second, "second")
+    check_image_batch(first, "first", check_values=True)
+    check_image_batch(second, "second", check_values=True)
     device = model_device(model)
     with torch.no_grad(), evaluating(model):
         a, b = model.encode(torch.cat([first, second]).to(device))           # (*code_shape,) each

@@ -67,6 +67,9 @@ def usage_error(argv, capsys) -> str:
      "'example.com/cifar-10-python.tar.gz'; did you mean https://example.com/cifar-10-python.tar.gz?"),
     (["download", "--url", "htps://example.com/c.tar.gz"], 2, "expected an http(s), ftp or file URL"),
     (["frobnicate"], 2, "invalid choice: 'frobnicate'"),
+    # an option is spelt out in full: a prefix is refused, never read as the longer option
+    (["train", "--epoch", "3"], 2, "unrecognized arguments: --epoch 3"),
+    (["train", "--latent", "64"], 2, "unrecognized arguments: --latent 64"),
 ])
 def test_usage_errors_are_one_line_with_what_is_accepted(argv, code, fragment, runs, capsys):
     with pytest.raises(SystemExit) as exit_:

@@ -7,6 +7,8 @@ and live in tests/test_browser.py.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -500,3 +502,39 @@ def test_every_frame_has_clear_room_above_its_title():
             pixels = np.asarray(Image.open(io.BytesIO(frame)).convert("L"))
             first_ink = int(np.where((pixels < 200).any(axis=1))[0][0])
             assert first_ink >= 8, f"the title starts {first_ink} px under the frame's top"
+
+
+# -- entry points that fit or optimise on a learner's images check their scale (0..255 would not fail) --
+
+def _vae_interpolate(images):
+    from convae_utils import vae
+
+    model = vae.build_vae(2, 8, 0)
+    return vae.interpolate(model, images[:1], images[1:2], steps=3)
+
+
+def _codec_from_autoencoder(images):
+    from convae_utils.codecs import learned
+    from convae_utils.spatial import SpatialAutoencoder
+
+    return learned.codec_from_autoencoder(SpatialAutoencoder(4, 8, 0, seed=0), images)
+
+
+def _refine_codes(images):
+    from convae_utils.models import refine_codes
+    from convae_utils.spatial import SpatialAutoencoder
+
+    return refine_codes(SpatialAutoencoder(4, 8, 0, seed=0).eval(), images, steps=1)
+
+
+@pytest.mark.parametrize("call", [_codec_from_autoencoder, _refine_codes, _vae_interpolate],
+                         ids=["codec_from_autoencoder", "refine_codes", "interpolate"])
+@pytest.mark.parametrize("pixels, said", [
+    (lambda x: (x + 1) * 127.5, "normalised to [-1, 1], got values in [0, "),  # uint8's scale, as floats
+    (lambda x: x.clone().index_fill_(0, torch.tensor([1]), float("nan")), "NaN or infinite"),
+], ids=["0..255", "NaN"])
+def test_images_on_the_wrong_scale_are_refused_where_a_learner_passes_them(call, pixels, said):
+    images = torch.linspace(-1, 1, 4 * 3 * 32 * 32).reshape(4, 3, 32, 32)
+    call(images)  # the right scale runs
+    with pytest.raises(ValueError, match=re.escape(said)):
+        call(pixels(images))

@@ -87,3 +87,18 @@ def test_one_study_command_runs_every_study_and_refuses_an_unknown_one(capsys):
             cli.main(["study", name, "--help"])
         assert info.value.code == 0
         assert f"usage: python -m tools study {name}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, prefix", [
+    (["study", "10", "--seed", "3"], "--seed"),        # study 10 counts seeds (--seeds); a prefix is not --seeds
+    (["study", "08", "--seed", "3"], "--seed"),
+    (["study", "10", "--lambda", "0.1"], "--lambda"),  # not --lambdas
+    (["study", "codec-variants", "--train", "10"], "--train"),
+])
+def test_a_prefix_of_a_studys_option_is_refused_not_read_as_the_option(argv, prefix, capsys):
+    from tools import cli
+
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    assert info.value.code == 2
+    assert f"unrecognized arguments: {prefix}" in capsys.readouterr().err

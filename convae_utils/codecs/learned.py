@@ -312,9 +312,10 @@ def codec_from_autoencoder(model: nn.Module, sample: torch.Tensor, *, code_chann
     ``step_factor`` x the spread of its codes on them, and the prior at their median and mean absolute
     deviation in steps. ``code_channels`` widens the code (:func:`widen_code`); a new channel starts with
     the old channels' mean step. Same arguments, same codec (the new channels' weights are seeded).
+    Raises ValueError for a sample that is not (N, 3, 32, 32) floats in [-1, 1] (0..255 or NaN pixels).
     """
     step_factor = check_float("step_factor", step_factor, low=0.0, high=100.0)
-    check_image_batch(sample)
+    check_image_batch(sample, "sample", check_values=True)  # its spread sets the steps: a 0..255 sample would not fail
     channels = code_channels or _code_layers(model)[2].out_channels
     wide = widen_code(model, channels, seed=seed).cpu().eval()
     encoder, decoder, *_ = _code_layers(wide)

@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m tools study codec
     from convae_utils import baselines, callbacks, data, exercises, images, models, runs, settings, training
     from convae_utils.codecs import curves, learned
 
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=prog, allow_abbrev=False, description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default=None, choices=settings.DATASETS,
                         help="cifar10 or a stand-in (default: $CONVAE_DATASET, else the profile's)")
     parser.add_argument("--seed", type=int, default=0, help="the seed of notebook 08's model and the codecs (default 0)")

@@ -45,7 +45,7 @@ def check(profile: str | None = None, dataset: str | None = None, *, progress: b
 
 
 def main(argv=None, prog: str = "python -m tools study colour") -> int:
-    parser = argparse.ArgumentParser(prog=prog,
+    parser = argparse.ArgumentParser(prog=prog, allow_abbrev=False,
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--profile", choices=PROFILE_CHOICES, default=None, help="default: $CONVAE_PROFILE or auto")
     parser.add_argument("--dataset", choices=DATASETS, default=None, help="default: $CONVAE_DATASET or the profile's")

@@ -71,7 +71,7 @@ def run_experiment(device: torch.device, *, amp: bool = False, compile: bool = F
 
 
 def main(argv=None, prog: str = "python -m tools study experiment") -> int:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=prog, allow_abbrev=False, description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     parser.add_argument("--amp", action="store_true", help="bfloat16 autocast")
     parser.add_argument("--compile", action="store_true", help="torch.compile the training forward pass")

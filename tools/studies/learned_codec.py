@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m tools study 10") 
     from convae_utils.codecs import learned
     from convae_utils.settings import DATASETS
 
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=prog, allow_abbrev=False, description=__doc__.splitlines()[0])
     parser.add_argument("--plan", default="study", choices=tuple(learned.PLANS), help="the fine-tuning plan (default: study)")
     parser.add_argument("--profile", default="workshop", help="notebook 08's profile for the base model (default: workshop)")
     parser.add_argument("--dataset", default=None, choices=DATASETS,

@@ -18,7 +18,7 @@ from convae_utils.shapes import make_shapes10
 
 
 def main(argv=None, prog: str = "python -m tools study baselines") -> int:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=prog, allow_abbrev=False, description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--train", type=int, default=20_000)
     parser.add_argument("--test", type=int, default=10_000)

@@ -180,7 +180,7 @@ def summary(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def main(argv=None, prog: str = "python -m tools study 08") -> int:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=prog, allow_abbrev=False, description=__doc__.splitlines()[0])
     parser.add_argument("--profile", choices=PROFILE_CHOICES, default=None, help="default: $CONVAE_PROFILE or auto")
     parser.add_argument("--dataset", choices=DATASETS, default=None, help="default: $CONVAE_DATASET or the profile's")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default: 3)")
