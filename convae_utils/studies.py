@@ -61,6 +61,9 @@ CODEC_PLANS = {
     # and on twice that again (96,000 -> 192,000 patches: does the trend of doubling go on?)
     "study-hyper-xl": dict(lambdas=(0.3, 0.1, 0.03, 0.01), code_channels=8, train_size=192_000, num_epochs=1,
                            lr=2e-3, hyperprior=True, decoder_input="rounded"),
+    # two passes over those (photos10 holds at most 200,000 patches): the next doubling of the steps
+    "study-hyper-xxl": dict(lambdas=(0.3, 0.1, 0.03, 0.01), code_channels=8, train_size=192_000, num_epochs=2,
+                            lr=2e-3, hyperprior=True, decoder_input="rounded"),
 }
 CODEC_PCA_COMPONENTS = (32, 64, 128, 256)       # PCA's best codec: the envelope over these components ...
 CODEC_PCA_STEPS = (0.7, 1.0, 1.5, 2.5, 4.0, 6.0)  # ... and these steps ([-1, 1] pixel units): 47-420 bits
