@@ -102,3 +102,18 @@ def test_a_prefix_of_a_studys_option_is_refused_not_read_as_the_option(argv, pre
         cli.main(argv)
     assert info.value.code == 2
     assert f"unrecognized arguments: {prefix}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["--train-size", "0"], "argument --train-size: expected a number from 1 to 1,000,000, got 0"),
+    (["--train-size", "5000000"], "argument --train-size: expected a number from 1 to 1,000,000, got 5000000"),
+    (["--seed", "-1"], "argument --seed: expected a number from 0 to"),
+])
+def test_codec_variants_names_the_option_a_bad_value_came_in(argv, said, capsys):
+    from tools.studies import codec_variants
+
+    with pytest.raises(SystemExit) as info:
+        codec_variants.main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert said in err and "train_size" not in err  # the option, never the settings field

@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from convae_utils import studies
+from convae_utils.arguments import setting
 
 WARM = 0.3          # share of the steps over which lambda ramps up ("warm", "hyper")
 VARIANTS = ("base", "mixed", "warm", "hyper")
@@ -95,18 +96,18 @@ def main(argv: list[str] | None = None, prog: str = "python -m tools study codec
     parser = argparse.ArgumentParser(prog=prog, allow_abbrev=False, description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default=None, choices=settings.DATASETS,
                         help="cifar10 or a stand-in (default: $CONVAE_DATASET, else the profile's)")
-    parser.add_argument("--seed", type=int, default=0, help="the seed of notebook 08's model and the codecs (default 0)")
+    parser.add_argument("--seed", type=setting("seed"), default=0,
+                        help="the seed of notebook 08's model and the codecs (default 0)")
     parser.add_argument("--lambdas", type=float, nargs="+", default=[0.1, 0.01], help="lambdas (default 0.1 0.01)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
-    parser.add_argument("--train-size", type=int, default=None, help="patches per codec (default: the study plan's)")
+    parser.add_argument("--train-size", type=setting("train_size"), default=None,
+                        help="patches per codec (default: the study plan's)")
     parser.add_argument("--base-channels", type=int, default=studies.CODE_CHANNELS,
                         help="code channels of the MSE-trained model the codecs start from (default: notebook 08's; "
                              "another number trains that model first)")
     parser.add_argument("--base-runs", type=Path, default=None, help="where notebook 08's runs are (default: $CONVAE_RUNS_DIR)")
     args = parser.parse_args(argv)
     bad = [f"--lambdas must be at least 0, got {min(args.lambdas):g}" if min(args.lambdas) < 0 else "",
-           f"--seed must be at least 0, got {args.seed}" if args.seed < 0 else "",
-           f"--train-size must be at least 1, got {args.train_size}" if args.train_size is not None and args.train_size < 1 else "",
            f"--base-channels must be at least 1, got {args.base_channels}" if args.base_channels < 1 else "",
            f"--base-runs must be an existing folder holding notebook 08's runs, got {args.base_runs}"
            if args.base_runs is not None and not args.base_runs.is_dir() else ""]
