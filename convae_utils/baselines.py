@@ -66,7 +66,7 @@ def _uint8_images(images, name: str = "images") -> torch.Tensor:
                         f"got {type(images).__name__}")
     if images.dtype != torch.uint8:
         raise ValueError(f"{name} must be uint8 pixels 0..255 (ImageSet.images), got dtype {images.dtype}; "
-                         "convert [-1, 1] floats with convae_utils.data.to_uint8")
+                         "convert [-1, 1] floats with convae_utils.images.to_uint8")
     if images.ndim != 4 or tuple(images.shape[1:]) != IMAGE_SHAPE or len(images) == 0:
         raise ValueError(f"expected {name} of shape (N, 3, 32, 32) with N >= 1, got {describe_shape(images)}")
     return images.detach().cpu()

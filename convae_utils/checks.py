@@ -73,7 +73,7 @@ def check_image_batch(x, name: str = "images", *, check_values: bool = False) ->
     if check_values:
         if not torch.isfinite(x).all():
             bad = int((~torch.isfinite(x)).sum())
-            raise ValueError(f"{name} contain {bad:,} NaN or infinite values")
+            raise ValueError(f"expected {name} without NaN or infinite values, found {bad:,}")
         lo, hi = float(x.min()), float(x.max())
         if lo < -1.0 - 1e-4 or hi > 1.0 + 1e-4:
             raise ValueError(

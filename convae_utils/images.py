@@ -94,5 +94,10 @@ def denormalize(x: torch.Tensor) -> torch.Tensor:
 
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
-    """Floats in [-1, 1] -> uint8 pixels, rounded; the inverse of :func:`normalize` up to rounding."""
+    """Floats in [-1, 1] -> uint8 pixels, rounded; the inverse of :func:`normalize` up to rounding.
+
+    Values outside [-1, 1] are clamped (a reconstruction can overshoot) and NaN becomes 0, so pixels on
+    another scale are not detected here: a batch of 0..255 floats comes out white. Check a learner's
+    images with ``checks.check_image_batch(x, check_values=True)`` where they enter.
+    """
     return denormalize(x).mul_(255.0).round_().to(torch.uint8)

@@ -275,7 +275,8 @@ def refine_codes(model: nn.Module, images: torch.Tensor, *, steps: int = 20, lr:
     Returns the codes, float32 on the CPU, shaped as ``model.encode`` returns them (each batch is refined
     on the model's device, in eval mode; the model keeps the mode it had). Raises RuntimeError under
     ``torch.inference_mode`` (which forbids the gradients this needs; ``torch.no_grad`` is fine), and
-    ValueError for images that are not (N, 3, 32, 32) floats in [-1, 1] (0..255 pixels, NaN).
+    ValueError for images that are not (N, 3, 32, 32) floats in [-1, 1] (0..255 pixels, NaN; [0, 1] floats
+    lie inside the range and cannot be told apart here: use ``images.normalize`` on uint8 pixels).
     """
     check_image_batch(images, check_values=True)  # a wrong scale would refine towards the wrong targets, silently
     steps = check_int("steps", steps, minimum=0, maximum=10_000)

@@ -310,11 +310,15 @@ def interpolate(model: VariationalAutoencoder, first: torch.Tensor, second: torc
     """Decode a straight line between the posterior means of two images (each (1, 3, 32, 32) in [-1, 1]).
 
     Returns (steps, 3, 32, 32) in [-1, 1]; the first and last are the two reconstructions. Raises
-    ValueError for an image outside [-1, 1] (0..255 pixels) or with NaN pixels.
+    ValueError for a batch of more than one image (pass ``x[i:i + 1]``), an image outside [-1, 1] (0..255
+    pixels) or with NaN pixels ([0, 1] floats lie inside the range and cannot be told apart here).
     """
     steps = check_int("steps", steps, minimum=2)
-    check_image_batch(first, "first", check_values=True)
-    check_image_batch(second, "second", check_values=True)
+    for name, image in (("first", first), ("second", second)):
+        check_image_batch(image, name, check_values=True)
+        if len(image) != 1:
+            raise ValueError(f"expected {name} to be one image, shape (1, 3, 32, 32), got {len(image)} images; "
+                             f"pass one of them, e.g. x[i:i + 1]")
     device = model_device(model)
     with torch.no_grad(), evaluating(model):
         a, b = model.encode(torch.cat([first, second]).to(device))           # (*code_shape,) each

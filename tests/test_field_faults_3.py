@@ -520,6 +520,13 @@ def _codec_from_autoencoder(images):
     return learned.codec_from_autoencoder(SpatialAutoencoder(4, 8, 0, seed=0), images)
 
 
+def _codec_builder(images):  # what notebook 10 calls: refused here, not later inside train_or_load
+    from convae_utils.codecs import learned
+    from convae_utils.spatial import SpatialAutoencoder
+
+    return learned.codec_builder(SpatialAutoencoder(4, 8, 0, seed=0), images, hyperprior=True)
+
+
 def _refine_codes(images):
     from convae_utils.models import refine_codes
     from convae_utils.spatial import SpatialAutoencoder
@@ -527,8 +534,8 @@ def _refine_codes(images):
     return refine_codes(SpatialAutoencoder(4, 8, 0, seed=0).eval(), images, steps=1)
 
 
-@pytest.mark.parametrize("call", [_codec_from_autoencoder, _refine_codes, _vae_interpolate],
-                         ids=["codec_from_autoencoder", "refine_codes", "interpolate"])
+@pytest.mark.parametrize("call", [_codec_from_autoencoder, _codec_builder, _refine_codes, _vae_interpolate],
+                         ids=["codec_from_autoencoder", "codec_builder", "refine_codes", "interpolate"])
 @pytest.mark.parametrize("pixels, said", [
     (lambda x: (x + 1) * 127.5, "normalised to [-1, 1], got values in [0, "),  # uint8's scale, as floats
     (lambda x: x.clone().index_fill_(0, torch.tensor([1]), float("nan")), "NaN or infinite"),
@@ -538,3 +545,14 @@ def test_images_on_the_wrong_scale_are_refused_where_a_learner_passes_them(call,
     call(images)  # the right scale runs
     with pytest.raises(ValueError, match=re.escape(said)):
         call(pixels(images))
+
+
+def test_interpolate_takes_one_image_at_each_end_and_says_how_to_pick_one():
+    from convae_utils import vae
+
+    model = vae.build_vae(2, 8, 0)
+    x = torch.linspace(-1, 1, 4 * 3 * 32 * 32).reshape(4, 3, 32, 32)
+    assert vae.interpolate(model, x[:1], x[1:2], steps=3).shape == (3, 3, 32, 32)
+    with pytest.raises(ValueError, match=re.escape("expected first to be one image, shape (1, 3, 32, 32), got 2 "
+                                                   "images; pass one of them, e.g. x[i:i + 1]")):
+        vae.interpolate(model, x[:2], x[2:4])

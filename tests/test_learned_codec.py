@@ -320,7 +320,8 @@ def test_coding_refuses_what_is_not_a_codec_or_not_an_image_set():
     (["--lambdas", "-1"], "--lambdas must be at least 0"),
     (["--base-runs", "/no/such/folder"], "--base-runs must be an existing folder"),
     (["--base-channels", "0"], "--base-channels must be at least 1"),
-    (["--seed", "-1"], "--seed must be at least 0"),
+    (["--seed", "-1"], "argument --seed: expected a number from 0 to"),
+    (["--train-size", "0"], "argument --train-size: expected a number from 1 to"),
 ])
 def test_the_codec_trials_refuse_bad_options_before_any_work(argv, words, capsys, monkeypatch):
     from tools.studies import codec_variants

@@ -312,7 +312,8 @@ def codec_from_autoencoder(model: nn.Module, sample: torch.Tensor, *, code_chann
     ``step_factor`` x the spread of its codes on them, and the prior at their median and mean absolute
     deviation in steps. ``code_channels`` widens the code (:func:`widen_code`); a new channel starts with
     the old channels' mean step. Same arguments, same codec (the new channels' weights are seeded).
-    Raises ValueError for a sample that is not (N, 3, 32, 32) floats in [-1, 1] (0..255 or NaN pixels).
+    Raises ValueError for a sample that is not (N, 3, 32, 32) floats in [-1, 1] (0..255 or NaN pixels;
+    [0, 1] floats, ``ToTensor`` without ``Normalize``, lie inside the range and cannot be told apart here).
     """
     step_factor = check_float("step_factor", step_factor, low=0.0, high=100.0)
     check_image_batch(sample, "sample", check_values=True)  # its spread sets the steps: a 0..255 sample would not fail
@@ -348,7 +349,10 @@ def codec_builder(model: nn.Module, sample: torch.Tensor, *, code_channels: int 
                   step_factor: float = 0.3, hyperprior: bool = False):
     """``build(settings) -> LearnedCodec`` for ``runs.train_or_load``: :func:`codec_from_autoencoder`, seeded
     by the run's seed (``hyperprior``: then :func:`with_hyperprior`). The run's folder name and ``details``
-    must say which trained model it starts from."""
+    must say which trained model it starts from. The sample is checked here, before any run starts (as
+    :func:`codec_from_autoencoder` checks it)."""
+    check_image_batch(sample, "sample", check_values=True)
+
     def build(run_settings: RunSettings) -> LearnedCodec:
         codec = codec_from_autoencoder(model, sample, code_channels=code_channels, step_factor=step_factor,
                                        seed=run_settings.seed)
