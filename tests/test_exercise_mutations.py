@@ -394,6 +394,14 @@ def _rate_closed_form(y, loc, scale):
     return -torch.log2(mass).flatten(1).sum(1)
 
 
+def _rate_by_integer(y, loc, scale):
+    """Bits of the integer part only (y.long() truncates towards zero): right on integers, wrong between them."""
+    k = y.long().double()
+    l, s = loc.view(1, -1, 1, 1).double(), scale.view(1, -1, 1, 1).double()
+    laplace = torch.distributions.Laplace(l, s)
+    return (-torch.log2(laplace.cdf(k + 0.5) - laplace.cdf(k - 0.5))).flatten(1).sum(1)
+
+
 RATE = [
     ("density", lambda y, l, s: -torch.log2(_rate_density(y, l, s)).flatten(1).sum(1), "you took -log2 of the density"),
     ("nats", lambda y, l, s: -torch.log(_rate_cdf(y + .5, l, s) - _rate_cdf(y - .5, l, s)).flatten(1).sum(1), "nats"),
@@ -419,6 +427,11 @@ RATE = [
     ("loc and scale not reshaped", lambda y, l, s: -torch.log2(learned.laplace_cdf(y + .5, l, s)
                                                                - learned.laplace_cdf(y - .5, l, s)).flatten(1).sum(1),
      "expected loc and scale of shape (1, C, 1, 1)"),
+    ("y rounded inside", lambda y, l, s: -torch.log2(_rate_cdf(torch.round(y) + .5, l, s)
+                                                     - _rate_cdf(torch.round(y) - .5, l, s)).flatten(1).sum(1),
+     "you round y inside"),
+    ("integers only (a table lookup by y.long())", lambda y, l, s: _rate_by_integer(y, l, s),
+     "right on integers, but not on the noisy code"),
 ]
 RATE_RIGHT = [("torch.distributions", _rate_with_distributions), ("closed form on each side of loc", _rate_closed_form)]
 

@@ -74,8 +74,9 @@ def check_rate_bits(candidate) -> None:
     Refused, each with its own message: the density instead of the mass, nats instead of bits, an interval
     not centred on the value (the +-1/2 forgotten), -log2 of the CDF alone, a negative sign, the batch
     summed or averaged into one number, the values of each image not summed, ``loc`` and ``scale`` left
-    (C,) instead of viewed as (1, C, 1, 1). Any other way to compute the
-    right numbers (another CDF, log-space, torch.distributions) passes.
+    (C,) instead of viewed as (1, C, 1, 1), y rounded inside (right on integers, wrong on the noisy code
+    training hands it). Any other way to compute the right numbers (another CDF, log-space,
+    torch.distributions) passes.
     """
     y, loc, scale = _rate_check_inputs()
     variants = _rate_variants(y, loc, scale)
@@ -113,6 +114,7 @@ def check_rate_bits(candidate) -> None:
     if tuple(got.shape) != (len(y),):
         raise Wrong(f"return one number per image, shape ({len(y)},); got {tuple(got.shape)}")
     if close(got, right):
+        _check_on_a_noisy_code(candidate, y, loc, scale, close)
         return
     if bool(torch.isnan(got).any()):
         raise Wrong("your bits are NaN: log2 of a negative number. Is the mass CDF(y - 1/2) - CDF(y + 1/2)? "
@@ -123,6 +125,22 @@ def check_rate_bits(candidate) -> None:
     numbers = lambda t: "[" + ", ".join(f"{v:.2f}" for v in t.tolist()) + "]"  # noqa: E731
     raise Wrong(f"expected {numbers(right)} bits for the 4 test images, got {numbers(got)}: each value costs -log2(CDF(y + 1/2) - CDF(y - 1/2)) with "
                 "learned.laplace_cdf(x, loc, scale), loc and scale viewed as (1, C, 1, 1)")
+
+
+def _check_on_a_noisy_code(candidate, y, loc, scale, close) -> None:
+    """In training the rate term gets the code plus uniform noise, not integers: the same formula must hold there."""
+    generator = torch.Generator().manual_seed(11)
+    noisy = y + torch.rand(y.shape, generator=generator) - 0.5           # what the step hands the rate in training
+    right = learned.rate_bits(noisy, loc, scale)
+    got = candidate(noisy.clone(), loc.clone(), scale.clone())
+    got = got.detach().float() if isinstance(got, torch.Tensor) else got
+    if isinstance(got, torch.Tensor) and close(got, right):
+        return
+    if isinstance(got, torch.Tensor) and close(got, learned.rate_bits(torch.round(noisy), loc, scale)):
+        raise Wrong("right on integers, but you round y inside: in training the rate term is handed the noisy code "
+                    "y + U(-1/2, 1/2), and rounding there changes its bits and stops the gradient. Use y as it comes")
+    raise Wrong("right on integers, but not on the noisy code the training step hands the rate (y + U(-1/2, 1/2)): "
+                "keep the same formula for any y, -log2(CDF(y + 1/2) - CDF(y - 1/2)), with no rounding or integer tricks")
 
 
 RATE_TASK = ("Exercise 10.1: write rate_bits(y, loc, scale): the bits per image, shape (B,), of a rounded code y "
