@@ -482,7 +482,7 @@ if config.profile == "smoke":
 # on this budget; the first lines answer it for this run, and one run is a small sample: the encoder's own
 # code of this model, same budget, landed anywhere from +0.18 to +0.56 dB above PCA-64 over three seeds and
 # two thread counts (another thread count sums in another order: another trajectory), while the refined
-# code stayed +0.8 dB or more ahead in every run (`python -m tools study 08 --only "notebook 08"`; the
+# code stayed about +0.8 dB or more ahead in every run (lowest +0.80) (`python -m tools study 08 --only "notebook 08"`; the
 # README's "Notebook 08's ablation, over seeds"). At equal *bits* the opponent changes: PCA's
 # best codec spends its bits where the variance is, as a transform codec (JPEG's DCT) does, and drops the
 # components that are not worth their bits, so it is a much harder opponent than notebook 06's fixed-length

@@ -396,7 +396,7 @@ print(inspect.getsource(learned.HyperpriorCodec.rate))
 # 12,000, and the decoder trained on the *rounded* code, its gradient passed straight through, as Minnen &
 # Singh (2020) do, while the rate still sees the noisy one). One-seed trials of each change on their own
 # are in `python -m tools study codec-variants`. Its result on the photos10 stand-in, three seeds, real
-# bitstreams on both sides (`benchmarks/results/study10-hyper-xl-3seeds.csv`; 13-21 minutes per seed on
+# bitstreams on both sides (`benchmarks/results/study10-hyper-xl-3seeds.csv`; 13-21 minutes per seed, PCA's and JPEG's sweeps and the control included, on
 # a 2-core CPU shared with other jobs, notebook 08's models as trained on 96,000 patches reused):
 #
 # | λ | bits per image (bpp) | PSNR dB | vs PCA's best codec, equal bits (seeds 0, 1, 2) | vs notebook 08's model |
