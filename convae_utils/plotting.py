@@ -534,7 +534,7 @@ def _place_labels(ax, labels: list[tuple[str, float, float, dict]], points) -> l
 
 
 def rate_distortion_plot(table: pd.DataFrame, marks: pd.DataFrame | None = None, *,
-                         psnr: str = "psnr_of_mean_mse", label_points: bool = True) -> Figure:
+                         psnr: str = "psnr_of_mean_mse", label_points: bool = True, dashed=()) -> Figure:
     """PSNR and SSIM against bits per image (log x; bits per pixel on the top axis), one line per method.
 
     Points are labelled by setting.
@@ -552,14 +552,16 @@ def rate_distortion_plot(table: pd.DataFrame, marks: pd.DataFrame | None = None,
             room. Labels never overlap: the marks' labels go first, then each curve's two ends, then
             the points in between; a label that would cover another label or a point is left out
             (the table has every point), and a point under a mark is labelled once, by the mark.
+        dashed: methods drawn dashed with open markers, on top of the others (controls: an untrained model
+            whose curve coincides with its trained one stays visible); each must be a method of ``table``.
 
     A dotted vertical line marks the raw image, 24,576 bits: a code to the right of it is no
     compression at all.
 
     Raises:
         TypeError: ``table`` or ``marks`` is not a DataFrame.
-        ValueError: a column is missing, ``table`` is empty, a bits_per_image is not positive, or
-            ``psnr`` is not one of the two names.
+        ValueError: a column is missing, ``table`` is empty, a bits_per_image is not positive,
+            ``psnr`` is not one of the two names, or a ``dashed`` method is not in ``table``.
     """
     check_choice("psnr", psnr, PSNR_COLUMNS)
     metrics = (psnr, "ssim")
@@ -569,14 +571,20 @@ def rate_distortion_plot(table: pd.DataFrame, marks: pd.DataFrame | None = None,
     if marks is not None:
         marks = _check_table(marks, "marks", (psnr,))
     methods = list(dict.fromkeys(table["method"]))
+    dashed = [dashed] if isinstance(dashed, str) else list(dashed)
+    unknown = [m for m in dashed if m not in methods]
+    if unknown:
+        raise ValueError(f"dashed names methods the table does not have: {unknown}; its methods: {methods}")
     palette = dict(zip(methods, sns.color_palette(n_colors=len(methods))))
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), layout="constrained")
     shown_marks = {}
     for ax, metric in zip(axes, metrics):
         for method in methods:
             rows = table[table["method"] == method].sort_values("bits_per_image")
-            ax.plot(rows["bits_per_image"], rows[metric], marker="o", markersize=4, linewidth=1.6,
-                    color=palette[method], label=method)
+            style = (dict(linestyle="--", markerfacecolor="none", markersize=6, zorder=3) if method in dashed
+                     else dict(markersize=4))
+            ax.plot(rows["bits_per_image"], rows[metric], marker="o", linewidth=1.6, color=palette[method],
+                    label=method, **style)
         if marks is not None and metric in marks.columns:
             shown = shown_marks[metric] = marks[marks[metric].notna()]
             ax.scatter(shown["bits_per_image"], shown[metric], marker="*", s=160, color="black", zorder=5,

@@ -407,7 +407,7 @@ scoring_seconds = time.perf_counter() - started
 table = baselines.rate_distortion_table([c[list(baselines.TABLE_COLUMNS)] for c in curves.values()])
 if not entropy_coding.coder_available():
     print(entropy_coding.NO_CODER_NOTE)                   # the curves' bits are ideal bits, not bitstreams
-fig = plotting.rate_distortion_plot(table, label_points=False)
+fig = plotting.rate_distortion_plot(table, label_points=False, dashed=[CONTROL])  # the control: dashed, on top
 print(f"PCA's best codec: {len(pca_best)} points kept of its {len(PCA_STEPS)} steps x "
       f"{sum(k <= pca.n_components for k in PCA_BEST_COMPONENTS)} truncations; scoring took {scoring_seconds:.0f} s")
 

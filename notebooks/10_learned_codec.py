@@ -259,7 +259,8 @@ for lmbda, run in codec_runs.items():
 # %%
 per_channel = pd.DataFrame({f"λ={lmbda:g}": p.bits_per_channel for lmbda, p in points.items()})
 per_channel.index = [f"channel {c}" + (" (new)" if c >= CODE_CHANNELS else "") for c in range(plan.code_channels)]
-display(per_channel.round(1))
+print("mean bits per image spent on each channel of the code:")
+display(per_channel.astype(float).round(1))
 steps = pd.DataFrame({f"λ={lmbda:g}": run.model.step.detach().cpu().numpy() for lmbda, run in codec_runs.items()},
                      index=per_channel.index)
 print("learnt steps (in the encoder's output units):")
@@ -287,7 +288,7 @@ curves = {"learned codec": learned_curve, "PCA's best codec": pca_best, "JPEG (s
 drawn_last = [name for name in curves if name != "learned codec"] + ["learned codec"]   # on top of the others
 table = baselines.rate_distortion_table([curves[name][list(baselines.TABLE_COLUMNS)].assign(method=name)
                                          for name in drawn_last])
-fig = plotting.rate_distortion_plot(table, label_points=False)     # draws the bpp axis on top itself
+fig = plotting.rate_distortion_plot(table, label_points=False, dashed=[CONTROL])  # bpp on top; the control dashed
 for ax in fig.axes[:2]:
     ax.set_xlim(40, 2_000)
     for note in ax.texts:                          # the raw-image note sits at 24,576 bits, off this range

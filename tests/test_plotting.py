@@ -400,3 +400,17 @@ def test_loss_curves_of_one_model_draw_the_legend_in_its_colour():
     legend_colours = {matplotlib.colors.to_hex(handle.get_color()) for handle in ax.get_legend().legend_handles}
     assert len(legend_colours) == 1 and legend_colours <= curve_colours  # not a grey the plot never uses
     plt.close(ax.figure)
+
+
+def test_a_control_that_coincides_with_its_trained_model_stays_visible_when_dashed():
+    table = realistic_rate_distortion_table()
+    same = table[table["method"] == "PCA (float32)"].assign(method="PCA, untrained control")  # drawn after, exactly on top
+    table = pd.concat([table, same], ignore_index=True)
+    fig = plotting.rate_distortion_plot(table, label_points=False, dashed=["PCA, untrained control"])
+    for ax in fig.axes[:2]:
+        lines = {line.get_label(): line for line in ax.get_lines() if not line.get_label().startswith("_")}
+        control, trained = lines["PCA, untrained control"], lines["PCA (float32)"]
+        assert control.get_linestyle() == "--" and control.get_markerfacecolor() == "none"
+        assert trained.get_linestyle() == "-" and control.get_markersize() > trained.get_markersize()
+    with pytest.raises(ValueError, match="dashed names methods the table does not have: \\['no such'\\]"):
+        plotting.rate_distortion_plot(table, dashed=["no such"])
