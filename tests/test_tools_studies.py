@@ -101,7 +101,10 @@ def test_a_prefix_of_a_studys_option_is_refused_not_read_as_the_option(argv, pre
     with pytest.raises(SystemExit) as info:
         cli.main(argv)
     assert info.value.code == 2
-    assert f"unrecognized arguments: {prefix}" in capsys.readouterr().err
+    err = capsys.readouterr().err.strip()
+    assert f"unrecognized arguments: {prefix}" in err
+    assert len(err.splitlines()) == 1, err  # one line, as bench, kit, sync and train say it
+    assert err.endswith(f"(see python -m tools study {argv[1]} --help)"), err  # the study's own options
 
 
 @pytest.mark.parametrize("argv, said", [

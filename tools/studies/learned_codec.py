@@ -21,7 +21,6 @@ JPEG reaches there. Training goes through the run harness (``$CONVAE_RUNS_DIR``)
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -30,6 +29,7 @@ import pandas as pd
 import torch
 
 from convae_utils import studies
+from convae_utils.arguments import OneLineParser
 
 PCA_COMPONENTS = (16,) + studies.CODEC_PCA_COMPONENTS   # the notebook's, and k=16 for rates below 60 bits
 PCA_STEPS = studies.CODEC_PCA_STEPS
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m tools study 10") 
     from convae_utils.codecs import learned
     from convae_utils.settings import DATASETS
 
-    parser = argparse.ArgumentParser(prog=prog, allow_abbrev=False, description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--plan", default="study", choices=tuple(learned.PLANS), help="the fine-tuning plan (default: study)")
     parser.add_argument("--profile", default="workshop", help="notebook 08's profile for the base model (default: workshop)")
     parser.add_argument("--dataset", default=None, choices=DATASETS,
