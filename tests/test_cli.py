@@ -78,8 +78,31 @@ def test_usage_errors_are_one_line_with_what_is_accepted(argv, code, fragment, r
     err = one_line_error(capsys)
     assert fragment in err
     assert not runs.exists()  # refused before anything was trained or written
+    command = f" {argv[0]}" if argv[0] in build_parser().commands else ""  # the help that lists what was accepted
+    assert err.endswith(f"(see python -m convae_utils{command} --help)"), err
     said = re.sub(r" \(see python -m convae_utils[a-z ]* --help\)$", "", err.split(": error: ")[1])
     assert "_" not in said, err  # the option's name, never a Python name like latent_dim
+
+
+@pytest.mark.parametrize("argv, reporter", [
+    # an unknown option after a command is that command's to report: its --help lists what it accepts
+    (["train", "--epoch", "3"], "python -m convae_utils train"),
+    (["series", "--bogus"], "python -m convae_utils series"),
+    (["--bogus", "download"], "python -m convae_utils"),  # before the command: the top-level parser's
+    (["tools", "bench", "--quic"], "python -m tools bench"),
+    (["tools", "sync", "--chek"], "python -m tools sync"),
+    (["tools", "kit", "out", "--bogus"], "python -m tools kit"),
+    (["tools", "--bogus", "sync"], "python -m tools"),
+])
+def test_an_unknown_option_points_to_the_help_of_the_command_it_follows(argv, reporter, runs, capsys):
+    from tools import cli as tools_cli
+
+    with pytest.raises(SystemExit) as exit_:
+        tools_cli.main(argv[1:]) if argv[0] == "tools" else main(argv)
+    assert exit_.value.code == 2
+    err = one_line_error(capsys)
+    assert err.startswith(f"{reporter}: error: unrecognized arguments: "), err
+    assert err.endswith(f"(see {reporter} --help)"), err
 
 
 def test_help_explains_every_option():
