@@ -30,7 +30,7 @@ if "--warm-cache" not in sys.argv:
 import torch
 import torch.nn.functional as F
 
-from convae_utils.data import normalize
+from convae_utils.images import normalize
 from convae_utils.models import build_autoencoder
 from convae_utils.shapes import make_shapes10
 from convae_utils.speed import make_adam
