@@ -383,3 +383,38 @@ def test_no_progress_says_that_it_hides_the_per_epoch_lines_too():
     train = cli.build_parser().commands["train"]
     (option,) = [action for action in train._actions if "--no-progress" in action.option_strings]
     assert "no progress bars and no per-epoch loss lines" in option.help
+
+
+# Every other command-line script the README points to, with a prefix of one of its options and ``--hel``
+# after it: refused (exit 2), never read as the longer option. Without the fix argparse would take both as
+# the options they begin (the prefix, then --help) and print the help: no script here can start any work.
+SCRIPTS = [
+    ("hub/measure.py", ["--user", "1", "--hel"]),                  # --users
+    ("benchmarks/allocators.py", ["--step", "1", "--hel"]),        # --steps
+    ("benchmarks/cpu_modes.py", ["--eval", "1", "--hel"]),         # --eval-steps
+    ("benchmarks/one_cell.py", ["nb.py", "x", "--repeat", "1", "--hel"]),  # --repeats
+    ("benchmarks/pca_best_codec.py", ["--one", "--hel"]),          # --one-step
+    ("benchmarks/step_profile.py", ["--step", "1", "--hel"]),      # --steps
+    ("benchmarks/train_throughput.py", ["--repeat", "1", "--hel"]),  # --repeats
+    ("experiments/init/he_vs_xavier.py", ["--seed", "3", "--hel"]),  # --seeds
+]
+
+
+def test_every_argparse_script_is_in_the_table():
+    """A new script with an ArgumentParser joins SCRIPTS (and refuses prefixes) or this fails."""
+    found = sorted(str(path.relative_to(ROOT)) for folder in ("hub", "benchmarks", "experiments")
+                   for path in (ROOT / folder).rglob("*.py") if "ArgumentParser(" in path.read_text()
+                   or "OneLineParser(" in path.read_text())
+    assert found == sorted(script for script, _ in SCRIPTS)
+
+
+@pytest.mark.parametrize("script, argv", SCRIPTS, ids=[script for script, _ in SCRIPTS])
+def test_a_script_refuses_a_prefix_of_its_option(script, argv, tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", MPLBACKEND="Agg")
+    proc = subprocess.run([sys.executable, str(ROOT / script), *argv], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    given = argv[argv.index(next(arg for arg in argv if arg.startswith("--"))):]  # the options, not positionals
+    assert f"error: unrecognized arguments: {' '.join(given)}" in proc.stderr, proc.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing was started, nothing written
