@@ -108,7 +108,7 @@ def child(variant: str, latent_dim: int, batch_size: int, warmup: int, steps: in
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--latent-dim", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=64)

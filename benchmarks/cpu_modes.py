@@ -16,7 +16,6 @@ with and without that compile time.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import os
 import statistics
@@ -30,7 +29,8 @@ if "--warm-cache" not in sys.argv:
 import torch
 import torch.nn.functional as F
 
-from convae_utils.data import normalize
+from convae_utils.arguments import OneLineParser
+from convae_utils.images import normalize
 from convae_utils.models import build_autoencoder
 from convae_utils.shapes import make_shapes10
 from convae_utils.speed import make_adam
@@ -124,7 +124,7 @@ def eval_step(v: Variant, images: torch.Tensor, batch: int) -> float:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", default="base,bf16,compile")
     parser.add_argument("--latent-dim", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=64)

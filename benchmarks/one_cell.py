@@ -21,7 +21,7 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     parser.add_argument("notebook", type=Path, help="a notebook's percent-format .py")
     parser.add_argument("starts_with", help="the first characters of the cell to time")
     parser.add_argument("--repeats", type=int, default=3)

@@ -15,7 +15,6 @@ Used to measure the envelope's selection on ideal bits before and after it came 
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -25,9 +24,10 @@ import pandas as pd
 
 def main(argv: list[str] | None = None) -> int:
     from convae_utils import baselines, data, settings, studies
+    from convae_utils.arguments import OneLineParser
     from convae_utils.codecs import curves, entropy_coding
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--call", choices=("notebook10", "study", "notebook08"), default="notebook10")
     parser.add_argument("--grid", action="store_true", help="code and score every point, then the envelope")
     parser.add_argument("--one-step", action="store_true", help="also code the one-step curve of all components")

@@ -16,13 +16,13 @@ they are: the bound it prints is, if anything, generous. Result of one run on th
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+from convae_utils.arguments import OneLineParser
 from convae_utils.cpu_speed import tune_allocator
 from convae_utils.models import build_autoencoder
 from convae_utils.speed import Speed, make_adam
@@ -48,7 +48,7 @@ def kind_of(name: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--latent-dim", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=20, help="profiled steps (after --warmup)")

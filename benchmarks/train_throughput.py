@@ -84,7 +84,7 @@ def validation_seconds(home: Path, args) -> float:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     parser.add_argument("--revisions", nargs="+", default=["b80bae7", "b1e4154", "."])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--train-size", type=int, default=12_000, help="the workshop profile's 12,000 by default")

@@ -324,6 +324,22 @@ def run_command(parser: argparse.ArgumentParser, args: argparse.Namespace, handl
         warnings.formatwarning = formatwarning
 
 
+def parse_command_line(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """``parser.parse_args(argv)``, but an unknown option after the command is reported by that command's parser.
+
+    argparse reports it from the top-level parser, pointing to ``prog --help``, which does not list the
+    command's options; here ``train --epoch 3`` points to ``prog train --help``. What comes before the
+    command is still the top-level parser's to report.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        before = argv[:argv.index(args.command)] if args.command in argv else argv
+        reporter = parser if any(arg in before for arg in unknown) else parser.commands[args.command]
+        reporter.error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
+
+
 def _series(args) -> int:
     from . import series
 
@@ -332,7 +348,7 @@ def _series(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_command_line(parser, argv)
     handlers = {"train": _train, "download": _download, "series": _series}
     return run_command(parser, args, handlers[args.command])
 

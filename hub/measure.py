@@ -119,7 +119,7 @@ def summary_rows(rounds: list[dict]) -> list[str]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", default="1,2", help="numbers of participants at once, e.g. 1,2,3 (default 1,2)")
     parser.add_argument("--notebooks", default="03,08", help="notebook numbers each participant runs (default 03,08)")
     parser.add_argument("--profile", default="smoke", choices=("smoke", "workshop", "full"))

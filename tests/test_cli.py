@@ -78,8 +78,31 @@ def test_usage_errors_are_one_line_with_what_is_accepted(argv, code, fragment, r
     err = one_line_error(capsys)
     assert fragment in err
     assert not runs.exists()  # refused before anything was trained or written
+    command = f" {argv[0]}" if argv[0] in build_parser().commands else ""  # the help that lists what was accepted
+    assert err.endswith(f"(see python -m convae_utils{command} --help)"), err
     said = re.sub(r" \(see python -m convae_utils[a-z ]* --help\)$", "", err.split(": error: ")[1])
     assert "_" not in said, err  # the option's name, never a Python name like latent_dim
+
+
+@pytest.mark.parametrize("argv, reporter", [
+    # an unknown option after a command is that command's to report: its --help lists what it accepts
+    (["train", "--epoch", "3"], "python -m convae_utils train"),
+    (["series", "--bogus"], "python -m convae_utils series"),
+    (["--bogus", "download"], "python -m convae_utils"),  # before the command: the top-level parser's
+    (["tools", "bench", "--quic"], "python -m tools bench"),
+    (["tools", "sync", "--chek"], "python -m tools sync"),
+    (["tools", "kit", "out", "--bogus"], "python -m tools kit"),
+    (["tools", "--bogus", "sync"], "python -m tools"),
+])
+def test_an_unknown_option_points_to_the_help_of_the_command_it_follows(argv, reporter, runs, capsys):
+    from tools import cli as tools_cli
+
+    with pytest.raises(SystemExit) as exit_:
+        tools_cli.main(argv[1:]) if argv[0] == "tools" else main(argv)
+    assert exit_.value.code == 2
+    err = one_line_error(capsys)
+    assert err.startswith(f"{reporter}: error: unrecognized arguments: "), err
+    assert err.endswith(f"(see {reporter} --help)"), err
 
 
 def test_help_explains_every_option():
@@ -360,3 +383,38 @@ def test_no_progress_says_that_it_hides_the_per_epoch_lines_too():
     train = cli.build_parser().commands["train"]
     (option,) = [action for action in train._actions if "--no-progress" in action.option_strings]
     assert "no progress bars and no per-epoch loss lines" in option.help
+
+
+# Every other command-line script the README points to, with a prefix of one of its options and ``--hel``
+# after it: refused (exit 2), never read as the longer option. Without the fix argparse would take both as
+# the options they begin (the prefix, then --help) and print the help: no script here can start any work.
+SCRIPTS = [
+    ("hub/measure.py", ["--user", "1", "--hel"]),                  # --users
+    ("benchmarks/allocators.py", ["--step", "1", "--hel"]),        # --steps
+    ("benchmarks/cpu_modes.py", ["--eval", "1", "--hel"]),         # --eval-steps
+    ("benchmarks/one_cell.py", ["nb.py", "x", "--repeat", "1", "--hel"]),  # --repeats
+    ("benchmarks/pca_best_codec.py", ["--one", "--hel"]),          # --one-step
+    ("benchmarks/step_profile.py", ["--step", "1", "--hel"]),      # --steps
+    ("benchmarks/train_throughput.py", ["--repeat", "1", "--hel"]),  # --repeats
+    ("experiments/init/he_vs_xavier.py", ["--seed", "3", "--hel"]),  # --seeds
+]
+
+
+def test_every_argparse_script_is_in_the_table():
+    """A new script with an ArgumentParser joins SCRIPTS (and refuses prefixes) or this fails."""
+    found = sorted(str(path.relative_to(ROOT)) for folder in ("hub", "benchmarks", "experiments")
+                   for path in (ROOT / folder).rglob("*.py") if "ArgumentParser(" in path.read_text()
+                   or "OneLineParser(" in path.read_text())
+    assert found == sorted(script for script, _ in SCRIPTS)
+
+
+@pytest.mark.parametrize("script, argv", SCRIPTS, ids=[script for script, _ in SCRIPTS])
+def test_a_script_refuses_a_prefix_of_its_option(script, argv, tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", MPLBACKEND="Agg")
+    proc = subprocess.run([sys.executable, str(ROOT / script), *argv], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    given = argv[argv.index(next(arg for arg in argv if arg.startswith("--"))):]  # the options, not positionals
+    assert f"error: unrecognized arguments: {' '.join(given)}" in proc.stderr, proc.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing was started, nothing written

@@ -101,7 +101,25 @@ def test_a_prefix_of_a_studys_option_is_refused_not_read_as_the_option(argv, pre
     with pytest.raises(SystemExit) as info:
         cli.main(argv)
     assert info.value.code == 2
-    assert f"unrecognized arguments: {prefix}" in capsys.readouterr().err
+    err = capsys.readouterr().err.strip()
+    assert f"unrecognized arguments: {prefix}" in err
+    assert len(err.splitlines()) == 1, err  # one line, as bench, kit, sync and train say it
+    assert err.endswith(f"(see python -m tools study {argv[1]} --help)"), err  # the study's own options
+
+
+def test_every_studys_profile_option_lists_its_choices(capsys):
+    """``--profile`` takes the same names in every study that has one, and its --help lists them."""
+    from convae_utils.settings import PROFILE_CHOICES
+    from tools import cli
+    from tools.studies import STUDIES
+
+    listed = "{" + ",".join(PROFILE_CHOICES) + "}"
+    for name in STUDIES:
+        with pytest.raises(SystemExit):
+            cli.main(["study", name, "--help"])
+        out = capsys.readouterr().out
+        if "--profile" in out:
+            assert f"--profile {listed}" in out, f"study {name}: {out}"
 
 
 @pytest.mark.parametrize("argv, said", [

@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from convae_utils.arguments import OneLineParser
-from convae_utils.cli import run_command
+from convae_utils.cli import parse_command_line, run_command
 
 from . import studies
 
@@ -76,7 +76,7 @@ def _sync(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_command_line(parser, argv)  # an unknown option is the command's to report (see its --help)
     handlers = {"bench": _bench, "kit": _kit, "study": _study, "sync": _sync}
     return run_command(parser, args, handlers[args.command])
 

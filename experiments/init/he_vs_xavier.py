@@ -14,12 +14,12 @@ Quoted in notebook 02.
 
 from __future__ import annotations
 
-import argparse
 
 import torch
 from torch import nn
 
 from convae_utils import data, images, models, training
+from convae_utils.arguments import OneLineParser
 
 
 def he_init(module: nn.Module) -> None:
@@ -40,7 +40,7 @@ def build(init: str, seed: int) -> nn.Module:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train-size", type=int, default=2000)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])

@@ -24,7 +24,6 @@ channels with at least half a bit, and the training time.
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import time
@@ -35,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from convae_utils import studies
-from convae_utils.arguments import setting
+from convae_utils.arguments import OneLineParser, setting
 
 WARM = 0.3          # share of the steps over which lambda ramps up ("warm", "hyper")
 VARIANTS = ("base", "mixed", "warm", "hyper")
@@ -93,7 +92,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m tools study codec
     from convae_utils import baselines, callbacks, data, exercises, images, models, runs, settings, training
     from convae_utils.codecs import curves, learned
 
-    parser = argparse.ArgumentParser(prog=prog, allow_abbrev=False, description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default=None, choices=settings.DATASETS,
                         help="cifar10 or a stand-in (default: $CONVAE_DATASET, else the profile's)")
     parser.add_argument("--seed", type=setting("seed"), default=0,

@@ -14,9 +14,9 @@ folders the series left (nothing is trained again).
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+from convae_utils.arguments import OneLineParser
 from convae_utils.colour import colour_report
 from convae_utils.data import prepare_data
 from convae_utils.runs import train_or_load
@@ -45,8 +45,7 @@ def check(profile: str | None = None, dataset: str | None = None, *, progress: b
 
 
 def main(argv=None, prog: str = "python -m tools study colour") -> int:
-    parser = argparse.ArgumentParser(prog=prog, allow_abbrev=False,
-                                     description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--profile", choices=PROFILE_CHOICES, default=None, help="default: $CONVAE_PROFILE or auto")
     parser.add_argument("--dataset", choices=DATASETS, default=None, help="default: $CONVAE_DATASET or the profile's")
     args = parser.parse_args(argv)

@@ -12,7 +12,6 @@ README refers to. No checkpoints are written (``fit`` without ``checkpoint``).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -28,7 +27,7 @@ from convae_utils.settings import pick_device
 from convae_utils.shapes import make_shapes10
 from convae_utils.speed import Speed
 from convae_utils.training import fit
-from convae_utils.arguments import whole_number
+from convae_utils.arguments import OneLineParser, whole_number
 
 LATENT_DIMS = (200, 1000)
 EPOCHS, TRAIN_POOL, VAL_SIZE, TEST_SIZE, BATCH_SIZE = 10, 50_000, 5_000, 10_000, 64
@@ -71,7 +70,7 @@ def run_experiment(device: torch.device, *, amp: bool = False, compile: bool = F
 
 
 def main(argv=None, prog: str = "python -m tools study experiment") -> int:
-    parser = argparse.ArgumentParser(prog=prog, allow_abbrev=False, description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     parser.add_argument("--amp", action="store_true", help="bfloat16 autocast")
     parser.add_argument("--compile", action="store_true", help="torch.compile the training forward pass")

@@ -21,7 +21,6 @@ JPEG reaches there. Training goes through the run harness (``$CONVAE_RUNS_DIR``)
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -30,6 +29,7 @@ import pandas as pd
 import torch
 
 from convae_utils import studies
+from convae_utils.arguments import OneLineParser
 
 PCA_COMPONENTS = (16,) + studies.CODEC_PCA_COMPONENTS   # the notebook's, and k=16 for rates below 60 bits
 PCA_STEPS = studies.CODEC_PCA_STEPS
@@ -138,11 +138,12 @@ def summarise(table: pd.DataFrame) -> list[str]:
 
 def main(argv: list[str] | None = None, prog: str = "python -m tools study 10") -> int:
     from convae_utils.codecs import learned
-    from convae_utils.settings import DATASETS
+    from convae_utils.settings import DATASETS, PROFILE_CHOICES
 
-    parser = argparse.ArgumentParser(prog=prog, allow_abbrev=False, description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--plan", default="study", choices=tuple(learned.PLANS), help="the fine-tuning plan (default: study)")
-    parser.add_argument("--profile", default="workshop", help="notebook 08's profile for the base model (default: workshop)")
+    parser.add_argument("--profile", default="workshop", choices=PROFILE_CHOICES,
+                        help="notebook 08's profile for the base model (default: workshop)")
     parser.add_argument("--dataset", default=None, choices=DATASETS,
                         help="cifar10 or a stand-in (default: $CONVAE_DATASET, else the profile's: CIFAR-10, or photos10 offline)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")

@@ -6,11 +6,11 @@ Prints wall-clock seconds per step (load on the machine counts: run it on an idl
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import torch
 
+from convae_utils.arguments import OneLineParser
 from convae_utils import baselines as bl
 from convae_utils.codecs.bits import IMAGE_VALUES
 from convae_utils.codecs.quantizers import fit_quantizer
@@ -18,7 +18,7 @@ from convae_utils.shapes import make_shapes10
 
 
 def main(argv=None, prog: str = "python -m tools study baselines") -> int:
-    parser = argparse.ArgumentParser(prog=prog, allow_abbrev=False, description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--train", type=int, default=20_000)
     parser.add_argument("--test", type=int, default=10_000)

@@ -8,11 +8,11 @@ droplet to prepare the sweep for a workshop, or after ``python -m convae_utils s
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import pandas as pd
 
+from convae_utils.arguments import OneLineParser
 from convae_utils import baselines, studies
 from convae_utils.codecs.bits import IMAGE_VALUES
 from convae_utils.data import prepare_data
@@ -44,8 +44,7 @@ def study(profile: str | None = None, dataset: str | None = None, *, device=None
 
 
 def main(argv=None, prog: str = "python -m tools study 06") -> int:
-    parser = argparse.ArgumentParser(prog=prog, allow_abbrev=False,
-                                     description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--profile", choices=PROFILE_CHOICES, default=None, help="default: $CONVAE_PROFILE or auto")
     parser.add_argument("--dataset", choices=DATASETS, default=None, help="default: $CONVAE_DATASET or the profile's")
     parser.add_argument("--device", default=None, help="where to train missing runs (default: auto)")

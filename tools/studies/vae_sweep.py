@@ -11,12 +11,12 @@ comparable with published FIDs). The same calls as the notebook, so the numbers 
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
 import pandas as pd
 
+from convae_utils.arguments import OneLineParser
 from convae_utils import generation, vae
 from convae_utils.data import prepare_data
 from convae_utils.errors import ConvaeError
@@ -67,7 +67,7 @@ def study(profile: str | None = None, dataset: str | None = None, *, progress: b
 
 
 def main(argv=None, prog: str = "python -m tools study 09") -> int:
-    parser = argparse.ArgumentParser(prog=prog, allow_abbrev=False, description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--profile", choices=PROFILE_CHOICES, default=None, help="default: $CONVAE_PROFILE or auto")
     parser.add_argument("--dataset", choices=DATASETS, default=None, help="default: $CONVAE_DATASET or the profile's")
     parser.add_argument("--csv", default=None, help="also write the table as CSV")

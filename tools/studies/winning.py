@@ -17,7 +17,6 @@ coded with the entropy models fitted on the encoder's own training codes (as not
 
 from __future__ import annotations
 
-import argparse
 import copy
 import sys
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from convae_utils.arguments import OneLineParser
 from convae_utils import baselines, models, spatial, studies
 from convae_utils.callbacks import OneCycle
 from convae_utils.codecs import curves as codec_curves
@@ -180,7 +180,7 @@ def summary(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def main(argv=None, prog: str = "python -m tools study 08") -> int:
-    parser = argparse.ArgumentParser(prog=prog, allow_abbrev=False, description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--profile", choices=PROFILE_CHOICES, default=None, help="default: $CONVAE_PROFILE or auto")
     parser.add_argument("--dataset", choices=DATASETS, default=None, help="default: $CONVAE_DATASET or the profile's")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default: 3)")
