@@ -8,6 +8,10 @@ VENV ?= $(if $(and $(CONDA_ENV),$(CONDA_PREFIX)),$(CONDA_PREFIX),.venv)
 PY := $(VENV)/bin/python
 # Extra pip arguments for torch, e.g. TORCH="torch==2.14.1 torchvision==0.29.1" (see .ci/run).
 TORCH ?=
+# A dropped connection (workshop wifi) resumes a large wheel instead of failing the install
+# (pip >= 25.1, which the first install step upgrades to); RETRIES=5 for pip's own default.
+RETRIES ?= 20
+PIP_INSTALL = $(PY) -m pip install --retries $(RETRIES) --resume-retries $(RETRIES)
 PROFILE ?=
 DATASET ?=
 # The maintainer's tools live in tools/, outside the package (python -m tools --help).
@@ -43,9 +47,9 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: pyproject.toml | $(PY)
-	$(PY) -m pip install --upgrade pip
-	$(if $(strip $(TORCH)),$(PY) -m pip install $(TORCH))
-	$(PY) -m pip install -e ".[dev]"
+	$(PY) -m pip install --retries $(RETRIES) --upgrade pip
+	$(if $(strip $(TORCH)),$(PIP_INSTALL) $(TORCH))
+	$(PIP_INSTALL) -e ".[dev]"
 	touch $@
 
 install: $(VENV)/.installed

@@ -31,3 +31,10 @@ def test_make_study_without_a_name_lists_every_study():
     result = make("-n", "study", "STUDY=")  # -n: make study would install the project first
     assert result.returncode != 0
     assert f"(one of {' '.join(STUDIES)})" in result.stderr
+
+
+def test_the_install_resumes_a_dropped_download_instead_of_failing():
+    """A dropped connection mid-wheel (a 54 MB Playwright wheel, CI, 2026-12-06) failed the whole install."""
+    steps = make("-n", "-B", "install", "VENV=/nonexistent-venv").stdout.splitlines()
+    installs = [line for line in steps if " -m pip install " in line and "--upgrade pip" not in line]
+    assert installs and all("--resume-retries 20" in line and "--retries 20" in line for line in installs)
