@@ -282,6 +282,12 @@ def refine_codes(model: nn.Module, images: torch.Tensor, *, steps: int = 20, lr:
     steps = check_int("steps", steps, minimum=0, maximum=10_000)
     lr = check_float("lr", lr, low=0.0, high=math.inf)
     batch_size = check_int("batch_size", batch_size, minimum=1)
+    return _refine_codes(model, images, steps, lr, batch_size)
+
+
+def _refine_codes(model: nn.Module, images: torch.Tensor, steps: int, lr: float, batch_size: int) -> torch.Tensor:
+    """:func:`refine_codes` with its arguments already checked (``RefinedCodes.encode`` checks a batch's shape
+    only: reading its values would stop a GPU on every batch, and its callers hand it normalised ImageSets)."""
     if torch.is_inference_mode_enabled():
         raise RuntimeError("refine_codes takes gradients with respect to the codes: call it outside "
                            "torch.inference_mode() (torch.no_grad() is fine)")
@@ -332,7 +338,7 @@ class RefinedCodes(EncoderDecoder):
         return code_shape_of(self.model)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return refine_codes(self.model, x, steps=self.steps, lr=self.lr).to(x.device)
+        return _refine_codes(self.model, check_image_batch(x), self.steps, self.lr, 500).to(x.device)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.model.decode(z)
