@@ -409,7 +409,7 @@ print(inspect.getsource(learned.HyperpriorCodec.rate))
 # | 0.01 | 253 (0.247) | 26.29 | -0.05 ± 0.36 (+0.31, -0.07, -0.41) | +1.41 |
 #
 # So with a hyperprior, the rounded code for the decoder and long enough training, a learned codec **beats
-# PCA's best codec at equal bits by 0.3 dB or more at two rates of four** (116 and 170 bits, on every
+# PCA's best codec at equal bits by 0.3 dB or more at two rates of four** (115 and 170 bits, on every
 # seed), is ahead at the lowest (+0.23) and level at the highest on average (one seed ahead, one level, one
 # behind). The study's target, at least +0.3 dB at three of four rates, is **missed by 0.07 dB** (the third
 # best rate, 80 bits). Every doubling of the training moved it: 48,000 patches (`--plan study-hyper`)
@@ -442,7 +442,7 @@ print(inspect.getsource(learned.HyperpriorCodec.rate))
 #   photos10 patches from the same photographs as the training patches.
 # - A hyperprior (side values per image that set each code value's distribution), with the rounded code
 #   for the decoder and long training in the study, beats PCA's best codec by +0.35 to +0.56 dB at two
-#   rates of four (116 and 170 bits, every seed), +0.23 at the lowest, level at the highest: the first
+#   rates of four (115 and 170 bits, every seed), +0.23 at the lowest, level at the highest: the first
 #   learned model of the series to beat PCA's best codec at equal bits, on the stand-in.
 #
 # This is the last notebook of the series.
