@@ -251,8 +251,11 @@ def layer_table(model: Autoencoder) -> list[dict]:
 
 # -- a better code for the same decoder: refine it by gradient descent ---------------------------------
 
+REFINE_BATCH = 500  # images refined per pass (memory only: the result does not depend on it)
+
+
 def refine_codes(model: nn.Module, images: torch.Tensor, *, steps: int = 20, lr: float = 0.05,
-                 batch_size: int = 500) -> torch.Tensor:
+                 batch_size: int = REFINE_BATCH) -> torch.Tensor:
     """Codes the decoder reconstructs better: the encoder's codes moved by ``steps`` Adam steps on the MSE.
 
     The encoder is a fast *guess* of the code; nothing made it the best code for its decoder (for PCA
@@ -338,7 +341,7 @@ class RefinedCodes(EncoderDecoder):
         return code_shape_of(self.model)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return _refine_codes(self.model, check_image_batch(x), self.steps, self.lr, 500).to(x.device)
+        return _refine_codes(self.model, check_image_batch(x), self.steps, self.lr, REFINE_BATCH).to(x.device)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.model.decode(z)

@@ -1,12 +1,12 @@
 """Notebook 10's study, headless: learned codecs (one per lambda) against PCA's best codec and JPEG, over seeds.
 
-``python -m tools study 10 [--plan study|study-hyper|study-hyper-long|study-hyper-xl|study-hyper-xxl] [--seeds 3] [--out table.csv]``
-(``make study STUDY=10``)
+``python -m tools study 10 [--plan study|study-hyper|study-hyper-long|study-hyper-xl|study-hyper-xxl]
+[--seeds 3] [--out table.csv]`` (``make study STUDY=10``)
 
 ``--plan study`` trains notebook 10's codec (a factorised prior) with more patches; ``--plan study-hyper``
 the stronger one, a hyperprior with the decoder trained on the rounded code, on 48,000 patches;
-``study-hyper-long`` the same on 96,000, ``study-hyper-xl`` on 192,000, ``study-hyper-xxl`` two passes over those (see ``python -m tools study codec-variants`` for what each
-change adds on one seed).
+``study-hyper-long`` the same on 96,000, ``study-hyper-xl`` on 192,000, ``study-hyper-xxl`` two passes
+over those (see ``python -m tools study codec-variants`` for what each change adds on one seed).
 
 For each seed: notebook 08's from-scratch model (its workshop run; seed 0 shares notebook 08's run folder),
 one codec per lambda fine-tuned from it (:func:`convae_utils.codecs.learned.codec_plan`, the plan the
