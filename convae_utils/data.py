@@ -65,6 +65,36 @@ def class_exemplars(dataset: ImageSet) -> ImageSet:
     return dataset.subset(torch.from_numpy(first), split=f"{dataset.split}-exemplars")
 
 
+DIHEDRAL = "dihedral"  # what a run's recipe records for a training split passed through augment_dihedral
+
+
+def augment_dihedral(split: ImageSet, *, seed: int = 0) -> ImageSet:
+    """Data augmentation: each image turned by 0, 90, 180 or 270 degrees and mirrored or not, drawn per image.
+
+    These are the eight symmetries of the square (the dihedral group D4). One is drawn for each image
+    from ``seed`` alone, so the same (split, seed) gives the same images: a run trained on them resumes
+    exactly. Returns a new :class:`~convae_utils.images.ImageSet` of the same shape (N, 3, 32, 32),
+    uint8 0..255, with the same labels; the split it was given is untouched. Introduced in notebook 08,
+    where a model that sees its patches turned and mirrored codes patches from other regions of the
+    photographs better; a photograph's sky stays above its ground, so it suits patches of texture better
+    than whole upright objects. Raises TypeError for a split that is not an ImageSet and ValueError for
+    a negative ``seed``.
+    """
+    if not isinstance(split, ImageSet):
+        raise TypeError(f"split must be a convae_utils.images.ImageSet, got {type(split).__name__}")
+    check_int("seed", seed, minimum=0)
+    generator = torch.Generator().manual_seed(seed)
+    symmetry = torch.randint(0, 8, (len(split),), generator=generator)   # 0-3: turns, 4-7: mirrored, then turned
+    images = split.images.clone()
+    for index in range(8):
+        chosen = (symmetry == index).nonzero().flatten().to(images.device)
+        if len(chosen):
+            picked = images[chosen].flip(-1) if index >= 4 else images[chosen]
+            images[chosen] = torch.rot90(picked, index % 4, dims=(-2, -1))
+    return ImageSet(images, split.labels, split.classes, split.name, split.split,
+                    {**split.meta, "augmentation": DIHEDRAL})
+
+
 # --------------------------------------------------------------------------------------------
 # The switch between CIFAR-10 and the stand-in, and everything a notebook needs in one call.
 # --------------------------------------------------------------------------------------------

@@ -24,6 +24,10 @@ THUMBNAIL_SIZES = (8, 12, 16, 24)         # pixels per side of the stored thumbn
 CODE_CHANNELS = 4                         # a 4x4 code with 4 channels
 CODE_VALUES = 16 * CODE_CHANNELS          # 64 values per image; the article's nearest model is latent 50
 SPATIAL_WIDTHS = {"full": 32, "workshop": 32, "smoke": 8}  # the model has 2 * width channels at every stage
+# The from-scratch model's peak learning rate (one-cycle, AdamW with two guards; on turned and mirrored patches,
+# data.augment_dihedral). Before the augmentation it was 6e-3 (PLAIN_PEAK_LR, the start of study 10's tables).
+SPATIAL_PEAK_LR = 4e-3
+PLAIN_PEAK_LR = 6e-3
 # The from-scratch model's training budget: more patches than the profile's images, one epoch (None: the profile's).
 PATCH_BUDGETS = {"full": {}, "workshop": dict(train_size=96_000, num_epochs=1), "smoke": {}}
 # The PCA-initialised model starts at PCA: fewer patches (and a gentler rate) than the one from scratch.

@@ -60,7 +60,8 @@ config = settings.from_env(seed=SEED)
 CODE_CHANNELS = studies.CODE_CHANNELS              # notebook 08's code: 4 channels on a 4x4 grid
 WIDTH = studies.SPATIAL_WIDTHS[config.profile]     # notebook 08's width
 MORE_PATCHES = studies.PATCH_BUDGETS[config.profile]  # notebook 08's training budget
-spatial_config = config.replace(**MORE_PATCHES, lr=6e-3, latent_dim=16 * CODE_CHANNELS, base_channels=WIDTH)
+spatial_config = config.replace(**MORE_PATCHES, lr=studies.SPATIAL_PEAK_LR, latent_dim=16 * CODE_CHANNELS,
+                                base_channels=WIDTH)  # notebook 08's run: its settings, as notebook 08 trains it
 plan = learned.codec_plan(spatial_config)          # lambdas, code channels, fine-tuning budget (shared with the study)
 PCA_FIT_PATCHES = studies.PCA_FIT_IMAGES           # PCA is fitted on these training patches, as in notebook 08
 PCA_COMPONENTS = studies.CODEC_PCA_COMPONENTS      # PCA's best codec: the envelope over these ...
@@ -96,8 +97,10 @@ def build_spatial(run_settings):
 
 
 ONE_CYCLE_ADAMW = dict(optimizer=training.make_adamw(), callbacks=[callbacks.OneCycle()])  # as notebook 08's runs
-spatial_run = runs.train_or_load(spatial_config, runs.Recipe("spatial", build=build_spatial, **ONE_CYCLE_ADAMW),
-                                 spatial_bundle)
+turned = spatial_bundle.replace(train=data.augment_dihedral(spatial_bundle.train, seed=spatial_config.seed))
+spatial_run = runs.train_or_load(spatial_config, runs.Recipe("spatial-dihedral", build=build_spatial,
+                                                             options={"augmentation": data.DIHEDRAL}, **ONE_CYCLE_ADAMW),
+                                 turned)                  # trained on turned and mirrored patches, as in notebook 08
 mse_only = codec_curves.codec_curve("notebook 08's model, MSE only", spatial_run.model,
                                spatial_bundle.train.head(min(len(spatial_bundle.train), 4_000)), test,
                                codec_curves.relative_steps(spatial_run.model, spatial_bundle.train, MSE_STEP_FACTORS))
@@ -393,13 +396,14 @@ print(inspect.getsource(learned.HyperpriorCodec.rate))
 
 # %% [markdown]
 # Training it takes longer than this notebook's budget, so the headless study trains it:
-# `python -m tools study 10 --plan study-hyper-xxl --seeds 3` (two passes over 192,000 patches per codec:
+# `python -m tools study 10 --plan study-hyper-xxl --base plain --seeds 3` (two passes over 192,000 patches per codec:
 # 32 times this notebook's 12,000 patch-steps; and the decoder trained on the *rounded* code, its gradient
 # passed straight through, as Minnen & Singh (2020) do, while the rate still sees the noisy one). One-seed
 # trials of each change on their own are in `python -m tools study codec-variants`. Its result on the
 # photos10 stand-in, three seeds, real bitstreams on both sides (`benchmarks/results/study10-hyper-xxl-3seeds.csv`;
 # 33-41 minutes per seed on a 2-core CPU shared with other jobs, PCA's and JPEG's sweeps and the control
-# included; notebook 08's models as trained on 96,000 patches reused):
+# included; each codec fine-tuned from notebook 08's model as it was trained before it saw turned patches,
+# 96,000 plain patches to a 6e-3 peak: `--base plain`):
 #
 # | λ | bits per image (bpp) | PSNR dB | vs PCA's best codec, equal bits (seeds 0, 1, 2) | vs notebook 08's model |
 # |---|---|---|---|---|

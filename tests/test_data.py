@@ -498,3 +498,46 @@ def test_shapes10_colour_belongs_to_the_class():
     means = np.array(means)
     gaps = np.abs(np.angle(np.exp(1j * (means[:, None] - means[None, :])))) + np.eye(10) * 9
     assert gaps.min() > 0.1, "two classes share a hue"
+
+
+# ---------------------------------------------------------------- augmentation: the eight symmetries of the square
+
+def _symmetries(image: torch.Tensor) -> list[torch.Tensor]:
+    """The eight turns and mirror images of one (3, H, W) image, written out by hand (transposes and flips)."""
+    t = image.transpose(-2, -1)
+    return [image, t.flip(-2), image.flip(-2).flip(-1), t.flip(-1),          # turned by 0, 90, 180, 270 degrees
+            image.flip(-1), image.flip(-2), t, t.flip(-2).flip(-1)]          # mirrored left-right, up-down, on diagonals
+
+
+def test_augment_dihedral_gives_each_image_one_of_its_eight_symmetries_and_uses_all_eight():
+    images = torch.randint(0, 256, (400, 3, 32, 32), dtype=torch.uint8)   # random pixels: no image is symmetric
+    split = ImageSet(images, torch.arange(400) % 10, tuple("abcdefghij"), "noise")
+    kept = images.clone()
+    out = data.augment_dihedral(split, seed=3)
+    assert out.images.shape == (400, 3, 32, 32) and out.images.dtype == torch.uint8
+    assert torch.equal(out.labels, split.labels) and torch.equal(split.images, kept)   # the input is untouched
+    which = []
+    for before, after in zip(images, out.images):
+        matches = [i for i, s in enumerate(_symmetries(before)) if torch.equal(s, after)]
+        assert len(matches) == 1, "every image must come out as exactly one symmetry of itself"
+        which.append(matches[0])
+    counts = np.bincount(which, minlength=8)
+    assert (counts > 20).all(), f"all eight symmetries should be drawn about equally, got {counts}"
+    assert out.meta["augmentation"] == data.DIHEDRAL
+
+
+def test_augment_dihedral_is_fixed_by_its_seed():
+    split = make_shapes10(64, seed=0)
+    first, again, other = (data.augment_dihedral(split, seed=s) for s in (1, 1, 2))
+    assert torch.equal(first.images, again.images)
+    assert not torch.equal(first.images, other.images)
+
+
+@pytest.mark.parametrize("split, seed, error, words", [
+    (torch.zeros(2, 3, 32, 32, dtype=torch.uint8), 0, TypeError, "ImageSet, got Tensor"),
+    (None, -1, ValueError, "seed"),
+])
+def test_augment_dihedral_refuses_what_it_cannot_augment(split, seed, error, words):
+    split = make_shapes10(4, seed=0) if split is None else split
+    with pytest.raises(error, match=words):
+        data.augment_dihedral(split, seed=seed)

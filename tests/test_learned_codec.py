@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from convae_utils import models
+from convae_utils import models, studies
 from convae_utils.exercises import ex08
 from convae_utils.codecs import curves, entropy_coding, learned
 from convae_utils.images import ImageSet
@@ -171,7 +171,8 @@ def test_webp_counts_its_stream_without_the_fixed_header_and_decodes():
                                         (["--lambdas", "0.1", "-2"], "--lambdas must lie in 0..1000"),
                                         (["--lambdas", "nan"], "--lambdas must lie in"),
                                         (["--seeds", "2", "--first-seed", "2"], "--first-seed must lie in 0..1"),
-                                        (["--out", "/no/such/folder/table.csv"], "--out: the folder of")])
+                                        (["--out", "/no/such/folder/table.csv"], "--out: the folder of"),
+                                        (["--base", "turned"], "argument --base: invalid choice: 'turned'")])
 def test_the_study_refuses_bad_options_before_it_loads_anything(argv, words, capsys, monkeypatch):
     from tools.studies import learned_codec as study
 
@@ -338,7 +339,7 @@ def test_the_study_takes_the_dataset_its_fallback_warning_names(monkeypatch, tmp
 
     seen = []
 
-    def fake_run_seed(seed, plan, profile, lambdas=None, dataset=None):
+    def fake_run_seed(seed, plan, profile, lambdas=None, dataset=None, base_data="dihedral"):
         seen.append(dataset)
         return pd.DataFrame({"dataset": dataset, "seed": seed, "lambda": [0.1], "bits": [100.0], "bpp": [0.1],
                              "dB": [24.0], "vs PCA's best (dB)": [0.1], "vs JPEG scan (dB)": [np.nan],
@@ -347,3 +348,28 @@ def test_the_study_takes_the_dataset_its_fallback_warning_names(monkeypatch, tmp
     monkeypatch.setattr(study, "run_seed", fake_run_seed)
     assert study.main(["--seeds", "1", "--dataset", "photos10", "--out", str(tmp_path / "t.csv")]) == 0
     assert seen == ["photos10"] and (tmp_path / "t.csv").exists()
+
+
+def test_the_study_starts_from_notebook_08s_model_as_the_notebook_trains_it_or_as_it_did_before():
+    """--base dihedral: notebook 08's run folder and record (seed 0 loads the notebook's run), turned patches;
+    --base plain: the model the tables in benchmarks/results started from."""
+    from pathlib import Path
+
+    from convae_utils import data
+    from tools.studies import learned_codec as study
+
+    bundle = data.prepare_data("shapes10", train_size=64, val_size=16, test_size=16)
+    options = dict(optimizer=None)
+    recipe, turned, peak_lr = study.base_run(0, "dihedral", len, bundle, options)
+    assert peak_lr == studies.SPATIAL_PEAK_LR
+    assert recipe.name == "spatial-dihedral" and recipe.options == {"augmentation": data.DIHEDRAL}
+    assert torch.equal(turned.train.images, data.augment_dihedral(bundle.train, seed=0).images)
+    assert turned.test is bundle.test and turned.val is bundle.val
+    assert study.base_run(2, "dihedral", len, bundle, options)[0].name == "spatial-dihedral-seed2"
+    recipe, plain, peak_lr = study.base_run(1, "plain", len, bundle, options)
+    assert recipe.name == "spatial-seed1" and recipe.options == {} and plain is bundle
+    assert peak_lr == studies.PLAIN_PEAK_LR == 6e-3   # the tables in benchmarks/results started from this run
+    notebook = (Path(__file__).resolve().parents[1] / "notebooks" / "08_winning.py").read_text()
+    assert '"spatial-dihedral"' in notebook and 'options={"augmentation": data.DIHEDRAL}' in notebook
+    assert "data.augment_dihedral(win_bundle.train, seed=win_config.seed)" in notebook
+    assert "lr=PEAK_LR" in notebook and "PEAK_LR = studies.SPATIAL_PEAK_LR" in notebook

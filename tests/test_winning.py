@@ -67,10 +67,23 @@ def test_the_study_scores_notebook_08s_model_with_and_without_refined_codes(monk
     from tools.studies import winning as study
 
     monkeypatch.setenv("CONVAE_DATASET", "shapes10")
+    augmented = []
+
+    def spy(split, *, seed):   # notebook 08's model trains on turned and mirrored patches, seeded by the run's seed
+        augmented.append((len(split), seed))
+        return data.augment_dihedral(split, seed=seed)
+
+    monkeypatch.setattr(study, "augment_dihedral", spy)
     rows = study.study("smoke", seeds=1, only="notebook 08's model", progress=False)
-    assert list(rows["model"]) == ["+ beta2 0.99, gradient norm clipped to 0.3 (notebook 08's model)",
+    assert list(rows["model"]) == ["+ peak rate 4e-3 (notebook 08's model)",
                                    "the same, code refined (20 steps)"]
     assert rows["test dB"].iloc[1] > rows["test dB"].iloc[0]  # same weights, better codes
+    # trained on the training split, PCA-64 fitted on PCA's patches turned the same way (the fairness check)
+    assert augmented == [(rows["train_size"].iloc[0], 0), (min(rows["train_size"].iloc[0], 24_000), 0)]
+    assert np.isfinite(rows[study.PCA_TURNED]).all()
+    plain = study.study("smoke", seeds=1, only="gradient norm clipped", progress=False)
+    assert list(plain["model"]) == ["+ beta2 0.99, gradient norm clipped to 0.3"] and len(augmented) == 2
+    assert plain[study.PCA_TURNED].isna().all()
 
 
 def test_the_study_scores_the_pca_initialised_model_beside_its_untrained_control(monkeypatch):

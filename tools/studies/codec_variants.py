@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m tools study codec
 
     config = settings.from_env("workshop", seed=args.seed, **({"dataset": args.dataset} if args.dataset else {}))
     width = studies.SPATIAL_WIDTHS[config.profile]
-    spatial_config = config.replace(**studies.PATCH_BUDGETS[config.profile], lr=6e-3,
+    spatial_config = config.replace(**studies.PATCH_BUDGETS[config.profile], lr=studies.PLAIN_PEAK_LR,
                                     latent_dim=16 * args.base_channels, base_channels=width)
     plan = learned.codec_plan(spatial_config.replace(latent_dim=studies.CODE_VALUES), "study")
     plan = type(plan)(plan.lambdas, max(plan.code_channels, args.base_channels), plan.settings.replace(
@@ -131,6 +131,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m tools study codec
 
     build_spatial.__module__, build_spatial.__qualname__ = "__main__", "build_spatial"
     one_cycle = dict(optimizer=training.make_adamw(), callbacks=[callbacks.OneCycle()])
+    # notebook 08's model as it was trained before it saw turned and mirrored patches (data.augment_dihedral):
+    # benchmarks/results/codec-variants-seed0.txt started from it, and so do these trials
     base = runs.train_or_load(spatial_config, runs.Recipe("spatial" if args.seed == 0 else f"spatial-seed{args.seed}",
                                                           build=build_spatial, **one_cycle), bundle,
                               runs_root=args.base_runs, progress=False)

@@ -1,14 +1,16 @@
 """Notebook 10's study, headless: learned codecs (one per lambda) against PCA's best codec and JPEG, over seeds.
 
 ``python -m tools study 10 [--plan study|study-hyper|study-hyper-long|study-hyper-xl|study-hyper-xxl]
-[--seeds 3] [--out table.csv]`` (``make study STUDY=10``)
+[--base dihedral|plain] [--seeds 3] [--out table.csv]`` (``make study STUDY=10``)
 
 ``--plan study`` trains notebook 10's codec (a factorised prior) with more patches; ``--plan study-hyper``
 the stronger one, a hyperprior with the decoder trained on the rounded code, on 48,000 patches;
 ``study-hyper-long`` the same on 96,000, ``study-hyper-xl`` on 192,000, ``study-hyper-xxl`` two passes
 over those (see ``python -m tools study codec-variants`` for what each change adds on one seed).
 
-For each seed: notebook 08's from-scratch model (its workshop run; seed 0 shares notebook 08's run folder),
+For each seed: notebook 08's from-scratch model (its workshop run; seed 0 shares notebook 08's run folder;
+``--base plain``: the same model trained on patches that were not turned and mirrored, notebook 08's model
+before it used ``data.augment_dihedral``, the start of every table in ``benchmarks/results/study10-*.csv``),
 one codec per lambda fine-tuned from it (:func:`convae_utils.codecs.learned.codec_plan`, the plan the
 notebook's parameters cell reads, :data:`convae_utils.studies.CODEC_PLANS`), each coded into real bitstreams on the test images and read at equal
 bits against PCA's best codec (the envelope over components and steps), JPEG's scan data, notebook 08's
@@ -36,18 +38,20 @@ PCA_STEPS = studies.CODEC_PCA_STEPS
 JPEG_QUALITIES = studies.CODEC_JPEG_QUALITIES
 RATE_RANGE = (60.0, 600.0)
 TARGET_DB = 0.3
+BASES = ("dihedral", "plain")  # notebook 08's model: trained on turned and mirrored patches (now), or not (before)
 CONTROL_LAMBDA = 0.0          # the control: the same fine-tuning without the rate term
 LAMBDA_RANGE = (0.0, 1e3)     # what learned.rate_distortion_step accepts
 
 
-def run_seed(seed: int, plan_name: str, profile: str, lambdas=None, dataset: str | None = None) -> pd.DataFrame:
+def run_seed(seed: int, plan_name: str, profile: str, lambdas=None, dataset: str | None = None,
+             base_data: str = "dihedral") -> pd.DataFrame:
     from convae_utils import baselines, callbacks, data, exercises, images, runs, settings, models, training
     from convae_utils.codecs import curves, learned
 
     config = settings.from_env(profile, seed=seed, **({"dataset": dataset} if dataset else {}))
     more = studies.PATCH_BUDGETS[config.profile]
     width = studies.SPATIAL_WIDTHS[config.profile]
-    spatial_config = config.replace(**more, lr=6e-3, latent_dim=studies.CODE_VALUES, base_channels=width)
+    spatial_config = config.replace(**more, latent_dim=studies.CODE_VALUES, base_channels=width)
     plan = learned.codec_plan(spatial_config, plan_name)
     bundle = data.prepare_data(**spatial_config.data_options())
     codec_bundle = data.prepare_data(**plan.settings.data_options())
@@ -63,8 +67,8 @@ def run_seed(seed: int, plan_name: str, profile: str, lambdas=None, dataset: str
 
     started = time.perf_counter()
     one_cycle_adamw = dict(optimizer=training.make_adamw(), callbacks=[callbacks.OneCycle()])  # notebook 08's
-    base = runs.train_or_load(spatial_config, runs.Recipe("spatial" if seed == 0 else f"spatial-seed{seed}",
-                                                          build=build_spatial, **one_cycle_adamw), bundle, progress=False)
+    recipe, base_bundle, peak_lr = base_run(seed, base_data, build_spatial, bundle, one_cycle_adamw)
+    base = runs.train_or_load(spatial_config.replace(lr=peak_lr), recipe, base_bundle, progress=False)
     fit_on = bundle.train.head(min(len(bundle.train), 24_000))
     components = tuple(k for k in PCA_COMPONENTS if k < len(fit_on))
     pca = baselines.fit_pca(fit_on, max(components))
@@ -100,6 +104,20 @@ def run_seed(seed: int, plan_name: str, profile: str, lambdas=None, dataset: str
         print(pd.DataFrame(rows[-1:]).round(3).to_string(index=False, header=len(rows) == 1), flush=True)
     print(f"seed {seed}: {time.perf_counter() - started:.0f} s", flush=True)
     return pd.DataFrame(rows)
+
+
+def base_run(seed: int, base_data: str, build, bundle, training_options: dict):
+    """(recipe, data, peak learning rate) of notebook 08's from-scratch model for this seed: ``"dihedral"`` as
+    notebook 08 trains it now (its run folder's name and record at seed 0, on turned and mirrored patches, to
+    ``studies.SPATIAL_PEAK_LR``), ``"plain"`` as it did before (the patches as they are, to ``PLAIN_PEAK_LR``)."""
+    from convae_utils import data, runs
+
+    if base_data == "dihedral":
+        recipe = runs.Recipe("spatial-dihedral" if seed == 0 else f"spatial-dihedral-seed{seed}", build=build,
+                             options={"augmentation": data.DIHEDRAL}, **training_options)
+        return recipe, bundle.replace(train=data.augment_dihedral(bundle.train, seed=seed)), studies.SPATIAL_PEAK_LR
+    plain = runs.Recipe("spatial" if seed == 0 else f"spatial-seed{seed}", build=build, **training_options)
+    return plain, bundle, studies.PLAIN_PEAK_LR
 
 
 def summarise(table: pd.DataFrame) -> list[str]:
@@ -142,6 +160,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m tools study 10") 
 
     parser = OneLineParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--plan", default="study", choices=tuple(learned.PLANS), help="the fine-tuning plan (default: study)")
+    parser.add_argument("--base", default="dihedral", choices=BASES,
+                        help="notebook 08's model trained on turned and mirrored patches (dihedral, default: the "
+                             "notebook's), or on plain ones (plain: the start of the tables in benchmarks/results)")
     parser.add_argument("--profile", default="workshop", choices=PROFILE_CHOICES,
                         help="notebook 08's profile for the base model (default: workshop)")
     parser.add_argument("--dataset", default=None, choices=DATASETS,
@@ -164,7 +185,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m tools study 10") 
         parser.error(f"--first-seed must lie in 0..{args.seeds - 1}, got {args.first_seed}")
     tables = []
     for seed in range(args.first_seed, args.seeds):
-        tables.append(run_seed(seed, args.plan, args.profile, args.lambdas, args.dataset))
+        tables.append(run_seed(seed, args.plan, args.profile, args.lambdas, args.dataset, args.base))
         table = pd.concat(tables, ignore_index=True)
         if args.out:
             table.to_csv(args.out, index=False)

@@ -12,7 +12,10 @@ Budgets: ``workshop`` 96,000 training patches, 1 epoch (notebook 08's from-scrat
 PCA-initialised model sees 24,000 there); ``full`` the profile's whole training split, 10 epochs (a
 GPU); ``smoke`` seconds, for tests. ``--train-size`` / ``--epochs`` override them. A variant with
 ``refine`` adds a second row: the same trained model with its codes refined (``models.RefinedCodes``),
-coded with the entropy models fitted on the encoder's own training codes (as notebook 08 does).
+coded with the entropy models fitted on the encoder's own training codes (as notebook 08 does). A variant
+with ``augment`` trains on turned and mirrored patches (``data.augment_dihedral``); its rows also carry PCA-64
+fitted on the same turned patches, minus PCA-64 (the opponent given the same augmentation, column
+``PCA-64 fitted on turned patches (dB)``).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from convae_utils.arguments import OneLineParser
 from convae_utils import baselines, models, spatial, studies
 from convae_utils.callbacks import OneCycle
 from convae_utils.codecs import curves as codec_curves
-from convae_utils.data import prepare_data
+from convae_utils.data import augment_dihedral, prepare_data
 from convae_utils.errors import ConvaeError
 from convae_utils.models import build_autoencoder, count_parameters
 from convae_utils.settings import DATASETS, PROFILE_CHOICES, from_env, seed_everything
@@ -41,6 +44,8 @@ from convae_utils.training import fit, make_adamw, plain_adam
 BUDGETS = studies.PATCH_BUDGETS
 PCA_STEPS = studies.PCA_STEPS  # wide enough to reach below every model's lowest rate
 CODE_VALUES = studies.CODE_VALUES  # a 4x4x4 spatial code; the article's model has latent 50 here
+# on the rows of a model trained on turned and mirrored patches: PCA-64 fitted on such patches, minus PCA-64
+PCA_TURNED = "PCA-64 fitted on turned patches (dB)"
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ class Variant:
     max_lr: float = 3e-3
     epochs_scale: int = 1  # x the budget's epochs with 1 / epochs_scale of its patches: patches against epochs
     refine: int = 0        # > 0: also score the trained model with its codes refined for this many steps
+    augment: bool = False  # True: each training patch turned and mirrored (data.augment_dihedral, seeded)
 
 
 def _seeded(make: Callable[[], nn.Module], seed: int) -> nn.Module:
@@ -85,8 +91,13 @@ VARIANTS = (
             **PLAIN),
     Variant("+ peak rate 6e-3 (AdamW defaults)",
             lambda s, p, w: SpatialAutoencoder(4, w, 1, seed=s, stem="pixel"), max_lr=6e-3, **PLAIN),
-    Variant("+ beta2 0.99, gradient norm clipped to 0.3 (notebook 08's model)",
-            lambda s, p, w: SpatialAutoencoder(4, w, 1, seed=s, stem="pixel"), max_lr=6e-3, refine=20),
+    Variant("+ beta2 0.99, gradient norm clipped to 0.3",
+            lambda s, p, w: SpatialAutoencoder(4, w, 1, seed=s, stem="pixel"), max_lr=6e-3),
+    Variant("+ patches turned and mirrored",
+            lambda s, p, w: SpatialAutoencoder(4, w, 1, seed=s, stem="pixel"), max_lr=6e-3, augment=True),
+    Variant("+ peak rate 4e-3 (notebook 08's model)",
+            lambda s, p, w: SpatialAutoencoder(4, w, 1, seed=s, stem="pixel"), max_lr=studies.SPATIAL_PEAK_LR,
+            augment=True, refine=20),
     Variant("PCA-64 + learnt correction (depth 0)",
             lambda s, p, w: spatial.PCAInitAutoencoder(_truncate(p, CODE_VALUES), w, 0, seed=s)),
 )
@@ -123,6 +134,11 @@ def study(profile: str | None = None, *, seeds: int = 3, dataset: str | None = N
         pca = baselines.fit_pca(bundle.train.head(min(len(bundle.train), studies.PCA_FIT_IMAGES)),
                                 min(studies.PCA_COMPONENTS, len(bundle.train) - 1))
         pca_psnr = _pca_psnr(pca, bundle.test, sorted({50, CODE_VALUES}))
+        turned_pca = None   # the fairness check of augmentation: PCA fitted on the same turned patches
+        if any(v.augment for v in variants):
+            fit_patches = bundle.train.head(min(len(bundle.train), studies.PCA_FIT_IMAGES))
+            turned_pca = baselines.fit_pca(augment_dihedral(fit_patches, seed=seed), CODE_VALUES)
+            turned_pca = _pca_psnr(turned_pca, bundle.test, [CODE_VALUES])[CODE_VALUES] - pca_psnr[CODE_VALUES]
         fit_on = bundle.train.head(min(len(bundle.train), studies.CODEC_FIT_IMAGES))
         pca_best = codec_curves.pca_best_codec_curve(pca, fit_on, bundle.test, PCA_STEPS, studies.PCA_BEST_COMPONENTS)
         for variant in variants:
@@ -132,6 +148,8 @@ def study(profile: str | None = None, *, seeds: int = 3, dataset: str | None = N
             if isinstance(model, spatial.PCAInitAutoencoder):  # untrained it is PCA-64: the control row
                 controls.append((f"{variant.name}, untrained (control)", copy.deepcopy(model).eval(), None, None))
             train = bundle.train.head(len(bundle.train) // variant.epochs_scale)
+            if variant.augment:
+                train = augment_dihedral(train, seed=seed)
             num_epochs = config.num_epochs * variant.epochs_scale
             history = fit(model, train, bundle.val, config.replace(num_epochs=num_epochs, lr=variant.max_lr, seed=seed),
                           optimizer=OPTIMIZERS[variant.optimizer], callbacks=[OneCycle()] if variant.schedule else [],
@@ -151,6 +169,7 @@ def study(profile: str | None = None, *, seeds: int = 3, dataset: str | None = N
                                                    pca_psnr=pca_psnr, steps=steps, step_factors=studies.CODEC_STEP_FACTORS,
                                                    train_codes=fit_codes, test_codes=test_codes)
                 untrained = any(scored_model is control for _, control, _, _ in controls)
+                row[PCA_TURNED] = turned_pca if variant.augment else float("nan")
                 row.update(seed=seed, parameters=count_parameters(model),
                            **{"images/s": float("nan") if untrained else len(train) * num_epochs / seconds,
                               "seconds": 0.0 if untrained else seconds})
@@ -167,7 +186,8 @@ def study(profile: str | None = None, *, seeds: int = 3, dataset: str | None = N
 def summary(results: pd.DataFrame) -> pd.DataFrame:
     """Mean and spread (standard deviation over seeds) of each variant's numbers, variants in study order."""
     numbers = ["test dB", "vs PCA, equal values (dB)", "bits", "dB at those bits", "vs PCA, equal bits (dB)",
-               "images/s"]
+               "images/s", PCA_TURNED]
+    numbers = [column for column in numbers if column in results]   # tables written before a column existed
     grouped = results.groupby("model", sort=False)
     table = grouped[numbers].mean()
     for column in ("test dB", "vs PCA, equal values (dB)", "vs PCA, equal bits (dB)"):
