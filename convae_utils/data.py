@@ -75,15 +75,14 @@ def augment_dihedral(split: ImageSet, *, seed: int = 0) -> ImageSet:
     from ``seed`` alone, so the same (split, seed) gives the same images: a run trained on them resumes
     exactly. Returns a new :class:`~convae_utils.images.ImageSet` of the same shape (N, 3, 32, 32),
     uint8 0..255, with the same labels; the split it was given is untouched. Introduced in notebook 08,
-    where a model that sees its patches turned and mirrored codes patches from other regions of the
-    photographs better; a photograph's sky stays above its ground, so it suits patches of texture better
-    than whole upright objects. Raises TypeError for a split that is not an ImageSet and ValueError for
-    a negative ``seed``.
+    whose from-scratch model trains on turned and mirrored patches; a photograph's sky stays above its
+    ground, so turning suits patches of texture better than whole upright objects. Raises TypeError for a
+    split that is not an ImageSet or a ``seed`` that is not a whole number, ValueError for a ``seed``
+    outside 0..2**64 - 1.
     """
     if not isinstance(split, ImageSet):
         raise TypeError(f"split must be a convae_utils.images.ImageSet, got {type(split).__name__}")
-    check_int("seed", seed, minimum=0)
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(check_int("seed", seed, minimum=0, maximum=2**64 - 1))
     symmetry = torch.randint(0, 8, (len(split),), generator=generator)   # 0-3: turns, 4-7: mirrored, then turned
     images = split.images.clone()
     for index in range(8):

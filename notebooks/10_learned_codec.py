@@ -399,7 +399,8 @@ print(inspect.getsource(learned.HyperpriorCodec.rate))
 # `python -m tools study 10 --plan study-hyper-xxl --base plain --seeds 3` (two passes over 192,000 patches per codec:
 # 32 times this notebook's 12,000 patch-steps; and the decoder trained on the *rounded* code, its gradient
 # passed straight through, as Minnen & Singh (2020) do, while the rate still sees the noisy one). One-seed
-# trials of each change on their own are in `python -m tools study codec-variants`. Its result on the
+# trials of each change on their own are in `python -m tools study codec-variants` (which starts from notebook
+# 08's model as it was trained before the turned patches, as the tables here do). Its result on the
 # photos10 stand-in, three seeds, real bitstreams on both sides (`benchmarks/results/study10-hyper-xxl-3seeds.csv`;
 # 33-41 minutes per seed on a 2-core CPU shared with other jobs, PCA's and JPEG's sweeps and the control
 # included; each codec fine-tuned from notebook 08's model as it was trained before it saw turned patches,

@@ -531,11 +531,16 @@ def test_augment_dihedral_is_fixed_by_its_seed():
     first, again, other = (data.augment_dihedral(split, seed=s) for s in (1, 1, 2))
     assert torch.equal(first.images, again.images)
     assert not torch.equal(first.images, other.images)
+    assert torch.equal(data.augment_dihedral(split, seed=np.int64(1)).images, first.images)  # NumPy's integers too
+    data.augment_dihedral(split, seed=2**64 - 1)                                            # the largest seed
 
 
 @pytest.mark.parametrize("split, seed, error, words", [
     (torch.zeros(2, 3, 32, 32, dtype=torch.uint8), 0, TypeError, "ImageSet, got Tensor"),
-    (None, -1, ValueError, "seed"),
+    (None, -1, ValueError, "seed must be at least 0"),
+    (None, 2**64, ValueError, "seed must be at least 0 and at most"),
+    (None, 1.5, TypeError, "seed must be an integer"),
+    (None, True, TypeError, "seed must be an integer"),
 ])
 def test_augment_dihedral_refuses_what_it_cannot_augment(split, seed, error, words):
     split = make_shapes10(4, seed=0) if split is None else split

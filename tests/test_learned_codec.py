@@ -341,13 +341,17 @@ def test_the_study_takes_the_dataset_its_fallback_warning_names(monkeypatch, tmp
 
     def fake_run_seed(seed, plan, profile, lambdas=None, dataset=None, base_data="dihedral"):
         seen.append(dataset)
+        bases.append(base_data)
         return pd.DataFrame({"dataset": dataset, "seed": seed, "lambda": [0.1], "bits": [100.0], "bpp": [0.1],
                              "dB": [24.0], "vs PCA's best (dB)": [0.1], "vs JPEG scan (dB)": [np.nan],
                              "vs 08 MSE-only (dB)": [1.0], "vs λ=0 control (dB)": [np.nan]})
 
     monkeypatch.setattr(study, "run_seed", fake_run_seed)
+    bases = []
     assert study.main(["--seeds", "1", "--dataset", "photos10", "--out", str(tmp_path / "t.csv")]) == 0
     assert seen == ["photos10"] and (tmp_path / "t.csv").exists()
+    assert study.main(["--seeds", "1", "--dataset", "photos10", "--base", "plain"]) == 0
+    assert bases == ["dihedral", "plain"]   # the default, then what --base asked for
 
 
 def test_the_study_starts_from_notebook_08s_model_as_the_notebook_trains_it_or_as_it_did_before():
@@ -368,8 +372,31 @@ def test_the_study_starts_from_notebook_08s_model_as_the_notebook_trains_it_or_a
     assert study.base_run(2, "dihedral", len, bundle, options)[0].name == "spatial-dihedral-seed2"
     recipe, plain, peak_lr = study.base_run(1, "plain", len, bundle, options)
     assert recipe.name == "spatial-seed1" and recipe.options == {} and plain is bundle
+    for wrong in ("turned", "Dihedral"):   # a typo must not quietly fall back to the plain model
+        with pytest.raises(ValueError, match="base_data"):
+            study.base_run(0, wrong, len, bundle, options)
     assert peak_lr == studies.PLAIN_PEAK_LR == 6e-3   # the tables in benchmarks/results started from this run
     notebook = (Path(__file__).resolve().parents[1] / "notebooks" / "08_winning.py").read_text()
     assert '"spatial-dihedral"' in notebook and 'options={"augmentation": data.DIHEDRAL}' in notebook
     assert "data.augment_dihedral(win_bundle.train, seed=win_config.seed)" in notebook
     assert "lr=PEAK_LR" in notebook and "PEAK_LR = studies.SPATIAL_PEAK_LR" in notebook
+
+
+def test_the_study_summary_reads_the_stretch_targets_webp_and_the_average_bit_saving():
+    from tools.studies import learned_codec as study
+
+    def seed_table(seed, saving, webp):
+        return pd.DataFrame({"dataset": "photos10", "seed": seed, "lambda": [0.1, 0.01], "bits": [100.0, 450.0],
+                             "bpp": [0.1, 0.44], "dB": [24.0, 28.0], "vs PCA's best (dB)": [0.4, 0.1],
+                             "vs JPEG scan (dB)": [np.nan, 1.0], "vs WebP stream (dB)": [np.nan, webp],
+                             "vs 08 MSE-only (dB)": [3.0, 1.0], "vs λ=0 control (dB)": [np.nan, 2.0], study.SAVING: saving})
+
+    lines = study.summarise(pd.concat([seed_table(0, 0.10, -0.2), seed_table(1, -0.04, 0.1)], ignore_index=True))
+    webp = next(line for line in lines if "WebP's stream" in line)
+    assert "0 of 1 rates WebP reaches -> missed" in webp          # the mean over seeds, -0.05 dB, at 450 bits
+    saving = next(line for line in lines if "bit saving" in line)
+    assert "+3.0% ± 9.9% (+10.0%, -4.0%) -> met" in saving
+    assert "vs WebP outside its range" in lines[0] and "vs WebP -0.05" in lines[1]
+    below = study.summarise(seed_table(0, -0.2, np.nan))           # WebP never as low as the codecs' rates
+    assert any("not measurable" in line for line in below) and any("-20.0% ± 0.0% (-20.0%) -> missed" in line
+                                                                   for line in below)

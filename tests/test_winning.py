@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from convae_utils import data, training
+from convae_utils import data, studies, training
 from convae_utils.callbacks import OneCycle
 from convae_utils.spatial import SpatialAutoencoder
 
@@ -67,6 +67,7 @@ def test_the_study_scores_notebook_08s_model_with_and_without_refined_codes(monk
     from tools.studies import winning as study
 
     monkeypatch.setenv("CONVAE_DATASET", "shapes10")
+    monkeypatch.setattr(studies, "PCA_FIT_IMAGES", 300)   # PCA's patches fewer than the model's: the calls tell apart
     augmented = []
 
     def spy(split, *, seed):   # notebook 08's model trains on turned and mirrored patches, seeded by the run's seed
@@ -74,16 +75,22 @@ def test_the_study_scores_notebook_08s_model_with_and_without_refined_codes(monk
         return data.augment_dihedral(split, seed=seed)
 
     monkeypatch.setattr(study, "augment_dihedral", spy)
-    rows = study.study("smoke", seeds=1, only="notebook 08's model", progress=False)
-    assert list(rows["model"]) == ["+ peak rate 4e-3 (notebook 08's model)",
-                                   "the same, code refined (20 steps)"]
+    rows = study.study("smoke", seeds=1, train_size=400, only="notebook 08's model", progress=False)
+    name = "+ peak rate 4e-3 (notebook 08's model)"
+    assert list(rows["model"]) == [name, f"{name}, code refined (20 steps)"]
     assert rows["test dB"].iloc[1] > rows["test dB"].iloc[0]  # same weights, better codes
-    # trained on the training split, PCA-64 fitted on PCA's patches turned the same way (the fairness check)
-    assert augmented == [(rows["train_size"].iloc[0], 0), (min(rows["train_size"].iloc[0], 24_000), 0)]
+    # PCA-64 fitted on its own patches turned the same way (the fairness check), then the model's training split
+    assert augmented == [(300, 0), (400, 0)] and rows["train_size"].iloc[0] == 400
     assert np.isfinite(rows[study.PCA_TURNED]).all()
-    plain = study.study("smoke", seeds=1, only="gradient norm clipped", progress=False)
-    assert list(plain["model"]) == ["+ beta2 0.99, gradient norm clipped to 0.3"] and len(augmented) == 2
-    assert plain[study.PCA_TURNED].isna().all()
+    # two --only texts: the variants matching either, each refined row named for its own variant
+    both = study.study("smoke", seeds=1, only=["gradient norm clipped", "notebook 08's model"], progress=False)
+    guard = "+ beta2 0.99, gradient norm clipped to 0.3"
+    assert list(both["model"]) == [guard, f"{guard}, code refined (20 steps)", name, f"{name}, code refined (20 steps)"]
+    assert both.set_index("model").loc[[guard, f"{guard}, code refined (20 steps)"], study.PCA_TURNED].isna().all()
+    assert len(augmented) == 4   # the guard's rows trained on the patches as they are
+    assert len(study.summary(both)) == 4
+    with pytest.raises(ValueError, match="--only 'no such row' matches no variant"):
+        study.study("smoke", seeds=1, only=["notebook 08", "no such row"], progress=False)
 
 
 def test_the_study_scores_the_pca_initialised_model_beside_its_untrained_control(monkeypatch):

@@ -36,6 +36,8 @@ from convae_utils.arguments import OneLineParser
 PCA_COMPONENTS = (16,) + studies.CODEC_PCA_COMPONENTS   # the notebook's, and k=16 for rates below 60 bits
 PCA_STEPS = studies.CODEC_PCA_STEPS
 JPEG_QUALITIES = studies.CODEC_JPEG_QUALITIES
+WEBP_QUALITIES = studies.CODEC_WEBP_QUALITIES
+SAVING = "bit saving vs PCA's best"   # per seed: the codecs' curve against PCA's best at equal PSNR (a share)
 RATE_RANGE = (60.0, 600.0)
 TARGET_DB = 0.3
 BASES = ("dihedral", "plain")  # notebook 08's model: trained on turned and mirrored patches (now), or not (before)
@@ -76,6 +78,8 @@ def run_seed(seed: int, plan_name: str, profile: str, lambdas=None, dataset: str
                                            PCA_STEPS, components)
     jpeg = baselines.jpeg_sweep(test, JPEG_QUALITIES)
     jpeg = jpeg[jpeg["method"] == "JPEG (scan data only)"]
+    webp = baselines.webp_sweep(test, WEBP_QUALITIES)
+    webp = webp[webp["method"] == "WebP (without fixed header)"]
     mse_only = curves.codec_curve("MSE only", base.model, bundle.train.head(min(len(bundle.train), 4_000)), test,
                                    curves.relative_steps(base.model, bundle.train, studies.CODEC_MSE_STEP_FACTORS))
     sample = images.normalize(codec_bundle.train.images[:512])
@@ -87,23 +91,27 @@ def run_seed(seed: int, plan_name: str, profile: str, lambdas=None, dataset: str
                                  codec_bundle.train.head(min(len(codec_bundle.train), 4_000)), test,
                                  curves.relative_steps(control_run.model, codec_bundle.train,
                                                        studies.CODEC_MSE_STEP_FACTORS))
-    rows = []
+    rows, points = [], []
     for lmbda in lambdas or plan.lambdas:
         t = time.perf_counter()
         recipe = runs.Recipe(plan.run_name(lmbda, base.model), build=build, step=plan.step(lmbda), **one_cycle_adamw)
         run = runs.train_or_load(plan.settings, recipe, codec_bundle, progress=False)
         point = learned.code_test_images(f"λ={lmbda:g}", run.model, test).row
+        points.append(point)
         against = {name: float(curves.compare_at_equal_bits(point, curve)["gain_db"].iloc[0])
                    for name, curve in (("vs PCA's best (dB)", pca_best), ("vs JPEG scan (dB)", jpeg),
-                                       ("vs 08 MSE-only (dB)", mse_only), ("vs λ=0 control (dB)", control))}
+                                       ("vs WebP stream (dB)", webp), ("vs 08 MSE-only (dB)", mse_only),
+                                       ("vs λ=0 control (dB)", control))}
         rows.append({"dataset": test.name, "seed": seed, "lambda": lmbda, "bits": float(point["bits_per_image"].iloc[0]),
                      "bpp": float(point["bpp"].iloc[0]), "dB": float(point["psnr_of_mean_mse"].iloc[0]), **against,
                      "channels on": int((learned.code_test_images("x", run.model, test.head(200)).bits_per_channel
                                          >= 0.5).sum()),
                      "train s": sum(run.history.epoch_seconds), "wall s": time.perf_counter() - t})
         print(pd.DataFrame(rows[-1:]).round(3).to_string(index=False, header=len(rows) == 1), flush=True)
-    print(f"seed {seed}: {time.perf_counter() - started:.0f} s", flush=True)
-    return pd.DataFrame(rows)
+    saving = learned.bit_saving_at_equal_psnr(pd.concat(points, ignore_index=True), pca_best)
+    print(f"seed {seed}: {time.perf_counter() - started:.0f} s; the codecs' curve needs {saving:+.1%} fewer bits than "
+          f"PCA's best codec at equal PSNR (BD-rate style, over the PSNR both cover)", flush=True)
+    return pd.DataFrame(rows).assign(**{SAVING: saving})
 
 
 def base_run(seed: int, base_data: str, build, bundle, training_options: dict):
@@ -111,8 +119,9 @@ def base_run(seed: int, base_data: str, build, bundle, training_options: dict):
     notebook 08 trains it now (its run folder's name and record at seed 0, on turned and mirrored patches, to
     ``studies.SPATIAL_PEAK_LR``), ``"plain"`` as it did before (the patches as they are, to ``PLAIN_PEAK_LR``)."""
     from convae_utils import data, runs
+    from convae_utils.checks import check_choice
 
-    if base_data == "dihedral":
+    if check_choice("base_data", base_data, BASES) == "dihedral":
         recipe = runs.Recipe("spatial-dihedral" if seed == 0 else f"spatial-dihedral-seed{seed}", build=build,
                              options={"augmentation": data.DIHEDRAL}, **training_options)
         return recipe, bundle.replace(train=data.augment_dihedral(bundle.train, seed=seed)), studies.SPATIAL_PEAK_LR
@@ -131,7 +140,8 @@ def summarise(table: pd.DataFrame) -> list[str]:
     lines = [f"lambda {lmbda:g}: {mean.loc[lmbda, 'bits']:.0f} bits ({mean.loc[lmbda, 'bpp']:.3f} bpp), "
              f"{mean.loc[lmbda, 'dB']:.2f} dB; vs PCA's best {gain(lmbda, 'vs PCA' + chr(39) + 's best (dB)')} "
              f"± {spread.loc[lmbda, 'vs PCA' + chr(39) + 's best (dB)']:.2f}; vs JPEG {gain(lmbda, 'vs JPEG scan (dB)')}; "
-             f"vs 08 MSE-only {gain(lmbda, 'vs 08 MSE-only (dB)')}; "
+             + (f"vs WebP {gain(lmbda, 'vs WebP stream (dB)')}; " if "vs WebP stream (dB)" in table else "")
+             + f"vs 08 MSE-only {gain(lmbda, 'vs 08 MSE-only (dB)')}; "
              f"vs the λ=0 control (the rate term) {gain(lmbda, 'vs λ=0 control (dB)')}" for lmbda in mean.index]
     inside = mean[(mean["bits"] >= RATE_RANGE[0]) & (mean["bits"] <= RATE_RANGE[1])]
     pca_gain = inside["vs PCA's best (dB)"].dropna()
@@ -147,6 +157,17 @@ def summarise(table: pd.DataFrame) -> list[str]:
     lines.append(f"target: above JPEG's scan data at every rate JPEG reaches there: {int((jpeg_gain > 0).sum())} of "
                  f"{len(jpeg_gain)} -> " + ("met" if len(jpeg_gain) and (jpeg_gain > 0).all() else
                                              "missed" if len(jpeg_gain) else "no rate JPEG reaches"))
+    if "vs WebP stream (dB)" in table:   # the stretch targets (tables written before they were measured lack them)
+        webp_gain = inside["vs WebP stream (dB)"].dropna()
+        lines.append("stretch: above WebP's stream (fixed header left out) at some rate: " + (
+            f"{int((webp_gain > 0).sum())} of {len(webp_gain)} rates WebP reaches -> "
+            + ("met" if (webp_gain > 0).any() else "missed") if len(webp_gain) else
+            "no codec rate inside WebP's range (its lowest quality needs more bits) -> not measurable"))
+    if SAVING in table:
+        per_seed = table.groupby("seed")[SAVING].first()
+        lines.append(f"stretch: a positive average bit saving over PCA's best codec at equal PSNR (BD-rate style): "
+                     f"{per_seed.mean():+.1%} ± {per_seed.std(ddof=1) if len(per_seed) > 1 else 0.0:.1%} ("
+                     + ", ".join(f"{v:+.1%}" for v in per_seed) + ") -> " + ("met" if per_seed.mean() > 0 else "missed"))
     dataset = ", ".join(sorted(table["dataset"].unique()))
     caveat = {"cifar10": "", "photos10": " (a stand-in; its test patches come from other regions of the same ten "
                                          "photographs as the training patches)"}.get(dataset, " (a stand-in)")
@@ -161,8 +182,11 @@ def main(argv: list[str] | None = None, prog: str = "python -m tools study 10") 
     parser = OneLineParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--plan", default="study", choices=tuple(learned.PLANS), help="the fine-tuning plan (default: study)")
     parser.add_argument("--base", default="dihedral", choices=BASES,
-                        help="notebook 08's model trained on turned and mirrored patches (dihedral, default: the "
-                             "notebook's), or on plain ones (plain: the start of the tables in benchmarks/results)")
+                        help="the model each codec is fine-tuned from: notebook 08's from-scratch model as the notebook "
+                             "trains it now, on patches turned and mirrored (the dihedral symmetries) to a 4e-3 peak "
+                             "(dihedral, the default; run folders ...-spatial-dihedral[-seedN]), or as it was trained "
+                             "before, on the patches as they are to a 6e-3 peak (plain; folders ...-spatial[-seedN]: "
+                             "the start of the study10-*.csv tables in benchmarks/results)")
     parser.add_argument("--profile", default="workshop", choices=PROFILE_CHOICES,
                         help="notebook 08's profile for the base model (default: workshop)")
     parser.add_argument("--dataset", default=None, choices=DATASETS,

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import copy
 import sys
+from argparse import RawDescriptionHelpFormatter
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import pandas as pd
 import torch
@@ -45,7 +46,7 @@ BUDGETS = studies.PATCH_BUDGETS
 PCA_STEPS = studies.PCA_STEPS  # wide enough to reach below every model's lowest rate
 CODE_VALUES = studies.CODE_VALUES  # a 4x4x4 spatial code; the article's model has latent 50 here
 # on the rows of a model trained on turned and mirrored patches: PCA-64 fitted on such patches, minus PCA-64
-PCA_TURNED = "PCA-64 fitted on turned patches (dB)"
+PCA_TURNED = "PCA-64 fitted on turned patches, gain (dB)"
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,9 @@ VARIANTS = (
     Variant("+ peak rate 6e-3 (AdamW defaults)",
             lambda s, p, w: SpatialAutoencoder(4, w, 1, seed=s, stem="pixel"), max_lr=6e-3, **PLAIN),
     Variant("+ beta2 0.99, gradient norm clipped to 0.3",
-            lambda s, p, w: SpatialAutoencoder(4, w, 1, seed=s, stem="pixel"), max_lr=6e-3),
+            lambda s, p, w: SpatialAutoencoder(4, w, 1, seed=s, stem="pixel"), max_lr=6e-3, refine=20),
+    Variant("the same at a 4e-3 peak, patches as they are",   # which of the two changes below does the work
+            lambda s, p, w: SpatialAutoencoder(4, w, 1, seed=s, stem="pixel"), max_lr=studies.SPATIAL_PEAK_LR),
     Variant("+ patches turned and mirrored",
             lambda s, p, w: SpatialAutoencoder(4, w, 1, seed=s, stem="pixel"), max_lr=6e-3, augment=True),
     Variant("+ peak rate 4e-3 (notebook 08's model)",
@@ -113,7 +116,7 @@ def _pca_psnr(pca: baselines.PCAModel, test, ks) -> dict[int, float]:
 
 
 def study(profile: str | None = None, *, seeds: int = 3, dataset: str | None = None, train_size: int | None = None,
-          epochs: int | None = None, only: str | None = None, progress: bool = True) -> pd.DataFrame:
+          epochs: int | None = None, only: str | Sequence[str] | None = None, progress: bool = True) -> pd.DataFrame:
     """One row per (variant, seed): the columns of :func:`convae_utils.codecs.curves.ablation_row`, plus seed,
     parameters, images/s (training throughput of this run) and seconds."""
     config = from_env(profile, **({"dataset": dataset} if dataset else {}))
@@ -124,9 +127,11 @@ def study(profile: str | None = None, *, seeds: int = 3, dataset: str | None = N
         budget["num_epochs"] = epochs
     config = config.replace(**budget)
     width = studies.SPATIAL_WIDTHS[config.profile]
-    variants = [v for v in VARIANTS if only is None or only.lower() in v.name.lower()]
-    if not variants:
-        raise ValueError(f"--only {only!r} matches no variant; the variants are: "
+    wanted = [only] if isinstance(only, str) else list(only or [])   # several: the variants matching any of them
+    variants = [v for v in VARIANTS if not wanted or any(text.lower() in v.name.lower() for text in wanted)]
+    unmatched = [text for text in wanted if not any(text.lower() in v.name.lower() for v in VARIANTS)]
+    if unmatched:
+        raise ValueError(f"--only {unmatched[0]!r} matches no variant; the variants are: "
                          + "; ".join(v.name for v in VARIANTS))
     rows = []
     for seed in range(seeds):
@@ -160,7 +165,7 @@ def study(profile: str | None = None, *, seeds: int = 3, dataset: str | None = N
             scored = [*controls, (variant.name, model, train_codes, None)]
             if variant.refine:  # the refined codes use the encoder's entropy models (the decoder is the same)
                 refined = models.RefinedCodes(model, steps=variant.refine)
-                scored.append((f"the same, code refined ({variant.refine} steps)", refined, train_codes,
+                scored.append((f"{variant.name}, code refined ({variant.refine} steps)", refined, train_codes,
                                codec_curves.codes_of(refined, bundle.test)))
             # a PCA-initialised code is PCA's plus a correction, on PCA's scale: PCA's own steps (as notebook 08)
             steps = studies.PCA_INIT_STEPS if isinstance(model, spatial.PCAInitAutoencoder) else None
@@ -200,13 +205,16 @@ def summary(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def main(argv=None, prog: str = "python -m tools study 08") -> int:
-    parser = OneLineParser(prog=prog, description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog=prog, description=__doc__.splitlines()[0], formatter_class=RawDescriptionHelpFormatter,
+                           epilog="variants (rows), in order:\n" + "\n".join(f"  {v.name}" for v in VARIANTS))
     parser.add_argument("--profile", choices=PROFILE_CHOICES, default=None, help="default: $CONVAE_PROFILE or auto")
     parser.add_argument("--dataset", choices=DATASETS, default=None, help="default: $CONVAE_DATASET or the profile's")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default: 3)")
     parser.add_argument("--train-size", type=int, default=None, help="training patches (default: the profile's budget)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default: the profile's budget)")
-    parser.add_argument("--only", default=None, help="run only the variants whose name contains this text")
+    parser.add_argument("--only", action="append", default=None,
+                        help="run only the variants whose name contains this text (repeat it for several; the "
+                             "names are listed below)")
     parser.add_argument("--csv", default=None, help="also write every (variant, seed) row as CSV")
     args = parser.parse_args(argv)
     if args.seeds < 1:
