@@ -65,7 +65,8 @@ CODEC_PLANS = {
     # and on twice that again (96,000 -> 192,000 patches: does the trend of doubling go on?)
     "study-hyper-xl": dict(lambdas=(0.3, 0.1, 0.03, 0.01), code_channels=8, train_size=192_000, num_epochs=1,
                            lr=2e-3, hyperprior=True, decoder_input="rounded"),
-    # two passes over those (photos10 holds at most 200,000 patches): the next doubling of the steps
+    # two passes over those (photos10 holds at most 200,000 patches): the next doubling of the steps; from notebook
+    # 08's model as it trains now (study 10 --base dihedral), the first plan to meet the study's target
     "study-hyper-xxl": dict(lambdas=(0.3, 0.1, 0.03, 0.01), code_channels=8, train_size=192_000, num_epochs=2,
                             lr=2e-3, hyperprior=True, decoder_input="rounded"),
 }
