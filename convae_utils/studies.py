@@ -25,7 +25,8 @@ CODE_CHANNELS = 4                         # a 4x4 code with 4 channels
 CODE_VALUES = 16 * CODE_CHANNELS          # 64 values per image; the article's nearest model is latent 50
 SPATIAL_WIDTHS = {"full": 32, "workshop": 32, "smoke": 8}  # the model has 2 * width channels at every stage
 # The from-scratch model's peak learning rate (one-cycle, AdamW with two guards; on turned and mirrored patches,
-# data.augment_dihedral). Before the augmentation it was 6e-3 (PLAIN_PEAK_LR, the start of study 10's tables).
+# data.augment_dihedral). Before the augmentation it was 6e-3 (PLAIN_PEAK_LR: study 10 --base plain, the start of
+# its tables in benchmarks/results but study10-hyper-xxl-dihedral-3seeds.csv).
 SPATIAL_PEAK_LR = 4e-3
 PLAIN_PEAK_LR = 6e-3
 # The from-scratch model's training budget: more patches than the profile's images, one epoch (None: the profile's).

@@ -254,11 +254,11 @@ fig = plotting.checkerboard_figure()
 # orientation should carry them there better. Tried at the 6e-3 peak this model used before, it was a
 # lottery: one seed of three ended 0.7 dB below the other two. So the peak came down to 4e-3 (the one lower
 # rate tried, chosen by looking at those test scores, which is why every step of it is measured on its
-# own). The headless study, three seeds each, 96,000 patches, one thread per run
-# (`python -m tools study 08 --profile workshop --dataset photos10 --seeds 3 --only "clipped to 0.3"
-# --only "4e-3"`, and `--only "patches turned"`; `benchmarks/results/study08-notebook-model-96k-vs-192k.csv`
-# for the first row, `study08-turned-patches-96k.csv` for the others), the lead over PCA-64 on the test
-# patches:
+# own). The headless study, three seeds each, 96,000 patches, one thread per run (`python -m tools study
+# 08 --profile workshop --dataset photos10 --seeds 3 --only "4e-3"`, and `--only "patches turned"`:
+# `benchmarks/results/study08-turned-patches-96k.csv`; the first row with `--only "clipped to 0.3"`:
+# `study08-notebook-model-96k-vs-192k.csv`, where it is still named "(notebook 08's model)"), the lead over
+# PCA-64 on the test patches:
 #
 # | notebook 08's model | vs PCA-64, equal values (seeds 0, 1, 2) |
 # |---|---|
@@ -584,7 +584,7 @@ else:
 # 5. Why does the entropy model need a *copy* at the decoder, and why do we not count its
 #    `side_bits` per image? When would you have to?
 # 6. Train the same model on the patches as they are, not turned: `plain = runs.train_or_load(win_config,
-#    runs.Recipe(name + "-plain", build=build_spatial, **ONE_CYCLE_ADAMW), win_bundle)`. Score both models
+#    runs.Recipe(name.replace("-dihedral", "") + "-plain", build=build_spatial, **ONE_CYCLE_ADAMW), win_bundle)`. Score both models
 #    and PCA-64 on the test patches and on the validation patches (`win_bundle.val`, from the training
 #    regions of the photographs), as the PCA cell of section 2 does: `baselines.score_reconstructions(name,
 #    64, reconstruction, split, bits_per_image=1)`, with `codec_curves.decode_codes(model,

@@ -15,7 +15,7 @@ GPU); ``smoke`` seconds, for tests. ``--train-size`` / ``--epochs`` override the
 coded with the entropy models fitted on the encoder's own training codes (as notebook 08 does). A variant
 with ``augment`` trains on turned and mirrored patches (``data.augment_dihedral``); its rows also carry PCA-64
 fitted on the same turned patches, minus PCA-64 (the opponent given the same augmentation, column
-``PCA-64 fitted on turned patches (dB)``).
+``PCA-64 fitted on turned patches, gain (dB)``).
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ VARIANTS = (
             lambda s, p, w: SpatialAutoencoder(4, w, 1, seed=s, stem="pixel"), max_lr=6e-3, refine=20),
     Variant("the same at a 4e-3 peak, patches as they are",   # which of the two changes below does the work
             lambda s, p, w: SpatialAutoencoder(4, w, 1, seed=s, stem="pixel"), max_lr=studies.SPATIAL_PEAK_LR),
-    Variant("+ patches turned and mirrored",
+    Variant("+ patches turned and mirrored (peak 6e-3)",
             lambda s, p, w: SpatialAutoencoder(4, w, 1, seed=s, stem="pixel"), max_lr=6e-3, augment=True),
     Variant("+ peak rate 4e-3 (notebook 08's model)",
             lambda s, p, w: SpatialAutoencoder(4, w, 1, seed=s, stem="pixel"), max_lr=studies.SPATIAL_PEAK_LR,
