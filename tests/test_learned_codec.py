@@ -132,6 +132,16 @@ def test_the_envelope_is_never_below_any_point_it_covers():
     assert (reference["reference_psnr"].dropna() >= inside["psnr_of_mean_mse"][reference["reference_psnr"].notna()] - 1e-9).all()
 
 
+def test_points_beaten_counts_the_reference_points_beaten_on_both_bits_and_psnr():
+    curve = pd.DataFrame({"bits_per_image": [100.0, 250.0], "psnr_of_mean_mse": [22.0, 26.4]})
+    webp = pd.DataFrame({"bits_per_image": [390.0, 240.0, 630.0, 250.0],
+                         "psnr_of_mean_mse": [25.0, 21.0, 28.7, 26.0]})
+    # 390 bits / 25 dB: beaten by 250 / 26.4; 240 / 21: by 100 / 22; 630 / 28.7: by none (higher PSNR);
+    # 250 / 26.0: by none (the same bits are not fewer)
+    assert learned.points_beaten(curve, webp) == 2
+    assert learned.points_beaten(webp, curve) == 0
+
+
 def test_bit_saving_at_equal_psnr_reads_a_curve_with_half_the_bits_as_fifty_percent():
     reference = pd.DataFrame({"bits_per_image": [100.0, 200.0, 400.0], "psnr_of_mean_mse": [22.0, 25.0, 28.0]})
     half = reference.assign(bits_per_image=reference["bits_per_image"] / 2)
@@ -380,6 +390,10 @@ def test_the_study_starts_from_notebook_08s_model_as_the_notebook_trains_it_or_a
     assert '"spatial-dihedral"' in notebook and 'options={"augmentation": data.DIHEDRAL}' in notebook
     assert "data.augment_dihedral(win_bundle.train, seed=win_config.seed)" in notebook
     assert "lr=PEAK_LR" in notebook and "PEAK_LR = studies.SPATIAL_PEAK_LR" in notebook
+    notebook_10 = (Path(__file__).resolve().parents[1] / "notebooks" / "10_learned_codec.py").read_text()
+    assert 'runs.Recipe("spatial-dihedral"' in notebook_10 and 'options={"augmentation": data.DIHEDRAL}' in notebook_10
+    assert "data.augment_dihedral(spatial_bundle.train, seed=spatial_config.seed)" in notebook_10
+    assert "lr=studies.SPATIAL_PEAK_LR" in notebook_10
 
 
 def test_the_study_summary_reads_the_stretch_targets_webp_and_the_average_bit_saving():

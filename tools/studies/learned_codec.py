@@ -117,8 +117,7 @@ def run_seed(seed: int, plan_name: str, profile: str, lambdas=None, dataset: str
     codecs = pd.concat(points, ignore_index=True)
     saving = learned.bit_saving_at_equal_psnr(codecs, pca_best)
     webp_saving = learned.bit_saving_at_equal_psnr(codecs, webp)
-    beaten = sum(bool(((codecs["bits_per_image"] < bits) & (codecs["psnr_of_mean_mse"] > db)).any())
-                 for bits, db in zip(webp["bits_per_image"], webp["psnr_of_mean_mse"]))
+    beaten = learned.points_beaten(codecs, webp)
     print(f"seed {seed}: {time.perf_counter() - started:.0f} s; the codecs' curve needs {saving:+.1%} fewer bits than "
           f"PCA's best codec and {webp_saving:+.1%} fewer than WebP at equal PSNR (BD-rate style, over the PSNR "
           f"both cover); {beaten} of WebP's {len(webp)} points beaten on both bits and PSNR", flush=True)

@@ -136,14 +136,13 @@ def study(profile: str | None = None, *, seeds: int = 3, dataset: str | None = N
     rows = []
     for seed in range(seeds):
         bundle = prepare_data(**config.replace(seed=seed).data_options())
-        pca = baselines.fit_pca(bundle.train.head(min(len(bundle.train), studies.PCA_FIT_IMAGES)),
-                                min(studies.PCA_COMPONENTS, len(bundle.train) - 1))
+        pca_patches = bundle.train.head(min(len(bundle.train), studies.PCA_FIT_IMAGES))
+        pca = baselines.fit_pca(pca_patches, min(studies.PCA_COMPONENTS, len(bundle.train) - 1))
         pca_psnr = _pca_psnr(pca, bundle.test, sorted({50, CODE_VALUES}))
-        turned_pca = None   # the fairness check of augmentation: PCA fitted on the same turned patches
+        turned_gain = None   # the fairness check of augmentation: PCA fitted on the same patches turned
         if any(v.augment for v in variants):
-            fit_patches = bundle.train.head(min(len(bundle.train), studies.PCA_FIT_IMAGES))
-            turned_pca = baselines.fit_pca(augment_dihedral(fit_patches, seed=seed), CODE_VALUES)
-            turned_pca = _pca_psnr(turned_pca, bundle.test, [CODE_VALUES])[CODE_VALUES] - pca_psnr[CODE_VALUES]
+            turned = baselines.fit_pca(augment_dihedral(pca_patches, seed=seed), CODE_VALUES)
+            turned_gain = _pca_psnr(turned, bundle.test, [CODE_VALUES])[CODE_VALUES] - pca_psnr[CODE_VALUES]
         fit_on = bundle.train.head(min(len(bundle.train), studies.CODEC_FIT_IMAGES))
         pca_best = codec_curves.pca_best_codec_curve(pca, fit_on, bundle.test, PCA_STEPS, studies.PCA_BEST_COMPONENTS)
         for variant in variants:
@@ -174,7 +173,7 @@ def study(profile: str | None = None, *, seeds: int = 3, dataset: str | None = N
                                                    pca_psnr=pca_psnr, steps=steps, step_factors=studies.CODEC_STEP_FACTORS,
                                                    train_codes=fit_codes, test_codes=test_codes)
                 untrained = any(scored_model is control for _, control, _, _ in controls)
-                row[PCA_TURNED] = turned_pca if variant.augment else float("nan")
+                row[PCA_TURNED] = turned_gain if variant.augment else float("nan")
                 row.update(seed=seed, parameters=count_parameters(model),
                            **{"images/s": float("nan") if untrained else len(train) * num_epochs / seconds,
                               "seconds": 0.0 if untrained else seconds})
